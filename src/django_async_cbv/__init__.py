@@ -1,0 +1,32 @@
+"""Async class-based-view building blocks for Django.
+
+Every public name is importable from the package root; see the documentation
+for the full API.
+"""
+
+from __future__ import annotations
+
+from .exceptions import (
+    AsyncCBVError,
+    CircuitOpenError,
+    HandlerTimeout,
+    ProblemError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from .problems import problem_response
+from .views import AsyncView
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncCBVError",
+    "AsyncView",
+    "CircuitOpenError",
+    "HandlerTimeout",
+    "ProblemError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "__version__",
+    "problem_response",
+]

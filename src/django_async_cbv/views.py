@@ -1,0 +1,275 @@
+"""``AsyncView``: an always-async Django class-based view.
+
+Dispatch is ``async def``; ``def`` and ``async def`` handlers may sit side by side
+(sync ones run through ``sync_to_async``); the handler can be bounded by a timeout;
+``gather`` fans out to several awaitables; and the library's own exceptions become
+RFC 9457 problem responses through one ``handle_exception`` hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from inspect import isawaitable
+from typing import Any, TypeVar
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.decorators import classonlymethod
+from django.utils.functional import classproperty
+from django.utils.log import log_response
+from django.views import View
+
+from .exceptions import (
+    CircuitOpenError,
+    HandlerTimeout,
+    ProblemError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from .problems import problem_response
+
+__all__ = ["AsyncView"]
+
+logger = logging.getLogger("django_async_cbv")
+
+T = TypeVar("T")
+
+# Handler tasks abandoned by a timeout: kept referenced until they finish so that
+# the event loop does not garbage-collect them mid-flight, and so that their
+# outcome is retrieved (no "exception was never retrieved" noise).
+_abandoned: set[asyncio.Task[Any]] = set()
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("A timed-out handler later failed", exc_info=task.exception())
+
+
+def _validate_timeout(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ImproperlyConfigured(
+            f"{where} must be None or a positive number of seconds, not {value!r}."
+        )
+    return float(value)
+
+
+async def _resolve(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (for hooks that may be sync or async)."""
+    if isawaitable(value):
+        return await value
+    return value
+
+
+class AsyncView(View):
+    """A class-based view whose dispatch is always async.
+
+    Handlers may be ``async def`` or plain ``def`` (run in a thread with
+    ``sync_to_async``). Set ``timeout`` (seconds) to bound the handler: when it
+    expires the handler is cancelled and the client gets 504 problem+json.
+    """
+
+    timeout: float | None = None
+
+    @classproperty
+    def view_is_async(cls) -> bool:  # noqa: N805 - Django's classproperty
+        """Always true: the view is a coroutine function whatever its handlers are."""
+        return True
+
+    @classmethod
+    def check_configuration(cls, initkwargs: Mapping[str, Any] | None = None) -> None:
+        """Raise ``ImproperlyConfigured`` if a class attribute is invalid.
+
+        Called by ``as_view()`` (with its keyword arguments) and by the system
+        checks. Override to validate more attributes; call ``super()``.
+        """
+        initkwargs = initkwargs or {}
+        _validate_timeout(
+            initkwargs.get("timeout", cls.timeout), f"{cls.__qualname__}.timeout"
+        )
+
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., Awaitable[HttpResponseBase]]:
+        """Return the async view callable; validate the class configuration first."""
+        cls.check_configuration(initkwargs)
+        return super().as_view(**initkwargs)  # type: ignore[no-any-return]
+
+    def get_timeout(self) -> float | None:
+        """Return the handler timeout in seconds, or None. Override to vary it per request."""
+        return _validate_timeout(self.timeout, f"{type(self).__qualname__}.timeout")
+
+    async def dispatch(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """Resolve the user, run the handler for the method, and map known errors."""
+        try:
+            auser = getattr(request, "auser", None)
+            if auser is not None:
+                # Resolve the lazy user once, so sync code may read request.user.
+                request.user = await auser()
+            return await self.run_handler(request, *args, **kwargs)
+        except Exception as exc:  # handle_exception re-raises what it does not map
+            response: HttpResponseBase = await _resolve(self.handle_exception(exc))
+            return response
+
+    def get_handler(self, request: HttpRequest) -> Callable[..., Any]:
+        """Return the method that handles ``request`` (or ``http_method_not_allowed``)."""
+        method = (request.method or "").lower()
+        if method in self.http_method_names:
+            handler = getattr(self, method, None)
+            if handler is not None:
+                return handler  # type: ignore[no-any-return]
+        return self.http_method_not_allowed
+
+    async def run_handler(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """Run the handler for ``request``, bounded by ``get_timeout()``."""
+        handler = self.get_handler(request)
+        timeout = self.get_timeout()
+        if timeout is None:
+            return await self._call(handler, request, *args, **kwargs)  # type: ignore[no-any-return]
+        # The handler runs in its own task so that the 504 goes out on time even
+        # when the handler is inside sync_to_async, whose thread cannot be stopped.
+        task = asyncio.ensure_future(self._call(handler, request, *args, **kwargs))
+        try:
+            done, _ = await asyncio.wait((task,), timeout=timeout)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            return task.result()  # type: ignore[no-any-return]
+        task.cancel()
+        _abandoned.add(task)
+        task.add_done_callback(_forget)
+        raise HandlerTimeout(timeout)
+
+    async def _call(self, handler: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if iscoroutinefunction(handler):
+            return await handler(*args, **kwargs)
+        # A sync handler may do blocking I/O (the ORM, files): keep it off the loop.
+        # Its result is awaited too, for overrides that return super()'s coroutine.
+        return await _resolve(await sync_to_async(handler)(*args, **kwargs))
+
+    async def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        """Turn an exception into a response, or re-raise it.
+
+        Maps ``ProblemError`` to itself, ``CircuitOpenError`` to 503 with
+        ``Retry-After``, handler and upstream timeouts to 504 and other
+        ``UpstreamError`` to 502. Everything else is re-raised so Django's
+        logging and ``handler500`` run. Override to map more; call ``super()``.
+        """
+        if isinstance(exc, ProblemError):
+            return problem_response(exc)
+        if isinstance(exc, CircuitOpenError):
+            logger.warning("Circuit %r is open; answering 503", exc.name)
+            return problem_response(
+                503,
+                detail="A service this resource depends on is unavailable. Try again later.",
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+        if isinstance(exc, HandlerTimeout | UpstreamTimeout):
+            logger.warning("%s: %s", type(exc).__name__, exc)
+            return problem_response(504, detail="The request took too long to complete.")
+        if isinstance(exc, UpstreamError):
+            logger.warning("%s: %s (upstream status %s)", type(exc).__name__, exc, exc.status)
+            return problem_response(
+                502, detail="A service this resource depends on answered with an error."
+            )
+        raise exc
+
+    async def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        """Answer 405 problem+json with an ``Allow`` header."""
+        allowed = self._allowed_methods()
+        response = problem_response(
+            405,
+            detail=f"Method {request.method} is not allowed here.",
+            headers={"Allow": ", ".join(allowed)},
+        )
+        log_response(
+            "Method Not Allowed (%s): %s",
+            request.method,
+            request.path,
+            response=response,
+            request=request,
+        )
+        return response
+
+    async def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Answer OPTIONS with the allowed methods, as Django does."""
+        response = HttpResponse()
+        response.headers["Allow"] = ", ".join(self._allowed_methods())
+        response.headers["Content-Length"] = "0"
+        return response
+
+    async def gather(
+        self, *, timeout: float | None = None, **awaitables: Awaitable[Any]
+    ) -> dict[str, Any]:
+        """Await named awaitables concurrently; return their results by name.
+
+        A failing awaitable does not cancel the others: its slot holds the
+        exception. On ``timeout`` (seconds) the unfinished ones are cancelled and
+        awaited, and their slots hold ``TimeoutError``; no task outlives the
+        call. Cancelling the caller cancels them all.
+        """
+        timeout = _validate_timeout(timeout, "gather(timeout=...)")
+        bad = [name for name, aw in awaitables.items() if not isawaitable(aw)]
+        if bad:
+            for aw in awaitables.values():
+                close = getattr(aw, "close", None)
+                if asyncio.iscoroutine(aw) and close is not None:
+                    close()  # avoid "coroutine was never awaited" for the good ones
+            raise TypeError(f"gather() arguments must be awaitable: {', '.join(bad)}")
+        tasks = {name: asyncio.ensure_future(aw) for name, aw in awaitables.items()}
+        if not tasks:
+            return {}
+        try:
+            _, pending = await asyncio.wait(tasks.values(), timeout=timeout)
+        except asyncio.CancelledError:
+            await _cancel_and_wait(tasks.values())
+            raise
+        if pending:
+            await _cancel_and_wait(pending)
+        results: dict[str, Any] = {}
+        for name, task in tasks.items():
+            if task in pending:
+                results[name] = TimeoutError(f"{name!r} did not finish within {timeout:g}s")
+            elif task.cancelled():
+                results[name] = asyncio.CancelledError()
+            else:
+                exc = task.exception()
+                results[name] = exc if exc is not None else task.result()
+        return results
+
+
+async def _cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until every one has finished.
+
+    A cancellation of the caller during the wait is held back until the tasks
+    are done, then re-raised, so no task outlives the caller.
+    """
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    cancelled = False
+    while True:
+        try:
+            await asyncio.wait(pending)
+            break
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
