@@ -80,14 +80,12 @@ def _is_int(value: object) -> bool:
 
 
 def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _breaker_problems(name: object, options: object, caches: Mapping[str, Any]) -> list[SettingProblem]:
+def _breaker_problems(
+    name: object, options: object, caches: Mapping[str, Any]
+) -> list[SettingProblem]:
     where = f"ASYNC_CBV['CIRCUIT_BREAKERS'][{name!r}]"
     if not isinstance(name, str) or not name:
         return [
@@ -132,7 +130,8 @@ def _breaker_problems(name: object, options: object, caches: Mapping[str, Any]) 
                 SettingProblem(
                     "django_async_cbv.E008",
                     f"{where}['{key}'] must be a positive number of seconds, not {options[key]!r}.",
-                    "Use e.g. 30 or 2.5" + (", or None for no timeout." if key == "timeout" else "."),
+                    "Use e.g. 30 or 2.5"
+                    + (", or None for no timeout." if key == "timeout" else "."),
                 )
             )
     storage = options.get("storage")
@@ -183,7 +182,8 @@ def settings_problems(raw: object, caches: Mapping[str, Any] | None = None) -> l
         problems.append(
             SettingProblem(
                 "django_async_cbv.E004",
-                f"ASYNC_CBV['NUM_PROXIES'] must be a whole number >= 0, not {raw['NUM_PROXIES']!r}.",
+                "ASYNC_CBV['NUM_PROXIES'] must be a whole number >= 0, "
+                f"not {raw['NUM_PROXIES']!r}.",
                 "Set it to the number of reverse proxies in front of Django (0 if none).",
             )
         )

@@ -51,7 +51,7 @@ class ProblemError(AsyncCBVError):
         status: int,
         title: str | None = None,
         detail: str | None = None,
-        type: str | None = None,  # noqa: A002 - the RFC 9457 member name
+        type: str | None = None,
         **extensions: Any,
     ) -> None:
         if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:

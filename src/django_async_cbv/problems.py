@@ -22,7 +22,7 @@ def problem_response(
     title: str | None = None,
     detail: str | None = None,
     *,
-    type: str | None = None,  # noqa: A002 - the RFC 9457 member name
+    type: str | None = None,
     headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> HttpResponse:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from inspect import isawaitable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.db import connections
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.decorators import classonlymethod
@@ -50,19 +52,45 @@ def _forget(task: asyncio.Task[Any]) -> None:
         logger.debug("A timed-out handler later failed", exc_info=task.exception())
 
 
+def _is_positive_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+async def _run_in_own_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``func`` in a thread of its own and close the DB connections it opened.
+
+    Used for sync handlers under a timeout. Django runs a request's sync work
+    (e.g. every ``MiddlewareMixin.process_response``) in one thread per request;
+    a timed-out handler still busy in that thread would hold the 504 back until
+    it returned. In a thread of its own it finishes in the background instead.
+    """
+
+    def run() -> T:
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connections.close_all()  # this thread's connections; nobody else closes them
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="async-cbv-handler")
+    try:
+        return await sync_to_async(run, thread_sensitive=False, executor=executor)()
+    finally:
+        executor.shutdown(wait=False)
+
+
 def _validate_timeout(value: object, where: str) -> float | None:
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if not _is_positive_number(value):
         raise ImproperlyConfigured(
             f"{where} must be None or a positive number of seconds, not {value!r}."
         )
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 async def _resolve(value: Any) -> Any:
@@ -83,7 +111,7 @@ class AsyncView(View):
     timeout: float | None = None
 
     @classproperty
-    def view_is_async(cls) -> bool:  # noqa: N805 - Django's classproperty
+    def view_is_async(cls) -> bool:
         """Always true: the view is a coroutine function whatever its handlers are."""
         return True
 
@@ -95,21 +123,21 @@ class AsyncView(View):
         checks. Override to validate more attributes; call ``super()``.
         """
         initkwargs = initkwargs or {}
-        _validate_timeout(
-            initkwargs.get("timeout", cls.timeout), f"{cls.__qualname__}.timeout"
-        )
+        _validate_timeout(initkwargs.get("timeout", cls.timeout), f"{cls.__qualname__}.timeout")
 
     @classonlymethod
-    def as_view(cls, **initkwargs: Any) -> Callable[..., Awaitable[HttpResponseBase]]:
+    def as_view(  # type: ignore[override]  # the callable is a coroutine function
+        cls, **initkwargs: Any
+    ) -> Callable[..., Awaitable[HttpResponseBase]]:
         """Return the async view callable; validate the class configuration first."""
         cls.check_configuration(initkwargs)
-        return super().as_view(**initkwargs)  # type: ignore[no-any-return]
+        return cast(Callable[..., Awaitable[HttpResponseBase]], super().as_view(**initkwargs))
 
     def get_timeout(self) -> float | None:
         """Return the handler timeout in seconds, or None. Override to vary it per request."""
         return _validate_timeout(self.timeout, f"{type(self).__qualname__}.timeout")
 
-    async def dispatch(
+    async def dispatch(  # type: ignore[override]  # async by design
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
         """Resolve the user, run the handler for the method, and map known errors."""
@@ -142,7 +170,7 @@ class AsyncView(View):
             return await self._call(handler, request, *args, **kwargs)  # type: ignore[no-any-return]
         # The handler runs in its own task so that the 504 goes out on time even
         # when the handler is inside sync_to_async, whose thread cannot be stopped.
-        task = asyncio.ensure_future(self._call(handler, request, *args, **kwargs))
+        task = asyncio.ensure_future(self._call(handler, request, *args, own_thread=True, **kwargs))
         try:
             done, _ = await asyncio.wait((task,), timeout=timeout)
         except asyncio.CancelledError:
@@ -155,11 +183,15 @@ class AsyncView(View):
         task.add_done_callback(_forget)
         raise HandlerTimeout(timeout)
 
-    async def _call(self, handler: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _call(
+        self, handler: Callable[..., Any], *args: Any, own_thread: bool = False, **kwargs: Any
+    ) -> Any:
         if iscoroutinefunction(handler):
             return await handler(*args, **kwargs)
         # A sync handler may do blocking I/O (the ORM, files): keep it off the loop.
         # Its result is awaited too, for overrides that return super()'s coroutine.
+        if own_thread:
+            return await _resolve(await _run_in_own_thread(handler, *args, **kwargs))
         return await _resolve(await sync_to_async(handler)(*args, **kwargs))
 
     async def handle_exception(self, exc: Exception) -> HttpResponseBase:
@@ -189,7 +221,7 @@ class AsyncView(View):
             )
         raise exc
 
-    async def http_method_not_allowed(
+    async def http_method_not_allowed(  # type: ignore[override]  # async by design
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         """Answer 405 problem+json with an ``Allow`` header."""
@@ -208,7 +240,13 @@ class AsyncView(View):
         )
         return response
 
-    async def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def _allowed_methods(self) -> list[str]:
+        """Return the upper-case methods this view answers (for ``Allow``)."""
+        return [m.upper() for m in self.http_method_names if hasattr(self, m)]
+
+    async def options(  # type: ignore[override]  # async by design
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
         """Answer OPTIONS with the allowed methods, as Django does."""
         response = HttpResponse()
         response.headers["Allow"] = ", ".join(self._allowed_methods())
@@ -216,7 +254,10 @@ class AsyncView(View):
         return response
 
     async def gather(
-        self, *, timeout: float | None = None, **awaitables: Awaitable[Any]
+        self,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - part of the public API
+        **awaitables: Awaitable[Any],
     ) -> dict[str, Any]:
         """Await named awaitables concurrently; return their results by name.
 
@@ -225,7 +266,8 @@ class AsyncView(View):
         awaited, and their slots hold ``TimeoutError``; no task outlives the
         call. Cancelling the caller cancels them all.
         """
-        timeout = _validate_timeout(timeout, "gather(timeout=...)")
+        if timeout is not None and not _is_positive_number(timeout):
+            raise ValueError(f"gather() timeout must be None or a positive number, not {timeout!r}")
         bad = [name for name, aw in awaitables.items() if not isawaitable(aw)]
         if bad:
             for aw in awaitables.values():
