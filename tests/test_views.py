@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.test import AsyncClient, override_settings
+from django.test import AsyncClient, AsyncRequestFactory, override_settings
 from django.urls import path
 from django.utils.decorators import method_decorator
 from django.utils.functional import SimpleLazyObject
@@ -620,3 +620,18 @@ async def test_gather_in_a_view_runs_concurrently(client: AsyncClient) -> None:
     view = AsyncView()
     results = await view.gather(a=step("a"), b=step("b"), c=step("c"))
     assert results == {"a": "a", "b": "b", "c": "c"}
+
+
+class BadGetTimeoutView(AsyncView):
+    def get_timeout(self) -> float | None:
+        return -5
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("never")  # pragma: no cover
+
+
+async def test_invalid_value_from_get_timeout_is_reported() -> None:
+    """A bad value returned by get_timeout() raises ImproperlyConfigured naming the hook."""
+    request = AsyncRequestFactory().get("/")
+    with pytest.raises(ImproperlyConfigured, match=r"BadGetTimeoutView\.get_timeout\(\)"):
+        await BadGetTimeoutView.as_view()(request)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from inspect import isawaitable
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.db import connections
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.decorators import classonlymethod
 from django.utils.functional import classproperty
@@ -135,7 +135,7 @@ class AsyncView(View):
 
     def get_timeout(self) -> float | None:
         """Return the handler timeout in seconds, or None. Override to vary it per request."""
-        return _validate_timeout(self.timeout, f"{type(self).__qualname__}.timeout")
+        return self.timeout
 
     async def dispatch(  # type: ignore[override]  # async by design
         self, request: HttpRequest, *args: Any, **kwargs: Any
@@ -168,6 +168,8 @@ class AsyncView(View):
         timeout = self.get_timeout()
         if timeout is None:
             return await self._call(handler, request, *args, **kwargs)  # type: ignore[no-any-return]
+        if not _is_positive_number(timeout):
+            _validate_timeout(timeout, f"{type(self).__qualname__}.get_timeout()")
         # The handler runs in its own task so that the 504 goes out on time even
         # when the handler is inside sync_to_async, whose thread cannot be stopped.
         task = asyncio.ensure_future(self._call(handler, request, *args, own_thread=True, **kwargs))
