@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SECRET_KEY = "django-async-cbv-tests"  # noqa: S105 - tests only
+SECRET_KEY = "django-async-cbv-tests"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True

@@ -1,0 +1,198 @@
+"""Fixtures shared by the whole test suite.
+
+Real Redis
+----------
+Tests that need a real Redis carry ``@pytest.mark.redis`` or request one of the
+fixtures below; requesting a fixture adds the mark, so ``pytest -m "not redis"``
+leaves all of them out. Every test marked ``redis`` runs with ``redis_caches``.
+
+``redis_url`` (session)
+    URL of the Redis database the tests may use. ``REDIS_URL`` when it is set
+    (it is flushed before every Redis test: never point it at data you keep);
+    otherwise a ``redis-server`` from PATH, started on a free loopback port for
+    the session and stopped at its end. With neither, Redis tests are skipped
+    with a loud reason and a banner in the summary; under ``CI=true`` they fail.
+``redis_db`` (function)
+    ``redis_url`` after ``FLUSHDB``: each test starts with an empty database.
+``redis_client`` / ``async_redis_client`` (function)
+    redis-py clients, blocking and asyncio, on that clean database, for
+    asserting what ended up in Redis. The asyncio one belongs to the test's
+    event loop (use it from async tests) and is closed afterwards.
+``redis_caches`` (function)
+    ``CACHES`` overridden for one test: ``default`` and ``redis`` are
+    django-redis caches and ``redis_builtin`` is Django's own ``RedisCache``,
+    all on the clean database; ``locmem`` is local memory. The previous
+    ``CACHES`` (and fresh cache connections) are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+from django.test import override_settings
+
+from tests.redis_server import RedisServer, RedisStartError
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+REDIS_FIXTURES = frozenset(
+    {"redis_url", "redis_db", "redis_client", "async_redis_client", "redis_caches"}
+)
+SKIP_PREFIX = "NO REDIS AVAILABLE"
+
+_redis_notes = pytest.StashKey[str]()
+_redis_skip_reason = pytest.StashKey[str]()
+
+
+def in_ci() -> bool:
+    """True under CI, where every test must really run."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that request a Redis fixture, so ``-m`` selects them like marked ones."""
+    for item in items:
+        if REDIS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Say which Redis the suite used, and shout when Redis tests were skipped."""
+    if note := config.stash.get(_redis_notes, None):
+        terminalreporter.write_line(f"Redis: {note}")
+    reason = config.stash.get(_redis_skip_reason, None)
+    if reason is None:
+        return
+    skipped = sum(
+        1
+        for report in terminalreporter.stats.get("skipped", [])
+        if SKIP_PREFIX in str(report.longrepr)
+    )
+    terminalreporter.write_sep("!", "REDIS TESTS WERE SKIPPED", red=True, bold=True)
+    terminalreporter.write_line(
+        f"{skipped} test(s) need a real Redis and did not run: {reason}.", red=True, bold=True
+    )
+    terminalreporter.write_line(
+        "Install redis-server (e.g. apt-get install redis-server) or set "
+        "REDIS_URL=redis://host:port/db to run them; under CI=true this is an error.",
+        red=True,
+    )
+    terminalreporter.write_sep("!", red=True, bold=True)
+
+
+def _unavailable(config: pytest.Config, reason: str) -> NoReturn:
+    if in_ci():
+        pytest.fail(f"Redis is required under CI=true, but {reason}.", pytrace=False)
+    config.stash[_redis_skip_reason] = reason
+    pytest.skip(f"{SKIP_PREFIX}: {reason} (install redis-server or set REDIS_URL)")
+
+
+def _sync_client(url: str) -> redis.Redis:
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a real Redis database for the tests (see the module docstring)."""
+    config = request.config
+    try:
+        import redis
+    except ImportError:
+        _unavailable(config, "redis-py is not installed (pip install -e '.[redis]')")
+
+    url = os.environ.get("REDIS_URL", "").strip()
+    if url:
+        client = _sync_client(url)
+        try:
+            version = client.info("server")["redis_version"]
+        except redis.RedisError as exc:
+            _unavailable(config, f"REDIS_URL={url} does not answer ({exc})")
+        finally:
+            client.close()
+        config.stash[_redis_notes] = f"redis {version} at {url} (from REDIS_URL)"
+        yield url
+        return
+
+    try:
+        server = RedisServer().start()
+    except RedisStartError as exc:
+        _unavailable(config, f"REDIS_URL is not set and {exc}")
+    try:
+        config.stash[_redis_notes] = (
+            f"redis-server {server.version or '?'} started by the suite at {server.url}"
+        )
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_db(redis_url: str) -> str:
+    """``redis_url``, emptied with FLUSHDB before the test."""
+    client = _sync_client(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return redis_url
+
+
+@pytest.fixture
+def redis_client(redis_db: str) -> Iterator[redis.Redis]:
+    """A blocking redis-py client on the test's clean database."""
+    client = _sync_client(redis_db)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def async_redis_client(redis_db: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """An asyncio redis-py client on the test's clean database, bound to its loop."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_db, socket_connect_timeout=5, socket_timeout=5)
+    yield client
+    await client.aclose()
+
+
+def redis_cache_settings(url: str) -> dict[str, dict[str, Any]]:
+    """The ``CACHES`` setting that ``redis_caches`` installs."""
+    django_redis = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 5, "SOCKET_TIMEOUT": 5},
+    }
+    return {
+        "default": django_redis,
+        "redis": django_redis,
+        "redis_builtin": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+        },
+        "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+
+
+@pytest.fixture
+def redis_caches(redis_db: str) -> Iterator[dict[str, dict[str, Any]]]:
+    """Point Django's caches at the clean Redis database for one test."""
+    caches = redis_cache_settings(redis_db)
+    # override_settings sends setting_changed, on which Django closes and
+    # forgets the cache connections, both on entry and on exit.
+    with override_settings(CACHES=caches):
+        yield caches
+
+
+@pytest.fixture(autouse=True)
+def _redis_for_marked_tests(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("redis") is not None:
+        request.getfixturevalue("redis_caches")
