@@ -259,7 +259,7 @@ async def test_sync_handler_runs_in_a_thread_and_async_handler_on_the_loop(
     assert async_body["thread"] == threading.get_ident()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 async def test_sync_handler_may_use_the_orm(client: AsyncClient) -> None:
     """Sync handlers can do blocking ORM calls without SynchronousOnlyOperation."""
     await User.objects.acreate(username="ann")
@@ -271,7 +271,7 @@ async def test_sync_handler_may_use_the_orm(client: AsyncClient) -> None:
 # --- request.user -----------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 async def test_request_user_is_resolved_before_the_handler(client: AsyncClient) -> None:
     """request.user is the real user object, safe to read from sync and async code."""
     user = await User.objects.acreate(username="bob")
@@ -282,7 +282,7 @@ async def test_request_user_is_resolved_before_the_handler(client: AsyncClient) 
     assert body == {"lazy": False, "id": user.pk}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 async def test_request_user_is_anonymous_without_a_session(client: AsyncClient) -> None:
     """An anonymous request gets an AnonymousUser, not a lazy object."""
     body = json.loads((await client.get("/user/")).content)
@@ -480,7 +480,7 @@ async def test_unknown_method_is_405(client: AsyncClient) -> None:
 # --- Django decorators on dispatch --------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 async def test_login_required_on_dispatch(client: AsyncClient) -> None:
     """method_decorator(login_required, name='dispatch') redirects anonymous users."""
     response = await client.get("/login/")

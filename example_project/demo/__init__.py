@@ -1,0 +1,1 @@
+"""Demos of ``AsyncView``: a fan-out to a slow fake upstream."""

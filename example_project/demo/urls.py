@@ -1,0 +1,14 @@
+"""URLs of the demo app, mounted under ``/demo/``."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from .views import FanOutView, UpstreamView
+
+app_name = "demo"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("fanout/", FanOutView.as_view(), name="fanout"),
+    path("upstream/<slug:name>/", UpstreamView.as_view(), name="upstream"),
+]

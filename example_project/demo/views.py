@@ -1,0 +1,139 @@
+"""The fan-out demo and the fake upstream it calls.
+
+``UpstreamView`` stands in for a slow remote service: it sleeps for ``?delay=``
+seconds before answering. ``FanOutView`` calls it three times over real HTTP with
+``AsyncView.gather`` and shows that the page took about as long as the slowest
+call, not the sum of all three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from django_async_cbv import AsyncView, ProblemError
+
+from .upstream import get_json
+
+#: The longest delay the fake upstream accepts, in seconds.
+MAX_DELAY = 5.0
+
+
+def parse_delay(raw: str, field: str) -> float:
+    """Return ``raw`` as a delay in seconds, or raise a 400 problem naming ``field``."""
+    try:
+        delay = float(raw)
+    except ValueError:
+        delay = math.nan
+    if not math.isfinite(delay) or not 0 <= delay <= MAX_DELAY:
+        raise ProblemError(
+            400,
+            detail=f"'{field}' must be a number of seconds from 0 to {MAX_DELAY:g}.",
+            errors={field: [f"Enter a number from 0 to {MAX_DELAY:g}, not {raw!r}."]},
+        )
+    return delay
+
+
+class UpstreamView(AsyncView):
+    """A fake slow service: ``GET /demo/upstream/<name>/?delay=0.3[&fail=1]``."""
+
+    async def get(self, request: HttpRequest, name: str) -> HttpResponse:
+        delay = parse_delay(request.GET.get("delay", "0"), "delay")
+        # Stands in for network and processing latency without blocking the loop.
+        await asyncio.sleep(delay)
+        if request.GET.get("fail"):
+            raise ProblemError(503, detail=f"The {name!r} service failed, as asked.")
+        return JsonResponse({"name": name, "delay": delay, "value": f"data from {name}"})
+
+
+class FanOutView(AsyncView):
+    """Call three upstream services concurrently and compare the timings.
+
+    Query parameters: ``delay`` (seconds, for all three), one per source to
+    override it (e.g. ``orders=1.5``), ``fail`` (a source name, repeatable) to
+    make that call fail, and ``format=json``.
+    """
+
+    template_name = "demo/fanout.html"
+    sources: Mapping[str, float] = {"profile": 0.3, "orders": 0.5, "recommendations": 0.4}
+    #: Seconds the three calls may take together before the stragglers are cancelled.
+    gather_timeout = 2.0
+    #: Bounds the whole handler, as a safety net above gather_timeout.
+    timeout = 10.0
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        delays = self.get_delays(request)
+        failing = set(request.GET.getlist("fail"))
+        origin = self.get_upstream_origin(request)
+
+        started = time.perf_counter()
+        results = await self.gather(
+            timeout=self.gather_timeout,
+            **{
+                name: self.fetch(origin, name, delay, fail=name in failing)
+                for name, delay in delays.items()
+            },
+        )
+        elapsed = time.perf_counter() - started
+
+        context = {
+            "elapsed_ms": round(elapsed * 1000),
+            "sequential_ms": round(sum(delays.values()) * 1000),
+            "timeout_s": self.gather_timeout,
+            "results": {
+                name: self.describe(delays[name], outcome) for name, outcome in results.items()
+            },
+        }
+        if request.GET.get("format") == "json":
+            return JsonResponse(context)
+        return render(request, self.template_name, {**context, "max_delay": MAX_DELAY})
+
+    def get_delays(self, request: HttpRequest) -> dict[str, float]:
+        """Return the delay of each source, validated (400 problem+json if bad)."""
+        delays = {}
+        for name, default in self.sources.items():
+            if name in request.GET:
+                delays[name] = parse_delay(request.GET[name], name)
+            elif "delay" in request.GET:
+                delays[name] = parse_delay(request.GET["delay"], "delay")
+            else:
+                delays[name] = default
+        return delays
+
+    def get_upstream_origin(self, request: HttpRequest) -> str:
+        """Return the scheme, host and port of the fake upstream.
+
+        By default it is this server at the address the request reached, taken
+        from the ASGI scope rather than from the client's ``Host`` header, so a
+        client cannot point the calls at another port.
+        """
+        if settings.EXAMPLE_UPSTREAM_URL:
+            return str(settings.EXAMPLE_UPSTREAM_URL).rstrip("/")
+        host = request.META["SERVER_NAME"]
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        return f"http://{host}:{request.META['SERVER_PORT']}"
+
+    async def fetch(self, origin: str, name: str, delay: float, *, fail: bool) -> Any:
+        """Call the fake upstream ``name``; raise ``UpstreamError`` if it fails."""
+        url = origin + reverse("demo:upstream", kwargs={"name": name})
+        params = {"delay": str(delay)}
+        if fail:
+            params["fail"] = "1"
+        return await get_json(url, params=params)
+
+    @staticmethod
+    def describe(delay: float, outcome: Any) -> dict[str, Any]:
+        """Summarise one slot of ``gather``: the data, or only the error's class name."""
+        if isinstance(outcome, BaseException):
+            # Exception text may carry upstream details; the class name is enough here.
+            return {"ok": False, "delay": delay, "error": type(outcome).__name__}
+        return {"ok": True, "delay": delay, "data": outcome}

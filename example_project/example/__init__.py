@@ -1,0 +1,1 @@
+"""Settings, URLs and the ASGI entry point of the example project."""

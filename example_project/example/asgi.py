@@ -1,0 +1,52 @@
+"""ASGI entry point: ``uvicorn example.asgi:application --app-dir example_project``.
+
+Django does not speak the ASGI lifespan protocol, so this module answers it
+itself: on shutdown it closes the HTTP client session the demos opened on the
+server's event loop, so no connection is left dangling.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from django.conf import settings
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
+
+django_application = get_asgi_application()
+
+# Imported once Django is set up, like any code of an installed app.
+from demo.upstream import close_session  # noqa: E402
+
+if settings.DEBUG:
+    # Serve the admin's static files as runserver does; uvicorn serves none.
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    django_application = ASGIStaticFilesHandler(django_application)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Answer the lifespan protocol; release per-loop resources on shutdown."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await close_session()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def application(scope: Scope, receive: Receive, send: Send) -> None:
+    """Route lifespan events here and everything else to Django."""
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+    else:
+        await django_application(scope, receive, send)

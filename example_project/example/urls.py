@@ -1,0 +1,14 @@
+"""URLs of the example project: the index, then one include per demo app."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+
+from .views import IndexView
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", IndexView.as_view(), name="index"),
+    path("demo/", include("demo.urls")),
+    path("admin/", admin.site.urls),
+]

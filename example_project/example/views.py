@@ -1,0 +1,49 @@
+"""The index page: the list of demos and the cache the project is using."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from django_async_cbv import AsyncView
+from django_async_cbv.conf import get_settings
+
+from .demos import installed_demos
+
+logger = logging.getLogger("demo")
+
+
+class IndexView(AsyncView):
+    """List the demos; show which cache backend is active and that it answers."""
+
+    template_name = "index.html"
+    hits_key = "index-hits"
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        context = {
+            "demos": [
+                {"title": d.title, "url": d.url, "description": d.description}
+                for d in installed_demos()
+            ],
+            "cache": await self.cache_status(),
+        }
+        if request.GET.get("format") == "json":
+            return JsonResponse(context)
+        return render(request, self.template_name, context)
+
+    async def cache_status(self) -> dict[str, Any]:
+        """Count this page's views in the library's cache, proving a round trip."""
+        alias = get_settings().cache_alias
+        cache = caches[alias]
+        backend = f"{type(cache).__module__}.{type(cache).__qualname__}"
+        try:
+            await cache.aadd(self.hits_key, 0, timeout=None)
+            hits = await cache.aincr(self.hits_key)
+        except Exception:  # a demo page should render even when Redis is down
+            logger.warning("Cache %r did not answer", alias, exc_info=True)
+            return {"alias": alias, "backend": backend, "ok": False, "hits": None}
+        return {"alias": alias, "backend": backend, "ok": True, "hits": hits}

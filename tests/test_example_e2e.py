@@ -1,0 +1,363 @@
+"""The example project, served by a real uvicorn process and called over real HTTP.
+
+Each server runs ``example.asgi:application`` from ``example_project/`` on a port
+the OS picks (``--port 0``); the test reads the port from uvicorn's
+"Uvicorn running on ..." log line, which is also the readiness signal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
+READY_LINE = re.compile(r"Uvicorn running on (http://\S+)")
+START_TIMEOUT = 30.0
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Message
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None) -> Response:
+    """Make one HTTP request; 4xx and 5xx answers are returned, not raised."""
+    request = urllib.request.Request(url, method=method, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return Response(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Response(error.code, error.headers, error.read())
+
+
+def example_env(db_path: Path, **overrides: str) -> dict[str, str]:
+    """The environment of an example-project process (never the test settings)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "EXAMPLE_UPSTREAM_URL", "DJANGO_DEBUG"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="example.settings",
+        EXAMPLE_DB_PATH=str(db_path),
+        DJANGO_DEBUG="0",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+class ExampleServer:
+    """A uvicorn child process serving the example project."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "example.asgi:application",
+                "--app-dir",
+                str(EXAMPLE_DIR),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--lifespan",
+                "on",
+            ],
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.base_url: str | None = None
+        self._ready = threading.Event()
+        assert self.process.stdout is not None
+        # Drain the log for the server's whole life: a full pipe would block it.
+        self._reader = threading.Thread(
+            target=self._read, args=(self.process.stdout,), name="uvicorn-log", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                self.lines.append(line)
+                if self.base_url is None and (match := READY_LINE.search(line)):
+                    self.base_url = match.group(1)
+                    self._ready.set()
+        self._ready.set()  # exited: wake up wait_ready() whatever happened
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def wait_ready(self) -> str:
+        """Block until uvicorn logs that it is listening; return its base URL."""
+        if not self._ready.wait(START_TIMEOUT):
+            raise RuntimeError(f"uvicorn did not start in {START_TIMEOUT:g}s:\n{self.log}")
+        if self.base_url is None:
+            raise RuntimeError(f"uvicorn exited before listening:\n{self.log}")
+        return self.base_url
+
+    def url(self, path: str) -> str:
+        assert self.base_url is not None
+        return self.base_url + path
+
+    def stop(self) -> str:
+        """Stop the server gracefully (SIGTERM, as a process manager would); return its log."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=15)
+        return self.log
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database of the example project with every migration applied."""
+    db_path = tmp_path_factory.mktemp("example-db") / "template.sqlite3"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE_DIR / "manage.py"), "migrate", "--no-input"],
+        env=example_env(db_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return db_path
+
+
+def start_server(migrated_db: Path, tmp_path: Path, **env: str) -> ExampleServer:
+    db_path = tmp_path / "example.sqlite3"
+    shutil.copyfile(migrated_db, db_path)
+    server = ExampleServer(example_env(db_path, **env))
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(migrated_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleServer]:
+    """The example project with its default settings (local-memory cache)."""
+    running = start_server(migrated_db, tmp_path_factory.mktemp("example"))
+    yield running
+    running.stop()
+
+
+# -- index ---------------------------------------------------------------------------------
+
+
+def test_index_lists_the_demos(server: ExampleServer) -> None:
+    """The index page links every installed demo, with its description."""
+    data = fetch(server.url("/?format=json")).json()
+    titles = [demo["title"] for demo in data["demos"]]
+    assert "Fan-out with gather()" in titles
+
+    page = fetch(server.url("/"))
+    assert page.status == 200
+    assert page.headers.get_content_type() == "text/html"
+    html = page.body.decode()
+    for demo in data["demos"]:
+        assert f'href="{demo["url"]}"' in html
+        assert demo["description"] in html
+
+
+def test_index_uses_local_memory_cache_by_default(server: ExampleServer) -> None:
+    """Without REDIS_URL the cache is local memory, and it answers."""
+    cache = fetch(server.url("/?format=json")).json()["cache"]
+    assert cache["backend"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert cache["ok"] is True
+    assert "LocMemCache" in fetch(server.url("/")).body.decode()
+
+
+def test_head_is_answered_without_a_body(server: ExampleServer) -> None:
+    """HEAD works on an AsyncView that defines only get()."""
+    response = fetch(server.url("/"), method="HEAD")
+    assert response.status == 200
+    assert response.body == b""
+
+
+# -- fan-out -------------------------------------------------------------------------------
+
+
+def test_fanout_runs_the_calls_concurrently(server: ExampleServer) -> None:
+    """Three 0.2 s calls take about 0.2 s together, well under their 0.6 s sum."""
+    response = fetch(server.url("/demo/fanout/?format=json&delay=0.2"))
+    assert response.status == 200
+    data = response.json()
+    assert data["sequential_ms"] == 600
+    assert 200 <= data["elapsed_ms"] < 0.8 * data["sequential_ms"]
+    assert set(data["results"]) == {"profile", "orders", "recommendations"}
+    for name, result in data["results"].items():
+        assert result == {
+            "ok": True,
+            "delay": 0.2,
+            "data": {"name": name, "delay": 0.2, "value": f"data from {name}"},
+        }
+
+
+def test_fanout_html_shows_both_timings(server: ExampleServer) -> None:
+    """The HTML page shows the elapsed time next to the sequential sum."""
+    response = fetch(server.url("/demo/fanout/?delay=0.1"))
+    assert response.status == 200
+    html = response.body.decode()
+    assert re.search(r'id="elapsed-ms">\d+<', html)
+    assert 'id="sequential-ms">300<' in html
+
+
+def test_fanout_upstream_failure_fills_only_its_slot(server: ExampleServer) -> None:
+    """A failing upstream shows its error class; the other calls still succeed."""
+    response = fetch(server.url("/demo/fanout/?format=json&delay=0.05&fail=orders"))
+    assert response.status == 200
+    results = response.json()["results"]
+    assert results["orders"] == {"ok": False, "delay": 0.05, "error": "UpstreamError"}
+    assert results["profile"]["ok"] is True
+    assert results["recommendations"]["ok"] is True
+    assert b"Traceback" not in response.body
+
+    html = fetch(server.url("/demo/fanout/?delay=0.05&fail=orders")).body.decode()
+    assert "UpstreamError" in html
+    assert "Traceback" not in html
+
+
+def test_fanout_timeout_cancels_the_straggler(server: ExampleServer) -> None:
+    """A call slower than the gather timeout is cancelled; its slot is TimeoutError."""
+    response = fetch(server.url("/demo/fanout/?format=json&delay=0.05&orders=4"))
+    data = response.json()
+    assert data["results"]["orders"] == {"ok": False, "delay": 4.0, "error": "TimeoutError"}
+    assert data["results"]["profile"]["ok"] is True
+    assert data["elapsed_ms"] < 4000
+    assert data["elapsed_ms"] >= data["timeout_s"] * 1000 - 50
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/demo/upstream/orders/?delay=abc", "delay"),
+        ("/demo/upstream/orders/?delay=nan", "delay"),
+        ("/demo/upstream/orders/?delay=99", "delay"),
+        ("/demo/fanout/?delay=-1", "delay"),
+        ("/demo/fanout/?orders=inf", "orders"),
+    ],
+)
+def test_bad_delay_is_a_400_problem(server: ExampleServer, path: str, field: str) -> None:
+    """An invalid delay is rejected with 400 problem+json naming the field."""
+    response = fetch(server.url(path))
+    assert response.status == 400
+    assert response.headers.get_content_type() == PROBLEM_JSON
+    problem = response.json()
+    assert problem["status"] == 400
+    assert problem["type"] == "about:blank"
+    assert problem["title"] == "Bad Request"
+    assert set(problem["errors"]) == {field}
+
+
+# -- HTTP methods --------------------------------------------------------------------------
+
+# Django's CSRF check compares the X-CSRFToken header with the csrftoken cookie, as a
+# JavaScript client would send them; any 32 alphanumeric characters form a valid secret.
+CSRF_SECRET = "e2e0" * 8
+CSRF_HEADERS = {"Cookie": f"csrftoken={CSRF_SECRET}", "X-CSRFToken": CSRF_SECRET}
+
+
+def test_unsupported_method_is_a_405_problem_with_allow(server: ExampleServer) -> None:
+    """POST to a GET-only AsyncView passes CSRF, then gets 405 problem+json with Allow."""
+    response = fetch(server.url("/demo/fanout/"), method="POST", headers=CSRF_HEADERS)
+    assert response.status == 405
+    assert response.headers.get_content_type() == PROBLEM_JSON
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    problem = response.json()
+    assert problem["status"] == 405
+    assert problem["title"] == "Method Not Allowed"
+
+
+def test_csrf_protection_still_applies(server: ExampleServer) -> None:
+    """Without a CSRF token, Django's middleware refuses the POST before the view runs."""
+    response = fetch(server.url("/demo/fanout/"), method="POST")
+    assert response.status == 403
+
+
+def test_options_lists_the_allowed_methods(server: ExampleServer) -> None:
+    """OPTIONS answers 200 with Allow and an empty body, as in Django."""
+    response = fetch(server.url("/demo/upstream/orders/"), method="OPTIONS")
+    assert response.status == 200
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert response.body == b""
+
+
+# -- process lifecycle ---------------------------------------------------------------------
+
+
+def test_shutdown_is_clean(migrated_db: Path, tmp_path: Path) -> None:
+    """SIGTERM runs the lifespan shutdown, which closes the upstream session cleanly."""
+    server = start_server(migrated_db, tmp_path)
+    try:
+        assert fetch(server.url("/demo/fanout/?format=json&delay=0")).status == 200
+    finally:
+        log = server.stop()
+    # Recent uvicorn versions re-raise the SIGTERM they handled once shut down.
+    assert server.process.returncode in (0, -signal.SIGTERM), log
+    assert "Application shutdown complete" in log
+    assert "Finished server process" in log
+    for trouble in ("Traceback", "Unclosed", "never awaited", "Task was destroyed"):
+        assert trouble not in log, log
+
+
+# -- Redis ---------------------------------------------------------------------------------
+
+
+def test_redis_cache_when_redis_url_is_set(
+    redis_url: str, redis_client: Any, migrated_db: Path, tmp_path: Path
+) -> None:
+    """With REDIS_URL the project caches in Redis through django-redis."""
+    server = start_server(migrated_db, tmp_path, REDIS_URL=redis_url)
+    try:
+        first = fetch(server.url("/?format=json")).json()["cache"]
+        second = fetch(server.url("/?format=json")).json()["cache"]
+        html = fetch(server.url("/")).body.decode()
+        fanout = fetch(server.url("/demo/fanout/?format=json&delay=0.1"))
+    finally:
+        log = server.stop()
+
+    assert first["backend"] == "django_redis.cache.RedisCache", log
+    assert first["ok"] is True, log
+    assert second["hits"] == first["hits"] + 1
+    assert 'id="cache-backend">django_redis.cache.RedisCache<' in html
+    # The counter really lives in Redis, under the project's KEY_PREFIX and version 1.
+    assert int(redis_client.get("example:1:index-hits")) == second["hits"] + 1
+    assert fanout.status == 200
