@@ -1,0 +1,92 @@
+"""Settings shared by every benchmark server.
+
+Environment variables (set by the harness, one server process each):
+
+``BENCH_URLCONF``     dotted path of the URLconf this server mounts.
+``BENCH_MIDDLEWARE``  ``default`` (the list ``startproject`` writes) or ``minimal`` (none).
+``BENCH_DB``          path of the SQLite file (the ``api`` scenario); unset means in-memory.
+"""
+
+import os
+
+SECRET_KEY = "benchmark-only-key-not-used-for-anything-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "rest_framework",
+    "benchproj.items",
+]
+
+# The MIDDLEWARE list written by Django 5.2's `startproject`, in its order.
+STARTPROJECT_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+_middleware = os.environ.get("BENCH_MIDDLEWARE", "default")
+if _middleware == "default":
+    MIDDLEWARE = list(STARTPROJECT_MIDDLEWARE)
+elif _middleware == "minimal":
+    MIDDLEWARE = []
+else:  # pragma: no cover - guarded by the harness
+    raise RuntimeError(f"BENCH_MIDDLEWARE must be 'default' or 'minimal', not {_middleware!r}")
+
+ROOT_URLCONF = os.environ.get("BENCH_URLCONF", "benchproj.urls.empty")
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": []},
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("BENCH_DB", ":memory:"),
+        "OPTIONS": {
+            # The seed step switches the file to WAL (a persistent setting);
+            # NORMAL sync is per connection. Together they keep a create
+            # benchmark about the framework rather than about fsync.
+            "init_command": "PRAGMA synchronous=NORMAL;",
+            "timeout": 30,
+        },
+        # Django's default, and the only safe choice under ASGI.
+        "CONN_MAX_AGE": 0,
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+
+REST_FRAMEWORK = {
+    # A JSON API: JSON in, JSON out (no browsable API, no form parsers).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    # Warnings and errors only: a benchmark run must not be slowed by logging,
+    # but a failure must still be visible in the server's stderr.
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+}

@@ -1,0 +1,1 @@
+"""One URLconf per benchmark variant; a server mounts exactly one of them."""

@@ -1,0 +1,229 @@
+"""What each scenario measures: its variants, endpoints and result tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import checks
+from .server import BENCH_DIR
+
+DJANGO_APP = "benchproj.asgi:application"
+RETRIEVE_PK = 500
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    method: str
+    path: str
+    # verify(port, tag) raises checks.CheckError on a wrong answer
+    verify: Callable[[int, str], None]
+
+
+@dataclass
+class Variant:
+    key: str
+    label: str
+    app: str
+    env: dict[str, str] = field(default_factory=dict)
+    needs_db: bool = False
+    module: str | None = None  # URLconf module probed before the run
+    skipped: str | None = None  # why the variant cannot run, if it cannot
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    endpoint: str
+    rows: list[str]  # variant keys, in display order
+    baseline: str
+    also_vs: str | None = None
+    # (variant, versus, minimum ratio) lines printed under the table
+    targets: tuple[tuple[str, str, float], ...] = ()
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    variants: list[Variant]
+    endpoints: list[Endpoint]
+    tables: list[Table]
+
+
+# -- verification helpers -----------------------------------------------------
+
+
+def _verify_hello(port: int, tag: str) -> None:
+    checks.check_hello(checks.request(port, "GET", "/hello/"))
+
+
+def _verify_list(port: int, tag: str) -> None:
+    checks.check_list(checks.request(port, "GET", "/items/"))
+
+
+def _verify_retrieve(port: int, tag: str) -> None:
+    check = checks.check_retrieve(RETRIEVE_PK)
+    check(checks.request(port, "GET", f"/items/{RETRIEVE_PK}/"))
+
+
+def _verify_create(port: int, tag: str) -> None:
+    body = {
+        "name": f"{tag}-check",
+        "description": "Created by the pre-flight check.",
+        "price": "19.99",
+        "quantity": 7,
+        "is_active": True,
+    }
+    checks.check_create(body)(checks.request(port, "POST", "/items/", body))
+
+
+# -- scenarios ----------------------------------------------------------------
+
+
+def hello() -> Scenario:
+    variants = [Variant("bare", "bare ASGI app (no Django)", "benchproj.bare:app")]
+    tables = []
+    for mw, title in (("minimal", "no middleware"), ("default", "startproject MIDDLEWARE")):
+        django_key, acbv_key = f"{mw}/django", f"{mw}/asyncview"
+        variants += [
+            Variant(
+                django_key,
+                "django.views.View",
+                DJANGO_APP,
+                {"BENCH_URLCONF": "benchproj.urls.hello_django", "BENCH_MIDDLEWARE": mw},
+                module="benchproj.urls.hello_django",
+            ),
+            Variant(
+                acbv_key,
+                "django_async_cbv.AsyncView",
+                DJANGO_APP,
+                {"BENCH_URLCONF": "benchproj.urls.hello_asyncview", "BENCH_MIDDLEWARE": mw},
+                module="benchproj.urls.hello_asyncview",
+            ),
+        ]
+        tables.append(
+            Table(
+                f"hello: GET /hello/, {title}",
+                "hello",
+                ["bare", django_key, acbv_key],
+                baseline=django_key,
+                targets=((acbv_key, django_key, 0.95),),
+            )
+        )
+    return Scenario(
+        "hello",
+        "hello-world JSON: AsyncView vs Django's View, with a bare ASGI app as reference",
+        variants,
+        [Endpoint("hello", "GET", "/hello/", _verify_hello)],
+        tables,
+    )
+
+
+API_VARIANTS = [
+    # key, label, URLconf module
+    ("view", "hand-written async View", "benchproj.api.plain"),
+    ("asyncapiview", "django_async_cbv.AsyncAPIView", "benchproj.api.acbv"),
+    ("ninja", "django-ninja (async)", "benchproj.api.ninja_api"),
+    ("adrf", "adrf generics (async)", "benchproj.api.adrf_api"),
+    ("drf", "DRF generics (sync)", "benchproj.api.drf"),
+]
+
+
+def api(middleware: str = "default") -> Scenario:
+    variants = [
+        Variant(
+            key,
+            label,
+            DJANGO_APP,
+            {"BENCH_URLCONF": module, "BENCH_MIDDLEWARE": middleware},
+            needs_db=True,
+            module=module,
+        )
+        for key, label, module in API_VARIANTS
+    ]
+    keys = [v.key for v in variants]
+    endpoints = [
+        Endpoint("list", "GET", "/items/", _verify_list),
+        Endpoint("retrieve", "GET", f"/items/{RETRIEVE_PK}/", _verify_retrieve),
+        Endpoint("create", "POST", "/items/", _verify_create),
+    ]
+    target_min = {"list": 1.0, "retrieve": 1.0, "create": 0.95}
+    tables = [
+        Table(
+            f"api {ep.key}: {ep.method} {ep.path}",
+            ep.key,
+            keys,
+            baseline="view",
+            also_vs="ninja",
+            targets=(
+                ("asyncapiview", "ninja", target_min[ep.key]),
+                ("asyncapiview", "view", 0.95),
+            ),
+        )
+        for ep in endpoints
+    ]
+    return Scenario(
+        "api",
+        f"JSON CRUD over one model (1,000 rows, SQLite), {middleware} middleware",
+        variants,
+        endpoints,
+        tables,
+    )
+
+
+# -- probing --------------------------------------------------------------------
+
+_PROBE = r"""
+import importlib, json, os, sys, traceback
+import django
+django.setup()
+out = {}
+for module in sys.argv[1:]:
+    try:
+        importlib.import_module(module)
+        out[module] = ["ok", ""]
+    except ImportError as exc:
+        out[module] = ["missing", f"{type(exc).__name__}: {exc}"]
+    except Exception as exc:
+        out[module] = ["broken", traceback.format_exc(limit=4)]
+print("PROBE " + json.dumps(out))
+"""
+
+
+def probe(variants: list[Variant], env: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Import every variant's URLconf in a throw-away process, with the server's settings.
+
+    Returns ``{module: (state, detail)}`` where state is ``ok``, ``missing``
+    (an import failed: the variant is skipped) or ``broken`` (it raised
+    something else: the run fails).
+    """
+    modules = sorted({v.module for v in variants if v.module})
+    if not modules:
+        return {}
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchproj.settings",
+        "PYTHONPATH": os.pathsep.join(
+            [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        **env,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *modules],
+        cwd=BENCH_DIR,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("PROBE "):
+            return {k: (v[0], v[1]) for k, v in json.loads(line[6:]).items()}
+    raise RuntimeError(f"probe failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

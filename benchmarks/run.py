@@ -1,0 +1,483 @@
+#!/usr/bin/env python
+"""Benchmark harness for django-async-cbv.
+
+    python benchmarks/run.py hello            # AsyncView vs Django's View (+ bare ASGI)
+    python benchmarks/run.py api              # AsyncAPIView vs ninja, adrf, DRF, hand-written View
+    python benchmarks/run.py hello --quick    # smoke run: 1 round of 2 s
+
+Each variant runs in its own uvicorn process (uvloop + httptools, one worker,
+DEBUG off, no access log, ``--lifespan off``), started once, checked and
+warmed up; all of them are pinned to one core and the load generator (wrk,
+else harness/pyload.py) to the other. Rounds interleave the variants: in each
+round every endpoint is measured for every variant in turn, the order reversed
+every other round, and the results are summarised by medians. Every endpoint
+is checked (status and body) before each measurement; a server that fails to
+start, answers wrongly, or answers non-2xx under load makes the run exit
+non-zero. See README.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from harness import checks, scenarios  # noqa: E402
+from harness.load import LoadError, LoadResult, run_load, wrk_path  # noqa: E402
+from harness.report import Summary, render_table  # noqa: E402
+from harness.server import Server, ServerError  # noqa: E402
+
+EXIT_WRONG_ANSWER = 1
+EXIT_SETUP = 2
+SEEDED_ROWS = 1000
+
+
+class RunFailed(Exception):
+    def __init__(self, message: str, code: int = EXIT_WRONG_ANSWER) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Run a benchmark scenario and print a side-by-side table."
+    )
+    parser.add_argument("scenario", choices=["hello", "api"])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument(
+        "--duration", type=int, default=5, help="seconds measured per run (default 5)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="seconds of warm-up load per run (default 1)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=32, help="concurrent connections (default 32)"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 s, 1 s warm-up")
+    parser.add_argument(
+        "--middleware",
+        choices=["default", "minimal"],
+        default="default",
+        help="api scenario: Django's startproject MIDDLEWARE (default) or none",
+    )
+    parser.add_argument(
+        "--variants",
+        help="comma-separated variant keys to run (default: all); see --list",
+    )
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--server-cpu", type=int, help="core for the server (default: the last one)"
+    )
+    parser.add_argument(
+        "--load-cpu", type=int, help="core for the load generator (default: the first one)"
+    )
+    parser.add_argument(
+        "--no-wrk", action="store_true", help="use the Python load generator even if wrk exists"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="where to write the JSON results (default: benchmarks/results/)"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup = 1, 2, 1
+    if not 1 <= args.rounds <= 50:
+        parser.error("--rounds must be between 1 and 50")
+    if not 1 <= args.duration <= 120:
+        parser.error("--duration must be between 1 and 120 seconds")
+    if not 0 <= args.warmup <= 30:
+        parser.error("--warmup must be between 0 and 30 seconds")
+    if not 1 <= args.connections <= 1024:
+        parser.error("--connections must be between 1 and 1024")
+    return args
+
+
+def preflight() -> None:
+    missing = []
+    for module in ("django", "uvicorn", "uvloop", "httptools", "django_async_cbv"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise RunFailed(
+            f"missing in this interpreter ({sys.executable}): {', '.join(missing)}.\n"
+            "Create the benchmark venv first (see benchmarks/README.md) and run with its python.",
+            EXIT_SETUP,
+        )
+
+
+def choose_cpus(args: argparse.Namespace) -> tuple[int | None, int | None, str]:
+    if args.no_pin:
+        return None, None, "off (--no-pin)"
+    if not shutil.which("taskset"):
+        return None, None, "off (taskset not found)"
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None, "off (only one core available)"
+    server = args.server_cpu if args.server_cpu is not None else cpus[-1]
+    load = args.load_cpu if args.load_cpu is not None else cpus[0]
+    if server not in cpus or load not in cpus:
+        raise RunFailed(f"cores must be among {cpus}", EXIT_SETUP)
+    return server, load, f"server on core {server}, load generator on core {load}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:3.0f}%"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in (
+        "django", "django-async-cbv", "uvicorn", "uvloop", "httptools",
+        "djangorestframework", "adrf", "django-ninja", "pydantic",
+    ):  # fmt: skip
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def source_state() -> dict[str, str]:
+    """The library's commit, and whether its source differs from it (results are a snapshot)."""
+    repo = BENCH_DIR.parent
+
+    def git(*cmd: str) -> str:
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(repo), *cmd],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "src")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "src_modified": str(bool(changed)).lower(),
+    }
+
+
+def seed_database(tmpdir: Path) -> Path:
+    db = tmpdir / "seed.sqlite3"
+    env = {
+        **os.environ,
+        "BENCH_DB": str(db),
+        "DJANGO_SETTINGS_MODULE": "benchproj.settings",
+        "PYTHONPATH": str(BENCH_DIR),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchproj.seed", str(SEEDED_ROWS)],
+        cwd=BENCH_DIR, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RunFailed(f"seeding the database failed:\n{proc.stdout}\n{proc.stderr}", EXIT_SETUP)
+    return db
+
+
+def select_variants(scenario: scenarios.Scenario, wanted: str | None) -> None:
+    if not wanted:
+        return
+    keys = {k.strip() for k in wanted.split(",") if k.strip()}
+    known = {v.key for v in scenario.variants}
+    unknown = keys - known
+    if unknown:
+        raise RunFailed(f"unknown variant(s) {sorted(unknown)}; known: {sorted(known)}", EXIT_SETUP)
+    for v in scenario.variants:
+        if v.key not in keys:
+            v.skipped = "not selected (--variants)"
+
+
+def apply_probe(scenario: scenarios.Scenario, args: argparse.Namespace) -> None:
+    candidates = [v for v in scenario.variants if v.module and not v.skipped]
+    env = {"BENCH_MIDDLEWARE": args.middleware, "BENCH_DB": ":memory:"}
+    states = scenarios.probe(candidates, env)
+    broken = []
+    for v in candidates:
+        state, detail = states.get(v.module, ("ok", ""))
+        if state == "missing":
+            reason = detail.splitlines()[-1] if detail else "ImportError"
+            v.skipped = "not importable (see the SKIP line above)"
+            print(
+                f"SKIP {v.key}: {v.label} cannot be imported, so it is not measured: {reason}",
+                flush=True,
+            )
+        elif state == "broken":
+            broken.append(f"{v.key} ({v.module}):\n{detail}")
+    if broken:
+        raise RunFailed("variant module(s) failed to import:\n" + "\n".join(broken), EXIT_SETUP)
+
+
+@dataclass
+class Running:
+    """A variant's server process, started once and measured in every round."""
+
+    variant: scenarios.Variant
+    server: Server
+    port: int
+    db: Path | None
+
+
+def start_variant(
+    variant: scenarios.Variant,
+    scenario: scenarios.Scenario,
+    args: argparse.Namespace,
+    cpus: tuple[int | None, int | None],
+    db_seed: Path | None,
+    tmpdir: Path | None,
+    use_wrk: bool,
+    running: list[Running],
+) -> None:
+    """Start the variant's server, check every endpoint, warm it up."""
+    env = dict(variant.env)
+    db = None
+    if variant.needs_db:
+        assert db_seed is not None
+        assert tmpdir is not None
+        db = tmpdir / f"{variant.key.replace('/', '-')}.sqlite3"
+        shutil.copyfile(db_seed, db)
+        env["BENCH_DB"] = str(db)
+    server = Server(variant.key, variant.app, env, cpu=cpus[0])
+    try:
+        port = server.start()
+    except ServerError as exc:
+        raise RunFailed(f"server for {variant.key} failed to start: {exc}", EXIT_SETUP) from exc
+    run = Running(variant, server, port, db)
+    running.append(run)
+    for ep in scenario.endpoints:
+        verify(run, ep, "pre")
+    if args.warmup:
+        for ep in scenario.endpoints:
+            res = run_load(
+                port=port, path=ep.path, method=ep.method, duration=args.warmup,
+                connections=args.connections, cpu=cpus[1], use_wrk=use_wrk,
+                tag=f"{tag_of(variant)}-{ep.key}-warm",
+            )  # fmt: skip
+            check_load(run, ep, res, "warm-up")
+    if db is not None:
+        reset_database(db)
+    print(f"  started {variant.key} on port {port} (checked, warmed up)", flush=True)
+
+
+def tag_of(variant: scenarios.Variant) -> str:
+    return variant.key.replace("/", "-")
+
+
+def verify(run: Running, ep: scenarios.Endpoint, when: str) -> None:
+    try:
+        ep.verify(run.port, f"{tag_of(run.variant)}-{when}")
+    except (checks.CheckError, OSError) as exc:
+        raise RunFailed(
+            f"{run.variant.key} {ep.key}: wrong answer ({when}): {exc}\n{run.server.tail()}"
+        ) from exc
+
+
+def check_load(run: Running, ep: scenarios.Endpoint, res: LoadResult, phase: str) -> None:
+    key = run.variant.key
+    if res.non2xx or res.errors.get("status", 0):
+        raise RunFailed(
+            f"{key} {ep.key}: {res.non2xx} non-2xx answers of {res.requests} during the {phase}"
+            f"\n{run.server.tail()}"
+        )
+    if res.errors.get("connect", 0):
+        raise RunFailed(f"{key} {ep.key}: connection errors during the {phase}: {res.errors}")
+    if not run.server.alive():
+        raise RunFailed(f"{key}: server died during {ep.key}\n{run.server.tail()}", EXIT_SETUP)
+    if res.requests == 0:
+        raise RunFailed(f"{key} {ep.key}: no request completed during the {phase}")
+
+
+def reset_database(db: Path) -> None:
+    """Delete the rows that create runs added, so every list and detail run sees 1,000 rows.
+
+    The server is idle at this point; SQLite in WAL mode lets a second
+    connection write, and the server's next connection sees the change.
+    """
+    with sqlite3.connect(db, timeout=30) as conn:
+        conn.execute("DELETE FROM items_item WHERE id > ?", (SEEDED_ROWS,))
+    conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    scenario = scenarios.hello() if args.scenario == "hello" else scenarios.api(args.middleware)
+    if args.list:
+        for v in scenario.variants:
+            print(f"{v.key:<20} {v.label}")
+        return 0
+    tmpdir: Path | None = None
+    cleanup: list[list[Running]] = []
+    try:
+        preflight()
+        select_variants(scenario, args.variants)
+        apply_probe(scenario, args)
+        runnable = [v for v in scenario.variants if not v.skipped]
+        if not runnable:
+            raise RunFailed("no variant left to run", EXIT_SETUP)
+        server_cpu, load_cpu, pin_note = choose_cpus(args)
+        use_wrk = not args.no_wrk and wrk_path() is not None
+        started = dt.datetime.now().astimezone()
+        load_before = loadavg()
+        print(f"scenario {scenario.name}: {scenario.description}")
+        print(
+            f"{args.rounds} round(s) x {args.duration}s (+{args.warmup}s warm-up), "
+            f"{args.connections} connections, load generator: "
+            f"{'wrk -t1' if use_wrk else 'harness/pyload.py'}; pinning: {pin_note}"
+        )
+        src = source_state()
+        dirty = " with uncommitted changes in src/" if src["src_modified"] == "true" else ""
+        print(
+            f"cores: {os.cpu_count()}, load average before: {load_before};"
+            f" library at commit {src['commit']}{dirty}",
+            flush=True,
+        )
+
+        db_seed = None
+        if any(v.needs_db for v in runnable):
+            shm = Path("/dev/shm")
+            base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+            tmpdir = Path(tempfile.mkdtemp(prefix="django-async-cbv-bench-", dir=base))
+            db_seed = seed_database(tmpdir)
+            print(f"database: 1,000 rows seeded in {db_seed}", flush=True)
+
+        running: list[Running] = []
+        cleanup.append(running)
+        for variant in runnable:
+            start_variant(
+                variant, scenario, args, (server_cpu, load_cpu), db_seed, tmpdir, use_wrk, running
+            )
+
+        raw: dict[tuple[str, str], list[LoadResult]] = {}
+        t0 = time.monotonic()
+        for round_no in range(args.rounds):
+            order = running if round_no % 2 == 0 else list(reversed(running))
+            for ep in scenario.endpoints:
+                for run in order:
+                    verify(run, ep, f"r{round_no}-pre")
+                    cpu_before = run.server.cpu_seconds()
+                    res = run_load(
+                        port=run.port, path=ep.path, method=ep.method, duration=args.duration,
+                        connections=args.connections, cpu=load_cpu, use_wrk=use_wrk,
+                        tag=f"{tag_of(run.variant)}-{ep.key}-r{round_no}",
+                    )  # fmt: skip
+                    cpu_after = run.server.cpu_seconds()
+                    if cpu_before is not None and cpu_after is not None:
+                        res = dataclasses.replace(res, server_cpu_s=cpu_after - cpu_before)
+                    check_load(run, ep, res, f"round {round_no + 1}")
+                    if res.socket_errors:
+                        print(f"  warning: socket errors {res.errors}", flush=True)
+                    raw.setdefault((run.variant.key, ep.key), []).append(res)
+                    print(
+                        f"  round {round_no + 1}/{args.rounds}  {run.variant.key:<18} {ep.key:<9}"
+                        f" {res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} ms"
+                        f"  p99 {res.p99_ms:7.2f} ms  server cpu {_pct(res.server_cpu_share)}"
+                        f"  load avg {loadavg()}",
+                        flush=True,
+                    )
+            for run in running:
+                if run.db is not None:
+                    reset_database(run.db)
+        for run in running:
+            for ep in scenario.endpoints:
+                verify(run, ep, "post")
+            if run.server.problems():
+                raise RunFailed(
+                    f"{run.variant.key}: the server logged errors:\n{run.server.tail()}"
+                )
+        elapsed = time.monotonic() - t0
+        load_after = loadavg()
+
+        summaries = {k: Summary(v) for k, v in raw.items()}
+        print()
+        print(
+            f"{started:%Y-%m-%d %H:%M %Z} | {scenario.name} | {args.rounds} round(s) x "
+            f"{args.duration}s | {args.connections} conns | {elapsed:.0f}s total | "
+            f"load avg {load_before} -> {load_after}"
+        )
+        print(
+            "req/s = median over rounds; spread = (max-min)/median; p50/p99 = medians of the"
+            " per-round latency percentiles;\nratio = ratio of medians [range of per-round ratios]."
+        )
+        for table in scenario.tables:
+            print()
+            print(render_table(table, scenario, summaries))
+
+        out_path = args.output
+        if out_path is None:
+            out_path = BENCH_DIR / "results" / f"{scenario.name}-{started:%Y%m%dT%H%M%S}.json"
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(
+            json.dumps(
+                {
+                    "scenario": scenario.name,
+                    "started": started.isoformat(),
+                    "settings": {
+                        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                    },
+                    "tool": "wrk" if use_wrk else "pyload",
+                    "pinning": pin_note,
+                    "cpu_count": os.cpu_count(),
+                    "loadavg": [load_before, load_after],
+                    "versions": versions(),
+                    "source": src,
+                    "skipped": {v.key: v.skipped for v in scenario.variants if v.skipped},
+                    "results": {
+                        f"{variant}|{ep}": [
+                            r.__dict__ | {"rps": r.rps, "cpu_us_per_request": r.cpu_us_per_request}
+                            for r in runs
+                        ]
+                        for (variant, ep), runs in raw.items()
+                    },
+                },
+                indent=2,
+            )
+        )
+        print(f"\nraw results: {out_path}")
+        return 0
+    except RunFailed as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        return exc.code
+    except LoadError as exc:
+        print(f"\nFAILED: load generator: {exc}", file=sys.stderr)
+        return EXIT_WRONG_ANSWER
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        for group in cleanup:
+            for run in group:
+                run.server.stop()
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
