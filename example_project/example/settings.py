@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     # Registers the library's system checks (run by check, migrate and runserver).
     "django_async_cbv",
     "demo",
+    "items",
 ]
 
 MIDDLEWARE = [

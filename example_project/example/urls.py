@@ -10,5 +10,6 @@ from .views import IndexView
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", IndexView.as_view(), name="index"),
     path("demo/", include("demo.urls")),
+    path("api/items/", include("items.urls")),
     path("admin/", admin.site.urls),
 ]

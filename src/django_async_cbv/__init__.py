@@ -6,6 +6,7 @@ for the full API.
 
 from __future__ import annotations
 
+from .api import AsyncAPIView
 from .exceptions import (
     AsyncCBVError,
     CircuitOpenError,
@@ -20,6 +21,7 @@ from .views import AsyncView
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncAPIView",
     "AsyncCBVError",
     "AsyncView",
     "CircuitOpenError",

@@ -1,0 +1,1 @@
+"""A JSON API over a small catalogue of items, served by ``AsyncAPIView``."""

@@ -1,0 +1,21 @@
+"""App config of the items app; ``demos`` feeds the index page."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from example.demos import Demo
+
+
+class ItemsConfig(AppConfig):
+    name = "items"
+    verbose_name = "JSON API demo"
+    default_auto_field = "django.db.models.BigAutoField"
+    demos = [
+        Demo(
+            "items:list",
+            "JSON API with AsyncAPIView",
+            "List, create, read, update and delete items as JSON: pages with absolute "
+            "next/previous links, ModelForm validation, problem+json errors. Reads are "
+            "open; writes need the header Authorization: Bearer demo-token.",
+        ),
+    ]

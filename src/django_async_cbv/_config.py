@@ -1,0 +1,174 @@
+"""The class-level configuration of ``AsyncAPIView``: validated once, then cached.
+
+``build_config`` checks every attribute (class attributes, or ``as_view()``
+keyword arguments), raising ``ImproperlyConfigured`` that names the view class,
+the attribute and the fix, and precomputes the model's schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import models
+from django.db.models.manager import BaseManager
+from django.forms import BaseModelForm
+
+from ._body import get_input_plan
+from ._schema import Schema, get_schema, model_field_names
+
+__all__ = ["CONFIG_ATTRS", "Config", "build_config", "overrides"]
+
+#: The attributes whose values shape the configuration.
+CONFIG_ATTRS = frozenset(
+    {
+        "model",
+        "queryset",
+        "fields",
+        "read_only_fields",
+        "form_class",
+        "lookup_field",
+        "lookup_url_kwarg",
+        "paginate_by",
+        "max_paginate_by",
+        "ordering",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A view class's validated, precomputed configuration."""
+
+    schema: Schema | None  # None: the model is only known from get_queryset()
+    per_request_schema: bool  # get_fields()/get_read_only_fields() are overridden
+    fast_serialize: bool  # serialize() is not overridden
+
+
+def overrides(cls: type, base: type, name: str) -> bool:
+    """Return whether ``cls`` overrides ``base``'s attribute ``name``."""
+    return getattr(cls, name) is not getattr(base, name)
+
+
+def _positive_int_or_none(owner: str, attr: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(
+            f"{owner}.{attr} must be None or a whole number of at least 1, not {value!r}."
+        )
+    return value
+
+
+def _check_lookup(owner: str, attr: str, model: type[models.Model], name: str) -> None:
+    base = name.lstrip("-").split("__", 1)[0]
+    if base == "pk":
+        return
+    try:
+        model._meta.get_field(base)
+    except FieldDoesNotExist:
+        valid = ", ".join(["pk", *model_field_names(model)])
+        raise ImproperlyConfigured(
+            f"{owner}.{attr} names {name!r}, but {model._meta.label} has no field "
+            f"{base!r}. Valid names: {valid}."
+        ) from None
+
+
+def build_config(cls: type, base: type, initkwargs: Mapping[str, Any]) -> Config:
+    """Validate ``cls`` (a subclass of ``base``) with ``initkwargs``; return its Config."""
+    owner = cls.__qualname__
+
+    def attr(name: str) -> Any:
+        return initkwargs[name] if name in initkwargs else getattr(cls, name)
+
+    model, queryset = attr("model"), attr("queryset")
+    if model is not None and not (isinstance(model, type) and issubclass(model, models.Model)):
+        raise ImproperlyConfigured(f"{owner}.model must be a model class, not {model!r}.")
+    if queryset is not None:
+        if not isinstance(queryset, models.QuerySet | BaseManager):
+            raise ImproperlyConfigured(
+                f"{owner}.queryset must be a QuerySet (e.g. Item.objects.all()), not {queryset!r}."
+            )
+        if model is not None and not issubclass(queryset.model, model):
+            raise ImproperlyConfigured(
+                f"{owner}.queryset is a queryset of {queryset.model._meta.label}, "
+                f"but {owner}.model is {model._meta.label}; set only one of them."
+            )
+        model = queryset.model
+    if model is None and not overrides(cls, base, "get_queryset"):
+        raise ImproperlyConfigured(
+            f"{owner} requires either 'model' or 'queryset', or an implementation of "
+            "get_queryset()."
+        )
+    fields, read_only = attr("fields"), attr("read_only_fields")
+    for name, value in (("fields", fields), ("read_only_fields", read_only)):
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        if not ok and not (name == "fields" and value is None):
+            raise ImproperlyConfigured(
+                f"{owner}.{name} must be a list or tuple of field names, not {value!r}."
+            )
+    schema = None
+    if model is not None:
+        schema = get_schema(
+            owner, model, None if fields is None else tuple(fields), tuple(read_only)
+        )
+        get_input_plan(schema.form_class)  # built now, not on the first write
+    form_class = attr("form_class")
+    if form_class is not None:
+        if not (isinstance(form_class, type) and issubclass(form_class, BaseModelForm)):
+            raise ImproperlyConfigured(
+                f"{owner}.form_class must be a ModelForm subclass, not {form_class!r}."
+            )
+        form_model = form_class._meta.model
+        if model is not None and not (form_model and issubclass(model, form_model)):
+            raise ImproperlyConfigured(
+                f"{owner}.form_class {form_class.__name__} is a form for {form_model}, "
+                f"not for {model._meta.label}."
+            )
+        form_fields = form_class.base_fields  # type: ignore[attr-defined]
+        clash = sorted(set(form_fields) & set(read_only))
+        if clash:
+            raise ImproperlyConfigured(
+                f"{owner}.form_class {form_class.__name__} has field(s) {', '.join(clash)} "
+                "listed in read_only_fields; remove them from the form or from the list."
+            )
+        get_input_plan(form_class)
+    lookup_field = attr("lookup_field")
+    if not isinstance(lookup_field, str) or not lookup_field:
+        raise ImproperlyConfigured(
+            f"{owner}.lookup_field must be a field name, not {lookup_field!r}."
+        )
+    if model is not None:
+        _check_lookup(owner, "lookup_field", model, lookup_field)
+    kwarg = attr("lookup_url_kwarg")
+    if kwarg is not None and (not isinstance(kwarg, str) or not kwarg):
+        raise ImproperlyConfigured(
+            f"{owner}.lookup_url_kwarg must be None or the name of a URL keyword argument, "
+            f"not {kwarg!r}."
+        )
+    paginate_by = _positive_int_or_none(owner, "paginate_by", attr("paginate_by"))
+    max_paginate_by = _positive_int_or_none(owner, "max_paginate_by", attr("max_paginate_by"))
+    if paginate_by is not None and max_paginate_by is not None and max_paginate_by < paginate_by:
+        raise ImproperlyConfigured(
+            f"{owner}.max_paginate_by ({max_paginate_by}) is smaller than paginate_by "
+            f"({paginate_by}); raise max_paginate_by or lower paginate_by."
+        )
+    ordering = attr("ordering")
+    if isinstance(ordering, str):
+        ordering = (ordering,)
+    if ordering is not None:
+        if not isinstance(ordering, list | tuple):
+            raise ImproperlyConfigured(
+                f"{owner}.ordering must be None, a field name or a list of them, not {ordering!r}."
+            )
+        for name in ordering:
+            if isinstance(name, str) and name != "?" and model is not None:
+                _check_lookup(owner, "ordering", model, name)
+    return Config(
+        schema=schema,
+        per_request_schema=overrides(cls, base, "get_fields")
+        or overrides(cls, base, "get_read_only_fields"),
+        fast_serialize=not overrides(cls, base, "serialize"),
+    )

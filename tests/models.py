@@ -1,0 +1,72 @@
+"""Models for the test suite (tables are created by pytest-django without migrations)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Category(models.Model):
+    """A plain model with an integer pk, used as a foreign-key target."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    """A model with a UUID primary key, so foreign keys to it are strings."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    label = models.CharField(max_length=20)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Widget(models.Model):
+    """One field of most types an API serializes."""
+
+    name = models.CharField(max_length=40, unique=True)
+    description = models.TextField(blank=True)
+    quantity = models.IntegerField(default=0)
+    price = models.DecimalField(max_digits=8, decimal_places=2)
+    weight = models.FloatField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    released = models.DateField(null=True, blank=True)
+    starts_at = models.TimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    code = models.UUIDField(default=uuid.uuid4)
+    meta = models.JSONField(default=dict, blank=True)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL)
+    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.SET_NULL)
+    attachment = models.FileField(blank=True, upload_to="widgets/")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Article(models.Model):
+    """A model with ``get_absolute_url`` and a unique slug for lookups."""
+
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=100)
+    body = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return f"/articles/{self.slug}/"
+
+
+class AuditEntry(models.Model):
+    """A second table that write hooks touch, to test atomicity."""
+
+    action = models.CharField(max_length=20)
+    name = models.CharField(max_length=40)
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.name}"

@@ -1,0 +1,308 @@
+"""The JSON API guide's examples (``docs/examples/json_api_*.py``), run for real.
+
+The examples import the example project's ``items`` models, so each test installs
+that app for its duration and creates its tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import AsyncClient, override_settings
+
+from tests.test_api_support import PROBLEM, body, send
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+if str(ROOT / "example_project") not in sys.path:
+    sys.path.insert(0, str(ROOT / "example_project"))
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def items_app(transactional_db: None) -> Iterator[None]:
+    """Install the example project's items app and create its tables."""
+    with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, "items"]):
+        from items.models import Item, ItemEvent
+
+        with connection.schema_editor() as editor:
+            editor.create_model(Item)
+            editor.create_model(ItemEvent)
+        try:
+            yield
+        finally:
+            with connection.schema_editor() as editor:
+                editor.delete_model(ItemEvent)
+                editor.delete_model(Item)
+
+
+@pytest.fixture
+def client() -> AsyncClient:
+    return AsyncClient()
+
+
+def test_every_json_api_example_is_tested() -> None:
+    """Each docs/examples/json_api_*.py has a test below."""
+    examples = {p.stem for p in EXAMPLES.glob("json_api*.py")}
+    tested = {name.split("[")[0] for name in globals() if name.startswith("test_json_api")}
+    assert {f"test_{e}" for e in examples} <= tested
+
+
+async def item_count() -> int:
+    from items.models import Item
+
+    return await Item.objects.acount()
+
+
+ITEM = {"name": "Cup", "description": "Blue.", "price": "4.50", "quantity": 3}
+
+
+@pytest.mark.urls("docs.examples.json_api_quickstart")
+async def test_json_api_quickstart(client: AsyncClient) -> None:
+    """The quick start's round trip: create, list, read, patch, put, delete."""
+    created = await send(client, "POST", "/items/", ITEM)
+    assert created.status_code == 201
+    item = body(created)
+    assert created["Location"] == f"/items/{item['id']}/"
+    assert list(item) == [
+        "id",
+        "name",
+        "description",
+        "price",
+        "quantity",
+        "active",
+        "attributes",
+        "created_at",
+    ]
+    assert (item["price"], item["active"], item["attributes"]) == ("4.50", True, {})
+    listed = body(await client.get("/items/"))
+    assert listed == {"count": 1, "next": None, "previous": None, "results": [item]}
+    url = f"/items/{item['id']}/"
+    assert body(await client.get(url)) == item
+    patched = body(await send(client, "PATCH", url, {"quantity": 5}))
+    assert (patched["quantity"], patched["name"]) == (5, "Cup")
+    replaced = {**ITEM, "active": False, "attributes": {"colour": "blue"}}
+    assert body(await send(client, "PUT", url, replaced))["attributes"] == {"colour": "blue"}
+    incomplete = await send(client, "PUT", url, {"name": "Cup"})
+    assert incomplete.status_code == 400
+    assert incomplete["Content-Type"] == PROBLEM
+    assert body(incomplete)["errors"]["price"] == ["This field is required."]
+    assert (await client.delete(url)).status_code == 204
+    assert await item_count() == 0
+
+
+@pytest.mark.urls("docs.examples.json_api_quickstart")
+async def test_json_api_quickstart_meta_ordering(client: AsyncClient) -> None:
+    """Item's Meta.ordering (name) is the list order when ordering is unset."""
+    for name in ("b", "c", "a"):
+        await send(client, "POST", "/items/", {**ITEM, "name": name})
+    names = [i["name"] for i in body(await client.get("/items/"))["results"]]
+    assert names == ["a", "b", "c"]
+
+
+@pytest.mark.urls("docs.examples.json_api_options")
+async def test_json_api_options(client: AsyncClient) -> None:
+    """Fields, read-only fields, page size cap, ordering, Location and filtering."""
+    created = await send(client, "POST", "/items/", {**ITEM, "attributes": {"x": 1}})
+    item = body(created)
+    assert created["Location"] == f"/items/{item['id']}/"
+    assert "attributes" not in item
+    assert item["quantity"] == 0  # read-only: the model default, not the 3 sent
+    for i in range(60):
+        await send(client, "POST", "/items/", {**ITEM, "name": f"Mug {i:02}"})
+    page = body(await client.get("/items/"))
+    assert (page["count"], len(page["results"])) == (61, 25)
+    assert page["results"][0]["name"] == "Mug 59"  # newest first
+    assert len(body(await client.get("/items/?page_size=100"))["results"]) == 50
+    found = body(await client.get("/items/?q=cup"))
+    assert [i["name"] for i in found["results"]] == ["Cup"]
+    assert (await client.get(f"/items/{item['id']}/?q=mug")).status_code == 404
+
+
+@pytest.fixture
+def users() -> dict[str, Any]:
+    user_model = get_user_model()
+    return {
+        "alice": user_model.objects.create_user("alice"),
+        "root": user_model.objects.create_user("root", is_staff=True),
+    }
+
+
+@pytest.mark.urls("docs.examples.json_api_auth")
+@pytest.mark.usefixtures("users")
+@override_settings(API_TOKENS={"tok-alice": "alice", "tok-root": "root"})
+async def test_json_api_auth(client: AsyncClient) -> None:
+    """Reads are open; writes need a token (401 with a challenge without one)."""
+    assert (await client.get("/items/")).status_code == 200
+    anonymous = await send(client, "POST", "/items/", ITEM)
+    assert anonymous.status_code == 401
+    assert anonymous["WWW-Authenticate"] == 'Bearer realm="items"'
+    wrong = await send(client, "POST", "/items/", ITEM, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    alice = {"Authorization": "Bearer tok-alice"}
+    created = await send(client, "POST", "/items/", {**ITEM, "active": False}, headers=alice)
+    assert created.status_code == 201
+    url = f"/items/{body(created)['id']}/"
+    denied = await send(client, "PATCH", url, {"quantity": 1}, headers=alice)
+    assert denied.status_code == 403
+    root = {"Authorization": "Bearer tok-root"}
+    assert (await send(client, "PATCH", url, {"quantity": 1}, headers=root)).status_code == 200
+
+
+@pytest.mark.urls("docs.examples.json_api_auth")
+async def test_json_api_auth_sessions_need_csrf() -> None:
+    """A logged-in browser session must send the CSRF token on writes."""
+    client = AsyncClient(enforce_csrf_checks=True)
+    user = await sync_to_async(get_user_model().objects.create_user)("carol")
+    await client.aforce_login(user)
+    refused = await send(client, "POST", "/items/", ITEM)
+    assert refused.status_code == 403
+    assert "CSRF" in body(refused)["detail"]
+    client.cookies["csrftoken"] = "C" * 32
+    accepted = await send(client, "POST", "/items/", ITEM, headers={"X-CSRFToken": "C" * 32})
+    assert accepted.status_code == 201
+
+
+@pytest.mark.urls("docs.examples.json_api_hooks")
+async def test_json_api_hooks(client: AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hooks write an event with each change; a failing hook leaves nothing behind."""
+    from docs.examples import json_api_hooks
+    from items.models import ItemEvent
+
+    created = await send(client, "POST", "/items/", ITEM)
+    assert created.status_code == 201
+    monkeypatch.setattr(json_api_hooks, "MAX_ACTIVE_ITEMS", 1)
+    full = await send(client, "POST", "/items/", {**ITEM, "name": "Saucer"})
+    assert full.status_code == 400
+    assert body(full)["errors"] == {"__all__": ["The catalogue is full."]}
+    assert await item_count() == 1
+    assert [e.action async for e in ItemEvent.objects.all()] == ["created"]
+    assert (await client.delete(f"/items/{body(created)['id']}/")).status_code == 204
+    assert [e.action async for e in ItemEvent.objects.order_by("pk")] == ["created", "deleted"]
+    assert await item_count() == 0
+
+
+@pytest.mark.urls("docs.examples.json_api_custom")
+async def test_json_api_custom(client: AsyncClient) -> None:
+    """The custom form cleans and cross-checks; serialize adds in_stock; scope hides inactive."""
+    from items.models import Item
+
+    created = await send(client, "POST", "/items/", {**ITEM, "name": "  Mug  ", "active": False})
+    item = body(created)
+    assert (item["name"], item["active"], item["in_stock"]) == ("Mug", True, True)
+    free = await send(client, "POST", "/items/", {**ITEM, "name": "Gift", "price": "0"})
+    assert body(free)["errors"] == {"__all__": ["Free items cannot be in stock."]}
+    await Item.objects.filter(pk=item["id"]).aupdate(active=False)
+    assert (await client.get(f"/items/{item['id']}/")).status_code == 404
+    assert body(await client.get("/items/"))["count"] == 0
+
+
+# -- what the page shows --------------------------------------------------------------------
+
+PAGE = ROOT / "docs" / "json-api.md"
+
+
+def fences(language: str) -> list[str]:
+    """Return the bodies of the page's fenced blocks in ``language``."""
+    import re
+
+    return re.findall(rf"```{language}\n(.*?)```", PAGE.read_text(), flags=re.DOTALL)
+
+
+def documented(status: int) -> tuple[dict[str, str], Any]:
+    """Return the headers and JSON body of the page's one response with ``status``."""
+    import json
+
+    found = []
+    for block in fences("http"):
+        head, _, payload = block.partition("\n\n")
+        status_line, *header_lines = head.splitlines()
+        if int(status_line.split()[1]) == status:
+            headers = dict(line.split(": ", 1) for line in header_lines)
+            found.append((headers, json.loads(payload)))
+    assert len(found) == 1
+    return found[0]
+
+
+def test_every_documented_response_is_checked() -> None:
+    """The page shows exactly the responses the tests below compare."""
+    statuses = sorted(int(block.split()[1]) for block in fences("http"))
+    assert statuses == [200, 400, 415]
+
+
+def assert_as_documented(response: Any, ignore: frozenset[str] = frozenset()) -> None:
+    headers, expected = documented(response.status_code)
+    for name, value in headers.items():
+        assert response[name] == value, name
+    actual = body(response)
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: "..." if k in ignore else scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if isinstance(value, str):
+            return value.replace("https://testserver/", "https://example.com/")
+        return value
+
+    assert scrub(actual) == scrub(expected)
+
+
+@pytest.mark.urls("docs.examples.json_api_quickstart")
+async def test_documented_page(client: AsyncClient) -> None:
+    """The page of the list shown on the page (the example project's sample items)."""
+    from decimal import Decimal
+
+    from items.models import Item
+
+    samples = [
+        ("Espresso cup", "Porcelain, 80 ml.", Decimal("6.50"), 24, {"colour": "white"}),
+        ("Milk jug", "Stainless steel, 350 ml.", Decimal("14.90"), 8, {"colour": "steel"}),
+        ("Tamper", "58 mm, walnut handle.", Decimal("29.00"), 3, {"diameter_mm": 58}),
+    ]
+    for name, description, price, quantity, attributes in samples:
+        await Item.objects.acreate(
+            name=name,
+            description=description,
+            price=price,
+            quantity=quantity,
+            attributes=attributes,
+        )
+    response = await client.get("/items/?page_size=1&page=2", secure=True)
+    assert_as_documented(response, ignore=frozenset({"created_at"}))
+
+
+@pytest.mark.urls("docs.examples.json_api_quickstart")
+async def test_documented_415(client: AsyncClient) -> None:
+    response = await send(client, "POST", "/items/", "name=Cup", content_type="text/plain")
+    assert_as_documented(response)
+
+
+@pytest.mark.urls("docs.examples.json_api_quickstart")
+async def test_documented_400(client: AsyncClient) -> None:
+    response = await send(client, "POST", "/items/", {"name": "Cup", "price": "1", "quantity": "3"})
+    assert_as_documented(response)
+
+
+def test_documented_configuration_error() -> None:
+    """The ImproperlyConfigured message shown on the page is the real one."""
+    from django.core.exceptions import ImproperlyConfigured
+    from items.models import Item
+
+    from django_async_cbv import AsyncAPIView
+
+    (shown,) = [b for b in fences("text") if "ImproperlyConfigured" in b]
+    view = type("ItemAPI", (AsyncAPIView,), {"model": Item, "fields": ["nmae"]})
+    with pytest.raises(ImproperlyConfigured) as info:
+        view.as_view()
+    expected = " ".join(shown.split()).removeprefix("django.core.exceptions.ImproperlyConfigured: ")
+    assert str(info.value) == expected
