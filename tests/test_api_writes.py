@@ -10,12 +10,13 @@ from unittest import mock
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
-from django.db import connection, models
+from django.db import connection, models, transaction
+from django.db.models.signals import post_save
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
-from tests.models import AuditEntry, Category, Widget
+from tests.models import Article, AuditEntry, Category, Widget
 from tests.test_api_support import (
     PROBLEM,
     URLS,
@@ -348,3 +349,111 @@ async def test_hook_returning_raw_values_still_serializes(client: AsyncClient) -
     )
     assert data["code"] == "12345678-1234-5678-1234-567812345678"
     assert body(await client.get(f"/widgets/{data['id']}/")) == data
+
+
+# -- the transaction around the default save -------------------------------------------
+
+
+class PlainWidgetAPI(AsyncAPIView):
+    """Default hooks, no detail_url_name: the Location is built from the path."""
+
+    model = Widget
+
+
+class HookedWidgetAPI(PlainWidgetAPI):
+    async def perform_create(self, form: Any) -> models.Model:
+        return await super().perform_create(form)
+
+
+@contextmanager
+def counting_atomics() -> Iterator[list[bool]]:
+    """Record every outermost transaction.atomic entered (in any thread)."""
+    entered: list[bool] = []
+    original = transaction.Atomic.__enter__
+
+    def enter(self: transaction.Atomic) -> None:
+        entered.append(True)
+        original(self)
+
+    with mock.patch.object(transaction.Atomic, "__enter__", enter):
+        yield entered
+
+
+async def test_save_signal_receiver_failure_leaves_nothing_written(client: AsyncClient) -> None:
+    """A post_save receiver that writes and then fails rolls the whole create back."""
+
+    def receiver(sender: Any, instance: Widget, created: bool, **kwargs: Any) -> None:
+        AuditEntry.objects.create(action="signal", name=instance.name)
+        raise RuntimeError("receiver failed")
+
+    post_save.connect(receiver, sender=Widget)
+    try:
+        with (
+            override_settings(ROOT_URLCONF=routes(PlainWidgetAPI)),
+            pytest.raises(RuntimeError, match="receiver failed"),
+        ):
+            await send(client, "POST", "/v/", widget_data(name="signalled"))
+    finally:
+        post_save.disconnect(receiver, sender=Widget)
+    assert await counts() == (0, 0)
+
+
+async def test_single_row_default_create_skips_the_redundant_transaction(
+    client: AsyncClient,
+) -> None:
+    """With nothing but one INSERT to protect, no explicit BEGIN/COMMIT is spent."""
+    with override_settings(ROOT_URLCONF=routes(PlainWidgetAPI)), counting_atomics() as entered:
+        response = await send(client, "POST", "/v/", widget_data(name="lean"))
+    assert response.status_code == 201
+    assert response["Location"] == f"/v/{body(response)['id']}/"
+    assert entered == []
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["receiver", "overridden hook", "detail_url_name", "get_absolute_url"],
+)
+async def test_create_runs_in_a_transaction_when_more_than_one_row_may_change(
+    client: AsyncClient, case: str
+) -> None:
+    """Hooks, save receivers and Location code that may fail keep the explicit transaction."""
+    view: type[AsyncAPIView] = PlainWidgetAPI
+    data = widget_data(name=f"case-{case.replace(' ', '-')}")
+    url = "/v/"
+
+    def receiver(**kwargs: Any) -> None:
+        pass
+
+    if case == "receiver":
+        post_save.connect(receiver, sender=Widget)
+    elif case == "overridden hook":
+        view = HookedWidgetAPI
+    elif case == "detail_url_name":
+        view = WidgetAPI
+    else:
+        view = type("ArticleAPI", (AsyncAPIView,), {"model": Article, "fields": ("slug", "title")})
+        data = {"slug": "case", "title": "Case"}
+    try:
+        with override_settings(ROOT_URLCONF=routes(view)), counting_atomics() as entered:
+            response = await send(client, "POST", url, data)
+    finally:
+        post_save.disconnect(receiver, sender=Widget)
+    assert response.status_code == 201, response.content
+    assert entered == [True]
+
+
+def test_default_form_instances_do_not_share_mutable_field_state() -> None:
+    """The cheap per-form copy still isolates fields, widgets, messages and querysets."""
+    form_class = PlainWidgetAPI._configure().schema.form_class  # type: ignore[union-attr]
+    first, second = form_class(), form_class()
+    first.fields["name"].required = False
+    first.fields["name"].widget.attrs["data-x"] = "1"
+    first.fields["name"].error_messages["required"] = "changed"
+    first.fields["name"].validators.append(lambda value: None)
+    assert second.fields["name"].required is True
+    assert "data-x" not in second.fields["name"].widget.attrs
+    assert second.fields["name"].error_messages["required"] != "changed"
+    assert len(second.fields["name"].validators) < len(first.fields["name"].validators)
+    assert first.fields["category"].queryset is not second.fields["category"].queryset
+    assert first.fields["category"].widget is not second.fields["category"].widget
+    assert form_class.base_fields["name"].required is True

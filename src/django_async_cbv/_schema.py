@@ -9,6 +9,7 @@ over that plan, with no field introspection per request.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime
 import functools
 import uuid
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.files import File
 from django.db import models
@@ -117,6 +119,32 @@ def converter_for(field: models.Field[Any, Any]) -> Converter | None:
     return None
 
 
+class _FieldTemplates(dict[str, forms.Field]):
+    """The default form's fields, copied cheaply into every form instance.
+
+    Django deep-copies a form's fields and widgets for each instance, so that one
+    instance may change its fields without touching the others; that copy is a
+    large part of building a form. A copy of each field, its widget and its
+    mutable attributes gives every instance the same independence for less.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, forms.Field]:
+        copies: dict[str, forms.Field] = {}
+        for name, field in self.items():
+            if isinstance(field, forms.MultiValueField):
+                copies[name] = copy.deepcopy(field, memo)  # it holds fields of its own
+                continue
+            clone = copy.copy(field)
+            clone.widget = copy.copy(field.widget)
+            clone.widget.attrs = dict(field.widget.attrs)
+            clone.error_messages = dict(field.error_messages)
+            clone.validators = list(field.validators)
+            if isinstance(clone, forms.ModelChoiceField) and clone.queryset is not None:
+                clone.queryset = clone.queryset.all()  # also rebinds the widget's choices
+            copies[name] = clone
+        return copies
+
+
 def model_field_names(model: type[models.Model]) -> list[str]:
     """Return the names ``fields`` may use: concrete, non-many-to-many fields."""
     return [f.name for f in model._meta.concrete_fields]
@@ -208,6 +236,7 @@ def get_schema(
     plan = [(pk.name, pk.attname, converter_for(pk))]
     plan += [(f.name, f.attname, converter_for(f)) for f in chosen if not f.primary_key]
     form_class = modelform_factory(model, fields=list(writable))
+    form_class.base_fields = _FieldTemplates(form_class.base_fields)
     return Schema(
         model=model,
         pk_name=pk.name,

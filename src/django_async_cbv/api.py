@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import nullcontext
 from inspect import isawaitable
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from django.core.exceptions import (
 )
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, router, transaction
+from django.db.models.signals import post_save, pre_save
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
@@ -551,6 +553,29 @@ class AsyncAPIView(AsyncView):
             result = async_to_sync(_await)(result)
         return result
 
+    def _saves_one_row(self, form: BaseModelForm[Any], hook: str, mode: str) -> bool:
+        """Whether the default save writes one row and nothing after it can fail.
+
+        Then ``Model.save()`` is atomic on its own (a single statement, or
+        Django's own transaction for multi-table inheritance) and an explicit
+        ``transaction.atomic`` would only add a BEGIN and a COMMIT: no hook, no
+        save signal receiver, no many-to-many data and no ``get_absolute_url``
+        runs between the write and the answer, and the ``Location`` is built
+        from the request path.
+        """
+        cls = type(self)
+        if _overrides(cls, hook) or (mode == CREATE and _overrides(cls, "get_location")):
+            return False
+        model = form._meta.model
+        if mode == CREATE and (
+            hasattr(model, "get_absolute_url") or self.get_detail_url_name() is not None
+        ):
+            return False  # the Location is user code or a reverse() that may fail
+        if pre_save.has_listeners(model) or post_save.has_listeners(model):
+            return False
+        opts = model._meta
+        return not any(f.name in form.fields for f in (*opts.many_to_many, *opts.private_fields))
+
     async def _save(
         self, mode: str, hook: str, accept_header: str | None
     ) -> tuple[models.Model, str | None]:
@@ -587,8 +612,13 @@ class AsyncAPIView(AsyncView):
             # it writes fails at once ("database is locked") if another writer
             # committed in between.
             using = router.db_for_write(form._meta.model, instance=form.instance)
+            atomic = (
+                nullcontext()
+                if self._saves_one_row(form, hook, mode)
+                else transaction.atomic(using=using)
+            )
             try:
-                with transaction.atomic(using=using):
+                with atomic:
                     obj = self._call_hook(hook, form)
                     if obj is None:
                         obj = form.instance
