@@ -17,6 +17,7 @@ from tests.test_api_support import (
     PROBLEM,
     URLS,
     body,
+    full_widget,
     make_widget,
     send,
     widget_data,
@@ -450,24 +451,6 @@ async def test_duplicate_is_reported_with_other_errors(client: AsyncClient) -> N
 
 
 # -- update and partial update -----------------------------------------------------------
-
-
-def full_widget(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": "full",
-        "description": "",
-        "quantity": 0,
-        "price": "1.00",
-        "weight": None,
-        "active": True,
-        "released": None,
-        "starts_at": None,
-        "meta": {},
-        "category": None,
-        "tag": None,
-    }
-    data.update(overrides)
-    return data
 
 
 async def test_put_replaces_every_writable_field(client: AsyncClient) -> None:

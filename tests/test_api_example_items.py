@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.test import AsyncClient, override_settings
 from django.urls import include, path
 
-from tests.test_api_support import PROBLEM, body, send
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "example_project") not in sys.path:
-    sys.path.insert(0, str(ROOT / "example_project"))
+from tests.test_api_support import PROBLEM, body, installed_items_app, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,22 +21,11 @@ ITEM = {"name": "Grinder", "price": "120.00", "quantity": 2}
 def items_app(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Install the items app, create its tables and route its URLs."""
     monkeypatch.delenv("EXAMPLE_API_TOKEN", raising=False)
-    with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, "items"]):
-        from items.models import Item, ItemEvent
-
+    with installed_items_app():
         # Built here: importing the items URLs needs the app installed.
         urls = type("URLs", (), {"urlpatterns": [path("api/items/", include("items.urls"))]})
-
-        with connection.schema_editor() as editor:
-            editor.create_model(Item)
-            editor.create_model(ItemEvent)
-        try:
-            with override_settings(ROOT_URLCONF=urls):
-                yield
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(ItemEvent)
-                editor.delete_model(Item)
+        with override_settings(ROOT_URLCONF=urls):
+            yield
 
 
 @pytest.fixture

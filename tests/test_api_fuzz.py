@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.models import AuditEntry, Category, Widget
-from tests.test_api_support import PROBLEM, URLS
+from tests.test_api_support import PROBLEM, URLS, full_widget
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(URLS)]
 
@@ -173,19 +173,7 @@ def test_create_never_fails_and_refusals_write_nothing(
     check("POST", "/widgets/", encode(data), content_type)
 
 
-COMPLETE: dict[str, Any] = {
-    "name": "target",
-    "description": "",
-    "quantity": 1,
-    "price": "2.50",
-    "weight": None,
-    "active": True,
-    "released": None,
-    "starts_at": None,
-    "meta": {},
-    "category": None,
-    "tag": None,
-}
+COMPLETE: dict[str, Any] = full_widget(name="target", quantity=1, price="2.50")
 
 
 @FUZZ

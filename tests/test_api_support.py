@@ -6,12 +6,17 @@ Test modules route to these views with ``pytest.mark.urls("tests.test_api_suppor
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.http import HttpResponse
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
@@ -147,3 +152,44 @@ async def make_widget(**fields: Any) -> Widget:
     """Create a Widget directly through the ORM."""
     fields.setdefault("price", "1.00")
     return await Widget.objects.acreate(**fields)
+
+
+def full_widget(**overrides: Any) -> dict[str, Any]:
+    """Return a body with every writable Widget field (as PUT requires)."""
+    data: dict[str, Any] = {
+        "name": "full",
+        "description": "",
+        "quantity": 0,
+        "price": "1.00",
+        "weight": None,
+        "active": True,
+        "released": None,
+        "starts_at": None,
+        "meta": {},
+        "category": None,
+        "tag": None,
+    }
+    data.update(overrides)
+    return data
+
+
+EXAMPLE_PROJECT = Path(__file__).resolve().parent.parent / "example_project"
+
+
+@contextmanager
+def installed_items_app() -> Iterator[None]:
+    """Install the example project's ``items`` app and create its tables, then undo both."""
+    if str(EXAMPLE_PROJECT) not in sys.path:
+        sys.path.insert(0, str(EXAMPLE_PROJECT))
+    with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, "items"]):
+        from items.models import Item, ItemEvent
+
+        with connection.schema_editor() as editor:
+            editor.create_model(Item)
+            editor.create_model(ItemEvent)
+        try:
+            yield
+        finally:
+            with connection.schema_editor() as editor:
+                editor.delete_model(ItemEvent)
+                editor.delete_model(Item)

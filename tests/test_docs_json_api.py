@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import AsyncClient, override_settings
 
-from tests.test_api_support import PROBLEM, body, send
+from tests.test_api_support import PROBLEM, body, installed_items_app, send
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
@@ -31,18 +29,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def items_app(transactional_db: None) -> Iterator[None]:
     """Install the example project's items app and create its tables."""
-    with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, "items"]):
-        from items.models import Item, ItemEvent
-
-        with connection.schema_editor() as editor:
-            editor.create_model(Item)
-            editor.create_model(ItemEvent)
-        try:
-            yield
-        finally:
-            with connection.schema_editor() as editor:
-                editor.delete_model(ItemEvent)
-                editor.delete_model(Item)
+    with installed_items_app():
+        yield
 
 
 @pytest.fixture
