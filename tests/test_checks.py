@@ -24,6 +24,9 @@ class CheckedView(AsyncView):
 
 urlpatterns = [path("nested/", include([path("checked/", CheckedView.as_view())]))]
 
+# Django 6.1's model checks query the database, as manage.py check does.
+pytestmark = pytest.mark.django_db
+
 
 def ids(**settings: Any) -> list[str]:
     with override_settings(**settings):
