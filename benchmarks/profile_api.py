@@ -78,52 +78,9 @@ django.setup()
 
 from benchproj.api import acbv_available  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from harness.inprocess import one_request, scope_for  # noqa: E402
 
 _names = itertools.count()
-
-
-def scope_for(method: str, path: str, body: bytes) -> dict:
-    headers = [(b"host", b"127.0.0.1")]
-    if body:
-        headers += [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
-async def one_request(handler: ASGIHandler, method: str, path: str, body: bytes) -> int:
-    first = True
-    status = 0
-
-    async def receive() -> dict:
-        nonlocal first
-        if first:
-            first = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # no disconnect: wait until Django cancels us
-        raise AssertionError("unreachable")
-
-    async def send(message: dict) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await handler(scope_for(method, path, body), receive, send)
-    return status
 
 
 def request_for(variant: str, endpoint: str) -> tuple[str, str, bytes | None]:
@@ -151,7 +108,7 @@ async def block(handler: ASGIHandler, variant: str, endpoint: str, n: int) -> fl
     bodies = [body_for(endpoint) for _ in range(n)]
     start = time.perf_counter()
     for body in bodies:
-        status = await one_request(handler, method, path, body)
+        status = await one_request(handler, scope_for(path, method, body), body)
         if status != expected:
             raise SystemExit(f"{method} {path} answered {status}")
     elapsed = (time.perf_counter() - start) / n * 1e6

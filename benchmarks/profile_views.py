@@ -36,6 +36,7 @@ django.setup()
 from benchproj.settings import STARTPROJECT_MIDDLEWARE  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from harness.inprocess import one_request, scope_for  # noqa: E402
 
 PATHS = {
     "django": "/hello/django/",
@@ -51,44 +52,6 @@ MIDDLEWARE = {"minimal": [], "default": STARTPROJECT_MIDDLEWARE}
 def make_handler(middleware: list[str]) -> ASGIHandler:
     settings.MIDDLEWARE = middleware
     return ASGIHandler()  # loads the middleware chain now
-
-
-def scope_for(path: str) -> dict:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
-async def one_request(handler: ASGIHandler, scope: dict) -> int:
-    first = True
-    status = 0
-
-    async def receive() -> dict:
-        nonlocal first
-        if first:
-            first = False
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # no disconnect: wait until Django cancels us
-        raise AssertionError("unreachable")
-
-    async def send(message: dict) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await handler(scope, receive, send)
-    return status
 
 
 async def block(handler: ASGIHandler, scope: dict, n: int) -> float:
