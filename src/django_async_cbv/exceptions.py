@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 __all__ = [
@@ -27,10 +26,73 @@ __all__ = [
     "ProblemError",
     "UpstreamError",
     "UpstreamTimeout",
+    "status_title",
 ]
 
 # Members RFC 9457 defines for every problem; extensions may not shadow them.
 _RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail"})
+
+# The reason phrases of the error statuses, as their RFCs word them. A fixed table,
+# not http.HTTPStatus, whose phrases change between Python versions (3.13 moved
+# from RFC 7231's "Request Entity Too Large" to RFC 9110's "Content Too Large").
+_TITLES: dict[int, str] = {
+    # RFC 9110, section 15.5 (client errors) ...
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    417: "Expectation Failed",
+    # RFC 9110 15.5.19 reserves 418 without a phrase; RFC 2324 2.3.2 gives this one.
+    418: "I'm a teapot",
+    421: "Misdirected Request",
+    422: "Unprocessable Content",
+    426: "Upgrade Required",
+    # ... and section 15.6 (server errors).
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    # Other RFCs in the IANA status code registry.
+    423: "Locked",  # RFC 4918
+    424: "Failed Dependency",  # RFC 4918
+    425: "Too Early",  # RFC 8470
+    428: "Precondition Required",  # RFC 6585
+    429: "Too Many Requests",  # RFC 6585
+    431: "Request Header Fields Too Large",  # RFC 6585
+    451: "Unavailable For Legal Reasons",  # RFC 7725
+    506: "Variant Also Negotiates",  # RFC 2295
+    507: "Insufficient Storage",  # RFC 4918
+    508: "Loop Detected",  # RFC 5842
+    510: "Not Extended",  # RFC 2774
+    511: "Network Authentication Required",  # RFC 6585
+}
+
+
+def status_title(status: int) -> str:
+    """Return the default problem title of an error ``status``: its RFC reason phrase.
+
+    The same on every Python version. A status without a registered phrase gets
+    ``"Client Error"`` (4xx) or ``"Server Error"`` (5xx).
+    """
+    title = _TITLES.get(status)
+    if title is None:
+        return "Client Error" if status < 500 else "Server Error"
+    return title
 
 
 class AsyncCBVError(Exception):
@@ -40,7 +102,8 @@ class AsyncCBVError(Exception):
 class ProblemError(AsyncCBVError):
     """Raise anywhere in a view to answer with an RFC 9457 problem response.
 
-    ``title`` defaults to the status phrase and ``type`` to ``"about:blank"``.
+    ``title`` defaults to the status's RFC reason phrase (:func:`status_title`, the
+    same on every Python) and ``type`` to ``"about:blank"``.
     Keyword ``extensions`` become extra members of the JSON object. Set
     ``headers`` (a dict) on the instance to add response headers, e.g.
     ``Retry-After``.
@@ -57,10 +120,7 @@ class ProblemError(AsyncCBVError):
         if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError(f"ProblemError status must be an int from 400 to 599, not {status!r}")
         if title is None:
-            try:
-                title = HTTPStatus(status).phrase
-            except ValueError:
-                title = "Client Error" if status < 500 else "Server Error"
+            title = status_title(status)
         self.status = status
         self.title = title
         self.detail = detail

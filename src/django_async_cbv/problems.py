@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 
-from .exceptions import ProblemError
+from .exceptions import ProblemError, status_title
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "problem_response"]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# What this library puts in a status line's reason phrase: visible ASCII, spaces and
+# tabs (RFC 9112's reason-phrase without obs-text, so WSGI servers never re-encode it).
+_REASON_PHRASE = re.compile(r"[\t\x20-\x7e]+")
+
+
+def _reason_phrase(problem: ProblemError) -> str:
+    """Return the title if it can be a reason phrase, else the status's RFC phrase."""
+    title = str(problem.title)
+    if _REASON_PHRASE.fullmatch(title) and title.strip():
+        return title
+    return status_title(problem.status)
 
 
 def problem_response(
@@ -29,7 +41,9 @@ def problem_response(
     """Build an ``application/problem+json`` response.
 
     Pass a status (and optionally ``title``, ``detail``, ``type`` and extension
-    members), or a :class:`ProblemError` to render it with its own headers.
+    members), or a :class:`ProblemError` to render it with its own headers. The
+    status line's reason phrase is the title (the status's RFC reason phrase when
+    the title has characters a status line cannot carry).
     """
     if isinstance(status, ProblemError):
         problem = status
@@ -46,6 +60,7 @@ def problem_response(
         content_type=PROBLEM_CONTENT_TYPE,
         headers=all_headers,
     )
-    if problem.status not in HTTPStatus._value2member_map_:
-        response.reason_phrase = problem.title
+    # Django would take the phrase from http.HTTPStatus, which differs between
+    # Python versions; the status line says the title instead, as the body does.
+    response.reason_phrase = _reason_phrase(problem)
     return response
