@@ -16,7 +16,7 @@ E010    A view class in the URLconf is misconfigured.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -36,15 +36,60 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
 
 def _walk(patterns: Iterable[Any]) -> Iterator[Any]:
     for pattern in patterns:
-        nested = getattr(pattern, "url_patterns", None)
+        try:
+            nested = getattr(pattern, "url_patterns", None)
+        except Exception:
+            # An include() whose URLconf fails to import: Django's own URL checks
+            # report it; the views of the other patterns are still checked.
+            continue
         if nested is not None:
             yield from _walk(nested)
         else:
             yield getattr(pattern, "callback", None)
 
 
+def _route_kwargs(callback: Any) -> dict[str, Any]:
+    """Return the keyword arguments a route passed to ``as_view()``.
+
+    Private ones (a leading underscore), which the library's own ``as_view()``
+    methods add, are left out: the class and the route's own arguments are checked.
+    """
+    initkwargs = getattr(callback, "view_initkwargs", None)
+    if not isinstance(initkwargs, Mapping):
+        return {}
+    return {key: value for key, value in initkwargs.items() if not str(key).startswith("_")}
+
+
+def _view_error(view_class: type, exc: Exception) -> Error:
+    """The E010 error for a view class whose configuration could not be checked."""
+    if isinstance(exc, ImproperlyConfigured):
+        return Error(
+            str(exc),
+            hint="Fix the class attribute (or as_view() argument) named in the message.",
+            obj=view_class,
+            id="django_async_cbv.E010",
+        )
+    name = f"{view_class.__module__}.{view_class.__qualname__}"
+    return Error(
+        f"Checking the configuration of {name} raised {type(exc).__name__}: {exc}",
+        hint=(
+            "A class attribute of the view (or a value it refers to, such as its "
+            "form_class or model) is probably not what the view expects; call "
+            f"{view_class.__qualname__}.check_configuration() to see the traceback."
+        ),
+        obj=view_class,
+        id="django_async_cbv.E010",
+    )
+
+
 def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Validate the configuration of every AsyncView subclass routed in the URLconf."""
+    """Validate the configuration of every AsyncView routed in the URLconf.
+
+    Each route is checked with the keyword arguments it passed to ``as_view()``.
+    A view whose check fails in any way is reported as E010 (with the exception's
+    type and message when it is not ``ImproperlyConfigured``), and the other views
+    are still checked.
+    """
     from django.urls import get_resolver
 
     from .views import AsyncView
@@ -56,23 +101,18 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
     except Exception:
         return []
     errors: list[CheckMessage] = []
-    seen: set[type] = set()
+    seen: set[int] = set()
     for callback in _walk(patterns):
         view_class = getattr(callback, "view_class", None)
         if not (isinstance(view_class, type) and issubclass(view_class, AsyncView)):
             continue
-        if view_class in seen:
+        if id(callback) in seen:
             continue
-        seen.add(view_class)
+        seen.add(id(callback))
         try:
-            view_class.check_configuration()
-        except ImproperlyConfigured as exc:
-            errors.append(
-                Error(
-                    str(exc),
-                    hint="Fix the class attribute named in the message.",
-                    obj=view_class,
-                    id="django_async_cbv.E010",
-                )
-            )
+            view_class.check_configuration(_route_kwargs(callback))
+        except Exception as exc:
+            error = _view_error(view_class, exc)
+            if error not in errors:  # one class routed several times: one message
+                errors.append(error)
     return errors
