@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 
@@ -70,3 +71,43 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.name}"
+
+
+class Country(models.Model):
+    """A natural primary key that clients choose."""
+
+    code = models.CharField(max_length=2, primary_key=True)
+    name = models.CharField(max_length=50)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Exploding(models.Model):
+    """Its own save() writes a second row, then fails for names starting with "boom"."""
+
+    name = models.CharField(max_length=40)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        AuditEntry.objects.create(action="saved", name=self.name)
+        if self.name.startswith("boom"):
+            raise RuntimeError("the model's save() failed after writing")
+
+
+class Rectangle(models.Model):
+    """A stored generated column that the database computes on every write."""
+
+    width = models.IntegerField()
+    height = models.IntegerField()
+    area = models.GeneratedField(
+        expression=models.F("width") * models.F("height"),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"

@@ -13,7 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
-from django_async_cbv import AsyncAPIView, _body, _schema, api
+from django_async_cbv import AsyncAPIView
+from django_async_cbv.api import input as api_input
+from django_async_cbv.api import schema as api_schema
+from django_async_cbv.api import views as api_views
 from django_async_cbv.checks import check_views
 from tests.models import Article, Category, Widget
 from tests.test_api_support import WidgetAPI, body, make_widget, send, widget_data
@@ -223,9 +226,11 @@ async def test_nothing_is_rebuilt_per_request() -> None:
     widget = await make_widget(name="w")
     await client.get("/widgets/")  # warm the caches of this process
     with (
-        mock.patch.object(api, "build_config", wraps=api.build_config) as build_config,
-        mock.patch.object(_schema, "modelform_factory", wraps=_schema.modelform_factory) as factory,
-        mock.patch.object(_body, "_build_plan", wraps=_body._build_plan) as build_plan,
+        mock.patch.object(api_views, "build_config", wraps=api_views.build_config) as build_config,
+        mock.patch.object(
+            api_schema, "modelform_factory", wraps=api_schema.modelform_factory
+        ) as factory,
+        mock.patch.object(api_input, "_build_plan", wraps=api_input._build_plan) as build_plan,
     ):
         assert (await client.get("/widgets/")).status_code == 200
         assert (await client.get(f"/widgets/{widget.pk}/")).status_code == 200

@@ -56,7 +56,10 @@ ITEM = {"name": "Cup", "description": "Blue.", "price": "4.50", "quantity": 3}
 
 @pytest.mark.urls("docs.examples.json_api_quickstart")
 async def test_json_api_quickstart(client: AsyncClient) -> None:
-    """The quick start's round trip: create, list, read, patch, put, delete."""
+    """The quick start's round trip: create, list, read, patch, put, delete.
+
+    The client is anonymous: the quick start's view takes writes from anyone.
+    """
     created = await send(client, "POST", "/items/", ITEM)
     assert created.status_code == 201
     item = body(created)
@@ -95,6 +98,37 @@ async def test_json_api_quickstart_meta_ordering(client: AsyncClient) -> None:
         await send(client, "POST", "/items/", {**ITEM, "name": name})
     names = [i["name"] for i in body(await client.get("/items/"))["results"]]
     assert names == ["a", "b", "c"]
+
+
+@pytest.mark.urls("docs.examples.json_api_permission")
+async def test_json_api_permission(client: AsyncClient) -> None:
+    """Anonymous clients may read but not write (403); a logged-in user may write."""
+    from items.models import Item
+
+    item = await Item.objects.acreate(name="Cup", price="4.50")
+    url = f"/items/{item.pk}/"
+    assert (await client.get("/items/")).status_code == 200
+    assert (await client.get(url)).status_code == 200
+    assert (await client.options(url)).status_code == 200
+    for method, path, data in [
+        ("POST", "/items/", {**ITEM, "name": "Saucer"}),
+        ("PUT", url, ITEM),
+        ("PATCH", url, {"quantity": 1}),
+        ("DELETE", url, None),
+    ]:
+        denied = await send(client, method, path, data)
+        assert denied.status_code == 403, method
+        assert denied["Content-Type"] == PROBLEM
+    assert await item_count() == 1
+    assert (await Item.objects.aget(pk=item.pk)).quantity == 0
+
+    user = await sync_to_async(get_user_model().objects.create_user)("dora")
+    await client.aforce_login(user)
+    created = await send(client, "POST", "/items/", {**ITEM, "name": "Saucer"})
+    assert created.status_code == 201
+    assert (await send(client, "PATCH", url, {"quantity": 1})).status_code == 200
+    assert (await client.delete(url)).status_code == 204
+    assert await item_count() == 1
 
 
 @pytest.mark.urls("docs.examples.json_api_options")
@@ -294,3 +328,24 @@ def test_documented_configuration_error() -> None:
         view.as_view()
     expected = " ".join(shown.split()).removeprefix("django.core.exceptions.ImproperlyConfigured: ")
     assert str(info.value) == expected
+
+
+@pytest.mark.urls("docs.examples.json_api_readonly")
+async def test_json_api_readonly(client: AsyncClient) -> None:
+    """The read-only composition lists and retrieves; every write is 405 without it in Allow."""
+    from items.models import Item
+
+    item = await Item.objects.acreate(name="Cup", price="4.50")
+    listed = await client.get("/catalogue/")
+    assert listed.status_code == 200
+    assert body(listed)["results"] == [{"id": item.pk, "name": "Cup", "price": "4.50"}]
+    assert (await client.get(f"/catalogue/{item.pk}/")).status_code == 200
+    posted = await send(client, "POST", "/catalogue/", ITEM)
+    assert posted.status_code == 405
+    assert posted["Content-Type"] == PROBLEM
+    assert posted["Allow"] == "GET, HEAD, OPTIONS"
+    for method in ("PUT", "PATCH", "DELETE"):
+        refused = await send(client, method, f"/catalogue/{item.pk}/", ITEM)
+        assert refused.status_code == 405
+        assert refused["Allow"] == "GET, HEAD, OPTIONS"
+    assert await item_count() == 1

@@ -62,6 +62,9 @@ DATABASES = {
             # benchmark about the framework rather than about fsync.
             "init_command": "PRAGMA synchronous=NORMAL;",
             "timeout": 30,
+            # Concurrent writers wait for each other instead of failing with
+            # "database is locked" when a transaction reads before it writes.
+            "transaction_mode": "IMMEDIATE",
         },
         # Django's default, and the only safe choice under ASGI.
         "CONN_MAX_AGE": 0,

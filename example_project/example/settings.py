@@ -86,6 +86,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("EXAMPLE_DB_PATH") or BASE_DIR / "db.sqlite3",
+        # Writes validate and save in one transaction; IMMEDIATE makes concurrent
+        # SQLite writers wait for each other instead of failing at once.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE"},
     }
 }
 

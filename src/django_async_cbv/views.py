@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from functools import partial
 from inspect import isawaitable
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -33,6 +35,7 @@ from .exceptions import (
     UpstreamTimeout,
 )
 from .problems import problem_response
+from .stages import USER, CallNext, request_stage, stages_of
 
 __all__ = ["AsyncView"]
 
@@ -52,6 +55,13 @@ def _forget(task: asyncio.Task[Any]) -> None:
         logger.debug("A timed-out handler later failed", exc_info=task.exception())
 
 
+def _abandon(task: asyncio.Task[Any]) -> None:
+    """Cancel a handler's task and keep it referenced until it has finished."""
+    task.cancel()
+    _abandoned.add(task)
+    task.add_done_callback(_forget)
+
+
 def _is_positive_number(value: object) -> bool:
     return (
         isinstance(value, int | float)
@@ -61,25 +71,71 @@ def _is_positive_number(value: object) -> bool:
     )
 
 
-async def _run_in_own_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``func`` in a thread of its own and close the DB connections it opened.
+class _HandlerThread(ThreadPoolExecutor):
+    """The one thread of a timed handler; remembers whether any work was sent to it."""
 
-    Used for sync handlers under a timeout. Django runs a request's sync work
-    (e.g. every ``MiddlewareMixin.process_response``) in one thread per request;
-    a timed-out handler still busy in that thread would hold the 504 back until
-    it returned. In a thread of its own it finishes in the background instead.
+    used = False
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="async-cbv-handler")
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.used = True
+        return super().submit(fn, *args, **kwargs)
+
+
+@asynccontextmanager
+async def _thread_sensitive_executor(executor: ThreadPoolExecutor) -> AsyncIterator[None]:
+    """Within the block, thread-sensitive ``sync_to_async`` calls of this task use ``executor``.
+
+    ``ThreadSensitiveContext()`` cannot do it: only the outermost one counts, and
+    ``ASGIHandler`` already opens one per request. asgiref 3.13's
+    ``ThreadSensitiveContext(executor=...)`` could, but it also takes the calls away
+    from the sync thread of an enclosing ``async_to_sync`` (WSGI, the async tests of
+    Django's ``TestCase``), where the ORM must stay on the caller's connection (the
+    test's transaction). So this sets, for the current task only, the context
+    variable that ``SyncToAsync`` reads (asgiref 3.8 to 3.13), as an outermost
+    ``ThreadSensitiveContext`` would; an enclosing ``async_to_sync`` still wins.
     """
-
-    def run() -> T:
-        try:
-            return func(*args, **kwargs)
-        finally:
-            connections.close_all()  # this thread's connections; nobody else closes them
-
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="async-cbv-handler")
+    context = ThreadSensitiveContext()
+    SyncToAsync.context_to_thread_executor[context] = executor
+    token = SyncToAsync.thread_sensitive_context.set(context)
     try:
-        return await sync_to_async(run, thread_sensitive=False, executor=executor)()
+        yield
     finally:
+        SyncToAsync.thread_sensitive_context.reset(token)
+        # Tasks the handler left running get a thread of asgiref's from now on.
+        SyncToAsync.context_to_thread_executor.pop(context, None)
+
+
+async def _run_in_own_thread(call: Callable[[ThreadPoolExecutor], Awaitable[T]]) -> T:
+    """Await ``call(executor)`` with a thread of its own for its thread-sensitive work.
+
+    Used for handlers under a timeout. Django runs a request's sync work (e.g.
+    every ``MiddlewareMixin.process_response``) thread-sensitively, in one thread
+    per request; a timed-out handler still busy in that thread (a sync handler,
+    ``sync_to_async``, the async ORM) would hold the 504 back until it returned.
+    Here the handler's thread-sensitive calls run on ``executor`` instead (a sync
+    handler is sent there explicitly), and an abandoned call finishes there in the
+    background.
+
+    When the work sent to that thread has ended, the thread closes the database
+    connections it opened (nobody else can: they are thread-local) and exits.
+    That clean-up is queued behind the work rather than awaited, so neither an
+    abandoned handler nor one that returned while work it started still runs
+    waits for it.
+
+    Under ``async_to_sync`` (WSGI) the handler's thread-sensitive calls run in the
+    caller's sync thread, as everywhere under WSGI: there the 504 leaves only when
+    such a call has returned. A sync handler runs on ``executor`` in any case.
+    """
+    executor = _HandlerThread()
+    try:
+        async with _thread_sensitive_executor(executor):
+            return await call(executor)
+    finally:
+        if executor.used:
+            executor.submit(connections.close_all)
         executor.shutdown(wait=False)
 
 
@@ -100,6 +156,18 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+class _Unmapped(BaseException):
+    """Carries an exception that handle_exception() declined up to dispatch().
+
+    A BaseException, so that stages' ``except Exception`` clauses leave it alone
+    and handle_exception() runs once per exception.
+    """
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(exc)
+        self.exc = exc
+
+
 class AsyncView(View):
     """A class-based view whose dispatch is always async.
 
@@ -109,6 +177,10 @@ class AsyncView(View):
     """
 
     timeout: float | None = None
+
+    #: The request stage method names, before and after the exception mapping
+    #: point (computed per class from the stage marks; see ``stages.py``).
+    _stages: ClassVar[tuple[tuple[str, ...], tuple[str, ...]]] = ((), ())
 
     @classproperty
     def view_is_async(cls) -> bool:
@@ -137,19 +209,64 @@ class AsyncView(View):
         """Return the handler timeout in seconds, or None. Override to vary it per request."""
         return self.timeout
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._stages = stages_of(cls)
+
     async def dispatch(  # type: ignore[override]  # async by design
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
-        """Resolve the user, run the handler for the method, and map known errors."""
-        try:
-            auser = getattr(request, "auser", None)
-            if auser is not None:
-                # Resolve the lazy user once, so sync code may read request.user.
-                request.user = await auser()
+        """Pass the request through the view's request stages, then the handler.
+
+        The stages run in the order of their positions (see
+        :mod:`django_async_cbv.stages`), whatever the order of the mixins in the
+        class bases; exceptions that :meth:`handle_exception` maps become
+        responses, the others propagate to Django.
+        """
+        before, after = self._stages
+
+        async def handler(request: HttpRequest) -> HttpResponseBase:
             return await self.run_handler(request, *args, **kwargs)
-        except Exception as exc:  # handle_exception re-raises what it does not map
-            response: HttpResponseBase = await _resolve(self.handle_exception(exc))
+
+        call: CallNext = handler
+        for name in reversed(after):
+            call = partial(getattr(self, name), call_next=call)
+        call = partial(self._map_exceptions, call)
+        for name in reversed(before):
+            call = partial(self._map_exceptions, partial(getattr(self, name), call_next=call))
+        try:
+            return await call(request)
+        except _Unmapped as carrier:
+            unmapped = carrier.exc
+        # Raised outside the except block, so Django sees the original exception
+        # and traceback, not the carrier.
+        raise unmapped
+
+    async def _map_exceptions(self, call: CallNext, request: HttpRequest) -> HttpResponseBase:
+        """Await ``call``; turn what it raises into a response through handle_exception()."""
+        try:
+            return await call(request)
+        except Exception as exc:
+            try:
+                response: HttpResponseBase = await _resolve(self.handle_exception(exc))
+            except Exception as declined:
+                raise _Unmapped(declined) from None
             return response
+
+    @request_stage(USER)
+    async def user_stage(self, request: HttpRequest, call_next: CallNext) -> HttpResponseBase:
+        """Resolve the user (see :meth:`resolve_user`), then run the later stages."""
+        await self.resolve_user(request)
+        return await call_next(request)
+
+    async def resolve_user(self, request: HttpRequest) -> None:
+        """Set ``request.user`` to the resolved user, so sync code may read it.
+
+        Default: ``await request.auser()`` when the auth middleware is installed.
+        """
+        auser = getattr(request, "auser", None)
+        if auser is not None:
+            request.user = await auser()
 
     def get_handler(self, request: HttpRequest) -> Callable[..., Any]:
         """Return the method that handles ``request`` (or ``http_method_not_allowed``)."""
@@ -166,35 +283,44 @@ class AsyncView(View):
         """Run the handler for ``request``, bounded by ``get_timeout()``."""
         handler = self.get_handler(request)
         timeout = self.get_timeout()
+        call_args = (request, *args)
         if timeout is None:
-            return await self._call(handler, request, *args, **kwargs)  # type: ignore[no-any-return]
+            return await self._call(handler, call_args, kwargs)  # type: ignore[no-any-return]
         if not _is_positive_number(timeout):
             _validate_timeout(timeout, f"{type(self).__qualname__}.get_timeout()")
-        # The handler runs in its own task so that the 504 goes out on time even
-        # when the handler is inside sync_to_async, whose thread cannot be stopped.
-        task = asyncio.ensure_future(self._call(handler, request, *args, own_thread=True, **kwargs))
+        # The handler runs in a task of its own, with a thread of its own, so that
+        # the 504 goes out on time even while its work holds a thread that cannot
+        # be stopped (see _run_in_own_thread).
+        task = asyncio.ensure_future(
+            _run_in_own_thread(partial(self._call, handler, call_args, kwargs))
+        )
         try:
             done, _ = await asyncio.wait((task,), timeout=timeout)
         except asyncio.CancelledError:
-            task.cancel()
+            _abandon(task)
             raise
         if done:
             return task.result()  # type: ignore[no-any-return]
-        task.cancel()
-        _abandoned.add(task)
-        task.add_done_callback(_forget)
+        _abandon(task)
         raise HandlerTimeout(timeout)
 
     async def _call(
-        self, handler: Callable[..., Any], *args: Any, own_thread: bool = False, **kwargs: Any
+        self,
+        handler: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        executor: ThreadPoolExecutor | None = None,
     ) -> Any:
+        """Call ``handler``; a sync one in a thread (``executor``'s, when given)."""
         if iscoroutinefunction(handler):
             return await handler(*args, **kwargs)
         # A sync handler may do blocking I/O (the ORM, files): keep it off the loop.
         # Its result is awaited too, for overrides that return super()'s coroutine.
-        if own_thread:
-            return await _resolve(await _run_in_own_thread(handler, *args, **kwargs))
-        return await _resolve(await sync_to_async(handler)(*args, **kwargs))
+        if executor is not None:
+            in_thread = sync_to_async(handler, thread_sensitive=False, executor=executor)
+        else:
+            in_thread = sync_to_async(handler)
+        return await _resolve(await in_thread(*args, **kwargs))
 
     async def handle_exception(self, exc: Exception) -> HttpResponseBase:
         """Turn an exception into a response, or re-raise it.
@@ -317,3 +443,6 @@ async def _cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:
             cancelled = True
     if cancelled:
         raise asyncio.CancelledError
+
+
+AsyncView._stages = stages_of(AsyncView)

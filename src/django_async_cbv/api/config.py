@@ -1,4 +1,4 @@
-"""The class-level configuration of ``AsyncAPIView``: validated once, then cached.
+"""The class-level configuration of an API view: validated once, then cached.
 
 ``build_config`` checks every attribute (class attributes, or ``as_view()``
 keyword arguments), raising ``ImproperlyConfigured`` that names the view class,
@@ -16,8 +16,8 @@ from django.db import models
 from django.db.models.manager import BaseManager
 from django.forms import BaseModelForm
 
-from ._body import get_input_plan
-from ._schema import Schema, get_schema, model_field_names
+from .input import get_input_plan
+from .schema import get_schema, model_field_names
 
 __all__ = ["CONFIG_ATTRS", "Config", "build_config", "overrides"]
 
@@ -42,9 +42,9 @@ CONFIG_ATTRS = frozenset(
 class Config:
     """A view class's validated, precomputed configuration."""
 
-    schema: Schema | None  # None: the model is only known from get_queryset()
-    per_request_schema: bool  # get_fields()/get_read_only_fields() are overridden
-    fast_serialize: bool  # serialize() is not overridden
+    model: type[models.Model] | None  # None: only get_queryset() knows it
+    fields: tuple[str, ...] | None  # the class's ``fields``
+    read_only_fields: tuple[str, ...]
 
 
 def overrides(cls: type, base: type, name: str) -> bool:
@@ -121,8 +121,16 @@ def build_config(cls: type, base: type, initkwargs: Mapping[str, Any]) -> Config
             raise ImproperlyConfigured(
                 f"{owner}.form_class must be a ModelForm subclass, not {form_class!r}."
             )
-        form_model = form_class._meta.model
-        if model is not None and not (form_model and issubclass(model, form_model)):
+        # forms.ModelForm itself has no _meta at all; a subclass without a Meta
+        # has one whose model is None. Neither can validate a write.
+        form_model = getattr(getattr(form_class, "_meta", None), "model", None)
+        if form_model is None:
+            raise ImproperlyConfigured(
+                f"{owner}.form_class {form_class.__name__} has no Meta.model; give it a "
+                "Meta with the model and its fields (or leave form_class unset to use "
+                "the default form)."
+            )
+        if model is not None and not issubclass(model, form_model):
             raise ImproperlyConfigured(
                 f"{owner}.form_class {form_class.__name__} is a form for {form_model}, "
                 f"not for {model._meta.label}."
@@ -167,8 +175,7 @@ def build_config(cls: type, base: type, initkwargs: Mapping[str, Any]) -> Config
             if isinstance(name, str) and name != "?" and model is not None:
                 _check_lookup(owner, "ordering", model, name)
     return Config(
-        schema=schema,
-        per_request_schema=overrides(cls, base, "get_fields")
-        or overrides(cls, base, "get_read_only_fields"),
-        fast_serialize=not overrides(cls, base, "serialize"),
+        model=None if schema is None else schema.model,
+        fields=None if fields is None else tuple(fields),
+        read_only_fields=tuple(read_only),
     )

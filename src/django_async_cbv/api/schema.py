@@ -22,6 +22,7 @@ from django import forms
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.files import File
 from django.db import models
+from django.db.models.fields import AutoFieldMixin
 from django.forms import BaseModelForm
 from django.forms.models import modelform_factory
 from django.utils.duration import duration_iso_string
@@ -145,6 +146,11 @@ class _FieldTemplates(dict[str, forms.Field]):
         return copies
 
 
+def _natural_key(field: models.Field[Any, Any]) -> bool:
+    """Whether a primary key holds values that a client may choose (not an auto id)."""
+    return not field.auto_created and not isinstance(field, AutoFieldMixin)
+
+
 def model_field_names(model: type[models.Model]) -> list[str]:
     """Return the names ``fields`` may use: concrete, non-many-to-many fields."""
     return [f.name for f in model._meta.concrete_fields]
@@ -224,13 +230,15 @@ def get_schema(
         chosen = _check_names(owner, "fields", model, fields)
     read_only = {f.name for f in _check_names(owner, "read_only_fields", model, read_only_fields)}
     names = tuple(f.name for f in chosen)
-    # Writable: editable, not the pk, not a file (a JSON body cannot carry an upload).
+    # Writable: editable, not a file (a JSON body cannot carry an upload), and not
+    # the pk unless ``fields`` names it (a natural key the client chooses on
+    # create; the input plan keeps it fixed afterwards).
     writable = tuple(
         f.name
         for f in chosen
         if f.name not in read_only
         and f.editable
-        and not f.primary_key
+        and (not f.primary_key or (fields is not None and _natural_key(f)))
         and not isinstance(f, models.FileField)
     )
     plan = [(pk.name, pk.attname, converter_for(pk))]

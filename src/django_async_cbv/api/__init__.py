@@ -1,0 +1,29 @@
+"""JSON APIs over Django models: ``AsyncAPIView`` and the pieces it is made of.
+
+=================  ==============================================================
+``routing``        the route (list or detail) and the action of a request
+``access``         ``authenticate()``, CSRF for session users, permissions
+``objects``        the queryset, object lookup and serialization
+``pagination``     ``?page=`` and ``?page_size=``
+``writes``         forms, ``perform_*`` hooks, one transaction per write
+``input``          JSON values checked and shaped for a form
+``actions``        ``ListMixin`` … ``DestroyMixin``: one action each
+``views``          ``AsyncGenericAPIView``, ``AsyncAPIView``, ``AsyncReadOnlyAPIView``
+=================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from .actions import CreateMixin, DestroyMixin, ListMixin, RetrieveMixin, UpdateMixin
+from .views import AsyncAPIView, AsyncGenericAPIView, AsyncReadOnlyAPIView
+
+__all__ = [
+    "AsyncAPIView",
+    "AsyncGenericAPIView",
+    "AsyncReadOnlyAPIView",
+    "CreateMixin",
+    "DestroyMixin",
+    "ListMixin",
+    "RetrieveMixin",
+    "UpdateMixin",
+]

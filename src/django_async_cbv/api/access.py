@@ -1,0 +1,134 @@
+"""Who is asking, and may they: authentication, CSRF and permissions for API views.
+
+``resolve_user`` (the user stage) calls ``authenticate()``; ``access_stage`` (the
+access stage) checks CSRF for session-authenticated unsafe requests, then
+``has_permission()``. Both run for routed actions; OPTIONS and 405 answers need
+no access.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.apps import apps
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+from django_async_cbv.exceptions import ProblemError
+from django_async_cbv.problems import problem_response
+from django_async_cbv.stages import ACCESS, CallNext, request_stage
+from django_async_cbv.views import _resolve
+
+from .csrf import csrf_failure
+
+__all__ = ["AccessMixin", "same_user"]
+
+logger = logging.getLogger("django_async_cbv")
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def _anonymous_user() -> Any:
+    if apps.is_installed("django.contrib.auth"):
+        from django.contrib.auth.models import AnonymousUser
+
+        return AnonymousUser()
+    return None
+
+
+def same_user(user: Any, session_user: Any) -> bool:
+    """Whether ``user`` is the session's authenticated user, however it was loaded.
+
+    Compared by primary key, so a user reloaded from the database still counts
+    as the session's (and gets the CSRF check: fail closed).
+    """
+    if user is None or session_user is None:
+        return False
+    if not getattr(session_user, "is_authenticated", False):
+        return False
+    pk = getattr(session_user, "pk", None)
+    return pk is not None and getattr(user, "pk", None) == pk
+
+
+class AccessMixin:
+    """Authentication (``authenticate()``), CSRF as in DRF, and permission hooks."""
+
+    #: Whether the user was authenticated by a Django session (so CSRF applies).
+    session_authenticated: bool = False
+
+    request: HttpRequest
+    action: str | None
+
+    async def resolve_user(self, request: HttpRequest) -> None:
+        """Resolve the session user, then set ``request.user`` to ``authenticate()``'s."""
+        await super().resolve_user(request)  # type: ignore[misc]
+        session_user = getattr(request, "user", None)
+        user = await _resolve(self.authenticate())
+        self.session_authenticated = same_user(user, session_user)
+        if user is None:
+            user = _anonymous_user()
+
+        async def auser() -> Any:
+            return user
+
+        request.user = user
+        request.auser = auser
+
+    async def authenticate(self) -> Any:
+        """Return the user making the request (None: anonymous).
+
+        Default: the session user on ``request.user``. Override to authenticate
+        from a header, e.g. a bearer token. A request whose user is the session's
+        user (same pk) counts as session-authenticated, so CSRF is checked.
+        """
+        return getattr(self.request, "user", None)
+
+    async def has_permission(self) -> bool:
+        """Return whether the request may run its action. Default: True (anyone may)."""
+        return True
+
+    def get_authenticate_header(self) -> str | None:
+        """Return a ``WWW-Authenticate`` challenge, e.g. ``'Bearer realm="api"'``.
+
+        When set, a denied request that is not authenticated gets 401 with it
+        instead of 403. Default: None.
+        """
+        return None
+
+    @request_stage(ACCESS)
+    async def access_stage(self, request: HttpRequest, call_next: CallNext) -> HttpResponseBase:
+        """Run :meth:`check_access` for a routed action, then the later stages."""
+        if self.action is not None:
+            await self.check_access()
+        return await call_next(request)
+
+    async def check_access(self) -> None:
+        """Check CSRF for session-authenticated unsafe requests, then permission.
+
+        Raise ``PermissionDenied`` (→ 403, or 401 with a challenge) or a
+        ``ProblemError``. Override to add checks; call ``super()``.
+        """
+        request = self.request
+        if self.session_authenticated and request.method not in _SAFE_METHODS:
+            # Django's check may read request.POST, i.e. parse a form or
+            # multipart body: blocking work, kept off the event loop.
+            reason = await sync_to_async(csrf_failure)(request)
+            if reason is not None:
+                logger.warning("Forbidden (%s): %s", reason, request.path)
+                raise ProblemError(403, detail=f"CSRF verification failed: {reason}")
+        if not await _resolve(self.has_permission()):
+            raise PermissionDenied
+
+    def permission_denied_response(self) -> HttpResponse:
+        """Return 401 with a challenge for an unauthenticated request, else 403."""
+        challenge = self.get_authenticate_header()
+        user = getattr(self.request, "user", None)
+        if challenge and not getattr(user, "is_authenticated", False):
+            return problem_response(
+                401,
+                detail="Authentication credentials were missing or invalid.",
+                headers={"WWW-Authenticate": challenge},
+            )
+        return problem_response(403, detail="You do not have permission to perform this action.")

@@ -1,0 +1,85 @@
+"""The actions of an API view, one mixin each: pick the ones a view should have.
+
+Each action owns the protocol (status, headers, body); the hooks it calls own the
+work. ``AsyncAPIView`` has all five; a read-only API is
+``class ItemAPI(ListMixin, RetrieveMixin, AsyncGenericAPIView)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.http import HttpRequest, HttpResponse
+
+from django_async_cbv.views import _resolve
+
+from .input import CREATE, PARTIAL, UPDATE
+
+if TYPE_CHECKING:
+    from .views import AsyncGenericAPIView
+
+    _Base = AsyncGenericAPIView
+else:
+    _Base = object
+
+__all__ = ["CreateMixin", "DestroyMixin", "ListMixin", "RetrieveMixin", "UpdateMixin"]
+
+
+class ListMixin(_Base):
+    """GET and HEAD on the list route → ``list``."""
+
+    async def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Answer 200 with one page: ``{"count", "next", "previous", "results"}``."""
+        page = await self.paginate(await self.get_filtered_queryset())
+        results = [await _resolve(self.serialize(obj)) for obj in page.objects]
+        return self.json_response(
+            {"count": page.count, "next": page.next, "previous": page.previous, "results": results}
+        )
+
+
+class RetrieveMixin(_Base):
+    """GET and HEAD on the detail route → ``retrieve``."""
+
+    async def retrieve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Answer 200 with the object."""
+        obj = await _resolve(self.get_object())
+        return self.json_response(await _resolve(self.serialize(obj)))
+
+
+class CreateMixin(_Base):
+    """POST on the list route → ``create``."""
+
+    async def create(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Validate the body and insert the object; answer 201 with it and ``Location``."""
+        self.object = None
+        obj, location = await self.save_form(CREATE, "Accept-Post")
+        headers = {"Location": location} if location else None
+        return self.json_response(await _resolve(self.serialize(obj)), 201, headers)
+
+
+class UpdateMixin(_Base):
+    """PUT (``update``) and PATCH (``partial_update``) on the detail route."""
+
+    async def update(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Replace every writable field of the object (all required); answer 200 with it."""
+        await _resolve(self.get_object())
+        obj, _ = await self.save_form(UPDATE)
+        return self.json_response(await _resolve(self.serialize(obj)))
+
+    async def partial_update(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Validate and change only the fields sent; answer 200 with the object."""
+        await _resolve(self.get_object())
+        obj, _ = await self.save_form(PARTIAL, "Accept-Patch")
+        return self.json_response(await _resolve(self.serialize(obj)))
+
+
+class DestroyMixin(_Base):
+    """DELETE on the detail route → ``destroy``."""
+
+    async def destroy(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Delete the object; answer 204 with an empty body."""
+        obj = await _resolve(self.get_object())
+        await self.delete_object(obj)
+        response = HttpResponse(status=204)
+        del response.headers["Content-Type"]
+        return response

@@ -1,0 +1,244 @@
+"""Validating and saving writes: one thread hop, one transaction, all or nothing.
+
+A create or update reads the JSON body, shapes it for the form, and then, in one
+``sync_to_async`` hop, validates the form and calls the ``perform_*`` hook inside
+``transaction.atomic``: an exception anywhere (validation queries, a model's own
+``save()``, a signal receiver, the form's ``save()``, the hook, ``Location``) leaves
+nothing written. A create always inserts; an existing primary key is a 400 from
+validation, or a 409 when the database catches a race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from contextlib import contextmanager, nullcontext
+from functools import partial
+from inspect import isawaitable
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from django.db import models, router, transaction
+from django.forms import BaseModelForm
+from django.http import HttpRequest
+from django.urls import reverse
+
+from django_async_cbv._json import read_json_object
+from django_async_cbv.views import _resolve
+
+from .input import CREATE, get_input_plan, invalid
+from .schema import Schema
+
+__all__ = ["WriteMixin"]
+
+
+T = TypeVar("T")
+
+
+class Done(Generic[T]):
+    """An awaitable holding a result that is already there."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, T]:
+        yield from ()  # a generator, as __await__ must return an iterator
+        return self.value
+
+
+def run_sync(func: Callable[..., T], *args: Any) -> Awaitable[T]:
+    """Run sync ``func`` in the write's thread, from wherever the caller is.
+
+    Awaited on the event loop (an ``async def`` hook calling ``super()``), it hops
+    to the thread with ``sync_to_async``, which sends it to the write's thread.
+    Called from the write's thread itself, it runs ``func`` at once: no round trip
+    through the event loop for the default hooks.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return Done(func(*args))
+    return sync_to_async(func)(*args)
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def call_from_thread(hook: Callable[..., Any], *args: Any) -> Any:
+    """Call a sync-or-async hook from a ``sync_to_async`` thread and return its result."""
+    if iscoroutinefunction(hook):
+        return async_to_sync(hook)(*args)
+    result = hook(*args)
+    if isinstance(result, Done):
+        return result.value
+    if isawaitable(result):
+        return async_to_sync(_await)(result)
+    return result
+
+
+@contextmanager
+def _inserting(instance: models.Model) -> Iterator[None]:
+    """Make ``instance.save()`` insert, as ``QuerySet.create()`` does.
+
+    Without ``force_insert``, saving an instance whose primary key is set (a
+    natural key the client chose) updates a row that already has that key.
+    """
+    instance.save = partial(type(instance).save, instance, force_insert=True)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del instance.save
+
+
+def _delete(obj: models.Model) -> None:
+    obj.delete()
+
+
+def _refresh_generated(obj: models.Model) -> None:
+    """Reload ``GeneratedField`` values, which a save may leave stale (Django 5.2)."""
+    names = [f.attname for f in obj._meta.concrete_fields if getattr(f, "generated", False)]
+    if names and obj.pk is not None:
+        obj.refresh_from_db(fields=names)
+
+
+class WriteMixin:
+    """Forms, ``perform_*`` hooks and the transaction around every write."""
+
+    form_class: type[BaseModelForm[Any]] | None = None
+    detail_url_name: str | None = None
+
+    #: The parsed JSON body of a write (None until it is read).
+    payload: dict[str, Any] | None = None
+    #: The form data prepared from the payload, passed by get_form_kwargs().
+    form_data: dict[str, Any] | None = None
+    #: The bound form of a write, once built.
+    form: BaseModelForm[Any] | None = None
+
+    request: HttpRequest
+    kwargs: dict[str, Any]
+    object: models.Model | None
+    _current_schema: Callable[[], Awaitable[Schema]]
+    get_lookup_field: Callable[[], str]
+    get_lookup_url_kwarg: Callable[[], str]
+
+    def get_detail_url_name(self) -> str | None:
+        """Return the URL name of the detail route, used for ``Location`` headers."""
+        return self.detail_url_name
+
+    async def get_form_class(self) -> type[BaseModelForm[Any]]:
+        """Return the ModelForm class that validates writes."""
+        if self.form_class is not None:
+            return self.form_class
+        return (await self._current_schema()).form_class
+
+    async def get_form_kwargs(self) -> dict[str, Any]:
+        """Return the keyword arguments that build the form."""
+        return {"data": self.form_data, "instance": self.object}
+
+    # The default hooks return an awaitable (``await super().perform_create(form)``
+    # works in an async override) but are plain methods, so that the write's
+    # thread runs them directly, without a round trip through the event loop.
+
+    def perform_create(self, form: BaseModelForm[Any]) -> Awaitable[models.Model]:
+        """Save the new object and return it (awaitable). Override to add side effects.
+
+        Runs inside the write's transaction, called from the thread of its one
+        ``sync_to_async`` hop: async ORM calls made here join the transaction.
+        """
+        return run_sync(form.save)
+
+    def perform_update(self, form: BaseModelForm[Any]) -> Awaitable[models.Model]:
+        """Save the changed object and return it (awaitable). Runs in the transaction."""
+        return run_sync(form.save)
+
+    def perform_destroy(self, obj: models.Model) -> Awaitable[None]:
+        """Delete ``obj`` (awaitable). Runs inside the write's transaction."""
+        return run_sync(_delete, obj)
+
+    def get_location(self, obj: models.Model) -> str | None:
+        """Return the ``Location`` of a created object.
+
+        Default: ``obj.get_absolute_url()`` when the model defines it, else
+        :meth:`get_detail_url`. Runs in the write's transaction, so it may query.
+        """
+        get_absolute_url = getattr(obj, "get_absolute_url", None)
+        if callable(get_absolute_url):
+            return str(get_absolute_url())
+        return self.get_detail_url(obj)
+
+    def get_detail_url(self, obj: models.Model) -> str:
+        """Return the detail URL of ``obj``.
+
+        With ``detail_url_name``, reverse it with the current URL keyword
+        arguments plus the lookup value; otherwise append the value to the
+        list route's path (``items/`` → ``items/42/``).
+        """
+        lookup = self.get_lookup_field()
+        value = obj.pk if lookup == "pk" or "__" in lookup else getattr(obj, lookup)
+        name = self.get_detail_url_name()
+        if name:
+            match = self.request.resolver_match
+            return reverse(
+                name,
+                kwargs={**self.kwargs, self.get_lookup_url_kwarg(): value},
+                current_app=match.namespace if match else None,
+            )
+        path = self.request.path
+        return f"{path if path.endswith('/') else path + '/'}{quote(str(value), safe='')}/"
+
+    async def save_form(
+        self, mode: str, accept_header: str | None = None
+    ) -> tuple[models.Model, str | None]:
+        """Read the body, validate it and save it; return the object and its ``Location``.
+
+        ``mode`` is ``"create"``, ``"update"`` (PUT) or ``"partial"`` (PATCH).
+        Validation errors raise a 400 problem; nothing is written unless
+        everything succeeds.
+        """
+        self.payload = read_json_object(self.request, accept_header)
+        form_class = await _resolve(self.get_form_class())
+        self.form_data, drop = get_input_plan(form_class).prepare(self.payload, mode)
+        form_kwargs = await _resolve(self.get_form_kwargs())
+        hook = self.perform_create if mode == CREATE else self.perform_update
+
+        def write() -> tuple[models.Model, str | None] | None:
+            form = self.form = form_class(**form_kwargs)
+            for name in drop:
+                form.fields.pop(name, None)
+            using = router.db_for_write(form._meta.model, instance=form.instance)
+            with transaction.atomic(using=using):
+                if not form.is_valid():
+                    return None
+                inserting = _inserting(form.instance) if mode == CREATE else nullcontext()
+                with inserting:
+                    obj = call_from_thread(hook, form)
+                if obj is None:
+                    obj = form.instance
+                _refresh_generated(obj)
+                location = self.get_location(obj) if mode == CREATE else None
+            return obj, location
+
+        saved = await sync_to_async(write)()
+        if saved is None:
+            assert self.form is not None
+            raise invalid(
+                {
+                    name: [error["message"] for error in errors]
+                    for name, errors in self.form.errors.get_json_data().items()
+                }
+            )
+        return saved
+
+    async def delete_object(self, obj: models.Model) -> None:
+        """Call ``perform_destroy(obj)`` inside ``transaction.atomic``, in one thread hop."""
+        using = router.db_for_write(type(obj), instance=obj)
+
+        def destroy() -> None:
+            with transaction.atomic(using=using):
+                call_from_thread(self.perform_destroy, obj)
+
+        await sync_to_async(destroy)()
