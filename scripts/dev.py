@@ -2,7 +2,8 @@
 """Development commands; they need nothing but Python 3.11+.
 
     python3 scripts/dev.py example [--port 8000]   serve the example project
-    python3 scripts/dev.py test [-- PYTEST_ARGS]   tests, lint, types and docs via tox
+    python3 scripts/dev.py test [-- PYTEST_ARGS]   every test env of tox.ini that has an
+                                                   interpreter here, lint, types and docs
 
 Both create a virtualenv at ``.venv`` beside the repository root (or at
 ``$DEV_VENV``) with the running interpreter and install what they need into it,
@@ -15,6 +16,7 @@ import argparse
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DIR = ROOT / "example_project"
 CHECKS_ENVS = ("lint", "type", "docs")
+TEST_ENV_RE = re.compile(r"py(\d)(\d+)-django\d+")  # py312-django60 runs on python3.12
 
 
 def say(message: str) -> None:
@@ -85,41 +88,103 @@ def example(port: int) -> None:
     os.execv(argv[0], argv)
 
 
-def tox_env_for_this_python(python: Path) -> str:
-    """The test env of tox.ini for the running Python with the newest Django it lists."""
-    version = f"py{sys.version_info.major}{sys.version_info.minor}"
-    listed = subprocess.run(
+def tox_envs(python: Path) -> list[str]:
+    """The env names of tox.ini, in its order."""
+    return subprocess.run(
         [python, "-m", "tox", "list", "--no-desc"],
         cwd=ROOT,
         check=True,
         capture_output=True,
         text=True,
     ).stdout.split()
-    candidates = [
-        (int(match.group(1)), env)
-        for env in listed
-        if (match := re.fullmatch(rf"{version}-django(\d+)", env))
+
+
+def working_python(candidate: str | os.PathLike[str], version: str) -> Path | None:
+    """The real interpreter behind ``candidate`` if it runs and is Python ``version``.
+
+    A pyenv shim for a version that is installed but not selected exits non-zero
+    ("command not found"), so it does not count; one that works resolves to the
+    interpreter it runs, whose directory tox can then be pointed at.
+    """
+    probe = "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)"
+    try:
+        result = subprocess.run(
+            [candidate, "-c", probe], check=False, capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = result.stdout.splitlines()
+    if result.returncode != 0 or len(lines) != 2 or lines[0] != version:
+        return None
+    return Path(lines[1])
+
+
+def find_python(version: str) -> Path | None:
+    """A working ``pythonX.Y``: on PATH, else the newest of pyenv's, else the running one."""
+    name = f"python{version}"
+    candidates: list[str | os.PathLike[str]] = []
+    if on_path := shutil.which(name):
+        candidates.append(on_path)
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    patch_re = re.compile(rf"{re.escape(version)}\.(\d+)")
+    installed = [
+        (int(match.group(1)), path)
+        for path in pyenv_root.glob(f"versions/{version}.*/bin/{name}")
+        if (match := patch_re.fullmatch(path.parent.parent.name))
     ]
-    if not candidates:
-        sys.exit(f"tox.ini has no test env for {version}; supported: {', '.join(listed)}")
-    return max(candidates)[1]
+    candidates += [path for _, path in sorted(installed, reverse=True)]
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        candidates.append(sys.executable)
+    for candidate in candidates:
+        if python := working_python(candidate, version):
+            return python
+    return None
 
 
 def test(pytest_args: Sequence[str]) -> None:
-    """Run the suite for this Python plus lint, type and docs through tox."""
+    """Run every test env of tox.ini that has an interpreter here, then lint, type and docs.
+
+    tox finds interpreters on PATH, where a pyenv shim of a version that is installed
+    but not selected does not work; so the directories of the interpreters found here
+    (pyenv's included) go first on tox's PATH. Test envs without one are named loudly
+    and still handed to tox, whose summary then lists them as skipped.
+    """
     python = venv_python()
     ensure_installed(python, "tox", ["tox>=4.11"])
-    envs = [tox_env_for_this_python(python), *CHECKS_ENVS]
-    say(f"running tox envs: {', '.join(envs)}")
+    # "3.12" for each test env of tox.ini, in tox.ini's order.
+    test_envs = {
+        env: f"{match.group(1)}.{match.group(2)}"
+        for env in tox_envs(python)
+        if (match := TEST_ENV_RE.fullmatch(env))
+    }
+    pythons: dict[str, Path | None] = {}
+    for version in test_envs.values():
+        if version not in pythons:
+            pythons[version] = find_python(version)
+            say(f"python{version}: {pythons[version] or 'not found'}")
+    skipped = [env for env, version in test_envs.items() if pythons[version] is None]
+    if skipped:
+        say("=" * 72)
+        for env in skipped:
+            say(f"SKIPPED: {env} (no interpreter for python{test_envs[env]} on PATH or in pyenv)")
+        say("=" * 72)
+    runnable = [env for env in test_envs if env not in skipped]
+    if not runnable:
+        sys.exit("no interpreter found for any test env of tox.ini")
+    say(f"running tox envs: {', '.join([*runnable, *CHECKS_ENVS])}")
     if pytest_args:
         say(f"extra pytest arguments: {' '.join(pytest_args)}")
-    argv = [str(python), "-m", "tox", "run", "-e", ",".join(envs)]
+    env = dict(os.environ)
+    dirs = dict.fromkeys(str(found.parent) for found in pythons.values() if found)
+    env["PATH"] = os.pathsep.join([*dirs, env.get("PATH", "")])
+    argv = [str(python), "-m", "tox", "run", "-e", ",".join([*test_envs, *CHECKS_ENVS])]
     if pytest_args:
         argv += ["--", *pytest_args]
     say("$ " + " ".join(argv))
+    say(f"  with PATH starting {os.pathsep.join(dirs)}")
     sys.stdout.flush()
     os.chdir(ROOT)
-    os.execv(argv[0], argv)  # tox's exit status becomes ours
+    os.execve(argv[0], argv, env)  # tox's exit status becomes ours
 
 
 def main(argv: Sequence[str]) -> None:
