@@ -111,3 +111,35 @@ class Rectangle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.width}x{self.height}"
+
+
+class Slugged(models.Model):
+    """Its own save() saves a second time, updating one field, as many models do."""
+
+    name = models.CharField(max_length=40)
+    slug = models.CharField(max_length=50, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        if not self.slug:
+            self.slug = f"{self.name}-{self.pk}"
+            self.save(update_fields=["slug"])
+
+
+class Place(models.Model):
+    """A parent with a natural key, for multi-table inheritance."""
+
+    code = models.CharField(max_length=10, primary_key=True)
+    name = models.CharField(max_length=50)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Restaurant(Place):
+    """A child table of Place."""
+
+    stars = models.IntegerField(default=0)

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 from unittest import mock
 
 import pytest
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models.signals import pre_save
+from django.db import connection
+from django.db.models.signals import post_save, pre_save
 from django.http.multipartparser import MultiPartParser
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
-from tests.models import AuditEntry, Category, Country, Exploding, Rectangle
+from tests.models import (
+    AuditEntry,
+    Category,
+    Country,
+    Exploding,
+    Place,
+    Rectangle,
+    Restaurant,
+    Slugged,
+    Widget,
+)
 from tests.test_api_support import PROBLEM, body, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -258,3 +271,215 @@ async def test_patch_answers_the_generated_field_the_database_computed(
     response = await send(client, "PATCH", f"/rectangles/{rectangle.pk}/", {"width": 5})
     assert response.status_code == 200, response.content
     assert body(response)["area"] == 15
+
+
+# -- forced inserts, concurrent updates, cancelled writes --------------------------------
+
+
+class SluggedAPI(AsyncAPIView):
+    model = Slugged
+
+
+class RestaurantAPI(AsyncAPIView):
+    model = Restaurant
+    fields = ["code", "name", "stars"]
+
+
+class PublishAPI(AsyncAPIView):
+    """A handler of its own on the detail route, beside the actions."""
+
+    model = Category
+
+    async def has_permission(self) -> bool:
+        return self.request.headers.get("X-Allowed") == "yes"
+
+    async def post(self, request: Any, pk: int) -> Any:
+        await Category.objects.filter(pk=pk).aupdate(name="published")
+        return self.json_response({"published": True})
+
+
+class ConcurrentlyChangedAPI(AsyncAPIView):
+    """Another writer commits a change between the lookup and this request's write."""
+
+    model = Widget
+
+    async def get_form_kwargs(self) -> dict[str, Any]:
+        assert self.object is not None
+        await Widget.objects.filter(pk=self.object.pk).aupdate(quantity=99)
+        return await super().get_form_kwargs()
+
+
+release = threading.Event()
+entered = threading.Event()
+
+
+class SlowWriteAPI(AsyncAPIView):
+    """A write that is still running in its thread when the timeout expires."""
+
+    model = Category
+    timeout = 0.3
+
+    def perform_create(self, form: Any) -> Any:  # type: ignore[override]
+        # Django ignores close() on an in-memory SQLite database; let this thread's
+        # connection really close when the handler's thread ends (the test's own
+        # connection keeps the shared database alive).
+        connection.is_in_memory_db = lambda: False  # type: ignore[method-assign]
+        category = form.save()
+        entered.set()
+        release.wait(10)
+        return category
+
+
+class SessionOnlyAPI(AsyncAPIView):
+    """Loads the session's user itself: no AuthenticationMiddleware is installed."""
+
+    model = Category
+
+    async def authenticate(self) -> Any:
+        from django.contrib.auth import aget_user
+
+        return await aget_user(self.request)
+
+
+class BrokenReadAPI(AsyncAPIView):
+    model = Category
+
+    async def get_queryset(self) -> Any:
+        from django.db import IntegrityError
+
+        raise IntegrityError("a bug in a read, not a conflict")
+
+
+urlpatterns += [
+    path("slugged/", SluggedAPI.as_view()),
+    path("restaurants/", RestaurantAPI.as_view()),
+    path("publish/<int:pk>/", PublishAPI.as_view()),
+    path("changed/<int:pk>/", ConcurrentlyChangedAPI.as_view()),
+    path("slow/", SlowWriteAPI.as_view()),
+    path("session-only/", SessionOnlyAPI.as_view()),
+    path("broken/", BrokenReadAPI.as_view()),
+]
+
+
+async def test_a_model_that_saves_twice_can_be_created(client: AsyncClient) -> None:
+    """The forced insert covers the first save only; the model's second save updates."""
+    response = await send(client, "POST", "/slugged/", {"name": "post"})
+    assert response.status_code == 201, response.content
+    row = await Slugged.objects.aget()
+    assert row.slug == f"post-{row.pk}"
+
+
+async def test_a_post_save_receiver_that_saves_again_does_not_break_a_create(
+    client: AsyncClient,
+) -> None:
+    """A receiver calling instance.save() updates the row the create inserted."""
+
+    def touch(sender: Any, instance: Country, created: bool, **kwargs: Any) -> None:
+        if created:
+            instance.name = instance.name.upper()
+            instance.save()
+
+    post_save.connect(touch, sender=Country)
+    try:
+        response = await send(client, "POST", "/countries/", {"code": "pe", "name": "Peru"})
+    finally:
+        post_save.disconnect(touch, sender=Country)
+    assert response.status_code == 201, response.content
+    assert [(c.code, c.name) async for c in Country.objects.all()] == [("pe", "PERU")]
+
+
+async def test_a_natural_key_on_a_parent_table_is_never_overwritten(client: AsyncClient) -> None:
+    """Multi-table inheritance: the insert is forced into the parent's table too."""
+
+    def racer(sender: Any, instance: Restaurant, **kwargs: Any) -> None:
+        Place.objects.bulk_create([Place(code=instance.code, name="Racer")])
+
+    pre_save.connect(racer, sender=Restaurant)
+    try:
+        response = await send(
+            client, "POST", "/restaurants/", {"code": "r1", "name": "Late", "stars": 3}
+        )
+    finally:
+        pre_save.disconnect(racer, sender=Restaurant)
+    assert response.status_code == 409
+    assert await Place.objects.acount() == 0
+    created = await send(client, "POST", "/restaurants/", {"code": "r1", "name": "Ok"})
+    assert created.status_code == 201, created.content
+    assert (await Restaurant.objects.aget(pk="r1")).name == "Ok"
+
+
+async def test_a_handler_of_its_own_goes_through_the_access_checks() -> None:
+    """A view's own post() is CSRF-checked for session users and needs has_permission()."""
+    category = await Category.objects.acreate(name="draft")
+    client = AsyncClient(enforce_csrf_checks=True)
+    await client.aforce_login(await User.objects.acreate(username="carol"))
+    no_token = await client.post(f"/publish/{category.pk}/", headers={"X-Allowed": "yes"})
+    assert no_token.status_code == 403
+    client.cookies["csrftoken"] = CSRF_SECRET
+    denied = await client.post(f"/publish/{category.pk}/", headers={"X-CSRFToken": CSRF_SECRET})
+    assert denied.status_code == 403
+    assert (await Category.objects.aget()).name == "draft"
+    allowed = await client.post(
+        f"/publish/{category.pk}/", headers={"X-CSRFToken": CSRF_SECRET, "X-Allowed": "yes"}
+    )
+    assert allowed.status_code == 200
+    assert (await Category.objects.aget()).name == "published"
+
+
+async def test_an_update_merges_onto_the_row_as_it_is_at_write_time(client: AsyncClient) -> None:
+    """A change committed between the lookup and the write is kept, not overwritten."""
+    widget = await Widget.objects.acreate(name="w", price="1.00", quantity=1)
+    response = await send(client, "PATCH", f"/changed/{widget.pk}/", {"name": "renamed"})
+    assert response.status_code == 200, response.content
+    assert body(response)["quantity"] == 99
+    stored = await Widget.objects.aget(pk=widget.pk)
+    assert (stored.name, stored.quantity) == ("renamed", 99)
+
+
+async def test_a_write_still_running_when_the_504_is_sent_is_rolled_back(
+    client: AsyncClient,
+) -> None:
+    """The client is told the request failed, so the write it started must not commit."""
+    from django_async_cbv import views as views_module
+
+    release.clear()
+    entered.clear()
+    try:
+        response = await asyncio.wait_for(send(client, "POST", "/slow/", {"name": "late"}), 5)
+        assert response.status_code == 504
+        assert entered.is_set()
+    finally:
+        release.set()
+    if views_module._abandoned:
+        await asyncio.wait(set(views_module._abandoned), timeout=10)
+    assert not views_module._abandoned
+    # The handler's own thread rolls the write back, then exits.
+    for thread in threading.enumerate():
+        if thread.name.startswith("async-cbv-handler"):
+            await asyncio.to_thread(thread.join, 10)
+    assert await Category.objects.acount() == 0
+
+
+async def test_without_the_auth_middleware_a_session_user_is_still_csrf_checked() -> None:
+    """Session authentication is read from the session, not from request.user."""
+    client = AsyncClient(enforce_csrf_checks=True)
+    await client.aforce_login(await User.objects.acreate(username="dave"))
+    middleware = [m for m in settings.MIDDLEWARE if "AuthenticationMiddleware" not in m]
+    with override_settings(MIDDLEWARE=middleware):
+        response = await send(client, "POST", "/session-only/", {"name": "c"})
+    assert response.status_code == 403
+    assert await Category.objects.acount() == 0
+
+
+async def test_an_integrity_error_outside_a_write_is_a_server_error(client: AsyncClient) -> None:
+    """Only a write's IntegrityError is a 409 conflict; elsewhere it is a bug (500)."""
+    response = await client.get("/broken/")
+    assert response.status_code == 500
+
+
+async def test_a_failing_save_reports_no_misleading_context() -> None:
+    """The exception Django logs does not carry a stray "no running event loop" context."""
+    with pytest.raises(RuntimeError, match="failed after writing") as info:
+        await send(AsyncClient(), "POST", "/exploding/", {"name": "boom"})
+    context = info.value.__context__
+    assert context is None or "event loop" not in str(context)

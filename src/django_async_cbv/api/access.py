@@ -23,7 +23,7 @@ from django_async_cbv.views import _resolve
 
 from .csrf import csrf_failure
 
-__all__ = ["AccessMixin", "same_user"]
+__all__ = ["AccessMixin", "is_session_user", "session_user_pk"]
 
 logger = logging.getLogger("django_async_cbv")
 
@@ -38,18 +38,39 @@ def _anonymous_user() -> Any:
     return None
 
 
-def same_user(user: Any, session_user: Any) -> bool:
-    """Whether ``user`` is the session's authenticated user, however it was loaded.
+def _pk_text(user: Any) -> str | None:
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return None
+    meta = getattr(user, "_meta", None)
+    return str(meta.pk.value_to_string(user)) if meta is not None else str(pk)
 
-    Compared by primary key, so a user reloaded from the database still counts
-    as the session's (and gets the CSRF check: fail closed).
+
+async def session_user_pk(request: HttpRequest) -> str | None:
+    """Return the primary key (as text) of the user logged in by the request's session.
+
+    Read from the session itself, so it is known with or without Django's
+    ``AuthenticationMiddleware``. None without a session or a logged-in user.
     """
-    if user is None or session_user is None:
+    session = getattr(request, "session", None)
+    if session is None or not apps.is_installed("django.contrib.auth"):
+        return None
+    from django.contrib.auth import SESSION_KEY
+
+    value = await session.aget(SESSION_KEY)
+    return None if value is None else str(value)
+
+
+async def is_session_user(request: HttpRequest, user: Any) -> bool:
+    """Whether ``user`` is the user the request's session logged in, however it was loaded.
+
+    Compared by primary key, so a copy of that user loaded again from the database
+    still counts as the session's and gets the CSRF check (fail closed).
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
         return False
-    if not getattr(session_user, "is_authenticated", False):
-        return False
-    pk = getattr(session_user, "pk", None)
-    return pk is not None and getattr(user, "pk", None) == pk
+    pk = _pk_text(user)
+    return pk is not None and pk == await session_user_pk(request)
 
 
 class AccessMixin:
@@ -64,9 +85,8 @@ class AccessMixin:
     async def resolve_user(self, request: HttpRequest) -> None:
         """Resolve the session user, then set ``request.user`` to ``authenticate()``'s."""
         await super().resolve_user(request)  # type: ignore[misc]
-        session_user = getattr(request, "user", None)
         user = await _resolve(self.authenticate())
-        self.session_authenticated = same_user(user, session_user)
+        self.session_authenticated = await is_session_user(request, user)
         if user is None:
             user = _anonymous_user()
 

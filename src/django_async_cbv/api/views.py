@@ -11,7 +11,6 @@ from django.core.exceptions import (
     RequestDataTooBig,
     ValidationError,
 )
-from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
@@ -84,8 +83,9 @@ class AsyncGenericAPIView(
         """Map Django's exceptions to problem responses; defer the rest to AsyncView.
 
         Http404 → 404, PermissionDenied → 403 (401 with a challenge),
-        ValidationError → 400 with ``errors``, IntegrityError → 409,
-        RequestDataTooBig → 413. Their arguments are never sent to the client.
+        ValidationError → 400 with ``errors``, RequestDataTooBig → 413. (An
+        ``IntegrityError`` of a write is a 409 problem already; elsewhere it is
+        an unexpected error, left to Django.) Their arguments are never sent to the client.
         """
         if isinstance(exc, Http404):
             return problem_response(404, detail="The requested resource was not found.")
@@ -95,11 +95,6 @@ class AsyncGenericAPIView(
             has_fields = hasattr(exc, "error_dict")
             errors = exc.message_dict if has_fields else {"__all__": exc.messages}
             return problem_response(invalid(errors))
-        if isinstance(exc, IntegrityError):
-            logger.warning("Integrity error answered with 409: %s", exc)
-            return problem_response(
-                409, detail="The request conflicts with the current state of the resource."
-            )
         if isinstance(exc, RequestDataTooBig):
             return problem_response(413, detail="The request body is too large.")
         return await super().handle_exception(exc)

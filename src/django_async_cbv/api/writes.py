@@ -5,32 +5,40 @@ A create or update reads the JSON body, shapes it for the form, and then, in one
 ``transaction.atomic``: an exception anywhere (validation queries, a model's own
 ``save()``, a signal receiver, the form's ``save()``, the hook, ``Location``) leaves
 nothing written. A create always inserts; an existing primary key is a 400 from
-validation, or a 409 when the database catches a race.
+validation, or a 409 when the database catches a race. An update re-reads its row
+inside the transaction (locking it where the database can), so concurrent updates
+do not undo each other. A write whose request is cancelled (a timeout, a client
+that went away) is rolled back, unless it had already committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager, nullcontext
-from functools import partial
 from inspect import isawaitable
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.db import models, router, transaction
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError, models, router, transaction
 from django.forms import BaseModelForm
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.urls import reverse
 
 from django_async_cbv._json import read_json_object
+from django_async_cbv.exceptions import ProblemError
 from django_async_cbv.views import _resolve
 
 from .input import CREATE, get_input_plan, invalid
 from .schema import Schema
 
 __all__ = ["WriteMixin"]
+
+logger = logging.getLogger("django_async_cbv")
 
 
 T = TypeVar("T")
@@ -60,6 +68,10 @@ def run_sync(func: Callable[..., T], *args: Any) -> Awaitable[T]:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        in_thread = True
+    else:
+        in_thread = False
+    if in_thread:  # called outside the except block: no misleading __context__
         return Done(func(*args))
     return sync_to_async(func)(*args)
 
@@ -80,18 +92,77 @@ def call_from_thread(hook: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
+class WriteAbandoned(Exception):
+    """Raised in a write's thread to roll it back: its request was cancelled."""
+
+
 @contextmanager
 def _inserting(instance: models.Model) -> Iterator[None]:
-    """Make ``instance.save()`` insert, as ``QuerySet.create()`` does.
+    """Make the next ``instance.save()`` insert, as ``QuerySet.create()`` does.
 
     Without ``force_insert``, saving an instance whose primary key is set (a
-    natural key the client chose) updates a row that already has that key.
+    natural key the client chose) updates a row that already has that key. The
+    insert is forced into every table of a multi-table-inheritance model, and
+    only for the first save: a ``save()`` or receiver that saves again updates.
     """
-    instance.save = partial(type(instance).save, instance, force_insert=True)  # type: ignore[method-assign]
+    cls = type(instance)
+    tables = (cls, *cls._meta.get_parent_list())
+
+    def save_once(*args: Any, **kwargs: Any) -> Any:
+        instance.__dict__.pop("save", None)
+        if not args and not any(kwargs.get(k) for k in ("force_update", "update_fields")):
+            kwargs.setdefault("force_insert", tables)
+        return cls.save(instance, *args, **kwargs)
+
+    instance.save = save_once  # type: ignore[method-assign]
     try:
         yield
     finally:
-        del instance.save
+        instance.__dict__.pop("save", None)
+
+
+def _reread(instance: Any) -> None:
+    """Reload a stored instance in the write's transaction, locking its row.
+
+    The object was looked up before the transaction; a concurrent update may have
+    changed it since. Re-reading it here (``select_for_update()`` where the
+    database supports it) merges this request's changes onto the row as it is now.
+    """
+    if not isinstance(instance, models.Model) or instance._state.adding:
+        return
+    try:
+        instance.refresh_from_db(from_queryset=type(instance)._base_manager.select_for_update())
+    except ObjectDoesNotExist:
+        raise Http404 from None
+
+
+@contextmanager
+def _unless_cancelled(abandoned: threading.Event) -> Iterator[None]:
+    """Roll the enclosing transaction back if the request was cancelled meanwhile."""
+    yield
+    if abandoned.is_set():
+        raise WriteAbandoned("the request was cancelled before the write committed")
+
+
+async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
+    """Run ``func(abandoned)`` in one ``sync_to_async`` hop.
+
+    If the awaiting request is cancelled, ``abandoned`` is set, so that ``func``
+    rolls its transaction back instead of committing after the client got its
+    answer. An ``IntegrityError`` (a race, a constraint the form cannot check, a
+    protected row on delete) becomes a 409 problem.
+    """
+    abandoned = threading.Event()
+    try:
+        return await sync_to_async(func)(abandoned)
+    except asyncio.CancelledError:
+        abandoned.set()
+        raise
+    except IntegrityError as exc:
+        logger.warning("Integrity error answered with 409: %s", exc)
+        raise ProblemError(
+            409, detail="The request conflicts with the current state of the resource."
+        ) from None
 
 
 def _delete(obj: models.Model) -> None:
@@ -205,12 +276,17 @@ class WriteMixin:
         form_kwargs = await _resolve(self.get_form_kwargs())
         hook = self.perform_create if mode == CREATE else self.perform_update
 
-        def write() -> tuple[models.Model, str | None] | None:
-            form = self.form = form_class(**form_kwargs)
-            for name in drop:
-                form.fields.pop(name, None)
-            using = router.db_for_write(form._meta.model, instance=form.instance)
-            with transaction.atomic(using=using):
+        model = form_class._meta.model
+        instance = form_kwargs.get("instance")
+
+        def write(abandoned: threading.Event) -> tuple[models.Model, str | None] | None:
+            using = router.db_for_write(model, instance=instance)
+            with transaction.atomic(using=using), _unless_cancelled(abandoned):
+                if mode != CREATE:
+                    _reread(instance)
+                form = self.form = form_class(**form_kwargs)
+                for name in drop:
+                    form.fields.pop(name, None)
                 if not form.is_valid():
                     return None
                 inserting = _inserting(form.instance) if mode == CREATE else nullcontext()
@@ -222,7 +298,7 @@ class WriteMixin:
                 location = self.get_location(obj) if mode == CREATE else None
             return obj, location
 
-        saved = await sync_to_async(write)()
+        saved = await _in_write_thread(write)
         if saved is None:
             assert self.form is not None
             raise invalid(
@@ -237,8 +313,8 @@ class WriteMixin:
         """Call ``perform_destroy(obj)`` inside ``transaction.atomic``, in one thread hop."""
         using = router.db_for_write(type(obj), instance=obj)
 
-        def destroy() -> None:
-            with transaction.atomic(using=using):
+        def destroy(abandoned: threading.Event) -> None:
+            with transaction.atomic(using=using), _unless_cancelled(abandoned):
                 call_from_thread(self.perform_destroy, obj)
 
-        await sync_to_async(destroy)()
+        await _in_write_thread(destroy)
