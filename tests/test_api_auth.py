@@ -159,9 +159,9 @@ async def test_permission_is_checked_before_the_body(client: AsyncClient) -> Non
     assert await Widget.objects.acount() == 0
 
 
-async def test_options_and_405_need_no_permission(client: AsyncClient) -> None:
-    """OPTIONS and 405 answers describe the resource without running the checks."""
-    assert (await client.options("/nobody/")).status_code == 200
+async def test_options_needs_permission_and_405_does_not(client: AsyncClient) -> None:
+    """OPTIONS goes through has_permission() like GET (fail closed); a 405 runs no checks."""
+    assert_status(await client.options("/nobody/"), 401)
     assert (await client.delete("/nobody/")).status_code == 405
 
 

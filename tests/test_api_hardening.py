@@ -298,17 +298,6 @@ class PublishAPI(AsyncAPIView):
         return self.json_response({"published": True})
 
 
-class ConcurrentlyChangedAPI(AsyncAPIView):
-    """Another writer commits a change between the lookup and this request's write."""
-
-    model = Widget
-
-    async def get_form_kwargs(self) -> dict[str, Any]:
-        assert self.object is not None
-        await Widget.objects.filter(pk=self.object.pk).aupdate(quantity=99)
-        return await super().get_form_kwargs()
-
-
 release = threading.Event()
 entered = threading.Event()
 
@@ -354,7 +343,6 @@ urlpatterns += [
     path("slugged/", SluggedAPI.as_view()),
     path("restaurants/", RestaurantAPI.as_view()),
     path("publish/<int:pk>/", PublishAPI.as_view()),
-    path("changed/<int:pk>/", ConcurrentlyChangedAPI.as_view()),
     path("slow/", SlowWriteAPI.as_view()),
     path("session-only/", SessionOnlyAPI.as_view()),
     path("broken/", BrokenReadAPI.as_view()),
@@ -426,18 +414,8 @@ async def test_a_handler_of_its_own_goes_through_the_access_checks() -> None:
     assert (await Category.objects.aget()).name == "published"
 
 
-async def test_an_update_merges_onto_the_row_as_it_is_at_write_time(client: AsyncClient) -> None:
-    """A change committed between the lookup and the write is kept, not overwritten."""
-    widget = await Widget.objects.acreate(name="w", price="1.00", quantity=1)
-    response = await send(client, "PATCH", f"/changed/{widget.pk}/", {"name": "renamed"})
-    assert response.status_code == 200, response.content
-    assert body(response)["quantity"] == 99
-    stored = await Widget.objects.aget(pk=widget.pk)
-    assert (stored.name, stored.quantity) == ("renamed", 99)
-
-
 async def test_a_write_still_running_when_the_504_is_sent_is_rolled_back(
-    client: AsyncClient,
+    client: AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The client is told the request failed, so the write it started must not commit."""
     from django_async_cbv import views as views_module
@@ -458,6 +436,7 @@ async def test_a_write_still_running_when_the_504_is_sent_is_rolled_back(
         if thread.name.startswith("async-cbv-handler"):
             await asyncio.to_thread(thread.join, 10)
     assert await Category.objects.acount() == 0
+    assert "Rolled back a write" in caplog.text
 
 
 async def test_without_the_auth_middleware_a_session_user_is_still_csrf_checked() -> None:
@@ -483,3 +462,99 @@ async def test_a_failing_save_reports_no_misleading_context() -> None:
         await send(AsyncClient(), "POST", "/exploding/", {"name": "boom"})
     context = info.value.__context__
     assert context is None or "event loop" not in str(context)
+
+
+class OwnCreateAPI(AsyncAPIView):
+    """An overridden create() that writes without the form."""
+
+    model = Country
+    fields = ["code", "name"]
+
+    async def create(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        country = await Country.objects.acreate(code="fr", name="France")
+        return self.json_response(await self.serialize(country), 201)
+
+
+class SecretOptionsAPI(AsyncAPIView):
+    """An options() of its own that returns data: it is access-checked like GET."""
+
+    model = Category
+
+    async def has_permission(self) -> bool:
+        return False
+
+    async def options(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.json_response({"names": [c.name async for c in Category.objects.all()]})
+
+
+class TokenOnlyAPI(AsyncAPIView):
+    model = Category
+
+    async def authenticate(self) -> Any:
+        if self.request.headers.get("Authorization") == "Bearer robot":
+            return await User.objects.aget(username="robot")
+        return None
+
+
+class RelatedAPI(AsyncAPIView):
+    """Serializes a related object loaded with select_related()."""
+
+    model = Widget
+
+    async def get_queryset(self) -> Any:
+        return Widget.objects.select_related("category")
+
+    async def serialize(self, obj: Any) -> dict[str, Any]:
+        data = await super().serialize(obj)
+        data["category_name"] = obj.category.name if obj.category else None
+        return data
+
+
+urlpatterns += [
+    path("own-create/", OwnCreateAPI.as_view()),
+    path("secret-options/", SecretOptionsAPI.as_view()),
+    path("token-only/", TokenOnlyAPI.as_view()),
+    path("related/<int:pk>/", RelatedAPI.as_view()),
+]
+
+
+async def test_an_integrity_error_in_an_overridden_write_action_is_a_409(
+    client: AsyncClient,
+) -> None:
+    """An action of the user's own that hits a duplicate still answers 409, not 500."""
+    assert (await send(client, "POST", "/own-create/", {})).status_code == 201
+    response = await send(client, "POST", "/own-create/", {})
+    assert response.status_code == 409
+    assert response["Content-Type"] == PROBLEM
+
+
+async def test_an_options_handler_of_its_own_is_access_checked(client: AsyncClient) -> None:
+    """OPTIONS is denied by has_permission() like any other request."""
+    await Category.objects.acreate(name="secret-name")
+    response = await client.options("/secret-options/")
+    assert response.status_code == 403
+    assert b"secret-name" not in response.content
+
+
+async def test_no_session_cookie_means_the_session_is_not_read() -> None:
+    """A token request without a session cookie gets no Vary: Cookie from the CSRF logic."""
+    await User.objects.acreate(username="robot")
+    middleware = [m for m in settings.MIDDLEWARE if "AuthenticationMiddleware" not in m]
+    with override_settings(MIDDLEWARE=middleware):
+        response = await AsyncClient().get(
+            "/token-only/", headers={"Authorization": "Bearer robot"}
+        )
+    assert response.status_code == 200
+    assert "Cookie" not in response.get("Vary", "")
+
+
+async def test_a_patch_keeps_the_related_objects_its_queryset_loaded(
+    client: AsyncClient,
+) -> None:
+    """serialize() after a PATCH may use select_related() objects without a query."""
+    category = await Category.objects.acreate(name="tools")
+    widget = await Widget.objects.acreate(name="w", price="1.00", category=category)
+    response = await send(client, "PATCH", f"/related/{widget.pk}/", {"name": "renamed"})
+    assert response.status_code == 200, response.content
+    assert body(response)["category_name"] == "tools"
+    assert body(response)["name"] == "renamed"

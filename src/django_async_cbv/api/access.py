@@ -2,8 +2,8 @@
 
 ``resolve_user`` (the user stage) calls ``authenticate()``; ``access_stage`` (the
 access stage) checks CSRF for session-authenticated unsafe requests, then
-``has_permission()``. Both run for routed actions; OPTIONS and 405 answers need
-no access.
+``has_permission()``. Both run for every request the view answers (OPTIONS
+included); only a 405 answer skips the access checks.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from django_async_cbv.views import _resolve
 
 from .csrf import csrf_failure
 
-__all__ = ["AccessMixin", "is_session_user", "session_user_pk"]
+__all__ = ["SAFE_METHODS", "AccessMixin", "is_session_user", "session_user_pk"]
 
 logger = logging.getLogger("django_async_cbv")
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def _anonymous_user() -> Any:
@@ -55,6 +55,8 @@ async def session_user_pk(request: HttpRequest) -> str | None:
     session = getattr(request, "session", None)
     if session is None or not apps.is_installed("django.contrib.auth"):
         return None
+    if getattr(session, "session_key", None) is None:
+        return None  # no session cookie: nobody is logged in (and nothing is read)
     from django.contrib.auth import SESSION_KEY
 
     value = await session.aget(SESSION_KEY)
@@ -119,7 +121,7 @@ class AccessMixin:
 
     @request_stage(ACCESS)
     async def access_stage(self, request: HttpRequest, call_next: CallNext) -> HttpResponseBase:
-        """Run :meth:`check_access` for a routed action, then the later stages."""
+        """Run :meth:`check_access` unless the answer is a 405, then the later stages."""
         if self.action is not None:
             await self.check_access()
         return await call_next(request)
@@ -131,7 +133,7 @@ class AccessMixin:
         ``ProblemError``. Override to add checks; call ``super()``.
         """
         request = self.request
-        if self.session_authenticated and request.method not in _SAFE_METHODS:
+        if self.session_authenticated and request.method not in SAFE_METHODS:
             # Django's check may read request.POST, i.e. parse a form or
             # multipart body: blocking work, kept off the event loop.
             reason = await sync_to_async(csrf_failure)(request)

@@ -64,22 +64,22 @@ class RoutingMixin(_Base):
         """Set ``detail`` and ``action`` for ``request``.
 
         ``action`` names the method that answers: the route's action for the
-        HTTP method, else a handler of the view's own named after the method
-        (e.g. a ``post()`` on the detail route). It is None only for OPTIONS and
-        for a method the view does not answer (405): every request with an
-        action goes through the access checks.
+        HTTP method, else the view's handler named after the method (``options``,
+        or one of the view's own, e.g. a ``post()`` on the detail route). It is
+        None only for a method the view does not answer (405): every other
+        request goes through the access checks.
         """
         self.detail = self.get_lookup_url_kwarg() in kwargs
         method = (request.method or "").lower()
         action = None
-        if method in self.http_method_names and method != "options":
+        if method in self.http_method_names:
             action = self.route_actions().get(method)
             if action is None and callable(getattr(self, method, None)):
                 action = method
         self.action = action
 
     def get_handler(self, request: HttpRequest) -> Callable[..., Any]:
-        """Return the handler of the routed action, ``options()``, or the 405 answer."""
+        """Return the handler of the routed action, or the 405 answer."""
         if self.action is not None:
             return getattr(self, self.action)  # type: ignore[no-any-return]
         return super().get_handler(request)

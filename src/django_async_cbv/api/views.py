@@ -11,20 +11,21 @@ from django.core.exceptions import (
     RequestDataTooBig,
     ValidationError,
 )
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
 
 from django_async_cbv.problems import problem_response
 from django_async_cbv.views import AsyncView
 
-from .access import AccessMixin
+from .access import SAFE_METHODS, AccessMixin
 from .actions import CreateMixin, DestroyMixin, ListMixin, RetrieveMixin, UpdateMixin
 from .config import CONFIG_ATTRS, Config, build_config
 from .input import invalid
 from .objects import ObjectMixin
 from .pagination import PaginationMixin
 from .routing import RoutingMixin
-from .writes import WriteMixin
+from .writes import CONFLICT_DETAIL, WriteMixin
 
 __all__ = ["AsyncAPIView", "AsyncGenericAPIView", "AsyncReadOnlyAPIView"]
 
@@ -83,9 +84,10 @@ class AsyncGenericAPIView(
         """Map Django's exceptions to problem responses; defer the rest to AsyncView.
 
         Http404 → 404, PermissionDenied → 403 (401 with a challenge),
-        ValidationError → 400 with ``errors``, RequestDataTooBig → 413. (An
-        ``IntegrityError`` of a write is a 409 problem already; elsewhere it is
-        an unexpected error, left to Django.) Their arguments are never sent to the client.
+        ValidationError → 400 with ``errors``, RequestDataTooBig → 413, and an
+        ``IntegrityError`` of an unsafe request (a write) → 409; on a safe request
+        an ``IntegrityError`` is a bug and is left to Django. Their arguments are
+        never sent to the client.
         """
         if isinstance(exc, Http404):
             return problem_response(404, detail="The requested resource was not found.")
@@ -95,6 +97,9 @@ class AsyncGenericAPIView(
             has_fields = hasattr(exc, "error_dict")
             errors = exc.message_dict if has_fields else {"__all__": exc.messages}
             return problem_response(invalid(errors))
+        if isinstance(exc, IntegrityError) and self.request.method not in SAFE_METHODS:
+            logger.warning("Integrity error answered with 409: %s", exc)
+            return problem_response(409, detail=CONFLICT_DETAIL)
         if isinstance(exc, RequestDataTooBig):
             return problem_response(413, detail="The request body is too large.")
         return await super().handle_exception(exc)

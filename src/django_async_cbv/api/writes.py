@@ -5,10 +5,9 @@ A create or update reads the JSON body, shapes it for the form, and then, in one
 ``transaction.atomic``: an exception anywhere (validation queries, a model's own
 ``save()``, a signal receiver, the form's ``save()``, the hook, ``Location``) leaves
 nothing written. A create always inserts; an existing primary key is a 400 from
-validation, or a 409 when the database catches a race. An update re-reads its row
-inside the transaction (locking it where the database can), so concurrent updates
-do not undo each other. A write whose request is cancelled (a timeout, a client
-that went away) is rolled back, unless it had already committed.
+validation, or a 409 when the database catches a race. A write whose request is
+cancelled (a timeout, a client that went away) is rolled back, unless it had
+already committed.
 """
 
 from __future__ import annotations
@@ -23,10 +22,9 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, models, router, transaction
 from django.forms import BaseModelForm
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.urls import reverse
 
 from django_async_cbv._json import read_json_object
@@ -36,9 +34,11 @@ from django_async_cbv.views import _resolve
 from .input import CREATE, get_input_plan, invalid
 from .schema import Schema
 
-__all__ = ["WriteMixin"]
+__all__ = ["CONFLICT_DETAIL", "WriteMixin"]
 
 logger = logging.getLogger("django_async_cbv")
+
+CONFLICT_DETAIL = "The request conflicts with the current state of the resource."
 
 
 T = TypeVar("T")
@@ -121,26 +121,12 @@ def _inserting(instance: models.Model) -> Iterator[None]:
         instance.__dict__.pop("save", None)
 
 
-def _reread(instance: Any) -> None:
-    """Reload a stored instance in the write's transaction, locking its row.
-
-    The object was looked up before the transaction; a concurrent update may have
-    changed it since. Re-reading it here (``select_for_update()`` where the
-    database supports it) merges this request's changes onto the row as it is now.
-    """
-    if not isinstance(instance, models.Model) or instance._state.adding:
-        return
-    try:
-        instance.refresh_from_db(from_queryset=type(instance)._base_manager.select_for_update())
-    except ObjectDoesNotExist:
-        raise Http404 from None
-
-
 @contextmanager
 def _unless_cancelled(abandoned: threading.Event) -> Iterator[None]:
     """Roll the enclosing transaction back if the request was cancelled meanwhile."""
     yield
     if abandoned.is_set():
+        logger.warning("Rolled back a write: its request was cancelled before it committed")
         raise WriteAbandoned("the request was cancelled before the write committed")
 
 
@@ -160,9 +146,7 @@ async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
         raise
     except IntegrityError as exc:
         logger.warning("Integrity error answered with 409: %s", exc)
-        raise ProblemError(
-            409, detail="The request conflicts with the current state of the resource."
-        ) from None
+        raise ProblemError(409, detail=CONFLICT_DETAIL) from None
 
 
 def _delete(obj: models.Model) -> None:
@@ -282,8 +266,6 @@ class WriteMixin:
         def write(abandoned: threading.Event) -> tuple[models.Model, str | None] | None:
             using = router.db_for_write(model, instance=instance)
             with transaction.atomic(using=using), _unless_cancelled(abandoned):
-                if mode != CREATE:
-                    _reread(instance)
                 form = self.form = form_class(**form_kwargs)
                 for name in drop:
                     form.fields.pop(name, None)
