@@ -18,6 +18,7 @@ from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
+from django_async_cbv.api import AsyncReadOnlyAPIView
 from tests.models import (
     AuditEntry,
     Category,
@@ -558,3 +559,46 @@ async def test_a_patch_keeps_the_related_objects_its_queryset_loaded(
     assert response.status_code == 200, response.content
     assert body(response)["category_name"] == "tools"
     assert body(response)["name"] == "renamed"
+
+
+class RestaurantByKeyAPI(AsyncAPIView):
+    model = Restaurant
+    fields = ["code", "name", "stars"]
+    lookup_field = "code"
+
+
+urlpatterns += [path("restaurants-by-key/<str:code>/", RestaurantByKeyAPI.as_view())]
+
+
+async def test_a_parent_tables_natural_key_is_read_only_after_create(
+    client: AsyncClient,
+) -> None:
+    """Multi-table inheritance: PATCH cannot move an object onto another one's key."""
+    for code, name in (("r1", "Mine"), ("r3", "Victim")):
+        created = await send(client, "POST", "/restaurants/", {"code": code, "name": name})
+        assert created.status_code == 201, created.content
+        assert body(created)["code"] == code
+    patched = await send(
+        client, "PATCH", "/restaurants-by-key/r1/", {"code": "r3", "name": "hijack"}
+    )
+    assert patched.status_code == 200, patched.content
+    put = await send(client, "PUT", "/restaurants-by-key/r1/", {"name": "Mine", "stars": 2})
+    assert put.status_code == 200, put.content
+    rows = [(r.code, r.name, r.stars) async for r in Restaurant.objects.order_by("code")]
+    assert rows == [("r1", "Mine", 2), ("r3", "Victim", 0)]
+
+
+@pytest.mark.parametrize("fields", [None, ["name"]])
+def test_a_create_view_whose_natural_key_is_not_writable_is_refused(
+    fields: list[str] | None,
+) -> None:
+    """Without the key in fields every create would store an empty key: a config error."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    view = type("CountryNoKeyAPI", (AsyncAPIView,), {"model": Country, "fields": fields})
+    with pytest.raises(ImproperlyConfigured, match="'code' has no default"):
+        view.as_view()
+    read_only = type(
+        "CountryReadAPI", (AsyncReadOnlyAPIView,), {"model": Country, "fields": fields}
+    )
+    read_only.as_view()  # no create action: nothing to refuse

@@ -17,7 +17,7 @@ from django.db.models.manager import BaseManager
 from django.forms import BaseModelForm
 
 from .input import get_input_plan
-from .schema import get_schema, model_field_names
+from .schema import get_schema, model_field_names, natural_key
 
 __all__ = ["CONFIG_ATTRS", "Config", "build_config", "overrides"]
 
@@ -76,6 +76,26 @@ def _check_lookup(owner: str, attr: str, model: type[models.Model], name: str) -
         ) from None
 
 
+def _check_creatable_key(owner: str, model: type[models.Model], writable: tuple[str, ...]) -> None:
+    """A key the client must choose (no auto id, no default) has to be writable to create.
+
+    That is the model's primary key, or a parent's in multi-table inheritance.
+    """
+    for key in model._meta.concrete_fields:
+        chosen_by_client = (
+            key.primary_key
+            and natural_key(key)
+            and not (key.has_default() or getattr(key, "has_db_default", bool)())
+        )
+        if chosen_by_client and key.name not in writable:
+            raise ImproperlyConfigured(
+                f"{owner} creates {model._meta.label} objects, whose primary key "
+                f"{key.name!r} has no default, but {owner}.fields does not name it (or "
+                "read_only_fields does): every create would store an empty key. Add "
+                f"{key.name!r} to fields, or leave the create action out of the view."
+            )
+
+
 def build_config(cls: type, base: type, initkwargs: Mapping[str, Any]) -> Config:
     """Validate ``cls`` (a subclass of ``base``) with ``initkwargs``; return its Config."""
     owner = cls.__qualname__
@@ -116,6 +136,8 @@ def build_config(cls: type, base: type, initkwargs: Mapping[str, Any]) -> Config
         )
         get_input_plan(schema.form_class)  # built now, not on the first write
     form_class = attr("form_class")
+    if schema is not None and form_class is None and hasattr(cls, "create"):
+        _check_creatable_key(owner, schema.model, schema.writable)
     if form_class is not None:
         if not (isinstance(form_class, type) and issubclass(form_class, BaseModelForm)):
             raise ImproperlyConfigured(

@@ -214,6 +214,17 @@ class InputPlan:
         return data, drop
 
 
+def _is_key(model: type[models.Model] | None, name: str) -> bool:
+    """Whether ``name`` is a primary key of ``model`` or of a parent (multi-table)."""
+    if model is None:
+        return False
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return bool(getattr(field, "primary_key", False) or getattr(field, "parent_link", False))
+
+
 def _build_plan(form_class: type[BaseModelForm[Any]]) -> InputPlan:
     model = form_class._meta.model
     fields: list[str] = []
@@ -222,7 +233,6 @@ def _build_plan(form_class: type[BaseModelForm[Any]]) -> InputPlan:
     null_messages: dict[str, str | Promise] = {}
     required: dict[str, str | Promise] = {}
     has_default: list[str] = []
-    pk = model._meta.pk if model is not None else None
     base_fields: dict[str, forms.Field] = form_class.base_fields  # type: ignore[attr-defined]
     for name, field in base_fields.items():
         if isinstance(field, forms.FileField):
@@ -249,7 +259,7 @@ def _build_plan(form_class: type[BaseModelForm[Any]]) -> InputPlan:
         required_messages=required,
         has_default=tuple(has_default),
         files=tuple(files),
-        create_only=(pk.name,) if pk is not None and pk.name in fields else (),
+        create_only=tuple(name for name in fields if _is_key(model, name)),
     )
 
 

@@ -27,7 +27,7 @@ from django.forms import BaseModelForm
 from django.forms.models import modelform_factory
 from django.utils.duration import duration_iso_string
 
-__all__ = ["Schema", "get_schema", "model_field_names"]
+__all__ = ["Schema", "get_schema", "model_field_names", "natural_key"]
 
 Converter = Callable[[Any], Any]
 
@@ -146,7 +146,7 @@ class _FieldTemplates(dict[str, forms.Field]):
         return copies
 
 
-def _natural_key(field: models.Field[Any, Any]) -> bool:
+def natural_key(field: models.Field[Any, Any]) -> bool:
     """Whether a primary key holds values that a client may choose (not an auto id)."""
     return not field.auto_created and not isinstance(field, AutoFieldMixin)
 
@@ -238,11 +238,11 @@ def get_schema(
         for f in chosen
         if f.name not in read_only
         and f.editable
-        and (not f.primary_key or (fields is not None and _natural_key(f)))
+        and (not f.primary_key or (fields is not None and natural_key(f)))
         and not isinstance(f, models.FileField)
     )
     plan = [(pk.name, pk.attname, converter_for(pk))]
-    plan += [(f.name, f.attname, converter_for(f)) for f in chosen if not f.primary_key]
+    plan += [(f.name, f.attname, converter_for(f)) for f in chosen if f is not pk]
     form_class = modelform_factory(model, fields=list(writable))
     form_class.base_fields = _FieldTemplates(form_class.base_fields)
     return Schema(
