@@ -1,0 +1,238 @@
+"""redis-py asyncio clients for the Redis behind a Django cache alias (internal).
+
+When an alias is django-redis (``django_redis.cache.RedisCache`` with its default
+client and connection factory) or Django's own ``RedisCache``, the library talks
+to that Redis directly with ``redis.asyncio``; any other backend is left to
+Django's ``a*`` cache methods (:func:`async_redis_for_alias` returns None).
+Only the alias's first server (the one both backends write to) is used.
+
+A client and its connection pool belong to the event loop that made them: one
+per (loop, alias), never handed to another loop. A loop's clients are closed
+when the loop shuts down through ``asyncio.run`` or ``asyncio.Runner`` (as
+``async_to_sync``, uvicorn and pytest-asyncio do): they hang on an async
+generator that ``loop.shutdown_asyncgens()`` finalizes. :func:`aclose_current_loop`
+closes them earlier. A loop closed without that step cannot have its sockets
+closed gracefully; its entry is dropped when the next loop registers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = [
+    "DEFAULT_SOCKET_CONNECT_TIMEOUT",
+    "DEFAULT_SOCKET_TIMEOUT",
+    "aclose_current_loop",
+    "async_redis_for_alias",
+]
+
+#: Seconds to connect, when the alias's options set no connect timeout.
+DEFAULT_SOCKET_CONNECT_TIMEOUT = 0.5
+#: Seconds to wait for a reply, when the alias's options set no socket timeout.
+DEFAULT_SOCKET_TIMEOUT = 1.0
+
+DJANGO_REDIS_BACKEND = "django_redis.cache.RedisCache"
+DJANGO_BACKEND = "django.core.cache.backends.redis.RedisCache"
+# django-redis options that change where or how keys are stored: only the defaults qualify.
+_DJANGO_REDIS_DEFAULTS = {
+    "CLIENT_CLASS": "django_redis.client.DefaultClient",
+    "CONNECTION_FACTORY": "django_redis.pool.ConnectionFactory",
+}
+# django-redis options that become connection keyword arguments.
+_DJANGO_REDIS_KWARGS = {
+    "USERNAME": "username",
+    "PASSWORD": "password",
+    "SOCKET_TIMEOUT": "socket_timeout",
+    "SOCKET_CONNECT_TIMEOUT": "socket_connect_timeout",
+}
+# Options of Django's RedisCache that configure its client, not the connection pool.
+_DJANGO_CLIENT_OPTIONS = frozenset({"serializer", "pool_class", "parser_class"})
+# Pool keyword arguments naming blocking redis-py classes, which an asyncio pool cannot use.
+_BLOCKING_ONLY_KWARGS = frozenset({"connection_class", "parser_class"})
+
+
+class _LoopClients:
+    """One event loop's clients, and the async generator that closes them at loop shutdown."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, Redis] = {}
+        self.retired: list[Redis] = []  # dropped on a CACHES change, not closed yet
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closer: AsyncGenerator[None, None] | None = None
+
+
+_lock = threading.Lock()  # guards _registry; never held across an await
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def async_redis_for_alias(alias: str) -> Redis | None:
+    """The running loop's redis-py asyncio client for cache ``alias``, or None if not Redis.
+
+    The client talks to the first server of LOCATION, with the alias's connection
+    options; socket timeouts the options leave unset get the short defaults above.
+    Raises ImproperlyConfigured when ``alias`` is not in ``CACHES``, or when it is
+    Redis and redis-py is not installed. Call it from the loop that will use the client.
+    """
+    params = _connection_params(alias)
+    if params is None:
+        return None
+    loop = asyncio.get_running_loop()
+    entry = _registry.get(loop)
+    if entry is not None and (client := entry.clients.get(alias)) is not None:
+        return client
+    with _lock:
+        entry = _registry.get(loop)
+        if entry is None:
+            entry = _register(loop)
+        client = entry.clients.get(alias)
+        if client is None:
+            client = entry.clients[alias] = _new_client(*params)
+    return client
+
+
+async def aclose_current_loop() -> None:
+    """Close and forget the clients of the running event loop."""
+    with _lock:
+        entry = _registry.pop(asyncio.get_running_loop(), None)
+    if entry is not None and entry.closer is not None:
+        await entry.closer.aclose()  # its ``finally`` closes the clients
+
+
+def _connection_params(alias: str) -> tuple[str, dict[str, Any]] | None:
+    """The first server's URL and the pool keyword arguments for ``alias``, None if not Redis."""
+    try:
+        config: dict[str, Any] = settings.CACHES[alias]
+    except KeyError:
+        raise ImproperlyConfigured(f"The cache alias {alias!r} is not in CACHES.") from None
+    backend = config.get("BACKEND")
+    options: dict[str, Any] = config.get("OPTIONS") or {}
+    location = config.get("LOCATION")
+    kwargs: dict[str, Any]
+    if backend == DJANGO_REDIS_BACKEND:
+        for name, default in _DJANGO_REDIS_DEFAULTS.items():
+            configured = options.get(name)
+            if name == "CONNECTION_FACTORY" and not configured:
+                configured = getattr(settings, "DJANGO_REDIS_CONNECTION_FACTORY", None)
+            if configured not in (None, default):
+                return None  # sharded, sentinel, herd or custom: not a single plain server
+        kwargs = {
+            key: options[name] for name, key in _DJANGO_REDIS_KWARGS.items() if options.get(name)
+        }
+        kwargs.update(options.get("CONNECTION_POOL_KWARGS") or {})
+        servers = location.split(",") if isinstance(location, str) else location
+    elif backend == DJANGO_BACKEND:
+        kwargs = {k: v for k, v in options.items() if k not in _DJANGO_CLIENT_OPTIONS}
+        servers = re.split("[;,]", location) if isinstance(location, str) else location
+    else:
+        return None
+    url = _first_server(alias, servers)
+    for name in _BLOCKING_ONLY_KWARGS:
+        kwargs.pop(name, None)
+    if kwargs.get("socket_connect_timeout") is None:
+        kwargs["socket_connect_timeout"] = DEFAULT_SOCKET_CONNECT_TIMEOUT
+    if kwargs.get("socket_timeout") is None:
+        kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT
+    return url, kwargs
+
+
+def _first_server(alias: str, servers: Iterable[str] | None) -> str:
+    """The first URL of LOCATION: the server both backends write to."""
+    for server in servers or ():
+        if server.strip():
+            return server.strip()
+        break
+    raise ImproperlyConfigured(f"The cache alias {alias!r} has no LOCATION.")
+
+
+def _new_client(url: str, kwargs: dict[str, Any]) -> Redis:
+    """A client owning a new connection pool (closing the client closes the pool)."""
+    try:
+        from redis.asyncio import ConnectionPool, Redis
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            "Talking to Redis needs redis-py: install the redis extra "
+            '(pip install "django-async-cbv[redis]").'
+        ) from exc
+    return Redis.from_pool(ConnectionPool.from_url(url, **kwargs))
+
+
+def _register(loop: asyncio.AbstractEventLoop) -> _LoopClients:
+    """Add ``loop`` to the registry (under ``_lock``), with a closer for its shutdown."""
+    for old in [old for old in _registry if old.is_closed()]:
+        del _registry[old]  # closed without shutdown_asyncgens(): nothing can be awaited
+    entry = _registry[loop] = _LoopClients()
+    entry.closer = _close_at_shutdown(loop, entry)
+    # Run the generator to its ``yield`` now (no await comes first, so one step
+    # finishes it): the loop's first-iteration hook records it, and
+    # ``loop.shutdown_asyncgens()`` later resumes it into its ``finally``.
+    with contextlib.suppress(StopIteration):
+        entry.closer.asend(None).send(None)
+    return entry
+
+
+async def _close_at_shutdown(
+    loop: asyncio.AbstractEventLoop, entry: _LoopClients
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        with _lock:
+            if _registry.get(loop) is entry:
+                del _registry[loop]
+            clients = [*entry.retired, *entry.clients.values()]
+            entry.clients.clear()
+            entry.retired.clear()
+        await _aclose_all(clients)
+
+
+async def _aclose_all(clients: Iterable[Redis]) -> None:
+    """Close ``clients`` and their pools; closing errors are of no interest here."""
+    await asyncio.gather(
+        *(client.aclose(close_connection_pool=True) for client in clients),
+        return_exceptions=True,
+    )
+
+
+async def _aclose_retired(entry: _LoopClients) -> None:
+    with _lock:
+        closing = list(entry.retired)
+    await _aclose_all(closing)
+    # Forget them only once closed: if this is cancelled, the closer closes them.
+    with _lock:
+        entry.retired = [c for c in entry.retired if all(c is not done for done in closing)]
+
+
+@receiver(setting_changed)
+def _drop_clients(*, setting: str, **kwargs: Any) -> None:
+    """On a CACHES change, drop every loop's clients; close the running loop's ones."""
+    if setting != "CACHES":
+        return
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    with _lock:
+        for entry in _registry.values():
+            entry.retired.extend(entry.clients.values())
+            entry.clients.clear()
+        current = _registry.get(running) if running is not None else None
+    if running is not None and current is not None and current.retired:
+        task = running.create_task(_aclose_retired(current))
+        current.tasks.add(task)
+        task.add_done_callback(current.tasks.discard)
