@@ -16,6 +16,7 @@ from .exceptions import (
     UpstreamTimeout,
 )
 from .problems import problem_response
+from .ratelimit import AsyncRateLimitMixin
 from .views import AsyncView
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncAPIView",
     "AsyncCBVError",
+    "AsyncRateLimitMixin",
     "AsyncView",
     "CircuitOpenError",
     "HandlerTimeout",

@@ -44,6 +44,11 @@ __all__ = [
 DEFAULT_SOCKET_CONNECT_TIMEOUT = 0.5
 #: Seconds to wait for a reply, when the alias's options set no socket timeout.
 DEFAULT_SOCKET_TIMEOUT = 1.0
+#: Connections per pool (per event loop and alias), when the options set no maximum.
+DEFAULT_MAX_CONNECTIONS = 256
+#: Seconds a request waits for a free connection of a full pool before the store
+#: counts as unavailable.
+POOL_WAIT_TIMEOUT = 5.0
 
 DJANGO_REDIS_BACKEND = "django_redis.cache.RedisCache"
 DJANGO_BACKEND = "django.core.cache.backends.redis.RedisCache"
@@ -76,6 +81,8 @@ class _LoopClients:
 
 
 _lock = threading.Lock()  # guards _registry; never held across an await
+# _connection_params() per alias, until CACHES changes.
+_params: dict[str, tuple[str, dict[str, Any]] | None] = {}
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
     weakref.WeakKeyDictionary()
 )
@@ -89,7 +96,10 @@ def async_redis_for_alias(alias: str) -> Redis | None:
     Raises ImproperlyConfigured when ``alias`` is not in ``CACHES``, or when it is
     Redis and redis-py is not installed. Call it from the loop that will use the client.
     """
-    params = _connection_params(alias)
+    try:
+        params = _params[alias]
+    except KeyError:
+        params = _params[alias] = _connection_params(alias)
     if params is None:
         return None
     loop = asyncio.get_running_loop()
@@ -161,15 +171,20 @@ def _first_server(alias: str, servers: Iterable[str] | None) -> str:
 
 
 def _new_client(url: str, kwargs: dict[str, Any]) -> Redis:
-    """A client owning a new connection pool (closing the client closes the pool)."""
+    """A client owning a new connection pool (closing the client closes the pool).
+
+    The pool waits for a free connection when it is full (redis-py's plain asyncio
+    pool raises at once), so a burst of requests queues instead of failing.
+    """
     try:
-        from redis.asyncio import ConnectionPool, Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError as exc:
         raise ImproperlyConfigured(
             "Talking to Redis needs redis-py: install the redis extra "
             '(pip install "django-async-cbv[redis]").'
         ) from exc
-    return Redis.from_pool(ConnectionPool.from_url(url, **kwargs))
+    kwargs = {"max_connections": DEFAULT_MAX_CONNECTIONS, "timeout": POOL_WAIT_TIMEOUT, **kwargs}
+    return Redis.from_pool(BlockingConnectionPool.from_url(url, **kwargs))
 
 
 def _register(loop: asyncio.AbstractEventLoop) -> _LoopClients:
@@ -223,6 +238,7 @@ def _drop_clients(*, setting: str, **kwargs: Any) -> None:
     """On a CACHES change, drop every loop's clients; close the running loop's ones."""
     if setting != "CACHES":
         return
+    _params.clear()
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:

@@ -11,6 +11,8 @@ E007    A circuit breaker has an unknown option.
 E008    A circuit breaker option has a bad value.
 E009    A circuit breaker's ``storage`` is not an alias in ``CACHES``.
 E010    A view class in the URLconf is misconfigured.
+E011    A rate-limited view's cache cannot run its algorithm.
+W001    A rate-limited view counts requests in local memory (per process).
 ======  =====================================================================
 """
 
@@ -109,10 +111,13 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
         if id(callback) in seen:
             continue
         seen.add(id(callback))
+        initkwargs = _route_kwargs(callback)
         try:
-            view_class.check_configuration(_route_kwargs(callback))
+            view_class.check_configuration(initkwargs)
+            found = view_class.check_against_settings(initkwargs)
         except Exception as exc:
-            error = _view_error(view_class, exc)
-            if error not in errors:  # one class routed several times: one message
-                errors.append(error)
+            found = [_view_error(view_class, exc)]
+        for message in found:
+            if message not in errors:  # one class routed several times: one message
+                errors.append(message)
     return errors

@@ -19,6 +19,7 @@ from inspect import isawaitable
 from typing import Any, ClassVar, TypeVar, cast
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -196,6 +197,19 @@ class AsyncView(View):
         """
         initkwargs = initkwargs or {}
         _validate_timeout(initkwargs.get("timeout", cls.timeout), f"{cls.__qualname__}.timeout")
+
+    @classmethod
+    def check_against_settings(
+        cls, initkwargs: Mapping[str, Any] | None = None
+    ) -> list[CheckMessage]:
+        """Return system-check messages about the class in the current settings.
+
+        For what depends on settings such as ``CACHES`` (which tests may override,
+        so ``as_view()`` does not check it; the request that uses it does). Called
+        by the system checks after :meth:`check_configuration` passed. Override to
+        add messages; extend ``super()``'s list.
+        """
+        return []
 
     @classonlymethod
     def as_view(  # type: ignore[override]  # the callable is a coroutine function

@@ -1,0 +1,544 @@
+"""``AsyncRateLimitMixin``: exact rate limits, shared by every process on one store.
+
+The mixin is one request stage (:data:`~django_async_cbv.stages.RATE_LIMIT`): it runs
+after the user is resolved and before access checks, the cache and the handler, so a
+denied request and a cached answer still cost budget, and every response of a limited
+view (404s and cache hits included) carries the ``RateLimit-Policy`` and
+``RateLimit`` fields.
+
+Stores: on a Redis cache alias (django-redis or Django's ``RedisCache``) every
+algorithm runs as one server-side script per check (see ``_limiter_redis``); on local
+memory, memcached and other Redis caches only ``fixed_window`` is available, through
+the cache's atomic ``add`` and ``incr`` (see ``_limiter_cache``). Other backends have
+no atomic increment and are refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import caches
+from django.core.checks import CheckMessage
+from django.core.checks import Error as CheckError
+from django.core.checks import Warning as CheckWarning
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.module_loading import import_string
+
+from . import _redis
+from ._client_ip import client_ip
+from ._limiter_cache import fixed_window_check
+from ._limiter_redis import ALGORITHMS, Decision, RedisLimiter
+from ._rates import Rate, parse_rates
+from .conf import get_settings
+from .problems import problem_response
+from .stages import RATE_LIMIT, CallNext, request_stage
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["AsyncRateLimitMixin", "ratelimit_fields"]
+
+logger = logging.getLogger("django_async_cbv")
+
+#: The rate limit key kinds named by a string (besides ``"header:<Name>"``).
+KEY_KINDS: Final = ("ip", "user", "user_or_ip")
+_HEADER_PREFIX = "header:"
+# RFC 9110 field-name (token) characters.
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
+_METHOD = re.compile(r"[A-Za-z]+", re.ASCII)
+
+_limiter = RedisLimiter()
+
+
+def ratelimit_fields(rates: tuple[Rate, ...], decision: Decision) -> dict[str, str]:
+    """The ``RateLimit-Policy`` and ``RateLimit`` fields for one check.
+
+    Syntax of draft-ietf-httpapi-ratelimit-headers-11 (structured-field lists):
+    one policy item per rate, named by its rate string, with ``q`` (the count) and
+    ``w`` (the period in seconds); ``RateLimit`` reports the rate closest to running
+    out (fewest requests left; on a tie, the later reset) with ``r`` (requests left)
+    and ``t`` (seconds until that rate is back to its full count).
+    """
+    policy = ", ".join(f'"{rate.text}";q={rate.count};w={rate.period}' for rate in rates)
+    index = min(range(len(rates)), key=lambda i: (decision.remaining[i], -decision.reset[i], i))
+    current = f'"{rates[index].text}";r={decision.remaining[index]};t={decision.reset[index]}'
+    return {"RateLimit-Policy": policy, "RateLimit": current}
+
+
+@dataclass(frozen=True)
+class _Store:
+    """How a cache alias can count requests."""
+
+    alias: str
+    redis: bool  # one script per check through redis.asyncio; else add + incr
+    local_memory: bool  # per process
+    label: str
+
+
+_LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+_MEMCACHED = "django.core.cache.backends.memcached.BaseMemcachedCache"
+_REDIS_BACKENDS = (_redis.DJANGO_BACKEND, _redis.DJANGO_REDIS_BACKEND)
+_stores: dict[str, _Store] = {}
+
+
+def _store_for(alias: str) -> _Store:
+    """Classify the backend of ``alias``; ImproperlyConfigured when it cannot count."""
+    store = _stores.get(alias)
+    if store is not None:
+        return store
+    config = settings.CACHES.get(alias) if isinstance(settings.CACHES, Mapping) else None
+    if not isinstance(config, Mapping):
+        raise ImproperlyConfigured(f"The cache alias {alias!r} is not in CACHES.")
+    backend = str(config.get("BACKEND"))
+    if _redis._connection_params(alias) is not None:
+        try:
+            import redis.asyncio  # noqa: F401
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"Rate limiting on the Redis cache {alias!r} needs redis-py: install the "
+                'redis extra (pip install "django-async-cbv[redis]").'
+            ) from exc
+        store = _Store(alias, redis=True, local_memory=False, label=backend)
+    else:
+        try:
+            backend_class = import_string(backend)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"The backend {backend!r} of cache {alias!r} cannot be imported: {exc}"
+            ) from exc
+        atomic = [_LOCMEM, _MEMCACHED]
+        for name in _REDIS_BACKENDS:
+            try:
+                import_string(name)
+            except ImportError:
+                continue
+            atomic.append(name)
+        if not any(_is_subclass(backend_class, name) for name in atomic):
+            raise ImproperlyConfigured(
+                f"The cache {alias!r} ({backend}) has no atomic increment, so it cannot "
+                "count requests exactly. Rate limit on a Redis cache (any algorithm), or "
+                "on memcached or local memory (fixed_window only)."
+            )
+        local = _is_subclass(backend_class, _LOCMEM)
+        store = _Store(alias, redis=False, local_memory=local, label=backend)
+    _stores[alias] = store
+    return store
+
+
+def _is_subclass(cls: Any, dotted: str) -> bool:
+    try:
+        base = import_string(dotted)
+    except ImportError:
+        return False
+    return isinstance(cls, type) and issubclass(cls, base)
+
+
+@receiver(setting_changed)
+def _forget_stores(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("CACHES", "ASYNC_CBV"):
+        _stores.clear()
+        _prefixes.clear()
+        _plan.cache_clear()
+
+
+_prefixes: dict[str, str] = {}
+
+
+def _key_prefix(alias: str) -> str:
+    """The alias's own prefix and version around the library's namespace (no braces)."""
+    prefix = _prefixes.get(alias)
+    if prefix is None:
+        made = str(caches[alias].make_key("async_cbv:rl"))
+        prefix = _prefixes[alias] = made.replace("{", "(").replace("}", ")")
+    return prefix
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The validated settings of one check."""
+
+    rates: tuple[Rate, ...]
+    algorithm: str
+    alias: str
+    scope: str
+
+
+def _validate_rates(view: str, rate: object, algorithm: object) -> tuple[Rate, ...]:
+    try:
+        rates = parse_rates(list(rate) if isinstance(rate, tuple) else rate)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{view}.rate_limit: {exc}") from None
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ImproperlyConfigured(
+            f"{view}.rate_limit_algorithm is {algorithm!r}; expected one of "
+            f"{', '.join(sorted(ALGORITHMS))}."
+        )
+    return rates
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(view: str, rate: object, algorithm: object, alias: object, scope: str) -> _Plan:
+    """Validate one combination of a view's settings (cached; raises ImproperlyConfigured)."""
+    rates = _validate_rates(view, rate, algorithm)
+    assert isinstance(algorithm, str)
+    if not isinstance(alias, str) or not alias:
+        raise ImproperlyConfigured(
+            f"{view}.rate_limit_cache_alias must be None or a cache alias, not {alias!r}."
+        )
+    try:
+        store = _store_for(alias)
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(f"{view}.rate_limit_cache_alias: {exc}") from None
+    if not store.redis and algorithm != "fixed_window":
+        raise ImproperlyConfigured(
+            f"{view}.rate_limit_algorithm is {algorithm!r}, but the cache {alias!r} "
+            f"({store.label}) supports only 'fixed_window'. Use a Redis cache for "
+            f"{algorithm!r}."
+        )
+    return _Plan(rates=rates, algorithm=algorithm, alias=alias, scope=scope)
+
+
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _plan_for(view: str, rate: object, algorithm: object, alias: object, scope: str) -> _Plan:
+    """:func:`_plan`, uncached for values that cannot be cached (they are then refused)."""
+    rate = _hashable(rate)
+    try:
+        return _plan(view, rate, algorithm, alias, scope)
+    except TypeError:  # unhashable: not a valid value, so let _plan say why
+        return _plan.__wrapped__(view, rate, algorithm, alias, scope)
+
+
+def _validate_key_spec(view: str, spec: object) -> None:
+    if callable(spec):
+        return
+    if isinstance(spec, str):
+        if spec in KEY_KINDS:
+            return
+        if spec.startswith(_HEADER_PREFIX) and _FIELD_NAME.fullmatch(spec[len(_HEADER_PREFIX) :]):
+            return
+    raise ImproperlyConfigured(
+        f"{view}.rate_limit_key is {spec!r}; expected 'ip', 'user', 'user_or_ip', "
+        "'header:<Header-Name>', or a callable taking the request and returning a str "
+        "or None."
+    )
+
+
+def _validate_methods(view: str, methods: object) -> frozenset[str] | None:
+    if methods is None:
+        return None
+    if isinstance(methods, str) or not isinstance(methods, Iterable):
+        raise ImproperlyConfigured(
+            f"{view}.rate_limit_methods must be None (all methods) or a list of method "
+            f"names such as ['POST'], not {methods!r}."
+        )
+    names = list(methods)
+    if not names or not all(isinstance(m, str) and _METHOD.fullmatch(m) for m in names):
+        raise ImproperlyConfigured(
+            f"{view}.rate_limit_methods must be None (all methods) or a non-empty list of "
+            f"method names such as ['POST'], not {methods!r}."
+        )
+    return frozenset(m.upper() for m in names)
+
+
+def _validate_scope(view: str, scope: object) -> None:
+    if scope is not None and not (isinstance(scope, str) and scope):
+        raise ImproperlyConfigured(
+            f"{view}.rate_limit_scope must be None (the view's dotted path) or a "
+            f"non-empty string, not {scope!r}."
+        )
+
+
+def _unwrap(spec: object) -> object:
+    """A key spec as stored on the class: a staticmethod or function is called with the request."""
+    if isinstance(spec, staticmethod | classmethod):
+        return spec.__func__
+    return spec
+
+
+class AsyncRateLimitMixin:
+    """Limit how often a client may call a view; exact across processes on Redis.
+
+    Put it in the bases of an :class:`~django_async_cbv.AsyncView` (in any order).
+    Every attribute has a ``get_<name>()`` method to vary it per request.
+    """
+
+    #: A rate string (``"<count>/<period>"``, period ``s``, ``m``, ``h`` or ``d``,
+    #: optionally prefixed by a number) or a list of them, all enforced.
+    rate_limit: ClassVar[str | list[str] | tuple[str, ...]] = "60/m"
+    #: Who a budget belongs to: ``"ip"``, ``"user"``, ``"user_or_ip"``,
+    #: ``"header:<Name>"``, or a callable ``(request) -> str | None`` (sync or async;
+    #: None exempts the request).
+    rate_limit_key: ClassVar[str | Callable[[HttpRequest], Any]] = "ip"
+    #: The limited methods (e.g. ``["POST"]``), or None for all.
+    rate_limit_methods: ClassVar[Iterable[str] | None] = None
+    #: The budget's name; None means the view's dotted path. Views with one scope,
+    #: one algorithm and one rate share one budget.
+    rate_limit_scope: ClassVar[str | None] = None
+    #: ``"sliding_window"``, ``"fixed_window"`` or ``"token_bucket"``.
+    rate_limit_algorithm: ClassVar[str] = "sliding_window"
+    #: The cache alias that holds the counters; None means ``ASYNC_CBV["CACHE_ALIAS"]``.
+    rate_limit_cache_alias: ClassVar[str | None] = None
+
+    request: HttpRequest
+
+    # -- configuration -------------------------------------------------------------
+
+    @classmethod
+    def check_configuration(cls, initkwargs: Mapping[str, Any] | None = None) -> None:
+        """Validate the rate limit attributes (and ``as_view()`` arguments); see AsyncView.
+
+        Whether the cache can run the algorithm depends on ``CACHES``, which tests
+        may override: that is checked by :meth:`check_against_settings` and on use.
+        """
+        super().check_configuration(initkwargs)  # type: ignore[misc]
+        values = {**_class_values(cls), **(initkwargs or {})}
+        view = cls.__qualname__
+        _validate_key_spec(view, _unwrap(values["rate_limit_key"]))
+        _validate_methods(view, values["rate_limit_methods"])
+        _validate_scope(view, values["rate_limit_scope"])
+        _validate_rates(view, values["rate_limit"], values["rate_limit_algorithm"])
+        alias = values["rate_limit_cache_alias"]
+        if alias is not None and not (isinstance(alias, str) and alias):
+            raise ImproperlyConfigured(
+                f"{view}.rate_limit_cache_alias must be None or a cache alias, not {alias!r}."
+            )
+
+    @classmethod
+    def check_against_settings(
+        cls, initkwargs: Mapping[str, Any] | None = None
+    ) -> list[CheckMessage]:
+        """Check the counters' cache: an error if it cannot run the algorithm, a warning
+        if it is local memory (one budget per process)."""
+        messages: list[CheckMessage] = list(
+            super().check_against_settings(initkwargs)  # type: ignore[misc]
+        )
+        values = {**_class_values(cls), **(initkwargs or {})}
+        alias = values["rate_limit_cache_alias"] or get_settings().cache_alias
+        view = cls.__qualname__
+        try:
+            _plan_for(view, values["rate_limit"], values["rate_limit_algorithm"], alias, "")
+        except ImproperlyConfigured as exc:
+            messages.append(
+                CheckError(
+                    str(exc),
+                    hint="Point rate_limit_cache_alias (or ASYNC_CBV['CACHE_ALIAS']) at a "
+                    "Redis cache, or use rate_limit_algorithm = 'fixed_window' on "
+                    "memcached or local memory.",
+                    obj=cls,
+                    id="django_async_cbv.E011",
+                )
+            )
+            return messages
+        if _store_for(alias).local_memory:
+            messages.append(
+                CheckWarning(
+                    f"{view} counts requests in the local-memory cache {alias!r}: every "
+                    "process has its own budget, so N processes admit up to N times the rate.",
+                    hint="Use a Redis cache (rate_limit_cache_alias or "
+                    "ASYNC_CBV['CACHE_ALIAS']) when more than one process serves the site.",
+                    obj=cls,
+                    id="django_async_cbv.W001",
+                )
+            )
+        return messages
+
+    def get_rate_limit(self) -> str | list[str] | tuple[str, ...]:
+        """The rate string(s) for this request."""
+        return self.rate_limit
+
+    def get_rate_limit_methods(self) -> Iterable[str] | None:
+        """The limited methods for this request (None: all)."""
+        return self.rate_limit_methods
+
+    def get_rate_limit_scope(self) -> str | None:
+        """The budget's name for this request (None: the view's dotted path)."""
+        return self.rate_limit_scope
+
+    def get_rate_limit_algorithm(self) -> str:
+        """The algorithm for this request."""
+        return self.rate_limit_algorithm
+
+    def get_rate_limit_cache_alias(self) -> str | None:
+        """The cache alias holding the counters (None: ``ASYNC_CBV["CACHE_ALIAS"]``)."""
+        return self.rate_limit_cache_alias
+
+    async def get_rate_limit_key(self) -> str | None:
+        """Who this request's budget belongs to, or None to exempt it.
+
+        Built from ``rate_limit_key``: the client address for ``"ip"``; the user's pk
+        for ``"user"`` and ``"user_or_ip"`` (the address for anonymous requests); the
+        header's value for ``"header:<Name>"`` (the address when it is missing or
+        empty); a callable's result (None exempts). Override to key otherwise.
+        """
+        request = self.request
+        spec = _unwrap(inspect.getattr_static(self, "rate_limit_key"))
+        view = type(self).__qualname__
+        _validate_key_spec(view, spec)
+        if callable(spec):
+            value = spec(request)
+            if inspect.isawaitable(value):
+                value = await value
+            if value is None:
+                return None
+            if not isinstance(value, str):
+                raise ImproperlyConfigured(
+                    f"{view}.rate_limit_key returned {value!r}; it must return a str or None."
+                )
+            return "key:" + value
+        assert isinstance(spec, str)
+        if spec in ("user", "user_or_ip"):
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                return f"user:{user.pk}"
+        elif spec.startswith(_HEADER_PREFIX):
+            name = spec[len(_HEADER_PREFIX) :]
+            value = request.headers.get(name)
+            if value is not None and value.strip():
+                return f"header:{name.lower()}:{value.strip()}"
+        return "ip:" + client_ip(request.META, get_settings().num_proxies)
+
+    # -- the stage -----------------------------------------------------------------
+
+    @request_stage(RATE_LIMIT)
+    async def rate_limit_stage(self, request: HttpRequest, call_next: CallNext) -> HttpResponseBase:
+        """Count the request; answer 429 when over the limit; add the RateLimit fields."""
+        view = type(self).__qualname__
+        methods = _validate_methods(view, await _maybe_await(self.get_rate_limit_methods()))
+        if methods is not None and (request.method or "").upper() not in methods:
+            return await call_next(request)
+        identity = await self.get_rate_limit_key()
+        if identity is None:
+            return await call_next(request)
+        scope = await _maybe_await(self.get_rate_limit_scope())
+        _validate_scope(view, scope)
+        if scope is None:
+            scope = f"{type(self).__module__}.{type(self).__qualname__}"
+        alias = await _maybe_await(self.get_rate_limit_cache_alias())
+        if alias is None:
+            alias = get_settings().cache_alias
+        plan = _plan_for(
+            view,
+            await _maybe_await(self.get_rate_limit()),
+            await _maybe_await(self.get_rate_limit_algorithm()),
+            alias,
+            scope,
+        )
+        try:
+            decision = await _check(plan, identity)
+        except _StoreDown as down:
+            if get_settings().rate_limit_fail_open:
+                logger.warning(
+                    "Rate limit store %r unavailable (%s); admitting the request "
+                    "(RATE_LIMIT_FAIL_OPEN).",
+                    plan.alias,
+                    down,
+                )
+                return await call_next(request)
+            logger.warning(
+                "Rate limit store %r unavailable (%s); answering 503 (RATE_LIMIT_FAIL_OPEN "
+                "is False).",
+                plan.alias,
+                down,
+            )
+            return problem_response(
+                503, detail="The request could not be rate limited. Try again later."
+            )
+        fields = ratelimit_fields(plan.rates, decision)
+        if decision.allowed:
+            response = await call_next(request)
+        else:
+            response = problem_response(
+                429,
+                detail=f"Too many requests. Try again in {_seconds(decision.retry_after)}.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+        for name, value in fields.items():
+            response.headers[name] = value
+        return response
+
+
+def _seconds(n: int) -> str:
+    return f"{n} second" if n == 1 else f"{n} seconds"
+
+
+class _StoreDown(Exception):
+    """The store could not be asked (connection, timeout or server error)."""
+
+
+def _class_values(cls: type) -> dict[str, Any]:
+    names = (
+        "rate_limit",
+        "rate_limit_key",
+        "rate_limit_methods",
+        "rate_limit_scope",
+        "rate_limit_algorithm",
+        "rate_limit_cache_alias",
+    )
+    return {name: inspect.getattr_static(cls, name) for name in names}
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _identity_digest_input(scope: str, identity: str) -> str:
+    # Length-prefixed, so no scope/identity pair can spell another.
+    return f"{len(scope)}:{scope}{identity}"
+
+
+async def _check(plan: _Plan, identity: str) -> Decision:
+    """Count one request of ``identity`` under ``plan``; _StoreDown if the store fails."""
+    store = _store_for(plan.alias)
+    who = _identity_digest_input(plan.scope, identity)
+    if store.redis:
+        from redis.exceptions import RedisError
+
+        client: Redis | None = _redis.async_redis_for_alias(plan.alias)
+        if client is None:  # CACHES changed under us: count through the cache
+            return await _check_cache(plan, who, store)
+        try:
+            return await _limiter.check(
+                client, _key_prefix(plan.alias), who, plan.rates, plan.algorithm
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise _StoreDown(f"{type(exc).__name__}: {exc}") from exc
+    return await _check_cache(plan, who, store)
+
+
+async def _check_cache(plan: _Plan, who: str, store: _Store) -> Decision:
+    digest = hashlib.sha256(who.encode("utf-8", "surrogatepass")).hexdigest()
+    key_base = f"async_cbv:rl:{digest}:fw"
+    cache = caches[plan.alias]
+    run: Callable[[], Decision] = functools.partial(fixed_window_check, cache, key_base, plan.rates)
+    try:
+        if store.local_memory:
+            # Memory only, under the cache's own lock: no I/O to keep off the loop.
+            return run()
+        return await _in_thread(plan.alias, key_base, plan.rates)
+    except Exception as exc:
+        raise _StoreDown(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _in_thread(alias: str, key_base: str, rates: tuple[Rate, ...]) -> Awaitable[Decision]:
+    def check() -> Decision:
+        # The thread's own cache connection (caches are per thread).
+        return fixed_window_check(caches[alias], key_base, rates)
+
+    return sync_to_async(check, thread_sensitive=False)()
