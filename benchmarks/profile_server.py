@@ -9,6 +9,7 @@ bounded wrk run, and prints the functions that appear in the most samples
 
     python benchmarks/profile_server.py api asyncapiview create
     python benchmarks/profile_server.py hello default/asyncview hello --filter django_async_cbv
+    python benchmarks/profile_server.py ratelimit acbv-rl hello   # starts a redis-server too
 
 py-spy needs permission to read the server's memory (root, or ptrace allowed).
 """
@@ -31,6 +32,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from harness import scenarios  # noqa: E402
 from harness.load import run_load  # noqa: E402
+from harness.redis_server import from_environment as redis_from_environment  # noqa: E402
 from harness.server import Server  # noqa: E402
 
 # Leaf frames of threads that are only waiting (py-spy does not always see them
@@ -61,7 +63,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("scenario", choices=["hello", "api"])
+    parser.add_argument("scenario", choices=["hello", "api", "ratelimit"])
     parser.add_argument("variant")
     parser.add_argument("endpoint")
     parser.add_argument("--middleware", choices=["default", "minimal"], default="default")
@@ -79,7 +81,12 @@ def main() -> int:
         print("py-spy is not installed in this environment (pip install py-spy)", file=sys.stderr)
         return 2
 
-    scenario = scenarios.hello() if args.scenario == "hello" else scenarios.api(args.middleware)
+    if args.scenario == "hello":
+        scenario = scenarios.hello()
+    elif args.scenario == "api":
+        scenario = scenarios.api(args.middleware)
+    else:
+        scenario = scenarios.ratelimit(args.middleware)
     variant = next((v for v in scenario.variants if v.key == args.variant), None)
     endpoint = next((e for e in scenario.endpoints if e.key == args.endpoint), None)
     if variant is None or endpoint is None:
@@ -97,7 +104,11 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="django-async-cbv-pyspy-"))
     env = dict(variant.env)
     server = None
+    redis = None
     try:
+        if args.scenario == "ratelimit":  # as run.py: Redis on the load generator's core
+            redis = redis_from_environment(load_cpu)
+            env["BENCH_REDIS_URL"] = redis.start()
         if variant.needs_db:
             db = tmp / "db.sqlite3"
             subprocess.run(
@@ -107,7 +118,9 @@ def main() -> int:
                      "DJANGO_SETTINGS_MODULE": "benchproj.settings"},
             )  # fmt: skip
             env["BENCH_DB"] = str(db)
-        server = Server(variant.key, variant.app, env, cpu=server_cpu)
+        server = Server(
+            variant.key, variant.app, env, cpu=server_cpu, extra_args=variant.server_args
+        )
         port = server.start()
         endpoint.verify(port, "pyspy-pre")
         load = {
@@ -116,6 +129,7 @@ def main() -> int:
             "method": endpoint.method,
             "connections": args.connections,
             "cpu": load_cpu,
+            "xff_pool": endpoint.xff_pool,
         }
         run_load(duration=2, tag="pyspy-warm", **load)
         raw = tmp / "stacks.txt"
@@ -173,6 +187,8 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
+        if redis is not None:
+            redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@
 
     python benchmarks/run.py hello            # AsyncView vs Django's View (+ bare ASGI)
     python benchmarks/run.py api              # AsyncAPIView vs ninja, adrf, DRF, hand-written View
+    python benchmarks/run.py ratelimit        # AsyncRateLimitMixin vs DRF, ninja, django-ratelimit
     python benchmarks/run.py hello --quick    # smoke run: 1 round of 2 s
 
 Each variant runs in its own uvicorn process (uvloop + httptools, one worker,
@@ -13,7 +14,9 @@ round every endpoint is measured for every variant in turn, the order reversed
 every other round, and the results are summarised by medians. Every endpoint
 is checked (status and body) before each measurement; a server that fails to
 start, answers wrongly, or answers non-2xx under load makes the run exit
-non-zero. See README.md for the method.
+non-zero. The ``ratelimit`` scenario also starts a redis-server of its own
+(or uses REDIS_URL), counts Redis commands per check and counts what each
+limiter admits of a burst (harness/ratelimit.py). See README.md for the method.
 """
 
 from __future__ import annotations
@@ -37,8 +40,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from harness import checks, scenarios  # noqa: E402
+from harness import ratelimit as rl  # noqa: E402
 from harness.load import LoadError, LoadResult, run_load, wrk_path  # noqa: E402
-from harness.report import Summary, render_table  # noqa: E402
+from harness.redis_server import RedisError, RedisServer  # noqa: E402
+from harness.redis_server import from_environment as redis_from_environment  # noqa: E402
+from harness.report import Summary, ratio, render_table  # noqa: E402
 from harness.server import Server, ServerError  # noqa: E402
 
 EXIT_WRONG_ANSWER = 1
@@ -56,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Run a benchmark scenario and print a side-by-side table."
     )
-    parser.add_argument("scenario", choices=["hello", "api"])
+    parser.add_argument("scenario", choices=["hello", "api", "ratelimit"])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument(
         "--duration", type=int, default=5, help="seconds measured per run (default 5)"
@@ -72,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--middleware",
         choices=["default", "minimal"],
         default="default",
-        help="api scenario: Django's startproject MIDDLEWARE (default) or none",
+        help="api and ratelimit scenarios: Django's startproject MIDDLEWARE (default) or none",
     )
     parser.add_argument(
         "--variants",
@@ -106,9 +112,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def preflight() -> None:
+def preflight(scenario: str) -> None:
     missing = []
-    for module in ("django", "uvicorn", "uvloop", "httptools", "django_async_cbv"):
+    needed = ["django", "uvicorn", "uvloop", "httptools", "django_async_cbv"]
+    if scenario == "ratelimit":
+        needed += ["redis", "django_redis"]
+    for module in needed:
         try:
             __import__(module)
         except ImportError:
@@ -154,6 +163,7 @@ def versions() -> dict[str, str]:
     for dist in (
         "django", "django-async-cbv", "uvicorn", "uvloop", "httptools",
         "djangorestframework", "adrf", "django-ninja", "pydantic",
+        "django-redis", "redis", "hiredis", "django-ratelimit",
     ):  # fmt: skip
         try:
             out[dist] = version(dist)
@@ -265,7 +275,7 @@ def start_variant(
         db = tmpdir / f"{variant.key.replace('/', '-')}.sqlite3"
         shutil.copyfile(db_seed, db)
         env["BENCH_DB"] = str(db)
-    server = Server(variant.key, variant.app, env, cpu=cpus[0])
+    server = Server(variant.key, variant.app, env, cpu=cpus[0], extra_args=variant.server_args)
     try:
         port = server.start()
     except ServerError as exc:
@@ -279,7 +289,7 @@ def start_variant(
             res = run_load(
                 port=port, path=ep.path, method=ep.method, duration=args.warmup,
                 connections=args.connections, cpu=cpus[1], use_wrk=use_wrk,
-                tag=f"{tag_of(variant)}-{ep.key}-warm",
+                tag=f"{tag_of(variant)}-{ep.key}-warm", xff_pool=ep.xff_pool,
             )  # fmt: skip
             check_load(run, ep, res, "warm-up")
     if db is not None:
@@ -326,17 +336,212 @@ def reset_database(db: Path) -> None:
     conn.close()
 
 
+def check_limiters_active(redis: RedisServer, running: list[Running]) -> None:
+    """After warm-up: every limited variant has written keys under its prefix, no other has."""
+    counts = []
+    for run in running:
+        found = rl.keys_with_prefix(redis, run.variant.key)
+        counts.append(f"{run.variant.key} {found:,}")
+        if run.variant.limited and found == 0:
+            raise RunFailed(f"{run.variant.key}: no key in Redis after warm-up: is it limited?")
+        if not run.variant.limited and found:
+            raise RunFailed(f"{run.variant.key}: {found} keys in Redis, but it is not limited")
+    print(f"  Redis keys after warm-up (limiter active): {', '.join(counts)}", flush=True)
+
+
+def ratelimit_extras(
+    args: argparse.Namespace,
+    scenario: scenarios.Scenario,
+    running: list[Running],
+    redis: RedisServer,
+    load_cpu: int | None,
+    summaries: dict[tuple[str, str], Summary],
+) -> dict:
+    """Commands per check and the burst (see harness/ratelimit.py); prints them and a summary.
+
+    Wrong answers in the burst (neither admitted nor refused) are returned under
+    ``failures``: main() fails the run after writing the results.
+    """
+    labels = {v.key: v.label for v in scenario.variants}
+    limited = [run for run in running if run.variant.limited]
+    pool = scenario.endpoints[0].xff_pool
+    failures: list[str] = []
+
+    # (b) Redis commands per check, on the warmed-up servers
+    print(
+        f"\nratelimit: Redis commands per check ({rl.COMMANDS_REQUESTS:,} requests after"
+        f" warm-up, {args.connections} connections, X-Forwarded-For from {pool:,} addresses)"
+    )
+    print(
+        "  sent = commands the server sent (MONITOR, without those run inside scripts), less"
+        " connection\n  setup (HELLO, CLIENT SETINFO... when a pool opens a connection), shown"
+        " apart;\n  executed = INFO commandstats after CONFIG RESETSTAT (includes scripts'"
+        " commands)"
+    )
+    commands: dict[str, rl.CommandCount] = {}
+    for run in limited:
+        try:
+            counted = rl.count_commands(
+                redis, run.port, args.connections, pool, load_cpu, tag_of(run.variant)
+            )
+        except rl.Failed as exc:
+            raise RunFailed(f"{run.variant.key}: counting commands: {exc}") from exc
+        if counted.non2xx or counted.requests != rl.COMMANDS_REQUESTS:
+            raise RunFailed(
+                f"{run.variant.key}: {counted.non2xx} non-2xx answers of {counted.requests}"
+                " while counting commands"
+            )
+        if run.server.problems():
+            raise RunFailed(f"{run.variant.key}: the server logged errors:\n{run.server.tail()}")
+        commands[run.variant.key] = counted
+        setup = ""
+        if counted.setup:
+            setup = f"; connection setup {dict(counted.setup)} in {counted.requests} requests"
+        print(
+            f"  {labels[run.variant.key]:<33} sent {counted.per_check(counted.checks):5.2f}/check"
+            f" ({counted.breakdown(counted.checks)}){setup}\n  {'':<33} executed"
+            f" {counted.per_check(counted.executed):5.2f}/check"
+            f" ({counted.breakdown(counted.executed)})",
+            flush=True,
+        )
+
+    for run in running:  # idle from now on; the burst starts servers of its own
+        run.server.stop()
+
+    # (c) the burst, on 1 and 2 processes
+    selected = {run.variant.key for run in limited}
+    limiters = [lim for lim in rl.burst_limiters() if lim.variant in selected]
+    print(
+        f"\nratelimit: burst of {rl.BURST_REQUESTS} requests on {rl.BURST_CONCURRENCY}"
+        f" connections, all from {rl.BURST_ADDRESS}, limit {rl.BURST_RATE}; Redis flushed"
+        " before each; servers not pinned"
+    )
+    bursts: list[rl.BurstResult] = []
+    for limiter in limiters:
+        for processes in (1, 2):
+            try:
+                res = rl.run_burst(limiter, processes, redis, args.middleware, print)
+            except rl.Failed as exc:
+                raise RunFailed(f"burst {limiter.key} x{processes}: {exc}") from exc
+            bursts.append(res)
+            other = res.other(limiter.refused_status)
+            if other:
+                failures.append(
+                    f"burst {limiter.key} x{processes}: {other} answers neither 2xx nor"
+                    f" {limiter.refused_status}: {rl.describe_statuses(res.statuses)}"
+                )
+            split = " + ".join(str(res.admitted(c)) for c in res.per_process)
+            print(
+                f"  {limiter.label:<37} {processes} process{'es' if processes > 1 else '  '}"
+                f"  admitted {res.admitted():4d} ({split:>9})"
+                f"  refused {res.refused(limiter.refused_status):4d}"
+                f" ({limiter.refused_status})  other {other:3d}  in {res.seconds:5.2f}s",
+                flush=True,
+            )
+
+    # summary: one row per limiter, then the targets
+    print(
+        f"\nsummary ({args.middleware} middleware; throughput = req/s limited / req/s of the same"
+        " view unlimited;\nCPU = server CPU us per request, limited - unlimited; burst = admitted"
+        f" of {rl.BURST_REQUESTS} with a limit of {rl.BURST_LIMIT}, on 1 / 2 processes)"
+    )
+    print(
+        f"  {'limiter':<33} {'throughput':>10} {'CPU':>8} {'cmds/check':>10}"
+        "  burst admitted (1 / 2 processes)"
+    )
+    short = {"acbv-sw": "sliding_window ", "acbv-fw": "fixed_window ", "acbv-tb": "token_bucket "}
+    burst_text: dict[str, list[str]] = {}
+    for lim in limiters:
+        runs = [b for b in bursts if b.limiter == lim.key]
+        text = short.get(lim.key, "") + " / ".join(str(b.admitted()) for b in runs)
+        burst_text.setdefault(lim.variant, []).append(text)
+    cost: dict[str, float] = {}
+    for key, base in (scenario.tables[0].pairs or {}).items():
+        a, b = summaries.get((key, "hello")), summaries.get((base, "hello"))
+        if a is None or b is None:
+            continue
+        cost[key] = ratio(a, b)
+        cpu = "n/a"
+        if a.cpu_per_request is not None and b.cpu_per_request is not None:
+            cpu = f"{a.cpu_per_request - b.cpu_per_request:+,.0f}"
+        counted = commands.get(key)
+        cmds = f"{counted.per_check(counted.checks):.2f}" if counted else "-"
+        print(
+            f"  {labels[key]:<33} {cost[key]:>10.2f} {cpu:>8} {cmds:>10}"
+            f"  {', '.join(burst_text.get(key, ['-']))}"
+        )
+    if "acbv-rl" in cost:
+        value = cost["acbv-rl"]
+        met = "met" if value >= scenarios.RATELIMIT_TARGET else "NOT met"
+        print(
+            f"  target: AsyncRateLimitMixin throughput >= {scenarios.RATELIMIT_TARGET:.2f}x its"
+            f" unlimited view: {value:.2f} ({met})"
+        )
+    if "acbv-rl" in commands:
+        counted = commands["acbv-rl"]
+        sent = counted.per_check(counted.checks)
+        met = "met" if set(counted.checks) == {"evalsha"} and sent == 1.0 else "NOT met"
+        print(
+            "  target: AsyncRateLimitMixin sends 1 Redis command per check (EVALSHA):"
+            f" {sent:.2f} ({counted.breakdown(counted.checks)}) ({met})"
+        )
+    for lim in limiters:
+        runs = [b for b in bursts if b.limiter == lim.key]
+        if not runs or lim.variant != "acbv-rl":
+            continue
+        counts = " / ".join(str(b.admitted()) for b in runs)
+        if lim.exact:
+            ok = all(b.admitted() == rl.BURST_LIMIT for b in runs)
+            print(
+                f"  target: {lim.label} admits exactly {rl.BURST_LIMIT} on 1 and 2 processes:"
+                f" {counts} ({'met' if ok else 'NOT met'})"
+            )
+        else:
+            print(f"  no exact target: {lim.label} admits {counts} ({lim.note})")
+    return {
+        "failures": failures,
+        "commands_per_check": {
+            key: {
+                "requests": c.requests,
+                "sent": dict(c.checks),
+                "connection_setup": dict(c.setup),
+                "executed": dict(c.executed),
+            }
+            for key, c in commands.items()
+        },
+        "burst": [
+            {
+                "limiter": b.limiter,
+                "processes": b.processes,
+                "statuses": {str(k): v for k, v in b.statuses.items()},
+                "admitted_per_process": [b.admitted(c) for c in b.per_process],
+                "seconds": b.seconds,
+            }
+            for b in bursts
+        ],
+    }
+
+
+def make_scenario(args: argparse.Namespace) -> scenarios.Scenario:
+    if args.scenario == "hello":
+        return scenarios.hello()
+    if args.scenario == "api":
+        return scenarios.api(args.middleware)
+    return scenarios.ratelimit(args.middleware)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    scenario = scenarios.hello() if args.scenario == "hello" else scenarios.api(args.middleware)
+    scenario = make_scenario(args)
     if args.list:
         for v in scenario.variants:
             print(f"{v.key:<20} {v.label}")
         return 0
     tmpdir: Path | None = None
     cleanup: list[list[Running]] = []
+    redis: RedisServer | None = None
     try:
-        preflight()
+        preflight(args.scenario)
         select_variants(scenario, args.variants)
         apply_probe(scenario, args)
         runnable = [v for v in scenario.variants if not v.skipped]
@@ -368,12 +573,25 @@ def main(argv: list[str] | None = None) -> int:
             db_seed = seed_database(tmpdir)
             print(f"database: 1,000 rows seeded in {db_seed}", flush=True)
 
+        if args.scenario == "ratelimit":
+            # Redis stands for a separate machine: on the load generator's core, not the server's.
+            redis = redis_from_environment(load_cpu)
+            try:
+                redis_url = redis.start()
+            except RedisError as exc:
+                raise RunFailed(str(exc), EXIT_SETUP) from exc
+            print(f"redis: {redis.description}", flush=True)
+            for variant in runnable:
+                variant.env["BENCH_REDIS_URL"] = redis_url
+
         running: list[Running] = []
         cleanup.append(running)
         for variant in runnable:
             start_variant(
                 variant, scenario, args, (server_cpu, load_cpu), db_seed, tmpdir, use_wrk, running
             )
+        if redis is not None:
+            check_limiters_active(redis, running)
 
         raw: dict[tuple[str, str], list[LoadResult]] = {}
         t0 = time.monotonic()
@@ -387,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
                         port=run.port, path=ep.path, method=ep.method, duration=args.duration,
                         connections=args.connections, cpu=load_cpu, use_wrk=use_wrk,
                         tag=f"{tag_of(run.variant)}-{ep.key}-r{round_no}",
+                        xff_pool=ep.xff_pool,
                     )  # fmt: skip
                     cpu_after = run.server.cpu_seconds()
                     if cpu_before is not None and cpu_after is not None:
@@ -429,6 +648,12 @@ def main(argv: list[str] | None = None) -> int:
         for table in scenario.tables:
             print()
             print(render_table(table, scenario, summaries))
+        extras: dict = {}
+        if redis is not None:
+            extras["ratelimit"] = ratelimit_extras(
+                args, scenario, running, redis, load_cpu, summaries
+            )
+            extras["redis"] = redis.description
 
         out_path = args.output
         if out_path is None:
@@ -456,11 +681,15 @@ def main(argv: list[str] | None = None) -> int:
                         ]
                         for (variant, ep), runs in raw.items()
                     },
+                    **extras,
                 },
                 indent=2,
             )
         )
         print(f"\nraw results: {out_path}")
+        failures = extras.get("ratelimit", {}).get("failures")
+        if failures:
+            raise RunFailed("\n".join(failures))
         return 0
     except RunFailed as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
@@ -475,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
         for group in cleanup:
             for run in group:
                 run.server.stop()
+        if redis is not None:
+            redis.stop()
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -5,6 +5,13 @@ Environment variables (set by the harness, one server process each):
 ``BENCH_URLCONF``     dotted path of the URLconf this server mounts.
 ``BENCH_MIDDLEWARE``  ``default`` (the list ``startproject`` writes) or ``minimal`` (none).
 ``BENCH_DB``          path of the SQLite file (the ``api`` scenario); unset means in-memory.
+``BENCH_REDIS_URL``   the ``ratelimit`` scenario: the ``default`` cache is django-redis at this
+                      URL, and every framework takes the client address from the last
+                      ``X-Forwarded-For`` entry (one trusted proxy). Unset: Django's default
+                      local-memory cache, no proxy.
+``BENCH_CACHE_PREFIX`` the cache's KEY_PREFIX (one per server, so no two variants share keys).
+``BENCH_RL_RATE``     ``ratelimit``: the limit of every limited variant (default ``100/m``).
+``BENCH_RL_ALGORITHM`` ``ratelimit``: AsyncRateLimitMixin's algorithm (default ``sliding_window``).
 """
 
 import os
@@ -93,3 +100,22 @@ LOGGING = {
     # but a failure must still be visible in the server's stderr.
     "root": {"handlers": ["stderr"], "level": "WARNING"},
 }
+
+# -- the ``ratelimit`` scenario ------------------------------------------------------
+
+_redis_url = os.environ.get("BENCH_REDIS_URL")
+if _redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": _redis_url,
+            "KEY_PREFIX": os.environ.get("BENCH_CACHE_PREFIX", ""),
+        }
+    }
+    # One trusted proxy: every framework keys by the last X-Forwarded-For entry.
+    ASYNC_CBV = {"NUM_PROXIES": 1}
+    REST_FRAMEWORK["NUM_PROXIES"] = 1
+    NINJA_NUM_PROXIES = 1
+    # django-ratelimit has no proxy count; a function does the same (benchproj.ratelimit).
+    RATELIMIT_IP_META_KEY = "benchproj.ratelimit.client_ip"
+    RATELIMIT_USE_CACHE = "default"

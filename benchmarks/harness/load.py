@@ -96,16 +96,28 @@ def run_load(
     cpu: int | None,
     use_wrk: bool = True,
     max_requests: int = 2_000_000,
+    xff_pool: int = 0,
 ) -> LoadResult:
-    """Load ``http://127.0.0.1:PORT/PATH`` for ``duration`` seconds and summarise."""
+    """Load ``http://127.0.0.1:PORT/PATH`` for ``duration`` seconds and summarise.
+
+    ``xff_pool`` > 0 (GET only): every request carries an ``X-Forwarded-For``
+    address from a pool of that many, in turn (``lua/xff.lua``).
+    """
     url = f"http://127.0.0.1:{port}{path}"
+    if xff_pool and method != "GET":
+        raise ValueError("xff_pool is for GET endpoints only")
     wrk = wrk_path() if use_wrk else None
     if wrk:
-        script = LUA_DIR / ("post.lua" if method == "POST" else "get.lua")
+        extra = []
+        if xff_pool:
+            script = LUA_DIR / "xff.lua"
+            extra = [str(xff_pool)]
+        else:
+            script = LUA_DIR / ("post.lua" if method == "POST" else "get.lua")
         cmd = [
             *pin_prefix(cpu), wrk,
             "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-            "-s", str(script), url, "--", tag,
+            "-s", str(script), url, "--", tag, *extra,
         ]  # fmt: skip
         tool = "wrk"
     else:
@@ -113,6 +125,7 @@ def run_load(
             *pin_prefix(cpu), sys.executable, str(Path(__file__).with_name("pyload.py")),
             "--url", url, "--method", method, "--connections", str(connections),
             "--duration", str(duration), "--max-requests", str(max_requests), "--tag", tag,
+            "--xff-pool", str(xff_pool),
         ]  # fmt: skip
         tool = "pyload"
     try:

@@ -4,7 +4,9 @@ Closed loop: ``--connections`` keep-alive connections each send one request at
 a time. It stops at ``--duration`` seconds or after ``--max-requests``
 requests, whichever comes first (requests in flight then get at most
 ``--timeout`` seconds to finish). It prints one ``BENCH_RESULT {json}`` line
-with the same fields as ``lua/get.lua``. Standalone: only the standard library
+with the same fields as ``lua/get.lua``. With ``--xff-pool N`` every request
+carries an ``X-Forwarded-For`` address from a pool of N, in turn (as
+``lua/xff.lua`` does). Standalone: only the standard library
 (uvloop is used when importable). Only loopback targets are accepted.
 """
 
@@ -18,8 +20,12 @@ import time
 from urllib.parse import urlsplit
 
 
-def build_request(method: str, host: str, path: str, body: bytes | None) -> bytes:
+def build_request(
+    method: str, host: str, path: str, body: bytes | None, forwarded_for: str | None = None
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    if forwarded_for is not None:
+        lines.append(f"X-Forwarded-For: {forwarded_for}")
     if body is not None:
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
@@ -60,6 +66,11 @@ class Stats:
         self.errors = {"connect": 0, "read": 0, "write": 0, "timeout": 0}
 
 
+def pool_address(i: int) -> str:
+    """The i-th address of the X-Forwarded-For pool (as lua/xff.lua makes them)."""
+    return f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
+
+
 async def worker(no: int, args: argparse.Namespace, stats: Stats, deadline: float) -> None:
     url = urlsplit(args.url)
     host, port = url.hostname, url.port or 80
@@ -90,10 +101,13 @@ async def worker(no: int, args: argparse.Namespace, stats: Stats, deadline: floa
                     },
                     separators=(",", ":"),
                 ).encode()
+            forwarded = None
+            if args.xff_pool:
+                forwarded = pool_address(stats.started % args.xff_pool)
             stats.started += 1
             began = time.perf_counter()
             try:
-                writer.write(build_request(args.method, url.netloc, path, body))
+                writer.write(build_request(args.method, url.netloc, path, body, forwarded))
                 await writer.drain()
             except OSError:
                 stats.errors["write"] += 1
@@ -175,6 +189,12 @@ def main() -> int:
     parser.add_argument("--max-requests", type=int, default=2_000_000)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--tag", default="bench")
+    parser.add_argument(
+        "--xff-pool",
+        type=int,
+        default=0,
+        help="send X-Forwarded-For from a pool of this many addresses, in turn (0: no header)",
+    )
     args = parser.parse_args()
     host = urlsplit(args.url).hostname or ""
     if not (host == "localhost" or host.startswith("127.") or host == "::1"):
@@ -182,6 +202,9 @@ def main() -> int:
         return 2
     if args.duration <= 0 or args.duration > 600 or args.connections < 1 or args.max_requests < 1:
         print("duration must be in (0, 600], connections and max-requests >= 1", file=sys.stderr)
+        return 2
+    if not 0 <= args.xff_pool <= 2**24:
+        print("xff-pool must be between 0 and 2**24", file=sys.stderr)
         return 2
     try:
         import uvloop

@@ -12,6 +12,7 @@ seconds apart), which shows how much of a difference is noise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import median
 
@@ -71,6 +72,21 @@ def _fmt_ratio(a: Summary | None, b: Summary | None) -> str:
     return f"{ratio(a, b):.2f}"
 
 
+def _row_baseline(
+    table: Table,
+    key: str,
+    row: Summary,
+    base: Summary | None,
+    get: Callable[[str], Summary | None],
+) -> Summary | None:
+    """The summary a row is compared with: its pair's baseline, itself, or the table's."""
+    if table.pairs is None:
+        return base
+    if key in table.pairs:
+        return get(table.pairs[key])
+    return row  # a baseline of its own: "1.00 (base)"
+
+
 def render_table(table: Table, scenario: Scenario, results: dict[tuple[str, str], Summary]) -> str:
     labels = {v.key: v.label for v in scenario.variants}
     skipped = {v.key: v.skipped for v in scenario.variants if v.skipped}
@@ -82,7 +98,7 @@ def render_table(table: Table, scenario: Scenario, results: dict[tuple[str, str]
     other = get(table.also_vs) if table.also_vs else None
     headers = [
         "variant", "req/s", "spread", "p50 ms", "p99 ms", "srv cpu", "cpu us/req",
-        f"x {labels[table.baseline]}",
+        "x own baseline" if table.pairs else f"x {labels[table.baseline]}",
     ]  # fmt: skip
     if table.also_vs:
         headers.append(f"x {labels[table.also_vs]}")
@@ -101,7 +117,7 @@ def render_table(table: Table, scenario: Scenario, results: dict[tuple[str, str]
             f"{s.p99:.2f}",
             "n/a" if s.cpu_share is None else f"{s.cpu_share * 100:.0f}%",
             "n/a" if s.cpu_per_request is None else f"{s.cpu_per_request:,.0f}",
-            _fmt_ratio(s, base),
+            _fmt_ratio(s, _row_baseline(table, key, s, base, get)),
         ]
         if table.also_vs:
             row.append(_fmt_ratio(s, other))

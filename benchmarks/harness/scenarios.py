@@ -23,6 +23,9 @@ class Endpoint:
     path: str
     # verify(port, tag) raises checks.CheckError on a wrong answer
     verify: Callable[[int, str], None]
+    # > 0: every request of a load run carries an X-Forwarded-For address from a
+    # pool of this many (GET only; see lua/xff.lua)
+    xff_pool: int = 0
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Variant:
     needs_db: bool = False
     module: str | None = None  # URLconf module probed before the run
     skipped: str | None = None  # why the variant cannot run, if it cannot
+    limited: bool = False  # ratelimit: the variant counts requests in Redis
+    server_args: tuple[str, ...] = ()  # more uvicorn options
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Table:
     also_vs: str | None = None
     # (variant, versus, minimum ratio) lines printed under the table
     targets: tuple[tuple[str, str, float], ...] = ()
+    # {variant: its own baseline}: one "x own baseline" column instead of `baseline`'s
+    pairs: dict[str, str] | None = None
 
 
 @dataclass
@@ -174,6 +181,68 @@ def api(middleware: str = "default") -> Scenario:
         variants,
         endpoints,
         tables,
+    )
+
+
+RATELIMIT_RATE = "100/m"
+RATELIMIT_XFF_POOL = 5000
+RATELIMIT_TARGET = 0.90
+# The frameworks take the client address from X-Forwarded-For themselves (one trusted
+# proxy); uvicorn must not rewrite it first (its default for connections from 127.0.0.1).
+RATELIMIT_SERVER_ARGS = ("--no-proxy-headers",)
+RATELIMIT_VARIANTS = [
+    # key, label, URLconf module, its unlimited baseline (None: it is a baseline)
+    ("acbv", "AsyncView (no limit)", "benchproj.urls.hello_asyncview", None),
+    ("acbv-rl", "AsyncView + AsyncRateLimitMixin", "benchproj.ratelimit.acbv_limited", "acbv"),
+    ("drf", "DRF APIView (sync, no throttle)", "benchproj.ratelimit.drf_plain", None),
+    ("drf-rl", "DRF APIView + AnonRateThrottle", "benchproj.ratelimit.drf_throttled", "drf"),
+    ("ninja", "ninja async (no throttle)", "benchproj.ratelimit.ninja_plain", None),
+    ("ninja-rl", "ninja async + AnonRateThrottle", "benchproj.ratelimit.ninja_throttled", "ninja"),
+    ("django", "Django sync view (no limit)", "benchproj.ratelimit.dj_plain", None),
+    ("django-rl", "Django sync view + @ratelimit", "benchproj.ratelimit.dj_ratelimit", "django"),
+]
+
+
+def ratelimit(middleware: str = "default") -> Scenario:
+    """Each rate limiter against its own unlimited hello view, over 5,000 client addresses.
+
+    The servers' env gets BENCH_REDIS_URL from run.py once Redis is up.
+    """
+    variants = [
+        Variant(
+            key,
+            label,
+            DJANGO_APP,
+            {
+                "BENCH_URLCONF": module,
+                "BENCH_MIDDLEWARE": middleware,
+                "BENCH_CACHE_PREFIX": key,  # no two servers share a key
+                "BENCH_RL_RATE": RATELIMIT_RATE,
+            },
+            module=module,
+            limited=baseline is not None,
+            server_args=RATELIMIT_SERVER_ARGS,
+        )
+        for key, label, module, baseline in RATELIMIT_VARIANTS
+    ]
+    pairs = {key: baseline for key, _, _, baseline in RATELIMIT_VARIANTS if baseline}
+    return Scenario(
+        "ratelimit",
+        f"hello JSON with and without each rate limiter (Redis), {RATELIMIT_RATE} per client,"
+        f" {RATELIMIT_XFF_POOL:,} clients, {middleware} middleware",
+        variants,
+        [Endpoint("hello", "GET", "/hello/", _verify_hello, xff_pool=RATELIMIT_XFF_POOL)],
+        [
+            Table(
+                f"ratelimit: GET /hello/, X-Forwarded-For from {RATELIMIT_XFF_POOL:,} addresses,"
+                f" limit {RATELIMIT_RATE} per address, {middleware} middleware",
+                "hello",
+                [key for key, *_ in RATELIMIT_VARIANTS],
+                baseline="acbv",
+                targets=(("acbv-rl", "acbv", RATELIMIT_TARGET),),
+                pairs=pairs,
+            )
+        ],
     )
 
 

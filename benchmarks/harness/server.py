@@ -47,6 +47,7 @@ class Server:
         cpu: int | None = None,
         python: str = sys.executable,
         start_timeout: float = 30.0,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.app = app
@@ -54,6 +55,7 @@ class Server:
         self.cpu = cpu
         self.python = python
         self.start_timeout = start_timeout
+        self.extra_args = extra_args
         self.port: int | None = None
         self.proc: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -75,6 +77,7 @@ class Server:
             "--lifespan", "off",
             "--no-access-log",
             "--log-level", "info",
+            *self.extra_args,
         ]  # fmt: skip
 
     def start(self) -> int:
