@@ -672,12 +672,12 @@ class AsyncCacheMixin:
         self, store: Store, request: HttpRequest, plan: _Plan
     ) -> tuple[Entry | None, str, tuple[str, ...]]:
         """The valid entry for the request (or None), the generation and the Vary names."""
-        known = _known_vary.get(plan.vary_name, ())
+        known = _known_vary.get(f"{plan.alias}:{plan.vary_name}", ())
         look = await store.lookup(plan.gen_name, plan.vary_name, plan.entry_name(request, known))
         vary = look.vary if look.vary is not None else ()
         entry = look.entry
         if vary != known:
-            _remember_vary(plan.vary_name, vary)
+            _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
             entry = await store.get_entry(plan.entry_name(request, vary))
         if entry is None or entry.generation != look.generation or entry.vary != vary:
             return None, look.generation, vary
@@ -811,7 +811,7 @@ class AsyncCacheMixin:
             )
             try:
                 await store.store(name, entry, plan.vary_name, vary, ttl + plan.stale_ttl)
-                _remember_vary(plan.vary_name, vary)
+                _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
             except StoreError as exc:
                 logger.warning("Cache %r unavailable (%s); response not stored.", plan.alias, exc)
                 entry = None

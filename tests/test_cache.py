@@ -1,0 +1,734 @@
+"""AsyncCacheMixin in one process: keys, storage rules, headers, coalescing, failure."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import pickle
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.middleware.csrf import get_token
+from django.test import AsyncClient, AsyncRequestFactory, override_settings
+from django.urls import path
+from django.utils import timezone, translation
+
+import django_async_cbv.cache as cache_module
+from django_async_cbv import AsyncAPIView, AsyncCacheMixin, AsyncRateLimitMixin, AsyncView
+from django_async_cbv.cache import Entry, digest
+from tests.models import Category
+
+pytestmark = [pytest.mark.urls(__name__), pytest.mark.redis]
+
+User = get_user_model()
+runs: dict[str, int] = {}
+_made = itertools.count()
+_routes: list[Any] = []
+
+
+def route(view_class: type, **initkwargs: Any) -> str:
+    """Route ``view_class`` at a fresh URL of this module's URLconf; return the URL."""
+    url = f"r{next(_made)}/"
+    _routes.append(path(url, view_class.as_view(**initkwargs)))
+    urlpatterns[:] = list(_routes)
+    from django.urls import clear_url_caches
+
+    clear_url_caches()
+    return "/" + url
+
+
+def counted(**attrs: Any) -> tuple[type, str]:
+    """A cached view answering ``{"run": n}``; its runs counted in ``runs[name]``."""
+    name = f"Cached{next(_made)}"
+    handler_response = attrs.pop("respond", None)
+
+    async def get(self: Any, request: HttpRequest) -> HttpResponse:
+        runs[name] = runs.get(name, 0) + 1
+        if handler_response is not None:
+            return await handler_response(self, request, runs[name])
+        return JsonResponse({"run": runs[name]})
+
+    view_class = type(name, (AsyncCacheMixin, AsyncView), {"__module__": __name__, "get": get, **attrs})
+    runs[name] = 0
+    return view_class, name
+
+
+async def get(url: str, client: AsyncClient | None = None, **kwargs: Any) -> Any:
+    return await (client or AsyncClient()).get(url, **kwargs)
+
+
+# ------------------------------------------------------------------ hit and miss
+
+
+async def test_miss_then_hit_with_headers(redis_client: redis.Redis) -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    miss = await get(url)
+    hit = await get(url)
+    assert runs[name] == 1
+    assert (miss["X-Cache"], hit["X-Cache"]) == ("MISS", "HIT")
+    assert hit.content == miss.content == b'{"run": 1}'
+    assert miss["ETag"] == hit["ETag"]
+    assert miss["ETag"].startswith('"') and not miss["ETag"].startswith("W/")
+    assert miss["Cache-Control"] == "max-age=300"
+    assert hit["Cache-Control"] in ("max-age=300", "max-age=299")
+    assert hit["Age"] in ("0", "1")
+    assert "Age" not in miss
+    assert hit["Content-Type"] == "application/json"
+
+
+async def test_head_is_answered_from_a_stored_get_and_never_stored() -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    head_miss = await AsyncClient().head(url)
+    assert head_miss["X-Cache"] == "MISS"
+    assert (await get(url))["X-Cache"] == "MISS"  # the HEAD stored nothing
+    head = await AsyncClient().head(url)
+    assert head["X-Cache"] == "HIT"
+    assert head.content == b""
+    assert head["Content-Length"] == str(len(b'{"run": 2}'))
+    assert runs[name] == 2
+
+
+@pytest.mark.parametrize("form", ["same", "weak", "star", "list"])
+async def test_if_none_match_on_a_stored_entry_is_304(form: str) -> None:
+    view_class, _ = counted()
+    url = route(view_class)
+    etag = (await get(url))["ETag"]
+    header = {"same": etag, "weak": f"W/{etag}", "star": "*", "list": f'"nope", {etag}'}[form]
+    for method in ("get", "head"):
+        response = await getattr(AsyncClient(), method)(url, headers={"If-None-Match": header})
+        assert response.status_code == 304
+        assert response.content == b""
+        assert response["ETag"] == etag
+        assert response["X-Cache"] == "HIT"
+    other = await get(url, headers={"If-None-Match": '"other"'})
+    assert other.status_code == 200
+
+
+async def test_a_view_etag_is_kept() -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse("x", headers={"ETag": '"v1"'})
+
+    view_class, _ = counted(respond=respond)
+    url = route(view_class)
+    assert (await get(url))["ETag"] == '"v1"'
+    assert (await get(url, headers={"If-None-Match": '"v1"'})).status_code == 304
+
+
+# ------------------------------------------------------------------ keys
+
+
+async def test_query_order_and_repeats() -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    await get(url + "?a=1&b=2")
+    assert (await get(url + "?b=2&a=1"))["X-Cache"] == "HIT"
+    assert (await get(url + "?a=1&b=2&a=3"))["X-Cache"] == "MISS"
+    assert (await get(url + "?b=2&a=3&a=1"))["X-Cache"] == "MISS"  # repeated values keep order
+    assert (await get(url + "?a=1&a=3&b=2"))["X-Cache"] == "HIT"
+    assert runs[name] == 3
+
+
+async def test_cache_vary_on_absent_differs_from_empty() -> None:
+    view_class, name = counted(cache_vary_on=["X-Tenant"])
+    url = route(view_class)
+    first = await get(url)
+    assert "x-tenant" in first["Vary"].lower()
+    assert (await get(url, headers={"X-Tenant": ""}))["X-Cache"] == "MISS"
+    assert (await get(url, headers={"X-Tenant": "a"}))["X-Cache"] == "MISS"
+    assert (await get(url, headers={"X-Tenant": "a"}))["X-Cache"] == "HIT"
+    assert (await get(url))["X-Cache"] == "HIT"
+    assert runs[name] == 3
+
+
+async def test_the_response_vary_is_learned_per_url() -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        lang = request.headers.get("Accept-Language", "-")
+        return HttpResponse(f"{lang}:{n}", headers={"Vary": " Accept-Language "})
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    assert (await get(url, headers={"Accept-Language": "fr"})).content == b"fr:1"
+    de = await get(url, headers={"Accept-Language": "de"})
+    assert (de["X-Cache"], de.content) == ("MISS", b"de:2")
+    assert (await get(url, headers={"Accept-Language": "fr"})).content == b"fr:1"
+    assert (await get(url)).content == b"-:3"  # absent is its own variant
+    assert (await get(url, headers={"Accept-Language": ""})).content == b":4"
+    assert (await get(url, headers={"Accept-Language": "de"})).content == b"de:2"
+    assert runs[name] == 4
+
+
+async def test_language_and_time_zone_are_in_the_key() -> None:
+    view_class, _ = counted()
+    view = view_class()
+    view.setup(AsyncRequestFactory().get("/x/"))
+    keys = set()
+    for language in ("en", "fr"):
+        for zone in ("UTC", "Europe/Paris"):
+            with translation.override(language), timezone.override(zone):
+                keys.add(await view.get_cache_key())
+    assert len(keys) == 4
+
+
+async def test_keys_go_through_make_key_and_never_hold_raw_values(
+    redis_client: redis.Redis, settings: Any
+) -> None:
+    caches = dict(settings.CACHES)
+    caches["default"] = {**caches["default"], "KEY_PREFIX": "siteA"}
+    settings.CACHES = caches
+    view_class, _ = counted(cache_vary_on=["X-Secret"])
+    url = route(view_class)
+    await get(url + "?q=private-query", headers={"X-Secret": "hunter2"})
+    keys = [k.decode() for k in redis_client.keys("*")]
+    assert keys
+    assert all(k.startswith("siteA:1:async_cbv:c:") for k in keys)
+    assert not any("hunter2" in k or "private-query" in k or "Cached" in k for k in keys)
+
+
+async def test_entries_are_not_pickles_and_planted_pickles_are_ignored(
+    redis_client: redis.Redis,
+) -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    await get(url)
+    [entry_key] = [k for k in redis_client.keys("*:e:*")]
+    raw = redis_client.get(entry_key)
+    assert raw is not None
+    assert raw.startswith(b"django-async-cbv:cache:1\n")
+    head = json.loads(raw.split(b"\n")[1])
+    assert head["status"] == 200
+
+    class Boom:
+        def __reduce__(self) -> Any:
+            return (exec, ("raise SystemExit('unpickled!')",))
+
+    redis_client.set(entry_key, pickle.dumps(Boom()))
+    assert (await get(url))["X-Cache"] == "MISS"  # not an entry: a miss, nothing executed
+    assert runs[name] == 2
+
+
+# ------------------------------------------------------------------ what is stored
+
+
+def _responder(**headers: str) -> Any:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse(f"run {n}", headers=headers)
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Vary": "*"},
+        {"Vary": "Accept,  * "},
+        {"Cache-Control": "private"},
+        {"Cache-Control": "PRIVATE"},
+        {"Cache-Control": 'private="Set-Cookie", max-age=60'},
+        {"Cache-Control": "No-Store"},
+        {"Cache-Control": "no-cache"},
+        {"Cache-Control": "max-age=0"},
+        {"Cache-Control": "s-maxage=0, max-age=60"},
+        {"Cache-Control": "max-age=abc"},
+    ],
+)
+async def test_responses_that_must_not_be_stored(headers: dict[str, str]) -> None:
+    view_class, name = counted(respond=_responder(**headers))
+    url = route(view_class)
+    assert [(await get(url))["X-Cache"] for _ in range(2)] == ["MISS", "MISS"]
+    assert runs[name] == 2
+
+
+async def test_set_cookie_responses_are_not_stored() -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        response = HttpResponse("secret")
+        response.set_cookie("token", f"t{n}")
+        return response
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    responses = [await get(url) for _ in range(2)]
+    assert [r.cookies["token"].value for r in responses] == ["t1", "t2"]
+    assert runs[name] == 2
+
+
+async def test_status_other_than_200_needs_the_hook() -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse("gone", status=410)
+
+    plain, plain_name = counted(respond=respond)
+    widened, widened_name = counted(
+        respond=respond, should_cache_response=lambda self, response: response.status_code in (200, 410)
+    )
+    for view_class in (plain, widened):
+        url = route(view_class)
+        for _ in range(2):
+            await get(url)
+    assert (runs[plain_name], runs[widened_name]) == (2, 1)
+
+
+async def test_streaming_is_not_stored() -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> StreamingHttpResponse:
+        return StreamingHttpResponse(iter([b"a", b"b"]))
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    for _ in range(2):
+        await get(url)
+    assert runs[name] == 2
+
+
+async def test_max_age_caps_the_lifetime() -> None:
+    view_class, _ = counted(respond=_responder(**{"Cache-Control": "public, max-age=7"}))
+    url = route(view_class)
+    await get(url)
+    hit = await get(url)
+    assert hit["X-Cache"] == "HIT"
+    assert hit["Cache-Control"] == "public, max-age=7"  # the view's own header is kept
+
+
+async def test_per_request_headers_are_never_replayed() -> None:
+    view_class, _ = counted(
+        respond=_responder(**{"Age": "999", "X-Cache": "FAKE", "RateLimit": '"x";r=1;t=1'})
+    )
+    url = route(view_class)
+    await get(url)
+    hit = await get(url)
+    assert hit["X-Cache"] == "HIT"
+    assert hit["Age"] in ("0", "1")
+    assert "RateLimit" not in hit
+
+
+# ------------------------------------------------------------------ session, CSRF, CSP
+
+
+async def test_anonymous_pages_are_cached_with_the_stock_middleware() -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    client = AsyncClient()
+    assert [(await get(url, client))["X-Cache"] for _ in range(3)] == ["MISS", "HIT", "HIT"]
+    assert runs[name] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("touch", ["read", "write"])
+async def test_a_view_that_touches_the_session_is_never_stored(touch: str) -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        if touch == "read":
+            seen = await request.session.aget("seen", 0)
+        else:
+            await request.session.aset("seen", n)
+            seen = n
+        return HttpResponse(f"seen {seen}")
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    for _ in range(2):
+        assert (await get(url))["X-Cache"] == "MISS"
+    assert runs[name] == 2
+
+
+async def test_a_view_that_needs_a_csrf_cookie_is_never_stored() -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse(f"token {get_token(request)}")
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    for _ in range(2):
+        await get(url)
+    assert runs[name] == 2
+
+
+async def test_a_view_that_used_a_csp_nonce_is_never_stored(settings: Any) -> None:
+    csp = pytest.importorskip("django.middleware.csp", reason="CSP middleware is Django 6.0+")
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.csp.ContentSecurityPolicyMiddleware"]
+    assert csp
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        if request.GET.get("nonce"):
+            return HttpResponse(f"<script nonce='{request._csp_nonce}'></script>")  # type: ignore[attr-defined]
+        return HttpResponse("no script")
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    for _ in range(2):
+        await get(url + "?nonce=1")
+    assert runs[name] == 2
+    for _ in range(2):
+        await get(url)
+    assert runs[name] == 3  # without a nonce: stored
+
+
+# ------------------------------------------------------------------ users
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_signed_in_users_and_authorization_bypass() -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    await get(url)  # anonymous, stored
+    ada = AsyncClient()
+    await ada.aforce_login(await User.objects.acreate(username="cache-ada"))
+    mine = await get(url, ada)
+    assert mine["X-Cache"] == "BYPASS"
+    assert mine.content == b'{"run": 2}'
+    token = await get(url, headers={"Authorization": "Bearer x"})
+    assert token["X-Cache"] == "BYPASS"
+    assert runs[name] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_per_user_entries_never_leak() -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        who = request.user.username if request.user.is_authenticated else "anonymous"
+        return HttpResponse(f"{who}:{n}")
+
+    view_class, name = counted(respond=respond, cache_per_user=True)
+    url = route(view_class)
+    ada, bob = AsyncClient(), AsyncClient()
+    await ada.aforce_login(await User.objects.acreate(username="leak-ada"))
+    await bob.aforce_login(await User.objects.acreate(username="leak-bob"))
+    assert (await get(url, ada)).content == b"leak-ada:1"
+    bob_page = await get(url, bob)
+    assert bob_page.content == b"leak-bob:2"
+    assert "private" in bob_page["Cache-Control"]
+    anonymous = await get(url)
+    assert anonymous.content == b"anonymous:3"
+    assert (await get(url, ada)).content == b"leak-ada:1"
+    assert (await get(url, bob)).content == b"leak-bob:2"
+    assert (await get(url)).content == b"anonymous:3"
+    assert (await get(url, headers={"Authorization": "Bearer k1"})).content == b"anonymous:4"
+    assert (await get(url, headers={"Authorization": "Bearer k2"})).content == b"anonymous:5"
+    assert (await get(url, headers={"Authorization": "Bearer k1"})).content == b"anonymous:4"
+
+
+# ------------------------------------------------------------------ coalescing
+
+
+def gated(**attrs: Any) -> tuple[type, str, asyncio.Event]:
+    gate = asyncio.Event()
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        await gate.wait()
+        variant = request.headers.get("X-Variant", "")
+        return HttpResponse(f"{variant}:{n}", headers={"Vary": "X-Variant"})
+
+    view_class, name = counted(respond=respond, **attrs)
+    return view_class, name, gate
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    """Wait (polling the event loop) until ``condition()`` holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.002)
+
+
+async def _settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def test_a_cold_stampede_runs_the_handler_once() -> None:
+    view_class, name, gate = gated()
+    url = route(view_class)
+    client = AsyncClient()
+    tasks = [asyncio.ensure_future(get(url, client)) for _ in range(100)]
+    while runs[name] == 0:
+        await asyncio.sleep(0.001)
+    await _settle()
+    gate.set()
+    responses = await asyncio.gather(*tasks)
+    assert runs[name] == 1
+    assert {r.content for r in responses} == {b":1"}
+    assert sorted(r["X-Cache"] for r in responses).count("MISS") == 1
+    assert len({id(r) for r in responses}) == 100
+
+
+async def test_followers_with_other_variants_run_their_own() -> None:
+    view_class, name, gate = gated()
+    url = route(view_class)
+    tasks = [
+        asyncio.ensure_future(get(url, headers={"X-Variant": variant}))
+        for variant in ["a"] * 5 + ["b"] * 3
+    ]
+    while runs[name] == 0:
+        await asyncio.sleep(0.001)
+    await _settle()
+    gate.set()
+    responses = await asyncio.gather(*tasks)
+    contents = sorted(r.content for r in responses)
+    assert runs[name] in (2, 4)  # one leader; "b" followers each run (or, once stored, hit)
+    assert all(c.startswith(b"a:") for c in contents[:5])
+    assert all(c.startswith(b"b:") for c in contents[5:])
+
+
+async def test_followers_run_themselves_when_the_leader_fails() -> None:
+    gate = asyncio.Event()
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        await gate.wait()
+        if n == 1:
+            return HttpResponse("try later", status=503)
+        return HttpResponse(f"ok {n}")
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    tasks = [asyncio.ensure_future(get(url)) for _ in range(5)]
+    while runs[name] == 0:
+        await asyncio.sleep(0.001)
+    await _settle()
+    gate.set()
+    responses = await asyncio.gather(*tasks)
+    assert sorted(r.status_code for r in responses) == [200] * 4 + [503]
+    assert runs[name] == 5
+
+
+async def test_a_lock_held_by_another_process_is_waited_for(
+    redis_client: redis.Redis,
+) -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    # Another process is computing the key and died: its lock is in Redis, 0.3 s to live.
+    assert redis_client.keys("*:lock:*") == []
+    view = view_class()
+    request = AsyncRequestFactory().get(url)
+    view.setup(request)
+    plan = await view._plan(request)
+    redis_client.set(f":1:{plan.lock_name}", "other", px=300)
+    started = time.monotonic()
+    response = await get(url)
+    waited = time.monotonic() - started
+    assert response.status_code == 200
+    assert 0.25 <= waited < 2.0  # the dead leader's lock expired; this request took over
+    assert runs[name] == 1
+
+
+# ------------------------------------------------------------------ stale
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(cache_module, "time", fake)
+    return fake
+
+
+async def test_stale_entries_are_served_while_one_request_refreshes(clock: FakeClock) -> None:
+    gate = asyncio.Event()
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        if n > 1:
+            await gate.wait()
+        return HttpResponse(f"v{n}")
+
+    view_class, name = counted(respond=respond, cache_timeout=10, cache_stale_ttl=60)
+    url = route(view_class)
+    assert (await get(url)).content == b"v1"
+    clock.now += 11
+    tasks = [asyncio.ensure_future(get(url)) for _ in range(20)]
+    await until(lambda: runs[name] == 2 and sum(t.done() for t in tasks) == 19)
+    done = [t for t in tasks if t.done()]
+    assert {t.result()["X-Cache"] for t in done} == {"STALE"}
+    assert {t.result().content for t in done} == {b"v1"}
+    assert {t.result()["Cache-Control"] for t in done} == {"max-age=0"}
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert runs[name] == 2
+    fresh = await get(url)
+    assert (fresh["X-Cache"], fresh.content) == ("HIT", b"v2")
+    clock.now += 10 + 61
+    assert (await get(url))["X-Cache"] == "MISS"  # past the stale window: a plain miss
+
+
+# ------------------------------------------------------------------ invalidation
+
+
+async def test_generation_starts_random_and_bumps(redis_client: redis.Redis) -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    await get(url)
+    [gen_key] = redis_client.keys("*:gen")
+    first = int(redis_client.get(gen_key) or 0)
+    assert first > 1_000_000  # a random start, not 1
+    await view_class.ainvalidate_cache()
+    assert int(redis_client.get(gen_key) or 0) != first
+    assert (await get(url))["X-Cache"] == "MISS"
+    await asyncio.to_thread(view_class.invalidate_cache)
+    assert (await get(url))["X-Cache"] == "MISS"
+    redis_client.delete(gen_key)  # evicted: old entries never come back
+    assert (await get(url))["X-Cache"] == "MISS"
+    assert (await get(url))["X-Cache"] == "HIT"
+    assert runs[name] == 4
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_cached_api_list_is_invalidated_by_a_post() -> None:
+    class Categories(AsyncCacheMixin, AsyncAPIView):
+        model = Category
+        fields = ["name"]
+
+    list_url = route(Categories)
+    client = AsyncClient()
+    first = await client.get(list_url)
+    assert first["X-Cache"] == "MISS"
+    assert (await client.get(list_url))["X-Cache"] == "HIT"
+    bad = await client.post(list_url, {"name": ""}, content_type="application/json")
+    assert bad.status_code == 400
+    assert (await client.get(list_url))["X-Cache"] == "HIT"  # a failed write changes nothing
+    created = await client.post(list_url, {"name": "new"}, content_type="application/json")
+    assert created.status_code == 201
+    assert created["X-Cache"] == "BYPASS"
+    after = await client.get(list_url)
+    assert after["X-Cache"] == "MISS"
+    assert json.loads(after.content)["count"] == json.loads(first.content)["count"] + 1
+
+
+# ------------------------------------------------------------------ failure
+
+
+@pytest.fixture
+def dead_redis() -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    finally:
+        sock.close()
+
+
+async def test_redis_down_serves_uncached(
+    dead_redis: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": dead_redis}}
+    ):
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="django_async_cbv"):
+            responses = [await get(url) for _ in range(3)]
+        elapsed = time.monotonic() - started
+    assert [(r.status_code, r["X-Cache"]) for r in responses] == [(200, "BYPASS")] * 3
+    assert elapsed < 3 * 1.5
+    assert "serving uncached" in caplog.records[0].getMessage()
+    assert runs[name] == 3
+
+
+async def test_one_redis_command_per_hit(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis.asyncio.client
+
+    view_class, _ = counted()
+    url = route(view_class)
+    await get(url)
+    await get(url)  # warm: script loaded, Vary names known
+    sent: list[str] = []
+    original = redis.asyncio.client.Redis.execute_command
+
+    async def counting(self: Any, *args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return await original(self, *args, **options)
+
+    monkeypatch.setattr(redis.asyncio.client.Redis, "execute_command", counting)
+    redis_client.config_resetstat()
+    for _ in range(10):
+        assert (await get(url))["X-Cache"] == "HIT"
+    assert sent == ["EVALSHA"] * 10  # one round trip per hit
+    stats = redis_client.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 10
+
+
+async def test_local_memory_backend_works() -> None:
+    view_class, name = counted(cache_alias="locmem")
+    url = route(view_class)
+    assert [(await get(url))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+    await view_class.ainvalidate_cache()
+    assert (await get(url))["X-Cache"] == "MISS"
+    assert runs[name] == 2
+
+
+# ------------------------------------------------------------------ with the rate limit
+
+
+@pytest.mark.parametrize("order", ["limit first", "cache first"])
+async def test_cached_hits_still_spend_the_rate_limit(order: str) -> None:
+    async def plain_get(self: Any, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("x")
+
+    bases = (
+        (AsyncRateLimitMixin, AsyncCacheMixin, AsyncView)
+        if order == "limit first"
+        else (AsyncCacheMixin, AsyncRateLimitMixin, AsyncView)
+    )
+    view_class = type(
+        f"Both{next(_made)}", bases, {"__module__": __name__, "get": plain_get, "rate_limit": "3/h"}
+    )
+    url = route(view_class)
+    responses = [await get(url) for _ in range(4)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert [r.get("X-Cache") for r in responses[:3]] == ["MISS", "HIT", "HIT"]
+    assert responses[2]["RateLimit"] == '"3/h";r=0;t=3600'
+
+
+# ------------------------------------------------------------------ configuration
+
+
+@pytest.mark.parametrize(
+    ("attrs", "message"),
+    [
+        ({"cache_timeout": 0}, "cache_timeout must be a positive number"),
+        ({"cache_timeout": "5"}, "cache_timeout must be a positive number"),
+        ({"cache_stale_ttl": -1}, "cache_stale_ttl must be a number of seconds >= 0"),
+        ({"cache_alias": ""}, "cache_alias must be None or a non-empty string"),
+        ({"cache_key_prefix": 5}, "cache_key_prefix must be None or a non-empty string"),
+        ({"cache_vary_on": "Accept"}, "cache_vary_on must be a list of header names"),
+        ({"cache_vary_on": ["Bad Header"]}, "invalid header name"),
+        ({"cache_per_user": 1}, "cache_per_user must be True or False"),
+    ],
+)
+def test_bad_attributes_fail_at_as_view(attrs: dict[str, Any], message: str) -> None:
+    view_class, _ = counted(**attrs)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        view_class.as_view()
+
+
+def test_digest_separates_absent_and_empty() -> None:
+    assert digest("a", None) != digest("a", "")
+    assert digest("ab", "c") != digest("a", "bc")
+
+
+def test_entry_round_trip() -> None:
+    entry = Entry(
+        status=200, reason="OK", headers=[("A", "b")], body=b"x\ny", etag='"e"',
+        stored_at=1.0, fresh_until=2.0, generation="7", vary=("accept",), name="n",
+    )
+    assert Entry.loads(entry.dumps()) == entry
+    assert Entry.loads(b"garbage") is None
+    assert Entry.loads(None) is None
+
+
+urlpatterns: list[Any] = []
