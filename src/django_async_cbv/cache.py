@@ -407,8 +407,10 @@ def _loop_flights() -> dict[tuple[str, str], asyncio.Future[Entry | None]]:
 
 
 def _is_header_name(value: object) -> bool:
-    return isinstance(value, str) and bool(value) and all(
-        c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in value
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in value)
     )
 
 
@@ -495,9 +497,7 @@ class AsyncCacheMixin:
         _validate(cls.__qualname__, values)
 
     @classmethod
-    def check_against_settings(
-        cls, initkwargs: Mapping[str, Any] | None = None
-    ) -> list[Any]:
+    def check_against_settings(cls, initkwargs: Mapping[str, Any] | None = None) -> list[Any]:
         """Report a ``cache_alias`` that is not in ``CACHES`` (check E012)."""
         from django.core.checks import Error
 
@@ -610,9 +610,7 @@ class AsyncCacheMixin:
             response.headers[X_CACHE] = "BYPASS"
             return response
         plan = await self._plan(request)
-        if not plan.per_user and (
-            _authenticated(request) or "Authorization" in request.headers
-        ):
+        if not plan.per_user and (_authenticated(request) or "Authorization" in request.headers):
             return _mark(await call_next(request), "BYPASS", plan)
         store = store_for(plan.alias)
         try:
@@ -683,6 +681,13 @@ class AsyncCacheMixin:
             return None, look.generation, vary
         return entry, look.generation, vary
 
+    async def _find_fresh(self, store: Store, request: HttpRequest, plan: _Plan) -> Entry | None:
+        """The request's entry if it exists and is fresh (a stale one does not count)."""
+        entry, _, _ = await self._find(store, request, plan)
+        if entry is not None and time.time() < entry.fresh_until:
+            return entry
+        return None
+
     async def _coalesce(
         self,
         request: HttpRequest,
@@ -713,9 +718,16 @@ class AsyncCacheMixin:
                 return _mark(await call_next(request), "BYPASS", plan)
             if not locked:
                 entry, locked = await self._wait_for_other(request, plan, store, token)
-                if entry is not None:
-                    result = entry
-                    return _answer(request, entry, "HIT", plan, time.time(), head=False)
+            else:
+                # The key may have been filled between this request's look and its
+                # lock (by a leader that has finished since): look once more.
+                try:
+                    entry = await self._find_fresh(store, request, plan)
+                except StoreError:
+                    entry = None
+            if entry is not None:
+                result = entry
+                return _answer(request, entry, "HIT", plan, time.time(), head=False)
             response, result = await self._run_and_store_entry(
                 request, call_next, plan, store, generation
             )
@@ -743,7 +755,7 @@ class AsyncCacheMixin:
             await asyncio.sleep(pause)
             pause = min(pause * 2, _POLL_MAX)
             try:
-                entry, _, _ = await self._find(store, request, plan)
+                entry = await self._find_fresh(store, request, plan)
                 if entry is not None:
                     return entry, False
                 if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
