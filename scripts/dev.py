@@ -80,6 +80,9 @@ def example(port: int) -> None:
     argv = [
         str(python), "-m", "uvicorn", "example.asgi:application",
         "--app-dir", str(EXAMPLE_DIR), "--host", "127.0.0.1", "--port", str(port),
+        # REMOTE_ADDR stays the peer's address: the rate limit demo keys by it, and a
+        # forged X-Forwarded-For must not change it (see docs/ratelimit.md).
+        "--no-proxy-headers",
     ]  # fmt: skip
     cache = "django-redis at $REDIS_URL" if os.environ.get("REDIS_URL") else "local memory"
     say(f"serving http://127.0.0.1:{port}/ (SQLite, cache: {cache}); Ctrl+C stops")

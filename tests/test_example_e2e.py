@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -89,6 +90,7 @@ class ExampleServer:
                 "0",
                 "--lifespan",
                 "on",
+                "--no-proxy-headers",
             ],
             env=dict(env),
             stdout=subprocess.PIPE,
@@ -318,6 +320,77 @@ def test_options_lists_the_allowed_methods(server: ExampleServer) -> None:
     assert response.status == 200
     assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
     assert response.body == b""
+
+
+# -- rate limiting -------------------------------------------------------------------------
+
+LIMITED = "/demo/limited/"
+LIMITED_POLICY = '"5/m";q=5;w=60'
+RATE_LIMIT_FIELD = re.compile(r'"5/m";r=(\d+);t=(\d+)')
+
+
+def fetch_limited_six_times(server: ExampleServer) -> list[Response]:
+    """Six GETs of the rate limit demo (5/m), all within one clock minute.
+
+    The local-memory fixed window starts afresh at every minute of the clock: with
+    less than 5 seconds left in this one, wait (computed) for the next before starting.
+    """
+    seconds_left = 60 - time.time() % 60
+    if seconds_left < 5:
+        time.sleep(seconds_left + 0.2)
+    minute = time.time() // 60
+    responses = [fetch(server.url(LIMITED)) for _ in range(6)]
+    assert time.time() // 60 == minute, "the six requests took more than 5 seconds"
+    return responses
+
+
+def assert_limited_five_times(responses: list[Response]) -> None:
+    """5 x 200 with 4, 3, 2, 1, 0 requests left, then a 429 problem with Retry-After."""
+    *admitted, refused = responses
+    assert [r.status for r in admitted] == [200] * 5
+    assert refused.status == 429
+    left = []
+    for response in responses:
+        assert response.headers["RateLimit-Policy"] == LIMITED_POLICY
+        match = RATE_LIMIT_FIELD.fullmatch(response.headers["RateLimit"])
+        assert match is not None, response.headers["RateLimit"]
+        assert 1 <= int(match[2]) <= 60
+        left.append(int(match[1]))
+    assert left == [4, 3, 2, 1, 0, 0]
+    assert all(r.json()["rate_limit"] == "5/m" for r in admitted)
+    assert refused.headers.get_content_type() == PROBLEM_JSON
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    problem = refused.json()
+    assert problem["status"] == 429
+    assert problem["title"] == "Too Many Requests"
+
+
+def test_rate_limited_demo_refuses_the_sixth_request(server: ExampleServer) -> None:
+    """5 requests a minute in local memory (fixed window): the sixth gets 429."""
+    responses = fetch_limited_six_times(server)
+    assert_limited_five_times(responses)
+    assert responses[0].json()["algorithm"] == "fixed_window"
+    # A forged X-Forwarded-For buys nothing: the server keeps REMOTE_ADDR the peer's.
+    forged = fetch(server.url(LIMITED), headers={"X-Forwarded-For": "203.0.113.9"})
+    assert forged.status == 429
+
+
+def test_rate_limited_demo_on_redis_uses_the_sliding_window(
+    redis_url: str, redis_client: Any, migrated_db: Path, tmp_path: Path
+) -> None:
+    """With REDIS_URL the demo counts in Redis with the sliding window."""
+    server = start_server(migrated_db, tmp_path, REDIS_URL=redis_url)
+    try:
+        responses = [fetch(server.url(LIMITED)) for _ in range(6)]
+    finally:
+        log = server.stop()
+    assert responses[0].json()["algorithm"] == "sliding_window", log
+    assert_limited_five_times(responses)
+    # The sliding window's log and sequence, under the project's KEY_PREFIX and version.
+    keys = sorted(key.decode() for key in redis_client.scan_iter("example:1:async_cbv:rl:*"))
+    assert len(keys) == 2, keys
+    assert all(redis_client.pttl(key) > 0 for key in keys)
+    assert "127.0.0.1" not in "".join(keys)
 
 
 # -- process lifecycle ---------------------------------------------------------------------

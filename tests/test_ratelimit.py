@@ -411,6 +411,17 @@ async def test_only_the_listed_methods_are_limited() -> None:
 
 
 @pytest.mark.redis
+async def test_get_includes_head() -> None:
+    limited = view(rate_limit="2/h", rate_limit_methods=["GET"])
+    assert [(await call(limited, m)).status_code for m in ("get", "head", "head")] == [
+        200,
+        200,
+        429,
+    ]
+    assert (await call(limited, "post")).status_code == 200  # not limited
+
+
+@pytest.mark.redis
 async def test_scopes_share_budgets_per_rate() -> None:
     first = view(rate_limit="2/h", rate_limit_scope="shared")
     second = view(rate_limit="2/h", rate_limit_scope="shared")

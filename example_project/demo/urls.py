@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from .views import FanOutView, UpstreamView
+from .views import FanOutView, LimitedView, UpstreamView
 
 app_name = "demo"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("fanout/", FanOutView.as_view(), name="fanout"),
     path("upstream/<slug:name>/", UpstreamView.as_view(), name="upstream"),
+    path("limited/", LimitedView.as_view(), name="limited"),
 ]

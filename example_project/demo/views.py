@@ -1,9 +1,10 @@
-"""The fan-out demo and the fake upstream it calls.
+"""The fan-out demo, the fake upstream it calls, and the rate limit demo.
 
 ``UpstreamView`` stands in for a slow remote service: it sleeps for ``?delay=``
 seconds before answering. ``FanOutView`` calls it three times over real HTTP with
 ``AsyncView.gather`` and shows that the page took about as long as the slowest
-call, not the sum of all three.
+call, not the sum of all three. ``LimitedView`` admits 5 requests a minute per
+client address.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from django_async_cbv import AsyncView, ProblemError
+from django_async_cbv import AsyncRateLimitMixin, AsyncView, ProblemError
 
 from .upstream import get_json
 
@@ -137,3 +138,28 @@ class FanOutView(AsyncView):
             # Exception text may carry upstream details; the class name is enough here.
             return {"ok": False, "delay": delay, "error": type(outcome).__name__}
         return {"ok": True, "delay": delay, "data": outcome}
+
+
+class LimitedView(AsyncRateLimitMixin, AsyncView):
+    """At most 5 requests a minute per client address: ``GET /demo/limited/``.
+
+    The sixth request within the minute gets a 429 problem+json answer with
+    ``Retry-After``; every answer carries ``RateLimit-Policy`` (the limit) and
+    ``RateLimit`` (requests left, seconds until the budget is full again). The
+    counters live in the default cache: on Redis (``REDIS_URL``) the sliding window,
+    shared by every server process; in local memory only the fixed window, counted
+    per process (see ``EXAMPLE_RATE_LIMIT_ALGORITHM`` in the settings).
+    """
+
+    rate_limit = "5/m"
+    rate_limit_key = "ip"
+    rate_limit_algorithm = settings.EXAMPLE_RATE_LIMIT_ALGORITHM
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse(
+            {
+                "message": "Admitted. Call again: the sixth call within a minute gets a 429.",
+                "rate_limit": self.get_rate_limit(),
+                "algorithm": self.get_rate_limit_algorithm(),
+            }
+        )

@@ -10,7 +10,8 @@ Meant for trying the library locally, not for deployment. Environment variables:
     Path of the SQLite database (default: ``example_project/db.sqlite3``).
 ``REDIS_URL``
     When set (e.g. ``redis://127.0.0.1:6379/0``), the default cache is django-redis
-    at that URL instead of local memory. Requires ``django-async-cbv[redis]``.
+    at that URL instead of local memory, and the rate limit demo uses the sliding
+    window instead of the fixed window. Requires ``django-async-cbv[redis]``.
 ``EXAMPLE_UPSTREAM_URL``
     Base URL of the fake upstream the fan-out demo calls. By default it is this
     very server, at the address the request came in on.
@@ -108,6 +109,9 @@ if REDIS_URL:
             },
         }
     }
+    # The rate limit demo's algorithm (demo.views.LimitedView): Redis runs every
+    # algorithm, with one budget shared by all server processes.
+    EXAMPLE_RATE_LIMIT_ALGORITHM = "sliding_window"
 else:
     CACHES = {
         "default": {
@@ -115,6 +119,9 @@ else:
             "LOCATION": "example",
         }
     }
+    # Local memory counts fixed windows only, and each process counts its own
+    # (the system check says so with the warning django_async_cbv.W001).
+    EXAMPLE_RATE_LIMIT_ALGORITHM = "fixed_window"
 
 # Every key is optional; see the installation guide for the full table.
 ASYNC_CBV = {

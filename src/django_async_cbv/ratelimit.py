@@ -3,8 +3,8 @@
 The mixin is one request stage (:data:`~django_async_cbv.stages.RATE_LIMIT`): it runs
 after the user is resolved and before access checks, the cache and the handler, so a
 denied request and a cached answer still cost budget, and every response of a limited
-view (404s and cache hits included) carries the ``RateLimit-Policy`` and
-``RateLimit`` fields.
+view that the stages see (errors that ``handle_exception()`` maps and cache hits
+included) carries the ``RateLimit-Policy`` and ``RateLimit`` fields.
 
 Stores: on a Redis cache alias (django-redis or Django's ``RedisCache``) every
 algorithm runs as one server-side script per check (see ``_limiter_redis``); on local
@@ -252,7 +252,10 @@ def _validate_methods(view: str, methods: object) -> frozenset[str] | None:
             f"{view}.rate_limit_methods must be None (all methods) or a non-empty list of "
             f"method names such as ['POST'], not {methods!r}."
         )
-    return frozenset(m.upper() for m in names)
+    limited = {m.upper() for m in names}
+    if "GET" in limited:
+        limited.add("HEAD")  # Django answers HEAD with get() when a view has no head()
+    return frozenset(limited)
 
 
 def _validate_scope(view: str, scope: object) -> None:
@@ -284,7 +287,7 @@ class AsyncRateLimitMixin:
     #: ``"header:<Name>"``, or a callable ``(request) -> str | None`` (sync or async;
     #: None exempts the request).
     rate_limit_key: ClassVar[str | Callable[[HttpRequest], Any]] = "ip"
-    #: The limited methods (e.g. ``["POST"]``), or None for all.
+    #: The limited methods (e.g. ``["POST"]``), or None for all. ``"GET"`` includes HEAD.
     rate_limit_methods: ClassVar[Iterable[str] | None] = None
     #: The budget's name; None means the view's dotted path. Views with one scope,
     #: one algorithm and one rate share one budget.

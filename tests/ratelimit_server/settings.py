@@ -1,0 +1,56 @@
+"""Settings of the rate limit test server, read from the environment.
+
+``REDIS_URL`` (required)
+    The Redis database the ``default`` cache (django-redis) points at: the test
+    suite's own, so the tests can inspect the keys the servers write.
+``NUM_PROXIES``
+    ``ASYNC_CBV["NUM_PROXIES"]``: how many trusted proxies add to
+    ``X-Forwarded-For`` (default 0: the header is ignored).
+
+The ``locmem`` alias is local memory, one per process: it shows why several
+processes need a shared store.
+"""
+
+from __future__ import annotations
+
+import os
+
+REDIS_URL = os.environ["REDIS_URL"]
+
+SECRET_KEY = "django-async-cbv-ratelimit-test-server"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+INSTALLED_APPS = ["django_async_cbv"]
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "tests.ratelimit_server.urls"
+DATABASES: dict[str, dict[str, str]] = {}
+
+#: Every key the library writes starts with ``<KEY_PREFIX>:<VERSION>:async_cbv:rl:``.
+KEY_PREFIX = "rl-test"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": KEY_PREFIX,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 5, "SOCKET_TIMEOUT": 5},
+    },
+    "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
+
+ASYNC_CBV = {
+    "CACHE_ALIAS": "default",
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
+    # A store failure must show up as 503s in the tests, never as extra admissions.
+    "RATE_LIMIT_FAIL_OPEN": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_async_cbv": {"handlers": ["console"], "level": "WARNING"}},
+}
