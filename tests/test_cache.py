@@ -740,3 +740,17 @@ def test_entry_round_trip() -> None:
 
 
 urlpatterns: list[Any] = []
+
+
+def test_check_reports_an_unknown_alias(settings: Any) -> None:
+    from types import ModuleType
+
+    from django_async_cbv.checks import check_views
+
+    view_class, _ = counted(cache_alias="nowhere")
+    urlconf = ModuleType("routes")
+    urlconf.urlpatterns = [path("x/", view_class.as_view())]  # type: ignore[attr-defined]
+    settings.ROOT_URLCONF = urlconf
+    [message] = check_views()
+    assert message.id == "django_async_cbv.E012"
+    assert "'nowhere'" in message.msg
