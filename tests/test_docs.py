@@ -61,8 +61,9 @@ TESTED_HERE = {
     "settings_sqlite",
     "timeouts",
 }
-TESTED_ELSEWHERE = re.compile(r"json_api|stages$|(settings_)?ratelimit$|caching(_api)?$")  # tests/test_stages.py,
-# tests/test_docs_ratelimit.py
+# Tested in tests/test_docs_json_api.py, test_stages.py, test_docs_ratelimit.py and
+# test_docs_caching.py.
+TESTED_ELSEWHERE = re.compile(r"json_api|stages$|(settings_)?ratelimit$|caching(_api)?$")
 
 
 @pytest.fixture
