@@ -41,11 +41,13 @@ from typing import IO, Any
 
 import aiohttp
 import pytest
+from django.test import override_settings
 from multidict import CIMultiDict
 
 from django_async_cbv._limiter_redis import redis_keys
 from django_async_cbv._rates import parse_rates
-from django_async_cbv.ratelimit import _identity_digest_input
+from django_async_cbv.ratelimit import client_digest
+from tests.ratelimit_server import SECRET_KEY as SERVER_SECRET_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -351,7 +353,8 @@ def expected_keys(path: str, *identities: str) -> set[str]:
     scope = f"{VIEWS_MODULE}.{view}"
     keys: set[str] = set()
     for identity in identities:
-        who = _identity_digest_input(scope, identity)
+        with override_settings(SECRET_KEY=SERVER_SECRET_KEY):  # the servers' HMAC key
+            who = client_digest(scope, identity)
         keys.update(redis_keys(KEY_PREFIX, who, parse_rates(rate), algorithm))
     return keys
 

@@ -6,9 +6,10 @@ n trusted proxies saw. Entries a client wrote itself sit further left and are
 never used. With fewer than n entries, ``REMOTE_ADDR`` is used.
 
 Addresses are normalised so that one client cannot appear as many: a port is
-dropped (``1.2.3.4:80``, ``[::1]:80``), an IPv4-mapped IPv6 address becomes its
-IPv4 address, an IPv6 zone is dropped, and IPv6 addresses are keyed by their /64
-network (one host usually holds a whole /64). Anything that is not an address
+dropped (``1.2.3.4:80``, ``[::1]:80``), an IPv6 address that embeds an IPv4 one
+(mapped, translated, NAT64, compatible, 6to4, Teredo) becomes that IPv4 address,
+an IPv6 zone is dropped, and other IPv6 addresses are keyed by their /64 network
+(one host usually holds a whole /64). Anything that is not an address
 never becomes a key of its own: a malformed forwarded entry falls back to
 ``REMOTE_ADDR``, and a missing or malformed ``REMOTE_ADDR`` shares one key
 with every other such request (a warning is logged), so garbage cannot buy a
@@ -56,12 +57,40 @@ def normalise_ip(text: str) -> str | None:
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped
-        if mapped is not None:
-            return str(mapped)
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return str(embedded)
         network = ipaddress.IPv6Network((int(address) >> 64 << 64, 64))
         return str(network)
     return str(address)
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix
+_SIIT = ipaddress.IPv6Network("::ffff:0:0:0/96")  # IPv4-translated (RFC 2765)
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # IPv4-compatible (deprecated)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, if it embeds one.
+
+    IPv4-mapped, IPv4-translated, NAT64 (well-known prefix), IPv4-compatible, 6to4 and
+    Teredo (the client's address): each is the one IPv4 host, so it shares that
+    host's budget instead of sharing one /64 with every other IPv4 host, or getting
+    a budget per /64 of its 6to4 network.
+    """
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    for network in (_NAT64, _SIIT, _COMPATIBLE):
+        if address in network:
+            low = int(address) & 0xFFFFFFFF
+            if network is _COMPATIBLE and low <= 1:
+                return None  # :: and ::1 are not IPv4 hosts
+            return ipaddress.IPv4Address(low)
+    return None
 
 
 def client_ip(meta: Mapping[str, object], num_proxies: int) -> str:

@@ -67,6 +67,8 @@ def fixed_window_check(
             wait = start + rate.period - now
             current = cache.get(f"{key_base}:{rate.count}/{rate.period}:{start}") or 0
             count_now = current if isinstance(current, int) else 0
+            if count_now >= rate.count:  # it would refuse too: the retry waits for it
+                retry = max(retry, wait)
         else:
             wait = waits[index]
             count_now = used[index] if allowed else used[index] - 1

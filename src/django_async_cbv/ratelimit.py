@@ -15,11 +15,15 @@ no atomic increment and are refused.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import hmac
 import inspect
 import logging
 import re
+import socket
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -41,6 +45,8 @@ from ._client_ip import client_ip
 from ._limiter_cache import fixed_window_check
 from ._limiter_redis import ALGORITHMS, Decision, RedisLimiter
 from ._rates import Rate, parse_rates
+from ._store_health import StoreHealth, health_of
+from ._store_health import forget as _forget_health
 from .conf import get_settings
 from .problems import problem_response
 from .stages import RATE_LIMIT, CallNext, request_stage
@@ -151,6 +157,8 @@ def _forget_stores(*, setting: str, **kwargs: Any) -> None:
         _stores.clear()
         _prefixes.clear()
         _plan.cache_clear()
+    if setting == "CACHES":
+        _forget_health()
 
 
 _prefixes: dict[str, str] = {}
@@ -224,7 +232,26 @@ def _plan_for(view: str, rate: object, algorithm: object, alias: object, scope: 
 
 
 def _validate_key_spec(view: str, spec: object) -> None:
+    if isinstance(spec, classmethod):
+        raise ImproperlyConfigured(
+            f"{view}.rate_limit_key is a classmethod; use a plain function or a "
+            "staticmethod taking the request, or override get_rate_limit_key()."
+        )
+    spec = _unwrap(spec)
     if callable(spec):
+        try:
+            signature = inspect.signature(spec)
+        except (TypeError, ValueError):  # no signature to check (some builtins)
+            return
+        try:
+            signature.bind(None)
+        except TypeError:
+            raise ImproperlyConfigured(
+                f"{view}.rate_limit_key is {spec!r}, which cannot be called with the "
+                "request alone. A key function takes one argument, the request (a method "
+                "defined in the class body also takes self: override "
+                "get_rate_limit_key() instead, or make it a staticmethod)."
+            ) from None
         return
     if isinstance(spec, str):
         if spec in KEY_KINDS:
@@ -267,8 +294,8 @@ def _validate_scope(view: str, scope: object) -> None:
 
 
 def _unwrap(spec: object) -> object:
-    """A key spec as stored on the class: a staticmethod or function is called with the request."""
-    if isinstance(spec, staticmethod | classmethod):
+    """A key spec as stored on the class: a staticmethod is called as its function."""
+    if isinstance(spec, staticmethod):
         return spec.__func__
     return spec
 
@@ -311,7 +338,7 @@ class AsyncRateLimitMixin:
         super().check_configuration(initkwargs)  # type: ignore[misc]
         values = {**_class_values(cls), **(initkwargs or {})}
         view = cls.__qualname__
-        _validate_key_spec(view, _unwrap(values["rate_limit_key"]))
+        _validate_key_spec(view, values["rate_limit_key"])
         _validate_methods(view, values["rate_limit_methods"])
         _validate_scope(view, values["rate_limit_scope"])
         _validate_rates(view, values["rate_limit"], values["rate_limit_algorithm"])
@@ -351,9 +378,12 @@ class AsyncRateLimitMixin:
             messages.append(
                 CheckWarning(
                     f"{view} counts requests in the local-memory cache {alias!r}: every "
-                    "process has its own budget, so N processes admit up to N times the rate.",
+                    "process has its own budget, so N processes admit up to N times the "
+                    "rate, and other use of that cache can evict a counter (MAX_ENTRIES), "
+                    "which gives its client a fresh budget.",
                     hint="Use a Redis cache (rate_limit_cache_alias or "
-                    "ASYNC_CBV['CACHE_ALIAS']) when more than one process serves the site.",
+                    "ASYNC_CBV['CACHE_ALIAS']) when more than one process serves the site; "
+                    "at least give the counters a local-memory alias of their own.",
                     obj=cls,
                     id="django_async_cbv.W001",
                 )
@@ -389,9 +419,10 @@ class AsyncRateLimitMixin:
         empty); a callable's result (None exempts). Override to key otherwise.
         """
         request = self.request
-        spec = _unwrap(inspect.getattr_static(self, "rate_limit_key"))
+        raw = inspect.getattr_static(self, "rate_limit_key")
         view = type(self).__qualname__
-        _validate_key_spec(view, spec)
+        _validate_key_spec(view, raw)
+        spec = _unwrap(raw)
         if callable(spec):
             value = spec(request)
             if inspect.isawaitable(value):
@@ -424,9 +455,13 @@ class AsyncRateLimitMixin:
         methods = _validate_methods(view, await _maybe_await(self.get_rate_limit_methods()))
         if methods is not None and (request.method or "").upper() not in methods:
             return await call_next(request)
-        identity = await self.get_rate_limit_key()
+        identity = await _maybe_await(self.get_rate_limit_key())
         if identity is None:
             return await call_next(request)
+        if not isinstance(identity, str):
+            raise ImproperlyConfigured(
+                f"{view}.get_rate_limit_key() returned {identity!r}; it must return a str or None."
+            )
         scope = await _maybe_await(self.get_rate_limit_scope())
         _validate_scope(view, scope)
         if scope is None:
@@ -441,18 +476,31 @@ class AsyncRateLimitMixin:
             alias,
             scope,
         )
+        health = health_of(plan.alias)
         try:
             decision = await _check(plan, identity)
+        except _StoreBusy as busy:
+            health.log(
+                "Rate limit check on %r failed while the store is answering other "
+                "requests (%s); answering 503.",
+                plan.alias,
+                busy,
+            )
+            return problem_response(
+                503,
+                detail="The request could not be rate limited. Try again later.",
+                headers={"Retry-After": "1"},
+            )
         except _StoreDown as down:
             if get_settings().rate_limit_fail_open:
-                logger.warning(
-                    "Rate limit store %r unavailable (%s); admitting the request "
+                health.log(
+                    "Rate limit store %r unavailable (%s); admitting requests "
                     "(RATE_LIMIT_FAIL_OPEN).",
                     plan.alias,
                     down,
                 )
                 return await call_next(request)
-            logger.warning(
+            health.log(
                 "Rate limit store %r unavailable (%s); answering 503 (RATE_LIMIT_FAIL_OPEN "
                 "is False).",
                 plan.alias,
@@ -480,7 +528,11 @@ def _seconds(n: int) -> str:
 
 
 class _StoreDown(Exception):
-    """The store could not be asked (connection, timeout or server error)."""
+    """The store is down: RATE_LIMIT_FAIL_OPEN decides."""
+
+
+class _StoreBusy(Exception):
+    """A check failed while the store is otherwise answering: never admit uncounted."""
 
 
 def _class_values(cls: type) -> dict[str, Any]:
@@ -501,42 +553,130 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
-def _identity_digest_input(scope: str, identity: str) -> str:
-    # Length-prefixed, so no scope/identity pair can spell another.
-    return f"{len(scope)}:{scope}{identity}"
+def client_digest(scope: str, identity: str) -> str:
+    """The name of one client's budget in the store: an HMAC of the scope and identity.
+
+    Keyed by ``SECRET_KEY``, so that the stored names cannot be reversed by trying
+    addresses, nor linked between sites sharing one Redis. Changing ``SECRET_KEY``
+    starts every budget afresh.
+    """
+    message = f"{len(scope)}:{scope}{identity}".encode("utf-8", "surrogatepass")
+    return hmac.new(_hmac_key(), message, hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _hmac_key_for(secret: str) -> bytes:
+    return hashlib.sha256(b"django-async-cbv.ratelimit:" + secret.encode()).digest()
+
+
+def _hmac_key() -> bytes:
+    return _hmac_key_for(str(settings.SECRET_KEY))
+
+
+# Checks in flight on Redis, per event loop and alias: more wait for a turn here, so a
+# burst never exhausts the connection pool nor times out waiting for a connection.
+MAX_CONCURRENT_CHECKS: Final = 64
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _gate(alias: str) -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gates = _gates.get(loop)
+    if gates is None:
+        gates = _gates[loop] = {}
+    gate = gates.get(alias)
+    if gate is None:
+        gate = gates[alias] = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
+    return gate
+
+
+class _StoreError(Exception):
+    """One call to the store failed; ``definitive`` when it surely cannot be reached."""
+
+    def __init__(self, message: str, *, definitive: bool = False) -> None:
+        super().__init__(message)
+        self.definitive = definitive
+
+
+def _is_definitive(exc: BaseException) -> bool:
+    """The error says the server cannot be reached at all (refused, unknown host)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError | socket.gaierror):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def _check(plan: _Plan, identity: str) -> Decision:
-    """Count one request of ``identity`` under ``plan``; _StoreDown if the store fails."""
-    store = _store_for(plan.alias)
-    who = _identity_digest_input(plan.scope, identity)
-    if store.redis:
-        from redis.exceptions import RedisError
+    """Count one request of ``identity`` under ``plan``.
 
-        client: Redis | None = _redis.async_redis_for_alias(plan.alias)
-        if client is None:  # CACHES changed under us: count through the cache
-            return await _check_cache(plan, who, store)
-        try:
-            return await _limiter.check(
-                client, _key_prefix(plan.alias), who, plan.rates, plan.algorithm
-            )
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise _StoreDown(f"{type(exc).__name__}: {exc}") from exc
-    return await _check_cache(plan, who, store)
+    Raises _StoreDown when the store is down (or skipped as down), _StoreBusy when a
+    call failed while the store is otherwise answering (see ``_store_health``).
+    """
+    store = _store_for(plan.alias)
+    who = client_digest(plan.scope, identity)
+    health = health_of(plan.alias)
+    if health.should_skip():
+        raise _StoreDown("the store is down (skipped until it answers again)")
+    try:
+        if store.redis:
+            decision = await _check_redis(plan, who, health)
+        else:
+            decision = await _check_cache(plan, who, store)
+    except _StoreError as exc:
+        if health.failed(definitive=exc.definitive) == "transient":
+            raise _StoreBusy(str(exc)) from exc
+        raise _StoreDown(str(exc)) from exc
+    health.succeeded()
+    return decision
+
+
+async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+
+    client: Redis | None = _redis.async_redis_for_alias(plan.alias)
+    if client is None:  # CACHES changed under the request
+        raise _StoreError(f"the cache {plan.alias!r} is no longer Redis")
+    async with _gate(plan.alias):
+        if health.should_skip():  # found down while this request waited for its turn
+            raise _StoreDown("the store is down (skipped until it answers again)")
+        for attempt in (1, 2):
+            try:
+                return await _limiter.check(
+                    client, _key_prefix(plan.alias), who, plan.rates, plan.algorithm
+                )
+            except RedisConnectionError as exc:
+                # A pooled connection the server has closed (restart, failover, idle
+                # timeout) fails once: try once more, on a new connection. Should the
+                # first attempt have run, the request counts twice: a refusal one
+                # request early, never an admission beyond the limit.
+                if attempt == 2 or _is_definitive(exc):
+                    raise _StoreError(
+                        f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)
+                    ) from exc
+            except (RedisError, OSError, TimeoutError) as exc:
+                raise _StoreError(
+                    f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)
+                ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _check_cache(plan: _Plan, who: str, store: _Store) -> Decision:
-    digest = hashlib.sha256(who.encode("utf-8", "surrogatepass")).hexdigest()
-    key_base = f"async_cbv:rl:{digest}:fw"
+    key_base = f"async_cbv:rl:{who}:fw"
     cache = caches[plan.alias]
-    run: Callable[[], Decision] = functools.partial(fixed_window_check, cache, key_base, plan.rates)
     try:
         if store.local_memory:
             # Memory only, under the cache's own lock: no I/O to keep off the loop.
-            return run()
+            return fixed_window_check(cache, key_base, plan.rates)
         return await _in_thread(plan.alias, key_base, plan.rates)
     except Exception as exc:
-        raise _StoreDown(f"{type(exc).__name__}: {exc}") from exc
+        raise _StoreError(f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)) from exc
 
 
 def _in_thread(alias: str, key_base: str, rates: tuple[Rate, ...]) -> Awaitable[Decision]:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 
-REDIS_URL = os.environ["REDIS_URL"]
+from tests.ratelimit_server import SECRET_KEY as SECRET_KEY
 
-SECRET_KEY = "django-async-cbv-ratelimit-test-server"
+REDIS_URL = os.environ["REDIS_URL"]
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 USE_TZ = True
