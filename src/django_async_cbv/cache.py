@@ -16,6 +16,7 @@ this module (a JSON head and the body), never pickles.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ import math
 import secrets
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -35,6 +36,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone, translation
 
 from . import _redis
+from ._store_health import health_of, is_definitive
 from .conf import get_settings
 from .stages import CACHE, CallNext, request_stage
 
@@ -185,7 +187,11 @@ class Entry:
 
 
 class StoreError(Exception):
-    """The cache could not be read or written."""
+    """The cache could not be read or written; ``definitive``: it cannot be reached."""
+
+    def __init__(self, message: str, *, definitive: bool = False) -> None:
+        super().__init__(message)
+        self.definitive = definitive
 
 
 # One round trip for a lookup: the generation (created at a random value when
@@ -202,9 +208,13 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 _SHAS = {
     source: hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-    for source in (_LOOKUP, _RELEASE)
+    for source in (_LOOKUP, _RELEASE, _EXTEND)
 }
 
 
@@ -269,6 +279,9 @@ class Store:
     async def unlock(self, name: str, token: str) -> None:
         raise NotImplementedError
 
+    async def extend(self, name: str, token: str, ttl: float) -> None:
+        raise NotImplementedError
+
     async def bump(self, gen_name: str) -> None:
         raise NotImplementedError
 
@@ -318,6 +331,10 @@ class RedisStore(Store):
     async def unlock(self, name: str, token: str) -> None:
         await _guard(self._script(_RELEASE, [self.key(name)], [token]))
 
+    async def extend(self, name: str, token: str, ttl: float) -> None:
+        ms = max(1, math.ceil(ttl * 1000))
+        await _guard(self._script(_EXTEND, [self.key(name)], [token, ms]))
+
     async def bump(self, gen_name: str) -> None:
         await _guard(self.client().set(self.key(gen_name), _new_generation()))
 
@@ -328,7 +345,7 @@ async def _guard(awaitable: Any) -> Any:
     try:
         return await awaitable
     except (RedisError, OSError, TimeoutError) as exc:
-        raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        raise StoreError(f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc)) from exc
 
 
 class DjangoStore(Store):
@@ -338,7 +355,9 @@ class DjangoStore(Store):
         try:
             return await getattr(caches[self.alias], method)(*args, **kwargs)
         except Exception as exc:
-            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+            raise StoreError(
+                f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc)
+            ) from exc
 
     async def lookup(self, gen_name: str, vary_name: str, entry_name: str) -> Lookup:
         found = await self._call("aget_many", [gen_name, vary_name, entry_name])
@@ -369,6 +388,10 @@ class DjangoStore(Store):
         if await self._call("aget", name) == token:
             await self._call("adelete", name)
 
+    async def extend(self, name: str, token: str, ttl: float) -> None:
+        if await self._call("aget", name) == token:
+            await self._call("atouch", name, ttl)
+
     async def bump(self, gen_name: str) -> None:
         await self._call("aset", gen_name, _new_generation(), timeout=None)
 
@@ -388,7 +411,7 @@ _known_vary: dict[str, tuple[str, ...]] = {}
 
 # In-process coalescing: one future per event loop and key, set by the leader.
 _flights: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Future[Entry | None]]
+    asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Future[object]]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -398,7 +421,7 @@ def _remember_vary(name: str, vary: tuple[str, ...]) -> None:
     _known_vary[name] = vary
 
 
-def _loop_flights() -> dict[tuple[str, str], asyncio.Future[Entry | None]]:
+def _loop_flights() -> dict[tuple[str, str], asyncio.Future[object]]:
     loop = asyncio.get_running_loop()
     flights = _flights.get(loop)
     if flights is None:
@@ -613,11 +636,16 @@ class AsyncCacheMixin:
         if not plan.per_user and (_authenticated(request) or "Authorization" in request.headers):
             return _mark(await call_next(request), "BYPASS", plan)
         store = store_for(plan.alias)
+        health = health_of(plan.alias)
+        if health.should_skip():
+            health.log("Cache %r is down; serving uncached.", plan.alias)
+            return _mark(await call_next(request), "BYPASS", plan)
         try:
             entry, generation, _ = await self._find(store, request, plan)
         except StoreError as exc:
-            logger.warning("Cache %r unavailable (%s); serving uncached.", plan.alias, exc)
+            _store_failed(plan, exc, "serving uncached")
             return _mark(await call_next(request), "BYPASS", plan)
+        health.succeeded()
         now = time.time()
         head = method == "HEAD"
         if entry is not None and now < entry.fresh_until:
@@ -628,14 +656,13 @@ class AsyncCacheMixin:
             token = secrets.token_hex(16)
             try:
                 leading = await store.lock(plan.lock_name, token, LOCK_TIMEOUT)
-            except StoreError:
+            except StoreError as exc:
+                _store_failed(plan, exc, "serving the stale entry")
                 leading = False
             if not leading:
                 return _answer(request, entry, "STALE", plan, now, head=False)
-            try:
+            async with _held(store, plan, token):
                 return await self._run_and_store(request, call_next, plan, store, generation)
-            finally:
-                await _unlock(store, plan, token)
         return await self._coalesce(request, call_next, plan, store, generation)
 
     async def _plan(self, request: HttpRequest) -> _Plan:
@@ -699,46 +726,52 @@ class AsyncCacheMixin:
         """Run the handler once for all concurrent requests of one key."""
         flights = _loop_flights()
         flight_key = (plan.alias, f"{plan.lock_name}:{generation}")
-        flight = flights.get(flight_key)
-        if flight is not None:
-            entry = await asyncio.shield(flight)
-            if entry is not None and _same_variant(request, plan, entry):
-                return _answer(request, entry, "HIT", plan, time.time(), head=False)
+        while (flight := flights.get(flight_key)) is not None:
+            outcome = await asyncio.shield(flight)
+            if outcome is _RELEAD:
+                continue  # the leader was cancelled: the first waiter here leads instead
+            if isinstance(outcome, Entry) and _same_variant(request, plan, outcome):
+                return _answer(request, outcome, "HIT", plan, time.time(), head=False)
             return await self._run_and_store(request, call_next, plan, store, generation)
         flight = asyncio.get_running_loop().create_future()
         flights[flight_key] = flight
-        result: Entry | None = None
+        result: object = None
         token = secrets.token_hex(16)
-        locked = False
         try:
             try:
                 locked = await store.lock(plan.lock_name, token, LOCK_TIMEOUT)
-            except StoreError as exc:
-                logger.warning("Cache %r unavailable (%s); serving uncached.", plan.alias, exc)
-                return _mark(await call_next(request), "BYPASS", plan)
-            if not locked:
-                entry, locked = await self._wait_for_other(request, plan, store, token)
-            else:
-                # The key may have been filled between this request's look and its
-                # lock (by a leader that has finished since): look once more.
-                try:
+                if not locked:
+                    entry, locked = await self._wait_for_other(request, plan, store, token)
+                else:
+                    # The key may have been filled between this request's look and its
+                    # lock (by a leader that has finished since): look once more.
                     entry = await self._find_fresh(store, request, plan)
-                except StoreError:
-                    entry = None
+            except StoreError as exc:
+                _store_failed(plan, exc, "serving uncached")
+                return _mark(await call_next(request), "BYPASS", plan)
             if entry is not None:
                 result = entry
+                if locked:
+                    await _unlock(store, plan, token)
                 return _answer(request, entry, "HIT", plan, time.time(), head=False)
-            response, result = await self._run_and_store_entry(
-                request, call_next, plan, store, generation
-            )
+            if not locked:
+                response, result = await self._run_and_store_entry(
+                    request, call_next, plan, store, generation
+                )
+                return response
+            async with _held(store, plan, token):
+                response, result = await self._run_and_store_entry(
+                    request, call_next, plan, store, generation
+                )
             return response
+        except asyncio.CancelledError:
+            result = _RELEAD  # the client went away: a waiting request takes over
+            raise
         finally:
             if not flight.done():
                 flight.set_result(result)
             if flights.get(flight_key) is flight:
                 del flights[flight_key]
-            if locked:
-                await _unlock(store, plan, token)
 
     async def _wait_for_other(
         self, request: HttpRequest, plan: _Plan, store: Store, token: str
@@ -746,22 +779,23 @@ class AsyncCacheMixin:
         """Another request (maybe in another process) holds the key's lock.
 
         Poll, with a pause doubling up to 0.1 s, until its entry appears (returned),
-        or its lock is gone and this request takes it (``True``: lead), or the lock's
-        lifetime has passed (run the handler unlocked). Never waits longer than that.
+        or its lock is gone and this request takes it (``True``: lead). A live leader
+        keeps its lock; a dead one's lock expires within ``LOCK_TIMEOUT``. The wait
+        is bounded all the same: by the view's ``timeout`` (30 s without one) plus
+        ``LOCK_TIMEOUT``; past that the handler runs without the lock.
         """
-        deadline = time.monotonic() + LOCK_TIMEOUT
+        handler_timeout = getattr(self, "get_timeout", lambda: None)()
+        longest = float(handler_timeout or _DEFAULT_WAIT) + LOCK_TIMEOUT
+        deadline = time.monotonic() + longest
         pause = 0.005
         while time.monotonic() < deadline:
             await asyncio.sleep(pause)
             pause = min(pause * 2, _POLL_MAX)
-            try:
-                entry = await self._find_fresh(store, request, plan)
-                if entry is not None:
-                    return entry, False
-                if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
-                    return None, True
-            except StoreError:
-                return None, False
+            entry = await self._find_fresh(store, request, plan)
+            if entry is not None:
+                return entry, False
+            if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
+                return await self._find_fresh(store, request, plan), True
         return None, False
 
     async def _run_and_store(
@@ -825,11 +859,10 @@ class AsyncCacheMixin:
                 await store.store(name, entry, plan.vary_name, vary, ttl + plan.stale_ttl)
                 _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
             except StoreError as exc:
-                logger.warning("Cache %r unavailable (%s); response not stored.", plan.alias, exc)
-                entry = None
-            else:
-                if "Cache-Control" not in response.headers:
-                    response.headers["Cache-Control"] = f"max-age={math.floor(ttl)}"
+                _store_failed(plan, exc, "response not stored")
+                return _mark(response, "BYPASS", plan), None
+            if "Cache-Control" not in response.headers:
+                response.headers["Cache-Control"] = f"max-age={math.floor(ttl)}"
         return _mark(response, "MISS", plan), entry
 
     def _storable_ttl(
@@ -973,16 +1006,52 @@ def _answer(
     else:
         response = entry.response(head=head)
     response.headers["Age"] = str(max(0, math.floor(now - entry.stored_at)))
-    if not any(name.lower() == "cache-control" for name, _ in entry.headers):
-        remaining = 0 if state == "STALE" else max(0, math.floor(entry.fresh_until - now))
-        response.headers["Cache-Control"] = f"max-age={remaining}"
-    elif state == "STALE":
+    if state == "STALE":
         response.headers["Cache-Control"] = "max-age=0"
+    elif not any(name.lower() == "cache-control" for name, _ in entry.headers):
+        # The entry's lifetime, with Age: a downstream cache keeps it for what is left
+        # (max-age minus Age, RFC 9111 4.2.3); a max-age already lowered by the age
+        # would have it subtract the age twice.
+        lifetime = max(0, math.floor(entry.fresh_until - entry.stored_at))
+        response.headers["Cache-Control"] = f"max-age={lifetime}"
     return _mark(response, state, plan)
+
+
+_RELEAD: Final = object()  # a flight's outcome when its leader was cancelled
+_DEFAULT_WAIT: Final = 30.0  # seconds a waiter allows a leader of a view without timeout
+
+
+def _store_failed(plan: _Plan, exc: StoreError, consequence: str) -> None:
+    """Record a failed call to the store and log it (at most once a second)."""
+    health = health_of(plan.alias)
+    health.failed(definitive=exc.definitive)
+    health.log("Cache %r unavailable (%s); %s.", plan.alias, exc, consequence)
+
+
+@contextlib.asynccontextmanager
+async def _held(store: Store, plan: _Plan, token: str) -> AsyncIterator[None]:
+    """Keep the key's lock alive while the block runs; release it afterwards."""
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(LOCK_TIMEOUT / 3)
+            try:
+                await store.extend(plan.lock_name, token, LOCK_TIMEOUT)
+            except StoreError:
+                return  # it expires by itself; others then take over
+
+    keeper = asyncio.ensure_future(keep())
+    try:
+        yield
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        await _unlock(store, plan, token)
 
 
 async def _unlock(store: Store, plan: _Plan, token: str) -> None:
     try:
         await store.unlock(plan.lock_name, token)
     except StoreError as exc:
-        logger.warning("Cache %r: could not release a lock (%s); it expires.", plan.alias, exc)
+        _store_failed(plan, exc, "a lock is left to expire")
