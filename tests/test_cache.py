@@ -792,3 +792,227 @@ def test_check_reports_an_unknown_alias(settings: Any) -> None:
     [message] = check_views()
     assert message.id == "django_async_cbv.E012"
     assert "'nowhere'" in message.msg
+
+
+# ------------------------------------------------------------------ review findings
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_pages_that_showed_flash_messages_are_never_stored(settings: Any) -> None:
+    from django.contrib import messages
+
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ]
+
+    class Page(AsyncCacheMixin, AsyncView):
+        async def post(self, request: HttpRequest) -> HttpResponse:
+            messages.success(request, "Thanks alice@example.com")
+            return HttpResponse(status=302, headers={"Location": request.path})
+
+        async def get(self, request: HttpRequest) -> HttpResponse:
+            shown = [str(m) for m in messages.get_messages(request)]
+            return JsonResponse({"messages": shown})
+
+    url = route(Page)
+    alice = AsyncClient()
+    await alice.post(url)
+    mine = await alice.get(url)
+    assert json.loads(mine.content) == {"messages": ["Thanks alice@example.com"]}
+    assert mine["X-Cache"] == "MISS"
+    bob = await get(url)
+    assert bob["X-Cache"] == "MISS"
+    assert json.loads(bob.content) == {"messages": []}
+
+
+async def test_an_unstorable_answer_stops_requests_queueing_on_the_lock(
+    redis_client: redis.Redis,
+) -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse(f"private {n}", headers={"Cache-Control": "private"})
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    assert (await get(url))["X-Cache"] == "MISS"
+    assert redis_client.keys("*:pass:*")  # marked: its answers are not stored
+    view = view_class()
+    request = AsyncRequestFactory().get(url)
+    view.setup(request)
+    plan = await view._plan(request)
+    redis_client.set(f":1:{plan.lock_name}", "another process", px=5000)
+    started = time.monotonic()
+    assert (await get(url)).content == b"private 2"
+    assert time.monotonic() - started < 1.0  # no waiting behind the other lock
+    assert runs[name] == 2
+
+
+async def test_a_leader_cancelled_after_taking_the_lock_releases_it(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    in_lookup = asyncio.Event()
+    original = AsyncCacheMixin._find_fresh
+
+    async def slow_find_fresh(self: Any, store: Any, request: Any, plan: Any) -> Any:
+        in_lookup.set()
+        await asyncio.Event().wait()  # stuck here (a slow store) until cancelled
+        return await original(self, store, request, plan)
+
+    monkeypatch.setattr(AsyncCacheMixin, "_find_fresh", slow_find_fresh)
+    leader = asyncio.ensure_future(get(url))
+    await in_lookup.wait()
+    assert redis_client.keys("*:lock:*")
+    leader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    assert redis_client.keys("*:lock:*") == []  # released, not left to expire
+    assert runs[name] == 0
+
+
+@pytest.mark.parametrize("status", [304, 206])
+async def test_304_and_206_are_never_stored_whatever_the_hook(status: int) -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse(status=status, headers={"ETag": '"v1"'})
+
+    view_class, name = counted(respond=respond, should_cache_response=lambda self, response: True)
+    url = route(view_class)
+    for _ in range(2):
+        assert (await get(url)).status_code == status
+    assert runs[name] == 2
+
+
+async def test_preconditions_only_apply_to_stored_successes() -> None:
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse("gone", status=404)
+
+    view_class, _ = counted(
+        respond=respond, should_cache_response=lambda self, response: response.status_code == 404
+    )
+    url = route(view_class)
+    await get(url)
+    hit = await get(url, headers={"If-None-Match": "*"})
+    assert (hit.status_code, hit["X-Cache"]) == (404, "HIT")
+
+
+@pytest.mark.parametrize(
+    "cache_control",
+    [
+        "max-age=10, max-age=0",
+        "s-maxage=60, max-age=0",
+        "max-age=0, s-maxage=60",
+        'max-age=60, ext="private"',
+        "max-age=²",  # a digit to str.isdigit(), not to int()
+    ],
+)
+async def test_more_responses_that_must_not_be_stored(cache_control: str) -> None:
+    view_class, name = counted(respond=_responder(**{"Cache-Control": cache_control}))
+    url = route(view_class)
+    assert [(await get(url)).status_code for _ in range(2)] == [200, 200]
+    assert runs[name] == 2
+
+
+async def test_a_304_carries_the_length_of_the_200() -> None:
+    view_class, _ = counted()
+    url = route(view_class)
+    first = await get(url)
+    not_modified = await get(url, headers={"If-None-Match": first["ETag"]})
+    assert not_modified.status_code == 304
+    assert not_modified["Content-Length"] == str(len(first.content))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda head: head.update(status=999),
+        lambda head: head.update(status="200"),
+        lambda head: head.update(fresh_until=float("inf")),
+        lambda head: head.update(stored_at=float("nan")),
+        lambda head: head.update(headers=[["X-Evil", "a\r\nSet-Cookie: x=1"]]),
+        lambda head: head.update(headers={"A": "b"}),
+        lambda head: head.update(headers=[["Bad Name", "v"]]),
+        lambda head: head.pop("generation"),
+    ],
+)
+async def test_tampered_entries_are_misses_never_errors(
+    redis_client: redis.Redis, tamper: Any
+) -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    await get(url)
+    [key] = redis_client.keys("*:e:*")
+    raw = redis_client.get(key)
+    assert raw is not None
+    magic, head, body = raw.split(b"\n", 2)
+    meta = json.loads(head)
+    tamper(meta)
+    redis_client.set(key, magic + b"\n" + json.dumps(meta).encode() + b"\n" + body)
+    response = await get(url)
+    assert (response.status_code, response["X-Cache"]) == (200, "MISS")
+    assert runs[name] == 2
+
+
+async def test_stored_per_request_headers_are_never_replayed(redis_client: redis.Redis) -> None:
+    view_class, _ = counted()
+    url = route(view_class)
+    await get(url)
+    [key] = redis_client.keys("*:e:*")
+    raw = redis_client.get(key)
+    assert raw is not None
+    magic, head, body = raw.split(b"\n", 2)
+    meta = json.loads(head)
+    meta["headers"] += [["Set-Cookie", "sessionid=attacker"], ["Content-Length", "1"]]
+    redis_client.set(key, magic + b"\n" + json.dumps(meta).encode() + b"\n" + body)
+    hit = await get(url)
+    assert hit["X-Cache"] == "HIT"
+    assert "sessionid" not in hit.cookies
+    assert hit["Content-Length"] == str(len(hit.content))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_answers_of_earlier_stages_are_marked_bypass() -> None:
+    class Closed(AsyncRateLimitMixin, AsyncCacheMixin, AsyncAPIView):
+        model = Category
+        fields = ["name"]
+        rate_limit = "1/h"
+
+        async def has_permission(self) -> bool:
+            return False
+
+    url = route(Closed)
+    denied = await get(url)
+    assert denied.status_code in (401, 403)
+    assert denied["X-Cache"] == "BYPASS"
+    limited = await get(url)
+    assert limited.status_code == 429
+    assert limited["X-Cache"] == "BYPASS"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_writes_while_the_cache_is_down_do_not_wait_and_log_once(
+    dead_redis: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django_async_cbv import _store_health
+
+    class Writable(AsyncCacheMixin, AsyncView):
+        async def post(self, request: HttpRequest) -> HttpResponse:
+            return HttpResponse(status=204)
+
+    url = route(Writable)
+    _store_health.forget()
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": dead_redis}}
+    ):
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="django_async_cbv"):
+            statuses = [(await AsyncClient().post(url)).status_code for _ in range(5)]
+        elapsed = time.monotonic() - started
+        with pytest.raises(redis.ConnectionError):
+            await Writable.ainvalidate_cache()  # the backend's own error, as the sync twin
+    _store_health.forget()
+    assert statuses == [204] * 5
+    assert elapsed < 2.0
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "NOT invalidated" in errors[0].getMessage()

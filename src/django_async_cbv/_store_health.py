@@ -91,8 +91,8 @@ class StoreHealth:
             self.skip_until = now + PROBE_INTERVAL
             return "down"
 
-    def log(self, message: str, *args: object) -> None:
-        """Log ``message`` (a warning) at most once per probe interval, with a count."""
+    def log(self, message: str, *args: object, level: int = logging.WARNING) -> None:
+        """Log ``message`` at most once per probe interval, with a count of the others."""
         with self._lock:
             now = _now()
             if now - self.last_log < PROBE_INTERVAL:
@@ -102,7 +102,7 @@ class StoreHealth:
         if suppressed:
             message += " (%d similar message(s) suppressed)"
             args = (*args, suppressed)
-        logger.warning(message, *args)
+        logger.log(level, message, *args)
 
 
 _health: dict[str, StoreHealth] = {}

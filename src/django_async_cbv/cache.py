@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import secrets
 import time
 import weakref
@@ -38,7 +39,7 @@ from django.utils import timezone, translation
 from . import _redis
 from ._store_health import health_of, is_definitive
 from .conf import get_settings
-from .stages import CACHE, CallNext, request_stage
+from .stages import CACHE, USER, CallNext, request_stage
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -61,6 +62,9 @@ LOCK_TIMEOUT: Final = 10.0
 _POLL_MAX: Final = 0.1
 
 _ABSENT: Final = object()
+#: Where ``cache_header_stage`` runs: before every built-in stage, so it sees their answers.
+CACHE_HEADER: Final = USER - 10
+_BAD_VALUE: Final = re.compile(r"[\r\n\x00]")
 
 
 def digest(*parts: str | bytes | None) -> str:
@@ -102,7 +106,7 @@ def _vary_names(response: HttpResponseBase) -> list[str]:
 
 
 def _seconds(value: str | None) -> int | None:
-    if value is None or not value.isdigit():
+    if value is None or not (value.isascii() and value.isdigit()):
         return None
     return int(value)
 
@@ -149,7 +153,12 @@ class Entry:
 
     @classmethod
     def loads(cls, data: object) -> Entry | None:
-        """The entry in ``data``, or None when it is not one (never executes anything)."""
+        """The entry in ``data``, or None when it is not a valid one.
+
+        Nothing in ``data`` is executed, and anything malformed (whoever wrote it to a
+        shared store) is a miss, never an error: the status must be a real one, the
+        times finite, and every header a field name and a value without line breaks.
+        """
         if not isinstance(data, bytes) or not data.startswith(_MAGIC):
             return None
         head, sep, body = data[len(_MAGIC) :].partition(b"\n")
@@ -157,27 +166,51 @@ class Entry:
             return None
         try:
             meta = json.loads(head)
-            return cls(
-                status=int(meta["status"]),
-                reason=str(meta["reason"]),
-                headers=[(str(k), str(v)) for k, v in meta["headers"]],
+            headers = meta["headers"]
+            if not isinstance(headers, list) or not all(
+                isinstance(pair, list)
+                and len(pair) == 2
+                and _is_header_name(pair[0])
+                and isinstance(pair[1], str)
+                and not _BAD_VALUE.search(pair[1])
+                for pair in headers
+            ):
+                return None
+            entry = cls(
+                status=meta["status"],
+                reason=meta["reason"],
+                headers=[(name, value) for name, value in headers],
                 body=body,
-                etag=str(meta["etag"]),
-                stored_at=float(meta["stored_at"]),
-                fresh_until=float(meta["fresh_until"]),
-                generation=str(meta["generation"]),
-                vary=tuple(str(v) for v in meta["vary"]),
-                name=str(meta["name"]),
+                etag=meta["etag"],
+                stored_at=meta["stored_at"],
+                fresh_until=meta["fresh_until"],
+                generation=meta["generation"],
+                vary=tuple(meta["vary"]),
+                name=meta["name"],
             )
         except (ValueError, KeyError, TypeError):
             return None
+        if not (
+            type(entry.status) is int
+            and 200 <= entry.status <= 599
+            and all(isinstance(v, str) for v in (entry.reason, entry.etag, entry.generation))
+            and all(isinstance(v, str) for v in (entry.name, *entry.vary))
+            and all(
+                isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)
+                for t in (entry.stored_at, entry.fresh_until)
+            )
+            and not _BAD_VALUE.search(entry.reason + entry.etag)
+        ):
+            return None
+        return entry
 
     def response(self, *, head: bool) -> HttpResponse:
         """A new response with the entry's status, headers and body (none for HEAD)."""
         response = HttpResponse(b"" if head else self.body, status=self.status)
         response.reason_phrase = self.reason
         for name, value in self.headers:
-            response.headers[name] = value
+            if name.lower() not in PER_REQUEST_HEADERS:
+                response.headers[name] = value
         if head:
             response.headers["Content-Length"] = str(len(self.body))
         return response
@@ -202,7 +235,7 @@ if not gen then
   redis.call('SET', KEYS[1], ARGV[1], 'NX')
   gen = redis.call('GET', KEYS[1])
 end
-return {gen, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+return {gen, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4])}
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -254,6 +287,7 @@ class Lookup:
     generation: str
     vary: tuple[str, ...] | None  # None: nothing learned for this URL yet
     entry: Entry | None
+    passing: bool = False  # the URL's last answer could not be stored (see mark_pass)
 
 
 class Store:
@@ -262,7 +296,12 @@ class Store:
     def __init__(self, alias: str) -> None:
         self.alias = alias
 
-    async def lookup(self, gen_name: str, vary_name: str, entry_name: str) -> Lookup:
+    async def lookup(
+        self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
+    ) -> Lookup:
+        raise NotImplementedError
+
+    async def mark_pass(self, name: str, generation: str, ttl: float) -> None:
         raise NotImplementedError
 
     async def get_entry(self, name: str) -> Entry | None:
@@ -307,10 +346,22 @@ class RedisStore(Store):
         except NoScriptError:
             return await client.eval(source, len(keys), *keys, *args)
 
-    async def lookup(self, gen_name: str, vary_name: str, entry_name: str) -> Lookup:
-        keys = [self.key(gen_name), self.key(vary_name), self.key(entry_name)]
+    async def lookup(
+        self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
+    ) -> Lookup:
+        keys = [self.key(n) for n in (gen_name, vary_name, entry_name, pass_name)]
         reply = await _guard(self._script(_LOOKUP, keys, [_new_generation()]))
-        return Lookup(_text(reply[0]) or "", _decode_vary(reply[1]), Entry.loads(reply[2]))
+        generation = _text(reply[0]) or ""
+        return Lookup(
+            generation,
+            _decode_vary(reply[1]),
+            Entry.loads(reply[2]),
+            passing=_text(reply[3]) == generation,
+        )
+
+    async def mark_pass(self, name: str, generation: str, ttl: float) -> None:
+        ms = max(1, math.ceil(ttl * 1000))
+        await _guard(self.client().set(self.key(name), generation, px=ms))
 
     async def get_entry(self, name: str) -> Entry | None:
         return Entry.loads(await _guard(self.client().get(self.key(name))))
@@ -355,21 +406,26 @@ class DjangoStore(Store):
         try:
             return await getattr(caches[self.alias], method)(*args, **kwargs)
         except Exception as exc:
-            raise StoreError(
-                f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc)
-            ) from exc
+            raise StoreError(f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc)) from exc
 
-    async def lookup(self, gen_name: str, vary_name: str, entry_name: str) -> Lookup:
-        found = await self._call("aget_many", [gen_name, vary_name, entry_name])
+    async def lookup(
+        self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
+    ) -> Lookup:
+        found = await self._call("aget_many", [gen_name, vary_name, entry_name, pass_name])
         generation = found.get(gen_name)
         if generation is None:
             await self._call("aadd", gen_name, _new_generation(), timeout=None)
             generation = await self._call("aget", gen_name)
+        text = _text(generation) or ""
         return Lookup(
-            _text(generation) or "",
+            text,
             _decode_vary(found.get(vary_name)),
             Entry.loads(found.get(entry_name)),
+            passing=_text(found.get(pass_name)) == text,
         )
+
+    async def mark_pass(self, name: str, generation: str, ttl: float) -> None:
+        await self._call("aset", name, generation, timeout=ttl)
 
     async def get_entry(self, name: str) -> Entry | None:
         return Entry.loads(await self._call("aget", name))
@@ -469,6 +525,10 @@ class _Plan:
     @property
     def lock_name(self) -> str:
         return f"async_cbv:c:{self.prefix}:lock:{self.base}"
+
+    @property
+    def pass_name(self) -> str:
+        return f"async_cbv:c:{self.prefix}:pass:{self.base}"
 
     def entry_name(self, request: HttpRequest, vary: tuple[str, ...]) -> str:
         parts: list[str | None] = [self.base]
@@ -618,9 +678,22 @@ class AsyncCacheMixin:
     async def ainvalidate_cache(cls) -> None:
         """Turn every entry of the view into a miss, without scanning any key."""
         alias, gen_name = cls._class_plan_names()
-        await store_for(alias).bump(gen_name)
+        try:
+            await store_for(alias).bump(gen_name)
+        except StoreError as exc:
+            raise (exc.__cause__ or exc) from None  # the backend's own error, as the sync twin
 
     # -- the stage --------------------------------------------------------------------
+
+    @request_stage(CACHE_HEADER)
+    async def cache_header_stage(
+        self, request: HttpRequest, call_next: CallNext
+    ) -> HttpResponseBase:
+        """Mark answers that earlier stages gave (a 429, a 403) ``X-Cache: BYPASS``."""
+        response = await call_next(request)
+        if X_CACHE not in response.headers:
+            response.headers[X_CACHE] = "BYPASS"
+        return response
 
     @request_stage(CACHE)
     async def cache_stage(self, request: HttpRequest, call_next: CallNext) -> HttpResponseBase:
@@ -641,13 +714,14 @@ class AsyncCacheMixin:
             health.log("Cache %r is down; serving uncached.", plan.alias)
             return _mark(await call_next(request), "BYPASS", plan)
         try:
-            entry, generation, _ = await self._find(store, request, plan)
+            found = await self._find(store, request, plan)
         except StoreError as exc:
             _store_failed(plan, exc, "serving uncached")
             return _mark(await call_next(request), "BYPASS", plan)
         health.succeeded()
         now = time.time()
         head = method == "HEAD"
+        entry = found.entry
         if entry is not None and now < entry.fresh_until:
             return _answer(request, entry, "HIT", plan, now, head=head)
         if head:
@@ -662,8 +736,17 @@ class AsyncCacheMixin:
             if not leading:
                 return _answer(request, entry, "STALE", plan, now, head=False)
             async with _held(store, plan, token):
-                return await self._run_and_store(request, call_next, plan, store, generation)
-        return await self._coalesce(request, call_next, plan, store, generation)
+                response, _ = await self._run_and_store(
+                    request, call_next, plan, store, found.generation
+                )
+            return response
+        if found.passing:
+            # The URL's last answer could not be stored: no coalescing, each runs.
+            response, _ = await self._run_and_store(
+                request, call_next, plan, store, found.generation
+            )
+            return response
+        return await self._coalesce(request, call_next, plan, store, found.generation)
 
     async def _plan(self, request: HttpRequest) -> _Plan:
         view = type(self).__qualname__
@@ -693,27 +776,28 @@ class AsyncCacheMixin:
             base=base,
         )
 
-    async def _find(
-        self, store: Store, request: HttpRequest, plan: _Plan
-    ) -> tuple[Entry | None, str, tuple[str, ...]]:
+    async def _find(self, store: Store, request: HttpRequest, plan: _Plan) -> _Found:
         """The valid entry for the request (or None), the generation and the Vary names."""
-        known = _known_vary.get(f"{plan.alias}:{plan.vary_name}", ())
-        look = await store.lookup(plan.gen_name, plan.vary_name, plan.entry_name(request, known))
+        memo_key = f"{plan.alias}:{plan.vary_name}"
+        known = _known_vary.get(memo_key, ())
+        look = await store.lookup(
+            plan.gen_name, plan.vary_name, plan.entry_name(request, known), plan.pass_name
+        )
         vary = look.vary if look.vary is not None else ()
         entry = look.entry
         if vary != known:
-            _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
+            _remember_vary(memo_key, vary)
             entry = await store.get_entry(plan.entry_name(request, vary))
-        if entry is None or entry.generation != look.generation or entry.vary != vary:
-            return None, look.generation, vary
-        return entry, look.generation, vary
+        if entry is not None and (entry.generation != look.generation or entry.vary != vary):
+            entry = None
+        return _Found(entry, look.generation, look.passing)
 
-    async def _find_fresh(self, store: Store, request: HttpRequest, plan: _Plan) -> Entry | None:
-        """The request's entry if it exists and is fresh (a stale one does not count)."""
-        entry, _, _ = await self._find(store, request, plan)
-        if entry is not None and time.time() < entry.fresh_until:
-            return entry
-        return None
+    async def _find_fresh(self, store: Store, request: HttpRequest, plan: _Plan) -> _Found:
+        """:meth:`_find`, a stale entry counting as none."""
+        found = await self._find(store, request, plan)
+        if found.entry is not None and time.time() >= found.entry.fresh_until:
+            found.entry = None
+        return found
 
     async def _coalesce(
         self,
@@ -732,38 +816,32 @@ class AsyncCacheMixin:
                 continue  # the leader was cancelled: the first waiter here leads instead
             if isinstance(outcome, Entry) and _same_variant(request, plan, outcome):
                 return _answer(request, outcome, "HIT", plan, time.time(), head=False)
-            return await self._run_and_store(request, call_next, plan, store, generation)
+            response, _ = await self._run_and_store(request, call_next, plan, store, generation)
+            return response
         flight = asyncio.get_running_loop().create_future()
         flights[flight_key] = flight
         result: object = None
         token = secrets.token_hex(16)
         try:
-            try:
-                locked = await store.lock(plan.lock_name, token, LOCK_TIMEOUT)
-                if not locked:
-                    entry, locked = await self._wait_for_other(request, plan, store, token)
-                else:
-                    # The key may have been filled between this request's look and its
-                    # lock (by a leader that has finished since): look once more.
-                    entry = await self._find_fresh(store, request, plan)
-            except StoreError as exc:
-                _store_failed(plan, exc, "serving uncached")
-                return _mark(await call_next(request), "BYPASS", plan)
-            if entry is not None:
-                result = entry
-                if locked:
-                    await _unlock(store, plan, token)
-                return _answer(request, entry, "HIT", plan, time.time(), head=False)
-            if not locked:
-                response, result = await self._run_and_store_entry(
-                    request, call_next, plan, store, generation
+            async with contextlib.AsyncExitStack() as lock:
+                try:
+                    if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
+                        await lock.enter_async_context(_held(store, plan, token))
+                        # The key may have been filled between this request's look and
+                        # its lock (by a leader that has finished since): look again.
+                        found = await self._find_fresh(store, request, plan)
+                    else:
+                        found = await self._wait_for_other(request, plan, store, token, lock)
+                except StoreError as exc:
+                    _store_failed(plan, exc, "serving uncached")
+                    return _mark(await call_next(request), "BYPASS", plan)
+                if found.entry is not None:
+                    result = found.entry
+                    return _answer(request, found.entry, "HIT", plan, time.time(), head=False)
+                response, result = await self._run_and_store(
+                    request, call_next, plan, store, generation, leading=True
                 )
                 return response
-            async with _held(store, plan, token):
-                response, result = await self._run_and_store_entry(
-                    request, call_next, plan, store, generation
-                )
-            return response
         except asyncio.CancelledError:
             result = _RELEAD  # the client went away: a waiting request takes over
             raise
@@ -774,29 +852,37 @@ class AsyncCacheMixin:
                 del flights[flight_key]
 
     async def _wait_for_other(
-        self, request: HttpRequest, plan: _Plan, store: Store, token: str
-    ) -> tuple[Entry | None, bool]:
+        self,
+        request: HttpRequest,
+        plan: _Plan,
+        store: Store,
+        token: str,
+        lock: contextlib.AsyncExitStack,
+    ) -> _Found:
         """Another request (maybe in another process) holds the key's lock.
 
-        Poll, with a pause doubling up to 0.1 s, until its entry appears (returned),
-        or its lock is gone and this request takes it (``True``: lead). A live leader
-        keeps its lock; a dead one's lock expires within ``LOCK_TIMEOUT``. The wait
-        is bounded all the same: by the view's ``timeout`` (30 s without one) plus
+        Poll, with a pause doubling up to 0.1 s, until its entry appears, or the URL is
+        marked as not storable (then run without waiting), or its lock is gone and
+        this request takes it (the lock then joins ``lock``). A live leader keeps its
+        lock; a dead one's lock expires within ``LOCK_TIMEOUT``. The wait is bounded
+        all the same, by the view's ``timeout`` (30 s without one) plus
         ``LOCK_TIMEOUT``; past that the handler runs without the lock.
         """
         handler_timeout = getattr(self, "get_timeout", lambda: None)()
         longest = float(handler_timeout or _DEFAULT_WAIT) + LOCK_TIMEOUT
         deadline = time.monotonic() + longest
         pause = 0.005
+        found = _Found(None, "", False)
         while time.monotonic() < deadline:
             await asyncio.sleep(pause)
             pause = min(pause * 2, _POLL_MAX)
-            entry = await self._find_fresh(store, request, plan)
-            if entry is not None:
-                return entry, False
+            found = await self._find_fresh(store, request, plan)
+            if found.entry is not None or found.passing:
+                return found
             if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
-                return await self._find_fresh(store, request, plan), True
-        return None, False
+                await lock.enter_async_context(_held(store, plan, token))
+                return await self._find_fresh(store, request, plan)
+        return _Found(None, found.generation, False)
 
     async def _run_and_store(
         self,
@@ -805,64 +891,66 @@ class AsyncCacheMixin:
         plan: _Plan,
         store: Store,
         generation: str,
-    ) -> HttpResponseBase:
-        response, _ = await self._run_and_store_entry(request, call_next, plan, store, generation)
-        return response
-
-    async def _run_and_store_entry(
-        self,
-        request: HttpRequest,
-        call_next: CallNext,
-        plan: _Plan,
-        store: Store,
-        generation: str,
+        *,
+        leading: bool = False,
     ) -> tuple[HttpResponseBase, Entry | None]:
+        """Run the rest of the stages; store the response when the rules allow it.
+
+        ``leading``: this request holds the key's lock, so an answer that cannot be
+        stored marks the URL as such for a while (requests for it then run at once,
+        instead of queueing behind each other's locks).
+        """
         session = getattr(request, "session", None)
         accessed_before = bool(getattr(session, "accessed", False))
         if session is not None:
             session.accessed = False
         try:
             response = await call_next(request)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                await sync_to_async(response.render)()
         finally:
             touched = bool(getattr(session, "accessed", False))
             if session is not None:
                 session.accessed = accessed_before or touched
-        if hasattr(response, "render") and not getattr(response, "is_rendered", True):
-            await sync_to_async(response.render)()
         ttl = self._storable_ttl(request, response, plan, touched)
-        entry = None
-        if ttl is not None:
-            now = time.time()
-            assert isinstance(response, HttpResponse)
-            body = response.content
-            if "ETag" not in response.headers:
-                response.headers["ETag"] = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
-            vary = tuple(_vary_names(response))
-            name = plan.entry_name(request, vary)
-            entry = Entry(
-                name=name,
-                status=response.status_code,
-                reason=response.reason_phrase,
-                headers=[
-                    (name, value)
-                    for name, value in response.headers.items()
-                    if name.lower() not in PER_REQUEST_HEADERS
-                ],
-                body=body,
-                etag=response.headers["ETag"],
-                stored_at=now,
-                fresh_until=now + ttl,
-                generation=generation,
-                vary=vary,
-            )
-            try:
-                await store.store(name, entry, plan.vary_name, vary, ttl + plan.stale_ttl)
-                _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
-            except StoreError as exc:
-                _store_failed(plan, exc, "response not stored")
-                return _mark(response, "BYPASS", plan), None
-            if "Cache-Control" not in response.headers:
-                response.headers["Cache-Control"] = f"max-age={math.floor(ttl)}"
+        if ttl is None:
+            if leading:
+                try:
+                    await store.mark_pass(plan.pass_name, generation, min(plan.timeout, _PASS_TTL))
+                except StoreError as exc:
+                    _store_failed(plan, exc, "the answer was not stored")
+            return _mark(response, "MISS", plan), None
+        assert isinstance(response, HttpResponse)
+        now = time.time()
+        body = response.content
+        if "ETag" not in response.headers:
+            response.headers["ETag"] = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
+        vary = tuple(_vary_names(response))
+        name = plan.entry_name(request, vary)
+        entry = Entry(
+            name=name,
+            status=response.status_code,
+            reason=response.reason_phrase,
+            headers=[
+                (header, value)
+                for header, value in response.headers.items()
+                if header.lower() not in PER_REQUEST_HEADERS
+            ],
+            body=body,
+            etag=response.headers["ETag"],
+            stored_at=now,
+            fresh_until=now + ttl,
+            generation=generation,
+            vary=vary,
+        )
+        try:
+            await store.store(name, entry, plan.vary_name, vary, ttl + plan.stale_ttl)
+        except StoreError as exc:
+            _store_failed(plan, exc, "response not stored")
+            return _mark(response, "BYPASS", plan), None
+        _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
+        if "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = f"max-age={math.floor(ttl)}"
         return _mark(response, "MISS", plan), entry
 
     def _storable_ttl(
@@ -871,45 +959,62 @@ class AsyncCacheMixin:
         """Seconds to store ``response`` for, or None when a rule forbids storing it."""
         if request.method != "GET" or response.streaming or not isinstance(response, HttpResponse):
             return None
+        if response.status_code in _NEVER_STORED or "Content-Range" in response.headers:
+            return None  # partial or validator-dependent: another request would get it
         if not self.should_cache_response(response):
             return None
         if response.cookies or "Set-Cookie" in response.headers:
             return None
         if "*" in _vary_names(response):
             return None
-        directives = _directives(response.headers.get("Cache-Control", ""))
-        if {"private", "no-store", "no-cache"} & directives.keys():
+        cache_control = response.headers.get("Cache-Control", "")
+        lowered = cache_control.lower()
+        # Refused by directive, and by substring too (as strict as Django 5.2's check).
+        if any(word in lowered for word in ("private", "no-store", "no-cache")):
             return None
         if touched or request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+            return None
+        if _messages_used(request):
             return None
         nonce = getattr(request, "_csp_nonce", None)
         if nonce is not None and bool(nonce):
             return None
         ttl = plan.timeout
-        for name in ("s-maxage", "max-age"):
-            if name in directives:
-                seconds = _seconds(directives[name])
-                if seconds is None:
-                    return None  # malformed: do not guess
-                ttl = min(ttl, seconds)
-                break
+        ages: dict[str, list[str | None]] = {}
+        for item in cache_control.split(","):
+            name, sep, argument = item.strip().partition("=")
+            name = name.strip().lower()
+            if name in ("max-age", "s-maxage"):
+                ages.setdefault(name, []).append(argument.strip().strip('"') if sep else None)
+        for values in ages.values():
+            if len(values) != 1:
+                return None  # a repeated directive: do not guess which one counts
+            seconds = _seconds(values[0])
+            if seconds is None or seconds == 0:
+                return None  # malformed, or expressly not to be reused
+            ttl = min(ttl, seconds)
         return ttl if ttl > 0 else None
 
     async def _invalidate_after_write(self) -> None:
+        alias = await _maybe(self.get_cache_alias()) or get_settings().cache_alias
+        prefix = await _maybe(self.get_cache_key_prefix()) or (
+            f"{type(self).__module__}.{type(self).__qualname__}"
+        )
+        health = health_of(alias)
+        lost = (
+            "Cache %r unavailable (%s): the view's entries were NOT invalidated after a "
+            "successful write; they may be served until they expire."
+        )
+        if health.should_skip():
+            health.log(lost, alias, "down", level=logging.ERROR)
+            return
         try:
-            plan_alias = await _maybe(self.get_cache_alias()) or get_settings().cache_alias
-            prefix = await _maybe(self.get_cache_key_prefix()) or (
-                f"{type(self).__module__}.{type(self).__qualname__}"
-            )
-            await store_for(plan_alias).bump(f"async_cbv:c:{digest(prefix)}:gen")
+            await store_for(alias).bump(f"async_cbv:c:{digest(prefix)}:gen")
         except StoreError as exc:
-            logger.error(
-                "Cache %r unavailable (%s): the view's entries were NOT invalidated after "
-                "a successful %s.",
-                plan_alias,
-                exc,
-                self.request.method,
-            )
+            health.failed(definitive=exc.definitive)
+            health.log(lost, alias, exc, level=logging.ERROR)
+        else:
+            health.succeeded()
 
 
 def _validate(view: str, values: Mapping[str, Any]) -> None:
@@ -997,12 +1102,14 @@ def _answer(
 ) -> HttpResponseBase:
     """A response from ``entry``: a copy, or 304 when ``If-None-Match`` matches."""
     if_none_match = request.headers.get("If-None-Match")
-    if if_none_match and _etag_matches(if_none_match, entry.etag):
+    if if_none_match and 200 <= entry.status < 300 and _etag_matches(if_none_match, entry.etag):
         response: HttpResponse = HttpResponse(status=304)
         for name, value in entry.headers:
             if name.lower() in {"etag", "cache-control", "vary", "expires", "last-modified"}:
                 response.headers[name] = value
         del response.headers["Content-Type"]
+        # What a 200 would have carried (RFC 9110 8.6), not the empty body's 0.
+        response.headers["Content-Length"] = str(len(entry.body))
     else:
         response = entry.response(head=head)
     response.headers["Age"] = str(max(0, math.floor(now - entry.stored_at)))
@@ -1018,6 +1125,35 @@ def _answer(
 
 
 _RELEAD: Final = object()  # a flight's outcome when its leader was cancelled
+#: Statuses never stored, whatever should_cache_response() says.
+_NEVER_STORED: Final = frozenset({206, 304})
+#: Longest time a URL whose answer could not be stored skips coalescing.
+_PASS_TTL: Final = 10.0
+
+
+@dataclass
+class _Found:
+    entry: Entry | None
+    generation: str
+    passing: bool
+
+
+def _messages_used(request: HttpRequest) -> bool:
+    """Whether the request's messages (django.contrib.messages) were read or added.
+
+    Messages belong to one visitor; a page that showed them must not be stored.
+    """
+    storage = getattr(request, "_messages", None)
+    if storage is None:
+        return False
+    return bool(
+        getattr(storage, "used", False)
+        or getattr(storage, "added_new", False)
+        or getattr(storage, "_queued_messages", None)
+        or getattr(storage, "_loaded_data", None)
+    )
+
+
 _DEFAULT_WAIT: Final = 30.0  # seconds a waiter allows a leader of a view without timeout
 
 
@@ -1045,9 +1181,19 @@ async def _held(store: Store, plan: _Plan, token: str) -> AsyncIterator[None]:
         yield
     finally:
         keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
-        await _unlock(store, plan, token)
+        # Shielded: a cancellation arriving now must not leave the lock behind.
+        release = asyncio.ensure_future(_release(keeper, store, plan, token))
+        try:
+            await asyncio.shield(release)
+        except asyncio.CancelledError:
+            await release
+            raise
+
+
+async def _release(keeper: asyncio.Future[None], store: Store, plan: _Plan, token: str) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await keeper
+    await _unlock(store, plan, token)
 
 
 async def _unlock(store: Store, plan: _Plan, token: str) -> None:
