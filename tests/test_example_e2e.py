@@ -393,6 +393,50 @@ def test_rate_limited_demo_on_redis_uses_the_sliding_window(
     assert "127.0.0.1" not in "".join(keys)
 
 
+# -- caching -------------------------------------------------------------------------------
+
+CACHED = "/demo/cached/"
+
+
+def timed_fetch(url: str, **kwargs: Any) -> tuple[Response, float]:
+    """``fetch()``, and the seconds it took."""
+    started = time.monotonic()
+    response = fetch(url, **kwargs)
+    return response, time.monotonic() - started
+
+
+def test_cached_demo_misses_once_then_hits(server: ExampleServer) -> None:
+    """The 1-second page: a MISS that takes the second, then a HIT at once with the
+    same body, Age and the same ETag; If-None-Match with that ETag gets a 304."""
+    titles = [demo["title"] for demo in fetch(server.url("/?format=json")).json()["demos"]]
+    assert "Response caching with AsyncCacheMixin" in titles
+
+    miss, miss_seconds = timed_fetch(server.url(CACHED))
+    assert miss.status == 200, server.log
+    assert miss.headers["X-Cache"] == "MISS"
+    assert miss_seconds >= 1.0
+    assert miss.headers["Cache-Control"] == "max-age=30"
+    assert "Age" not in miss.headers
+    data = miss.json()
+    assert set(data) == {"computed_at", "work_seconds", "cache_timeout"}
+    assert (data["work_seconds"], data["cache_timeout"]) == (1.0, 30)
+
+    hit, hit_seconds = timed_fetch(server.url(CACHED))
+    assert hit.status == 200
+    assert hit.headers["X-Cache"] == "HIT"
+    assert hit_seconds < 0.5
+    assert hit.body == miss.body  # the same computed_at: the handler did not run again
+    assert hit.headers["ETag"] == miss.headers["ETag"]
+    assert hit.headers["Age"] in ("0", "1")
+    assert hit.headers["Cache-Control"] in ("max-age=30", "max-age=29")
+
+    not_modified = fetch(server.url(CACHED), headers={"If-None-Match": miss.headers["ETag"]})
+    assert not_modified.status == 304
+    assert not_modified.body == b""
+    assert not_modified.headers["ETag"] == miss.headers["ETag"]
+    assert not_modified.headers["X-Cache"] == "HIT"
+
+
 # -- process lifecycle ---------------------------------------------------------------------
 
 

@@ -23,4 +23,11 @@ class DemoConfig(AppConfig):
             "429 and Retry-After, and every answer carries the RateLimit-Policy and "
             "RateLimit headers.",
         ),
+        Demo(
+            "demo:cached",
+            "Response caching with AsyncCacheMixin",
+            "A page that takes a second to compute, cached for 30 seconds: the first "
+            "request is a MISS, the next ones are HITs answered at once, with the X-Cache, "
+            "Age, ETag and Cache-Control headers.",
+        ),
     ]

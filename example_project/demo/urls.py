@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from .views import FanOutView, LimitedView, UpstreamView
+from .views import CachedView, FanOutView, LimitedView, UpstreamView
 
 app_name = "demo"
 
@@ -12,4 +12,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("fanout/", FanOutView.as_view(), name="fanout"),
     path("upstream/<slug:name>/", UpstreamView.as_view(), name="upstream"),
     path("limited/", LimitedView.as_view(), name="limited"),
+    path("cached/", CachedView.as_view(), name="cached"),
 ]

@@ -4,7 +4,8 @@
 seconds before answering. ``FanOutView`` calls it three times over real HTTP with
 ``AsyncView.gather`` and shows that the page took about as long as the slowest
 call, not the sum of all three. ``LimitedView`` admits 5 requests a minute per
-client address.
+client address. ``CachedView`` takes a second to compute its answer and caches it
+for 30 seconds.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 
-from django_async_cbv import AsyncRateLimitMixin, AsyncView, ProblemError
+from django_async_cbv import AsyncCacheMixin, AsyncRateLimitMixin, AsyncView, ProblemError
 
 from .upstream import get_json
 
@@ -161,5 +163,32 @@ class LimitedView(AsyncRateLimitMixin, AsyncView):
                 "message": "Admitted. Call again: the sixth call within a minute gets a 429.",
                 "rate_limit": self.get_rate_limit(),
                 "algorithm": self.get_rate_limit_algorithm(),
+            }
+        )
+
+
+class CachedView(AsyncCacheMixin, AsyncView):
+    """A slow answer, cached for 30 seconds: ``GET /demo/cached/``.
+
+    The handler takes a second (the stand-in for slow work) and says when it ran.
+    The first request is a miss (``X-Cache: MISS``, about a second); the next ones
+    within 30 seconds are answered from the default cache at once (``X-Cache: HIT``,
+    the same body, ``Age`` in seconds, the same ``ETag``; ``If-None-Match`` with that
+    ETag gets a 304). Concurrent requests for the cold page share one run of the
+    handler.
+    """
+
+    cache_timeout = 30
+    #: Seconds the handler takes.
+    work_seconds = 1.0
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        # Stands in for slow work (queries, upstream calls) without blocking the loop.
+        await asyncio.sleep(self.work_seconds)
+        return JsonResponse(
+            {
+                "computed_at": timezone.now().isoformat(),
+                "work_seconds": self.work_seconds,
+                "cache_timeout": self.cache_timeout,
             }
         )

@@ -7,6 +7,7 @@ for the full API.
 from __future__ import annotations
 
 from .api import AsyncAPIView
+from .cache import AsyncCacheMixin
 from .exceptions import (
     AsyncCBVError,
     CircuitOpenError,
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncAPIView",
     "AsyncCBVError",
+    "AsyncCacheMixin",
     "AsyncRateLimitMixin",
     "AsyncView",
     "CircuitOpenError",

@@ -20,12 +20,13 @@ per alias, when the store last answered:
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from typing import Final, Literal
 
-__all__ = ["PROBE_INTERVAL", "RECENT", "StoreHealth", "health_of"]
+__all__ = ["PROBE_INTERVAL", "RECENT", "StoreHealth", "health_of", "is_definitive"]
 
 _now = time.monotonic  # the clock (replaced in tests)
 
@@ -90,8 +91,8 @@ class StoreHealth:
             self.skip_until = now + PROBE_INTERVAL
             return "down"
 
-    def log(self, message: str, *args: object) -> None:
-        """Log ``message`` (a warning) at most once per probe interval, with a count."""
+    def log(self, message: str, *args: object, level: int = logging.WARNING) -> None:
+        """Log ``message`` at most once per probe interval, with a count of the others."""
         with self._lock:
             now = _now()
             if now - self.last_log < PROBE_INTERVAL:
@@ -101,7 +102,7 @@ class StoreHealth:
         if suppressed:
             message += " (%d similar message(s) suppressed)"
             args = (*args, suppressed)
-        logger.warning(message, *args)
+        logger.log(level, message, *args)
 
 
 _health: dict[str, StoreHealth] = {}
@@ -121,3 +122,15 @@ def forget() -> None:
     """Forget every record (when ``CACHES`` changes, and in tests)."""
     with _lock:
         _health.clear()
+
+
+def is_definitive(exc: BaseException) -> bool:
+    """The error says the server cannot be reached at all (refused, unknown host)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError | socket.gaierror):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -12,6 +12,7 @@ E008    A circuit breaker option has a bad value.
 E009    A circuit breaker's ``storage`` is not an alias in ``CACHES``.
 E010    A view class in the URLconf is misconfigured.
 E011    A rate-limited view's cache cannot run its algorithm.
+E012    A cached view's ``cache_alias`` is not an alias in ``CACHES``.
 W001    A rate-limited view counts requests in local memory (per process).
 ======  =====================================================================
 """

@@ -22,7 +22,6 @@ import hmac
 import inspect
 import logging
 import re
-import socket
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from ._client_ip import client_ip
 from ._limiter_cache import fixed_window_check
 from ._limiter_redis import ALGORITHMS, Decision, RedisLimiter
 from ._rates import Rate, parse_rates
-from ._store_health import StoreHealth, health_of
+from ._store_health import StoreHealth, health_of, is_definitive
 from ._store_health import forget as _forget_health
 from .conf import get_settings
 from .problems import problem_response
@@ -600,16 +599,7 @@ class _StoreError(Exception):
         self.definitive = definitive
 
 
-def _is_definitive(exc: BaseException) -> bool:
-    """The error says the server cannot be reached at all (refused, unknown host)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ConnectionRefusedError | socket.gaierror):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
+_is_definitive = is_definitive
 
 
 async def _check(plan: _Plan, identity: str) -> Decision:

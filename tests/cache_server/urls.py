@@ -1,0 +1,89 @@
+"""Views of the cache test server.
+
+Every cached view counts its handler runs in Redis (``INCR runs:<name>`` at
+``RUNS_REDIS_URL``), so the runs of all server processes add up in one place, and
+answers ``{"pid": <the serving process>, "run": <that run's number>}``.
+
+``slow/``
+    The handler takes 0.5 s (``asyncio.sleep``: the stand-in for slow work), then
+    counts its run: a cold key stays cold long enough for a stampede to pile up.
+``quick/``
+    Counts its run and answers at once.
+``first-fails/``
+    Counts its run, takes 0.5 s, and answers 500 (a problem) on the first run only.
+``first-hangs/``
+    Counts its run; the first run never returns (the test kills its process).
+``package/``
+    Not cached: where the server imported ``django_async_cbv`` from, and the host
+    the request named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import redis.asyncio
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, path
+
+import django_async_cbv
+from django_async_cbv import AsyncCacheMixin, AsyncView, problem_response
+
+
+async def count_run(name: str) -> int:
+    """Add one to the run counter of ``name`` in Redis; return the new count."""
+    client = redis.asyncio.Redis.from_url(settings.RUNS_REDIS_URL)
+    try:
+        return int(await client.incr(f"runs:{name}"))
+    finally:
+        await client.aclose()
+
+
+def answer(run: int) -> JsonResponse:
+    return JsonResponse({"pid": os.getpid(), "run": run})
+
+
+class Slow(AsyncCacheMixin, AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        await asyncio.sleep(0.5)
+        return answer(await count_run("slow"))
+
+
+class Quick(AsyncCacheMixin, AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return answer(await count_run("quick"))
+
+
+class FirstFails(AsyncCacheMixin, AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        run = await count_run("first-fails")
+        await asyncio.sleep(0.5)
+        if run == 1:
+            return problem_response(500, detail="The first run fails, as designed.")
+        return answer(run)
+
+
+class FirstHangs(AsyncCacheMixin, AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        run = await count_run("first-hangs")
+        if run == 1:
+            await asyncio.Event().wait()  # never set: this run never returns
+        return answer(run)
+
+
+class Package(AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse(
+            {"pid": os.getpid(), "package": django_async_cbv.__file__, "host": request.get_host()}
+        )
+
+
+urlpatterns: list[URLPattern] = [
+    path("slow/", Slow.as_view()),
+    path("quick/", Quick.as_view()),
+    path("first-fails/", FirstFails.as_view()),
+    path("first-hangs/", FirstHangs.as_view()),
+    path("package/", Package.as_view()),
+]
