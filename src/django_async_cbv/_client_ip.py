@@ -36,11 +36,17 @@ _BRACKETED = re.compile(r"\[([^\]]+)\](?::[0-9]{1,5})?", re.ASCII)
 _MAX_LENGTH = 100
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}", re.ASCII)
+
+
 def normalise_ip(text: str) -> str | None:
     """The key for one address as written in a header, or None if it is not an address.
 
     IPv4 → the dotted quad; IPv6 → its /64 network (``2001:db8::/64``).
     """
+    if _PLAIN_IPV4.fullmatch(text):  # the common case: already in its normal form
+        return text
     text = text.strip()
     if not text or len(text) > _MAX_LENGTH:
         return None

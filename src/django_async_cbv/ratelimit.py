@@ -292,6 +292,23 @@ def _validate_scope(view: str, scope: object) -> None:
         )
 
 
+_UNSET: Final = object()
+_valid_specs: set[tuple[str, object]] = set()
+
+
+def _validate_key_spec_once(view: str, spec: object) -> None:
+    """:func:`_validate_key_spec`, remembering the (view, spec) pairs found valid."""
+    try:
+        if (view, spec) in _valid_specs:
+            return
+    except TypeError:  # unhashable: check it every time
+        _validate_key_spec(view, spec)
+        return
+    _validate_key_spec(view, spec)
+    if len(_valid_specs) < 10_000:
+        _valid_specs.add((view, spec))
+
+
 def _unwrap(spec: object) -> object:
     """A key spec as stored on the class: a staticmethod is called as its function."""
     if isinstance(spec, staticmethod):
@@ -418,9 +435,11 @@ class AsyncRateLimitMixin:
         empty); a callable's result (None exempts). Override to key otherwise.
         """
         request = self.request
-        raw = inspect.getattr_static(self, "rate_limit_key")
+        raw = self.__dict__.get("rate_limit_key", _UNSET)  # an as_view() argument
+        if raw is _UNSET:
+            raw = inspect.getattr_static(type(self), "rate_limit_key")
         view = type(self).__qualname__
-        _validate_key_spec(view, raw)
+        _validate_key_spec_once(view, raw)
         spec = _unwrap(raw)
         if callable(spec):
             value = spec(request)
@@ -546,7 +565,12 @@ def _class_values(cls: type) -> dict[str, Any]:
     return {name: inspect.getattr_static(cls, name) for name in names}
 
 
+_PLAIN_TYPES: Final = frozenset({str, list, tuple, frozenset, set, int, float, bool, type(None)})
+
+
 async def _maybe_await(value: Any) -> Any:
+    if type(value) in _PLAIN_TYPES:  # the common case, without inspect's checks
+        return value
     if inspect.isawaitable(value):
         return await value
     return value
@@ -559,17 +583,18 @@ def client_digest(scope: str, identity: str) -> str:
     addresses, nor linked between sites sharing one Redis. Changing ``SECRET_KEY``
     starts every budget afresh.
     """
+    return _digest(str(settings.SECRET_KEY), scope, identity)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(secret: str, scope: str, identity: str) -> str:
     message = f"{len(scope)}:{scope}{identity}".encode("utf-8", "surrogatepass")
-    return hmac.new(_hmac_key(), message, hashlib.sha256).hexdigest()
+    return hmac.new(_hmac_key_for(secret), message, hashlib.sha256).hexdigest()
 
 
 @functools.lru_cache(maxsize=4)
 def _hmac_key_for(secret: str) -> bytes:
     return hashlib.sha256(b"django-async-cbv.ratelimit:" + secret.encode()).digest()
-
-
-def _hmac_key() -> bytes:
-    return _hmac_key_for(str(settings.SECRET_KEY))
 
 
 # Checks in flight on Redis, per event loop and alias: more wait for a turn here, so a
@@ -602,6 +627,14 @@ class _StoreError(Exception):
 _is_definitive = is_definitive
 
 
+@functools.cache
+def _redis_errors() -> tuple[type[Exception], type[Exception]]:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+
+    return RedisConnectionError, RedisError
+
+
 async def _check(plan: _Plan, identity: str) -> Decision:
     """Count one request of ``identity`` under ``plan``.
 
@@ -627,9 +660,7 @@ async def _check(plan: _Plan, identity: str) -> Decision:
 
 
 async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisError
-
+    RedisConnectionError, RedisError = _redis_errors()
     client: Redis | None = _redis.async_redis_for_alias(plan.alias)
     if client is None:  # CACHES changed under the request
         raise _StoreError(f"the cache {plan.alias!r} is no longer Redis")
