@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import math
+import random
 import re
 import secrets
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -33,6 +35,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone, translation
 
@@ -216,6 +220,26 @@ class Entry:
         return response
 
 
+@functools.lru_cache(maxsize=256)
+def _load_cached(data: bytes) -> Entry | None:
+    return Entry.loads(data)
+
+
+def _load_entry(data: object) -> Entry | None:
+    """:meth:`Entry.loads`, remembering recent results: a hot entry is parsed once.
+
+    Entries are never changed once made, so one may serve many requests.
+    """
+    if not isinstance(data, bytes):
+        return None
+    if len(data) > _MEMO_LIMIT:
+        return Entry.loads(data)
+    return _load_cached(data)
+
+
+_MEMO_LIMIT: Final = 64 * 1024  # larger entries are parsed each time, not kept
+
+
 # -------------------------------------------------------------------- stores
 
 
@@ -252,7 +276,8 @@ _SHAS = {
 
 
 def _new_generation() -> int:
-    return secrets.randbits(62) + 1
+    # Unique, not secret: a fresh random start whenever the key is (re)created.
+    return random.getrandbits(62) + 1
 
 
 def _text(value: object) -> str | None:
@@ -329,7 +354,7 @@ class RedisStore(Store):
     """Direct redis-py asyncio access (django-redis or Django's RedisCache)."""
 
     def key(self, name: str) -> str:
-        return str(caches[self.alias].make_key(name))
+        return str(_make_key(self.alias)(name))
 
     def client(self) -> Redis:
         client = _redis.async_redis_for_alias(self.alias)
@@ -355,7 +380,7 @@ class RedisStore(Store):
         return Lookup(
             generation,
             _decode_vary(reply[1]),
-            Entry.loads(reply[2]),
+            _load_entry(reply[2]),
             passing=_text(reply[3]) == generation,
         )
 
@@ -364,7 +389,7 @@ class RedisStore(Store):
         await _guard(self.client().set(self.key(name), generation, px=ms))
 
     async def get_entry(self, name: str) -> Entry | None:
-        return Entry.loads(await _guard(self.client().get(self.key(name))))
+        return _load_entry(await _guard(self.client().get(self.key(name))))
 
     async def store(
         self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
@@ -420,7 +445,7 @@ class DjangoStore(Store):
         return Lookup(
             text,
             _decode_vary(found.get(vary_name)),
-            Entry.loads(found.get(entry_name)),
+            _load_entry(found.get(entry_name)),
             passing=_text(found.get(pass_name)) == text,
         )
 
@@ -428,7 +453,7 @@ class DjangoStore(Store):
         await self._call("aset", name, generation, timeout=ttl)
 
     async def get_entry(self, name: str) -> Entry | None:
-        return Entry.loads(await self._call("aget", name))
+        return _load_entry(await self._call("aget", name))
 
     async def store(
         self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
@@ -457,6 +482,23 @@ def store_for(alias: str) -> Store:
     if _redis.async_redis_for_alias(alias) is not None:
         return RedisStore(alias)
     return DjangoStore(alias)
+
+
+# The alias's make_key (a function of its settings only), until CACHES changes.
+_make_keys: dict[str, Callable[[str], str]] = {}
+
+
+def _make_key(alias: str) -> Callable[[str], str]:
+    make_key = _make_keys.get(alias)
+    if make_key is None:
+        make_key = _make_keys[alias] = caches[alias].make_key
+    return make_key
+
+
+@receiver(setting_changed)
+def _forget_make_keys(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        _make_keys.clear()
 
 
 # -------------------------------------------------------------------- the mixin
@@ -758,7 +800,10 @@ class AsyncCacheMixin:
             "cache_per_user": await _maybe(self.get_cache_per_user()),
             "cache_stale_ttl": await _maybe(self.get_cache_stale_ttl()),
         }
-        _validate(view, values)
+        try:
+            _validate_once(view, tuple((k, _frozen(v)) for k, v in values.items()))
+        except TypeError:  # unhashable values: validate them every time
+            _validate(view, values)
         alias = values["cache_alias"] or get_settings().cache_alias
         if alias not in settings.CACHES:
             raise ImproperlyConfigured(f"{view}.cache_alias is {alias!r}, which is not in CACHES.")
@@ -1017,6 +1062,16 @@ class AsyncCacheMixin:
             health.succeeded()
 
 
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=512)
+def _validate_once(view: str, items: tuple[tuple[str, Any], ...]) -> None:
+    """:func:`_validate` for hashable values, remembering those found valid."""
+    _validate(view, dict(items))
+
+
 def _validate(view: str, values: Mapping[str, Any]) -> None:
     timeout = values["cache_timeout"]
     if not _non_negative(timeout) or timeout == 0:
@@ -1054,7 +1109,12 @@ def _header_names(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({name.lower() for name in names}))
 
 
+_PLAIN_TYPES: Final = frozenset({str, list, tuple, frozenset, set, int, float, bool, type(None)})
+
+
 async def _maybe(value: Any) -> Any:
+    if type(value) in _PLAIN_TYPES:
+        return value
     if hasattr(value, "__await__"):
         return await value
     return value
