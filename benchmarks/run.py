@@ -4,6 +4,7 @@
     python benchmarks/run.py hello            # AsyncView vs Django's View (+ bare ASGI)
     python benchmarks/run.py api              # AsyncAPIView vs ninja, adrf, DRF, hand-written View
     python benchmarks/run.py ratelimit        # AsyncRateLimitMixin vs DRF, ninja, django-ratelimit
+    python benchmarks/run.py cache            # AsyncCacheMixin hits vs no cache and cache_page
     python benchmarks/run.py hello --quick    # smoke run: 1 round of 2 s
 
 Each variant runs in its own uvicorn process (uvloop + httptools, one worker,
@@ -16,7 +17,10 @@ is checked (status and body) before each measurement; a server that fails to
 start, answers wrongly, or answers non-2xx under load makes the run exit
 non-zero. The ``ratelimit`` scenario also starts a redis-server of its own
 (or uses REDIS_URL), counts Redis commands per check and counts what each
-limiter admits of a burst (harness/ratelimit.py). See README.md for the method.
+limiter admits of a burst (harness/ratelimit.py). The ``cache`` scenario does
+the same for AsyncCacheMixin and cache_page: it checks that every measured
+request was a hit, counts Redis commands per hit, and counts handler runs in
+a cold stampede (harness/cache.py). See README.md for the method.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -39,6 +44,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from harness import cache as cb  # noqa: E402
 from harness import checks, scenarios  # noqa: E402
 from harness import ratelimit as rl  # noqa: E402
 from harness.load import LoadError, LoadResult, run_load, wrk_path  # noqa: E402
@@ -62,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Run a benchmark scenario and print a side-by-side table."
     )
-    parser.add_argument("scenario", choices=["hello", "api", "ratelimit"])
+    parser.add_argument("scenario", choices=["hello", "api", "ratelimit", "cache"])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument(
         "--duration", type=int, default=5, help="seconds measured per run (default 5)"
@@ -78,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--middleware",
         choices=["default", "minimal"],
         default="default",
-        help="api and ratelimit scenarios: Django's startproject MIDDLEWARE (default) or none",
+        help="api, ratelimit and cache: Django's startproject MIDDLEWARE (default) or none",
     )
     parser.add_argument(
         "--variants",
@@ -115,7 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def preflight(scenario: str) -> None:
     missing = []
     needed = ["django", "uvicorn", "uvloop", "httptools", "django_async_cbv"]
-    if scenario == "ratelimit":
+    if scenario in ("ratelimit", "cache"):
         needed += ["redis", "django_redis"]
     for module in needed:
         try:
@@ -304,6 +310,8 @@ def tag_of(variant: scenarios.Variant) -> str:
 def verify(run: Running, ep: scenarios.Endpoint, when: str) -> None:
     try:
         ep.verify(run.port, f"{tag_of(run.variant)}-{when}")
+        if run.variant.check is not None:
+            run.variant.check(run.port, when)
     except (checks.CheckError, OSError) as exc:
         raise RunFailed(
             f"{run.variant.key} {ep.key}: wrong answer ({when}): {exc}\n{run.server.tail()}"
@@ -522,11 +530,175 @@ def ratelimit_extras(
     }
 
 
+def cache_extras(
+    args: argparse.Namespace,
+    scenario: scenarios.Scenario,
+    running: list[Running],
+    redis: RedisServer,
+    load_cpu: int | None,
+    summaries: dict[tuple[str, str], Summary],
+) -> dict:
+    """Commands per hit and the cold stampede (see harness/cache.py); prints them and a
+    summary. Wrong answers in a stampede are returned under ``failures``."""
+    labels = {v.key: v.label for v in scenario.variants}
+    cached = [run for run in running if run.variant.cache is not None]
+    failures: list[str] = []
+
+    # (c) Redis commands per hit, on the warmed-up servers
+    print(
+        f"\ncache: Redis commands per hit ({rl.COMMANDS_REQUESTS:,} requests of /hello/ after"
+        f" warm-up, {args.connections} connections)"
+    )
+    print(
+        "  sent = commands the server sent (MONITOR, without those run inside scripts), less"
+        " connection\n  setup (HELLO, CLIENT SETINFO... when a pool opens a connection), shown"
+        " apart;\n  executed = INFO commandstats after CONFIG RESETSTAT (includes scripts'"
+        " commands)"
+    )
+    commands: dict[str, rl.CommandCount] = {}
+    for run in cached:
+        try:
+            counted = rl.count_commands(
+                redis, run.port, args.connections, 0, load_cpu, tag_of(run.variant)
+            )
+        except rl.Failed as exc:
+            raise RunFailed(f"{run.variant.key}: counting commands: {exc}") from exc
+        if counted.non2xx or counted.requests != rl.COMMANDS_REQUESTS:
+            raise RunFailed(
+                f"{run.variant.key}: {counted.non2xx} non-2xx answers of {counted.requests}"
+                " while counting commands"
+            )
+        verify(run, scenario.endpoints[0], "after counting commands")
+        if run.server.problems():
+            raise RunFailed(f"{run.variant.key}: the server logged errors:\n{run.server.tail()}")
+        commands[run.variant.key] = counted
+        setup = ""
+        if counted.setup:
+            setup = f"; connection setup {dict(counted.setup)} in {counted.requests} requests"
+        print(
+            f"  {labels[run.variant.key]:<28} sent {counted.per_check(counted.checks):5.2f}/hit"
+            f" ({counted.breakdown(counted.checks)}){setup}\n  {'':<28} executed"
+            f" {counted.per_check(counted.executed):5.2f}/hit"
+            f" ({counted.breakdown(counted.executed)})",
+            flush=True,
+        )
+    print(
+        "  handler runs over the whole run (warm-up, rounds, command count): "
+        + ", ".join(
+            f"{run.variant.key} {cb.handler_runs(redis, run.variant.key, 'hello')}"
+            for run in cached
+        ),
+        flush=True,
+    )
+
+    # (b) the cold stampede
+    print(
+        f"\ncache: cold stampede: {cb.STAMPEDE_CONCURRENCY} simultaneous GET {cb.SLOW_PATH}"
+        f" (handler ~200 ms, runs counted with INCR) on {cb.STAMPEDE_CONCURRENCY} connections;"
+        " Redis flushed before each"
+    )
+    stampedes: list[cb.Stampede] = []
+    for rep in range(cb.STAMPEDE_REPEATS):
+        order = cached if rep % 2 == 0 else list(reversed(cached))
+        for run in order:
+            try:
+                res = cb.run_stampede(redis, run.variant.key, run.port, cb.STAMPEDE_CONCURRENCY)
+            except (cb.Failed, OSError) as exc:
+                raise RunFailed(f"stampede {run.variant.key}: {exc}") from exc
+            stampedes.append(res)
+            if res.ok != cb.STAMPEDE_CONCURRENCY:
+                failures.append(
+                    f"stampede {run.variant.key}: answers {rl.describe_statuses(res.statuses)}"
+                )
+            if run.server.problems():
+                failures.append(f"stampede {run.variant.key}: server errors\n{run.server.tail()}")
+            x_cache = ", ".join(f"{k} {v}" for k, v in sorted(res.x_cache.items()))
+            print(
+                f"  {rep + 1}/{cb.STAMPEDE_REPEATS}  {labels[run.variant.key]:<28}"
+                f" handler runs {res.runs:4d}   2xx {res.ok:3d}/{cb.STAMPEDE_CONCURRENCY}"
+                f"   X-Cache: {x_cache}   in {res.seconds:5.2f}s",
+                flush=True,
+            )
+
+    # summary
+    get = summaries.get
+    print(f"\nsummary ({args.middleware} middleware)")
+    hello, ours, page = (get((k, "hello")) for k in ("hello", "acbv-cache", "cache-page"))
+    for name, a, b, target in (
+        ("AsyncCacheMixin hit / no cache", ours, hello, scenarios.CACHE_HIT_TARGET),
+        ("AsyncCacheMixin hit / cache_page hit", ours, page, scenarios.CACHE_VS_CACHE_PAGE_TARGET),
+    ):
+        if a is None or b is None:
+            continue
+        value = ratio(a, b)
+        cpu = ""
+        if a.cpu_per_request is not None and b.cpu_per_request is not None:
+            cpu = f"; server CPU {a.cpu_per_request:,.0f} vs {b.cpu_per_request:,.0f} us/request"
+        print(
+            f"  target: {name} >= {target:.2f}: {value:.2f}{cpu}"
+            f" ({'met' if value >= target else 'NOT met'})"
+        )
+    for key in ("acbv-cache", "cache-page"):
+        runs = [s.runs for s in stampedes if s.variant == key]
+        if not runs:
+            continue
+        text = " / ".join(map(str, runs))
+        if key == "acbv-cache":
+            met = "met" if all(r == 1 for r in runs) else "NOT met"
+            print(
+                f"  target: AsyncCacheMixin runs the handler once for {cb.STAMPEDE_CONCURRENCY}"
+                f" concurrent cold requests: {text} ({met})"
+            )
+        else:
+            print(
+                f"  no target: cache_page ran the handler {text} times for"
+                f" {cb.STAMPEDE_CONCURRENCY} concurrent cold requests"
+            )
+    if "acbv-cache" in commands:
+        counted = commands["acbv-cache"]
+        sent = counted.per_check(counted.checks)
+        met = "met" if set(counted.checks) == {"evalsha"} and sent == 1.0 else "NOT met"
+        print(
+            f"  target: AsyncCacheMixin sends 1 Redis command per hit (EVALSHA): {sent:.2f}"
+            f" ({counted.breakdown(counted.checks)}) ({met})"
+        )
+    if "cache-page" in commands:
+        counted = commands["cache-page"]
+        print(
+            f"  for comparison: cache_page sends {counted.per_check(counted.checks):.2f} per hit"
+            f" ({counted.breakdown(counted.checks)})"
+        )
+    return {
+        "failures": failures,
+        "commands_per_hit": {
+            key: {
+                "requests": c.requests,
+                "sent": dict(c.checks),
+                "connection_setup": dict(c.setup),
+                "executed": dict(c.executed),
+            }
+            for key, c in commands.items()
+        },
+        "stampede": [
+            {
+                "variant": s.variant,
+                "handler_runs": s.runs,
+                "statuses": {str(k): v for k, v in s.statuses.items()},
+                "x_cache": dict(s.x_cache),
+                "seconds": s.seconds,
+            }
+            for s in stampedes
+        ],
+    }
+
+
 def make_scenario(args: argparse.Namespace) -> scenarios.Scenario:
     if args.scenario == "hello":
         return scenarios.hello()
     if args.scenario == "api":
         return scenarios.api(args.middleware)
+    if args.scenario == "cache":
+        return scenarios.cache(args.middleware)
     return scenarios.ratelimit(args.middleware)
 
 
@@ -573,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
             db_seed = seed_database(tmpdir)
             print(f"database: 1,000 rows seeded in {db_seed}", flush=True)
 
-        if args.scenario == "ratelimit":
+        if args.scenario in ("ratelimit", "cache"):
             # Redis stands for a separate machine: on the load generator's core, not the server's.
             redis = redis_from_environment(load_cpu)
             try:
@@ -583,6 +755,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"redis: {redis.description}", flush=True)
             for variant in runnable:
                 variant.env["BENCH_REDIS_URL"] = redis_url
+                if variant.cache is not None:
+                    variant.check = functools.partial(
+                        cb.check_hit, redis, variant.env["BENCH_CACHE_PREFIX"], variant.cache
+                    )
 
         running: list[Running] = []
         cleanup.append(running)
@@ -590,7 +766,8 @@ def main(argv: list[str] | None = None) -> int:
             start_variant(
                 variant, scenario, args, (server_cpu, load_cpu), db_seed, tmpdir, use_wrk, running
             )
-        if redis is not None:
+        if args.scenario == "ratelimit":
+            assert redis is not None
             check_limiters_active(redis, running)
 
         raw: dict[tuple[str, str], list[LoadResult]] = {}
@@ -649,10 +826,13 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(render_table(table, scenario, summaries))
         extras: dict = {}
-        if redis is not None:
+        if redis is not None and args.scenario == "ratelimit":
             extras["ratelimit"] = ratelimit_extras(
                 args, scenario, running, redis, load_cpu, summaries
             )
+            extras["redis"] = redis.description
+        if redis is not None and args.scenario == "cache":
+            extras["cache"] = cache_extras(args, scenario, running, redis, load_cpu, summaries)
             extras["redis"] = redis.description
 
         out_path = args.output
@@ -687,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print(f"\nraw results: {out_path}")
-        failures = extras.get("ratelimit", {}).get("failures")
+        failures = extras.get(args.scenario, {}).get("failures")
         if failures:
             raise RunFailed("\n".join(failures))
         return 0

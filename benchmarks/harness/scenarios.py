@@ -39,6 +39,11 @@ class Variant:
     skipped: str | None = None  # why the variant cannot run, if it cannot
     limited: bool = False  # ratelimit: the variant counts requests in Redis
     server_args: tuple[str, ...] = ()  # more uvicorn options
+    # cache: which cache the variant uses ("acbv", "cache_page"; None: uncached)
+    cache: str | None = None
+    # check(port, when) runs after every check of the endpoint (set by run.py);
+    # raises checks.CheckError on a wrong answer
+    check: Callable[[int, str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,60 @@ def ratelimit(middleware: str = "default") -> Scenario:
                 baseline="acbv",
                 targets=(("acbv-rl", "acbv", RATELIMIT_TARGET),),
                 pairs=pairs,
+            )
+        ],
+    )
+
+
+CACHE_HIT_TARGET = 0.90  # x the uncached view
+CACHE_VS_CACHE_PAGE_TARGET = 1.5  # x cache_page
+CACHE_VARIANTS = [
+    # key, label, URLconf module, cache
+    ("hello", "AsyncView (no cache)", "benchproj.urls.hello_asyncview", None),
+    ("acbv-cache", "AsyncView + AsyncCacheMixin", "benchproj.cache.acbv_cached", "acbv"),
+    ("cache-page", "AsyncView + cache_page", "benchproj.cache.dj_cache_page", "cache_page"),
+]
+
+
+def cache(middleware: str = "default") -> Scenario:
+    """Hits of AsyncCacheMixin and of cache_page against the uncached hello view.
+
+    All on django-redis (BENCH_REDIS_URL, set by run.py once Redis is up); the
+    cached variants' entries are made by the first check, before any load.
+    """
+    variants = [
+        Variant(
+            key,
+            label,
+            DJANGO_APP,
+            {
+                "BENCH_URLCONF": module,
+                "BENCH_MIDDLEWARE": middleware,
+                "BENCH_CACHE_PREFIX": key,  # no two servers share an entry
+            },
+            module=module,
+            cache=kind,
+        )
+        for key, label, module, kind in CACHE_VARIANTS
+    ]
+    return Scenario(
+        "cache",
+        f"hello JSON uncached, from AsyncCacheMixin and from cache_page (django-redis),"
+        f" {middleware} middleware",
+        variants,
+        [Endpoint("hello", "GET", "/hello/", _verify_hello)],
+        [
+            Table(
+                f"cache: GET /hello/, cache hits (entry warmed before the load),"
+                f" {middleware} middleware",
+                "hello",
+                [key for key, *_ in CACHE_VARIANTS],
+                baseline="hello",
+                also_vs="cache-page",
+                targets=(
+                    ("acbv-cache", "hello", CACHE_HIT_TARGET),
+                    ("acbv-cache", "cache-page", CACHE_VS_CACHE_PAGE_TARGET),
+                ),
             )
         ],
     )
