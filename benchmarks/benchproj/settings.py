@@ -6,8 +6,9 @@ Environment variables (set by the harness, one server process each):
 ``BENCH_MIDDLEWARE``  ``default`` (the list ``startproject`` writes) or ``minimal`` (none).
 ``BENCH_DB``          path of the SQLite file (the ``api`` scenario); unset means in-memory.
 ``BENCH_REDIS_URL``   the ``ratelimit`` and ``cache`` scenarios: the ``default`` cache is
-                      django-redis at this URL, and every framework takes the client address from the last
-                      ``X-Forwarded-For`` entry (one trusted proxy). Unset: Django's default
+                      django-redis at this URL, and every framework takes the client
+                      address from the last ``X-Forwarded-For`` entry (one trusted
+                      proxy). Unset: Django's default
                       local-memory cache, no proxy.
 ``BENCH_CACHE_PREFIX`` the cache's KEY_PREFIX (one per server, so no two variants share keys).
 ``BENCH_RL_RATE``     ``ratelimit``: the limit of every limited variant (default ``100/m``).
