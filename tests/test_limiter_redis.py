@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -425,7 +426,11 @@ async def test_works_on_the_client_of_a_cache_alias(alias: str, algorithm: str) 
     assert client is not None
     limiter = RedisLimiter()
     rates = parse_rates(["2/m", "5/h"])
-    decisions = [await limiter.check(client, "rl", "id", rates, algorithm) for _ in range(3)]
+    identity = f"id-{uuid.uuid4().hex}"
+    # a fixed instant: on the real clock a fixed window may roll over between the checks
+    decisions = [
+        await limiter.check(client, "rl", identity, rates, algorithm, now_us=T0) for _ in range(3)
+    ]
     assert [d.allowed for d in decisions] == [True, True, False]
     assert decisions[1].remaining == (0, 3)
 
