@@ -39,6 +39,8 @@ from django_async_cbv._rates import Rate
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from django_async_cbv._redis_pipe import Pipe
+
 __all__ = ["ALGORITHMS", "SCRIPTS", "Decision", "RedisLimiter", "redis_keys"]
 
 # Shared head: effects replication (needed before Redis 5 for TIME before writes; a
@@ -245,7 +247,7 @@ class RedisLimiter:
 
     async def check(
         self,
-        client: Redis,
+        client: Redis | Pipe,
         key_prefix: str,
         identity: str,
         rates: tuple[Rate, ...],
@@ -289,7 +291,9 @@ def _seconds(ms: int) -> int:
     return -(-ms // 1000) if ms > 0 else 0
 
 
-async def _run(client: Redis, algorithm: str, keys: list[str], args: list[str | int]) -> list[Any]:
+async def _run(
+    client: Redis | Pipe, algorithm: str, keys: list[str], args: list[str | int]
+) -> list[Any]:
     """EVALSHA the algorithm's script; on NOSCRIPT, EVAL it (which also caches it)."""
     from redis.exceptions import NoScriptError
 

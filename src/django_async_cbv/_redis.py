@@ -30,6 +30,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from ._redis_pipe import Pipe, PipeTarget, pipe_target
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -38,6 +40,7 @@ __all__ = [
     "DEFAULT_SOCKET_TIMEOUT",
     "aclose_current_loop",
     "async_redis_for_alias",
+    "script_client_for_alias",
 ]
 
 #: Seconds to connect, when the alias's options set no connect timeout.
@@ -74,7 +77,8 @@ class _LoopClients:
 
     def __init__(self) -> None:
         self.clients: dict[str, Redis] = {}
-        self.retired: list[Redis] = []  # dropped on a CACHES change, not closed yet
+        self.pipes: dict[str, Pipe] = {}
+        self.retired: list[Redis | Pipe] = []  # dropped on a CACHES change, not closed yet
         self.tasks: set[asyncio.Task[None]] = set()
         self.closer: AsyncGenerator[None, None] | None = None
 
@@ -82,6 +86,8 @@ class _LoopClients:
 _lock = threading.Lock()  # guards _registry; never held across an await
 # _connection_params() per alias, until CACHES changes.
 _params: dict[str, tuple[str, dict[str, Any]] | None] = {}
+# pipe_target() per alias (None: the alias needs redis-py's client), until CACHES changes.
+_targets: dict[str, PipeTarget | None] = {}
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
     weakref.WeakKeyDictionary()
 )
@@ -113,6 +119,37 @@ def async_redis_for_alias(alias: str) -> Redis | None:
         if client is None:
             client = entry.clients[alias] = _new_client(*params)
     return client
+
+
+def script_client_for_alias(alias: str) -> Pipe | Redis | None:
+    """What the per-request scripts of cache ``alias`` are sent through, or None if not Redis.
+
+    The running loop's pipelined connection (see ``_redis_pipe``) when the alias's
+    options allow one, else its redis-py client; both offer ``evalsha`` and ``eval``
+    and raise redis-py's exceptions.
+    """
+    try:
+        target = _targets[alias]
+    except KeyError:
+        try:
+            params = _params[alias]
+        except KeyError:
+            params = _params[alias] = _connection_params(alias)
+        target = _targets[alias] = pipe_target(*params) if params is not None else None
+    if target is None:
+        return async_redis_for_alias(alias)
+    loop = asyncio.get_running_loop()
+    entry = _registry.get(loop)
+    if entry is not None and (pipe := entry.pipes.get(alias)) is not None:
+        return pipe
+    with _lock:
+        entry = _registry.get(loop)
+        if entry is None:
+            entry = _register(loop)
+        pipe = entry.pipes.get(alias)
+        if pipe is None:
+            pipe = entry.pipes[alias] = Pipe(target, loop)
+    return pipe
 
 
 async def aclose_current_loop() -> None:
@@ -210,18 +247,26 @@ async def _close_at_shutdown(
         with _lock:
             if _registry.get(loop) is entry:
                 del _registry[loop]
-            clients = [*entry.retired, *entry.clients.values()]
+            clients = [*entry.retired, *entry.clients.values(), *entry.pipes.values()]
             entry.clients.clear()
+            entry.pipes.clear()
             entry.retired.clear()
         await _aclose_all(clients)
 
 
-async def _aclose_all(clients: Iterable[Redis]) -> None:
+async def _aclose_all(clients: Iterable[Redis | Pipe]) -> None:
     """Close ``clients`` and their pools; closing errors are of no interest here."""
     await asyncio.gather(
-        *(client.aclose(close_connection_pool=True) for client in clients),
+        *(_aclose_one(client) for client in clients),
         return_exceptions=True,
     )
+
+
+async def _aclose_one(client: Redis | Pipe) -> None:
+    if isinstance(client, Pipe):
+        await client.aclose()
+    else:
+        await client.aclose(close_connection_pool=True)
 
 
 async def _aclose_retired(entry: _LoopClients) -> None:
@@ -239,6 +284,7 @@ def _drop_clients(*, setting: str, **kwargs: Any) -> None:
     if setting != "CACHES":
         return
     _params.clear()
+    _targets.clear()
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
@@ -246,7 +292,9 @@ def _drop_clients(*, setting: str, **kwargs: Any) -> None:
     with _lock:
         for entry in _registry.values():
             entry.retired.extend(entry.clients.values())
+            entry.retired.extend(entry.pipes.values())
             entry.clients.clear()
+            entry.pipes.clear()
         current = _registry.get(running) if running is not None else None
     if running is not None and current is not None and current.retired:
         task = running.create_task(_aclose_retired(current))

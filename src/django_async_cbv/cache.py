@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -85,6 +85,17 @@ def digest(*parts: str | bytes | None) -> str:
 
 
 # -------------------------------------------------------------------- header parsing
+
+
+def _request_header(request: HttpRequest, name: str) -> str | None:
+    """``request.headers.get(name)``, read from ``META`` without building ``headers``."""
+    return request.META.get(_meta_key(name))
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
 
 
 def _directives(value: str) -> dict[str, str | None]:
@@ -365,7 +376,9 @@ class RedisStore(Store):
     async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
         from redis.exceptions import NoScriptError
 
-        client: Any = self.client()
+        client: Any = _redis.script_client_for_alias(self.alias)
+        if client is None:
+            raise StoreError(f"The cache {self.alias!r} is no longer Redis.")
         try:
             return await client.evalsha(_SHAS[source], len(keys), *keys, *args)
         except NoScriptError:
@@ -575,7 +588,7 @@ class _Plan:
     def entry_name(self, request: HttpRequest, vary: tuple[str, ...]) -> str:
         parts: list[str | None] = [self.base]
         for name in vary:
-            parts += [name, request.headers.get(name)]
+            parts += [name, _request_header(request, name)]
         return f"async_cbv:c:{self.prefix}:e:{digest(*parts)}"
 
 
@@ -685,7 +698,7 @@ class AsyncCacheMixin:
             parts.append(str(len(values)))
             parts.extend(values)
         for header in _header_names(await _maybe(self.get_cache_vary_on())):
-            parts += [header, request.headers.get(header)]
+            parts += [header, _request_header(request, header)]
         parts += ["lang", translation.get_language(), "tz", timezone.get_current_timezone_name()]
         if await _maybe(self.get_cache_per_user()):
             parts += ["user", _user_identity(request)]
@@ -748,7 +761,7 @@ class AsyncCacheMixin:
             response.headers[X_CACHE] = "BYPASS"
             return response
         plan = await self._plan(request)
-        if not plan.per_user and (_authenticated(request) or "Authorization" in request.headers):
+        if not plan.per_user and (_authenticated(request) or "HTTP_AUTHORIZATION" in request.META):
             return _mark(await call_next(request), "BYPASS", plan)
         store = store_for(plan.alias)
         health = health_of(plan.alias)
@@ -791,33 +804,36 @@ class AsyncCacheMixin:
         return await self._coalesce(request, call_next, plan, store, found.generation)
 
     async def _plan(self, request: HttpRequest) -> _Plan:
-        view = type(self).__qualname__
-        values = {
-            "cache_timeout": await _maybe(self.get_cache_timeout()),
-            "cache_alias": await _maybe(self.get_cache_alias()),
-            "cache_key_prefix": await _maybe(self.get_cache_key_prefix()),
-            "cache_vary_on": await _maybe(self.get_cache_vary_on()),
-            "cache_per_user": await _maybe(self.get_cache_per_user()),
-            "cache_stale_ttl": await _maybe(self.get_cache_stale_ttl()),
-        }
+        cls = type(self)
+        view = cls.__qualname__
+        timeout = await _maybe(self.get_cache_timeout())
+        alias = await _maybe(self.get_cache_alias())
+        prefix = await _maybe(self.get_cache_key_prefix())
+        vary_on = await _maybe(self.get_cache_vary_on())
+        per_user = await _maybe(self.get_cache_per_user())
+        stale_ttl = await _maybe(self.get_cache_stale_ttl())
+        if not isinstance(vary_on, str | tuple) and isinstance(vary_on, Iterable):
+            vary_on = tuple(vary_on)  # read once: a generator would be empty the second time
+        default_prefix = f"{cls.__module__}.{view}"
         try:
-            _validate_once(view, tuple((k, _frozen(v)) for k, v in values.items()))
-        except TypeError:  # unhashable values: validate them every time
-            _validate(view, values)
-        alias = values["cache_alias"] or get_settings().cache_alias
+            static = _static_plan(view, timeout, alias, prefix, vary_on, per_user, stale_ttl)
+        except TypeError:  # an unhashable value: validated every time
+            static = _static_plan.__wrapped__(
+                view, timeout, alias, prefix, vary_on, per_user, stale_ttl
+            )
+        alias = static.alias or get_settings().cache_alias
         if alias not in settings.CACHES:
             raise ImproperlyConfigured(f"{view}.cache_alias is {alias!r}, which is not in CACHES.")
-        prefix = values["cache_key_prefix"] or f"{type(self).__module__}.{type(self).__qualname__}"
         base = await _maybe(self.get_cache_key())
         if not isinstance(base, str) or not base:
             raise ImproperlyConfigured(f"{view}.get_cache_key() must return a non-empty str.")
         return _Plan(
             alias=alias,
-            timeout=float(values["cache_timeout"]),
-            stale_ttl=float(values["cache_stale_ttl"]),
-            vary_on=_header_names(values["cache_vary_on"]),
-            per_user=bool(values["cache_per_user"]),
-            prefix=digest(prefix),
+            timeout=static.timeout,
+            stale_ttl=static.stale_ttl,
+            vary_on=static.vary_on,
+            per_user=static.per_user,
+            prefix=static.prefix or _prefix_digest(default_prefix),
             base=base,
         )
 
@@ -1062,14 +1078,52 @@ class AsyncCacheMixin:
             health.succeeded()
 
 
-def _frozen(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+class _StaticPlan(NamedTuple):
+    """The validated values of a view's cache attributes that do not depend on settings."""
+
+    alias: str | None  # None: ASYNC_CBV["CACHE_ALIAS"]
+    timeout: float
+    stale_ttl: float
+    vary_on: tuple[str, ...]
+    per_user: bool
+    prefix: str | None  # digest of the key prefix; None: the view's dotted path
+
+
+@functools.lru_cache(maxsize=512, typed=True)  # typed: True, 1 and 1.0 are told apart
+def _static_plan(
+    view: str,
+    timeout: Any,
+    alias: Any,
+    prefix: Any,
+    vary_on: Any,
+    per_user: Any,
+    stale_ttl: Any,
+) -> _StaticPlan:
+    """Validate the values (remembering those found valid) and derive what they give."""
+    _validate(
+        view,
+        {
+            "cache_timeout": timeout,
+            "cache_alias": alias,
+            "cache_key_prefix": prefix,
+            "cache_vary_on": vary_on,
+            "cache_per_user": per_user,
+            "cache_stale_ttl": stale_ttl,
+        },
+    )
+    return _StaticPlan(
+        alias=alias or None,
+        timeout=float(timeout),
+        stale_ttl=float(stale_ttl),
+        vary_on=_header_names(vary_on),
+        per_user=bool(per_user),
+        prefix=_prefix_digest(prefix) if prefix else None,
+    )
 
 
 @functools.lru_cache(maxsize=512)
-def _validate_once(view: str, items: tuple[tuple[str, Any], ...]) -> None:
-    """:func:`_validate` for hashable values, remembering those found valid."""
-    _validate(view, dict(items))
+def _prefix_digest(prefix: str) -> str:
+    return digest(prefix)
 
 
 def _validate(view: str, values: Mapping[str, Any]) -> None:
@@ -1129,7 +1183,7 @@ def _user_identity(request: HttpRequest) -> str:
     user = getattr(request, "user", None)
     if user is not None and getattr(user, "is_authenticated", False):
         return f"user:{user.pk}"
-    authorization = request.headers.get("Authorization")
+    authorization = request.META.get("HTTP_AUTHORIZATION")
     if authorization:
         return "authorization:" + hashlib.sha256(authorization.encode()).hexdigest()
     return "anonymous"
@@ -1161,7 +1215,7 @@ def _answer(
     request: HttpRequest, entry: Entry, state: str, plan: _Plan, now: float, *, head: bool
 ) -> HttpResponseBase:
     """A response from ``entry``: a copy, or 304 when ``If-None-Match`` matches."""
-    if_none_match = request.headers.get("If-None-Match")
+    if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
     if if_none_match and 200 <= entry.status < 300 and _etag_matches(if_none_match, entry.etag):
         response: HttpResponse = HttpResponse(status=304)
         for name, value in entry.headers:

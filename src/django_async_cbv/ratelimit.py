@@ -25,7 +25,7 @@ import re
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -49,9 +49,6 @@ from ._store_health import forget as _forget_health
 from .conf import get_settings
 from .problems import problem_response
 from .stages import RATE_LIMIT, CallNext, request_stage
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = ["AsyncRateLimitMixin", "ratelimit_fields"]
 
@@ -661,7 +658,7 @@ async def _check(plan: _Plan, identity: str) -> Decision:
 
 async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
     RedisConnectionError, RedisError = _redis_errors()
-    client: Redis | None = _redis.async_redis_for_alias(plan.alias)
+    client = _redis.script_client_for_alias(plan.alias)
     if client is None:  # CACHES changed under the request
         raise _StoreError(f"the cache {plan.alias!r} is no longer Redis")
     async with _gate(plan.alias):
