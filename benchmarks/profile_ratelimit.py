@@ -17,11 +17,11 @@ check (by patching the library's module globals in this process only):
 
 ``limited/no-redis``  the Redis call replaced by a stub decision: the stage's own
                       Python work (key, plan, headers) without any I/O
-``limited/raw-socket`` the redis-py client replaced by a minimal client on asyncio
-                      streams (one EVALSHA, RESP by hand): the floor of one round trip
-``limited/plain-pool`` redis-py with its plain ConnectionPool and no socket
-                      timeouts, instead of the library's BlockingConnectionPool
-                      with timeouts
+``limited/redis-py``  the check sent through redis-py's asyncio client (a pooled
+                      connection per call) instead of the library's pipelined
+                      connection
+``limited/raw-socket`` a minimal client on asyncio streams (one EVALSHA per
+                      connection at a time, RESP by hand): an unpipelined floor
 
     taskset -c 1 python benchmarks/profile_ratelimit.py                  # 1 request at a time
     taskset -c 1 python benchmarks/profile_ratelimit.py --concurrency 32 --breakdown
@@ -142,22 +142,13 @@ def variants(breakdown: bool, redis_url: str) -> dict[str, tuple[str, Callable[[
 
     url = urlsplit(redis_url)
     raw = RawClient(url.hostname or "127.0.0.1", url.port or 6379)
-    plain_clients: dict[Any, Any] = {}
-
-    def plain_pool_client(alias: str) -> Any:
-        from redis.asyncio import ConnectionPool, Redis
-
-        loop = asyncio.get_running_loop()
-        if loop not in plain_clients:
-            plain_clients[loop] = Redis.from_pool(ConnectionPool.from_url(redis_url))
-        return plain_clients[loop]
 
     out["limited/no-redis"] = (LIMITED, patch(rl, "_check", stub_check))
-    out["limited/raw-socket"] = (LIMITED, patch(_redis, "async_redis_for_alias", lambda a: raw))
-    out["limited/plain-pool"] = (
+    out["limited/redis-py"] = (
         LIMITED,
-        patch(_redis, "async_redis_for_alias", plain_pool_client),
+        patch(_redis, "script_client_for_alias", _redis.async_redis_for_alias),
     )
+    out["limited/raw-socket"] = (LIMITED, patch(_redis, "script_client_for_alias", lambda a: raw))
     return out
 
 

@@ -683,24 +683,34 @@ async def test_one_redis_command_per_hit(
 ) -> None:
     import redis.asyncio.client
 
+    from django_async_cbv import _redis_pipe
+
     view_class, _ = counted()
     url = route(view_class)
     await get(url)
     await get(url)  # warm: script loaded, Vary names known
     sent: list[str] = []
-    original = redis.asyncio.client.Redis.execute_command
+    execute_command = redis.asyncio.client.Redis.execute_command
+    send = _redis_pipe._Connection.send
 
     async def counting(self: Any, *args: Any, **options: Any) -> Any:
         sent.append(str(args[0]).upper())
-        return await original(self, *args, **options)
+        return await execute_command(self, *args, **options)
+
+    def counting_send(self: Any, args: tuple[Any, ...]) -> Any:
+        sent.append(str(args[0]).upper())
+        return send(self, args)
 
     monkeypatch.setattr(redis.asyncio.client.Redis, "execute_command", counting)
+    monkeypatch.setattr(_redis_pipe._Connection, "send", counting_send)
     redis_client.config_resetstat()
     for _ in range(10):
         assert (await get(url))["X-Cache"] == "HIT"
     assert sent == ["EVALSHA"] * 10  # one round trip per hit
     stats = redis_client.info("commandstats")
-    assert stats["cmdstat_evalsha"]["calls"] == 10
+    calls = {name: stat["calls"] for name, stat in stats.items()}
+    assert calls["cmdstat_evalsha"] == 10
+    assert "cmdstat_eval" not in calls
 
 
 async def test_local_memory_backend_works() -> None:
@@ -1019,3 +1029,53 @@ async def test_writes_while_the_cache_is_down_do_not_wait_and_log_once(
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert "NOT invalidated" in errors[0].getMessage()
+
+
+async def test_a_vary_on_generator_is_read_once() -> None:
+    class Hooked(AsyncCacheMixin, AsyncView):
+        def get_cache_vary_on(self) -> Any:
+            return (name for name in ["X-Tenant"])
+
+        async def get(self, request: HttpRequest) -> HttpResponse:
+            return HttpResponse(request.headers.get("X-Tenant", "-"))
+
+    url = route(Hooked)
+    for tenant in ("a", "b"):
+        response = await get(url, headers={"X-Tenant": tenant})
+        assert (response["X-Cache"], response.content) == ("MISS", tenant.encode())
+        assert "x-tenant" in response["Vary"].lower()  # downstream caches must vary too
+    assert (await get(url, headers={"X-Tenant": "a"})).content == b"a"
+
+
+async def test_hook_values_are_validated_by_type_too() -> None:
+    class Hooked(AsyncCacheMixin, AsyncView):
+        def get_cache_per_user(self) -> Any:
+            # 0 == False and hash(0) == hash(False): 0 must still be refused
+            return False if self.request.headers.get("X-Tenant") == "a" else 0
+
+        async def get(self, request: HttpRequest) -> HttpResponse:
+            return HttpResponse("ok")
+
+    url = route(Hooked)
+    assert (await get(url, headers={"X-Tenant": "a"}))["X-Cache"] == "MISS"
+    with pytest.raises(ImproperlyConfigured, match="cache_per_user must be True or False"):
+        await get(url, headers={"X-Tenant": "b"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["X-Tenant", "x-tenant", "Content-Type", "content-length", "X_Tenant", "Authorization", "Nope"],
+)
+def test_request_header_reads_meta_like_request_headers(name: str) -> None:
+    from django.test import RequestFactory
+
+    from django_async_cbv.cache import _request_header
+
+    request = RequestFactory().get(
+        "/",
+        headers={"X-Tenant": "t", "Authorization": "Bearer x"},
+        CONTENT_TYPE="text/plain",
+        CONTENT_LENGTH="3",
+    )
+    request.META["HTTP_X_TENANT"] = "t"
+    assert _request_header(request, name) == request.headers.get(name)
