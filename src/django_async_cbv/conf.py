@@ -242,10 +242,10 @@ def get_settings() -> AsyncCBVSettings:
     Raises ``ImproperlyConfigured`` naming the offending key when it is invalid.
     """
     global _cache
-    raw = getattr(settings, "ASYNC_CBV", _MISSING)
     cached = _cache
-    if cached is not None and cached[0] is raw:
+    if cached is not None:  # dropped on every setting_changed of ASYNC_CBV or CACHES
         return cached[1]
+    raw = getattr(settings, "ASYNC_CBV", _MISSING)
     if raw is _MISSING:
         raw = {}
     problems = settings_problems(raw)
