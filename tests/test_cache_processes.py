@@ -39,13 +39,12 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 import pytest
@@ -53,6 +52,7 @@ from multidict import CIMultiDict
 
 from django_async_cbv.cache import LOCK_TIMEOUT
 from tests.redis_server import RedisServer
+from tests.uvicorn_server import UvicornServer
 
 pytestmark = pytest.mark.e2e
 
@@ -61,8 +61,6 @@ APP = "tests.cache_server.asgi:application"
 SETTINGS = "tests.cache_server.settings"
 #: Where the cache's keys live: the server's KEY_PREFIX and version, then the library's.
 KEY_PREFIX = "cache-test:1:async_cbv:c:"
-READY_LINE = re.compile(r"Uvicorn running on (http://\S+)")
-START_TIMEOUT = 30.0
 CONCURRENCY = 100
 LOCALHOST = "127.0.0.1"
 #: The ``Host`` of every request, whichever process it goes to, as a load balancer in
@@ -76,85 +74,15 @@ BYPASS_BUDGET = 2.0
 # -- servers ---------------------------------------------------------------------------------
 
 
-class Server:
+class Server(UvicornServer):
     """One uvicorn process serving the cache test server project."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                APP,
-                "--host",
-                LOCALHOST,
-                "--port",
-                "0",
-                "--no-access-log",
-                "--no-proxy-headers",
-                "--lifespan",
-                "off",
-            ],
-            cwd=ROOT,
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.base_url: str | None = None
-        self._ready = threading.Event()
-        assert self.process.stdout is not None
-        # Drain the log for the server's whole life: a full pipe would block it.
-        self._reader = threading.Thread(
-            target=self._read, args=(self.process.stdout,), name="uvicorn-log", daemon=True
-        )
-        self._reader.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        with stream:
-            for line in stream:
-                self.lines.append(line)
-                if self.base_url is None and (match := READY_LINE.search(line)):
-                    self.base_url = match.group(1)
-                    self._ready.set()
-        self._ready.set()  # exited: wake up wait_ready() whatever happened
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def wait_ready(self) -> str:
-        """Block until uvicorn logs that it is listening; return its base URL."""
-        if not self._ready.wait(START_TIMEOUT):
-            raise RuntimeError(f"uvicorn did not start in {START_TIMEOUT:g}s:\n{self.log}")
-        if self.base_url is None:
-            raise RuntimeError(f"uvicorn exited before listening:\n{self.log}")
-        return self.base_url
+        super().__init__(APP, env, cwd=ROOT)
 
     def url(self, path: str) -> str:
         assert self.base_url is not None
         return f"{self.base_url}/{path}/"
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies at once, holding whatever it held."""
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self) -> None:
-        """SIGTERM (a graceful shutdown), then SIGKILL if it does not exit in time."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=15)
 
 
 def server_env(redis_url: str, db_path: Path, *, runs_url: str | None = None) -> dict[str, str]:

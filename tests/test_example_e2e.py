@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,15 +21,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
+
+from tests.uvicorn_server import UvicornServer
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
-READY_LINE = re.compile(r"Uvicorn running on (http://\S+)")
-START_TIMEOUT = 30.0
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -72,77 +71,19 @@ def example_env(db_path: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-class ExampleServer:
+class ExampleServer(UvicornServer):
     """A uvicorn child process serving the example project."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "example.asgi:application",
-                "--app-dir",
-                str(EXAMPLE_DIR),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--lifespan",
-                "on",
-                "--no-proxy-headers",
-            ],
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        super().__init__(
+            "example.asgi:application",
+            env,
+            args=("--app-dir", str(EXAMPLE_DIR), "--lifespan", "on"),
         )
-        self.lines: list[str] = []
-        self.base_url: str | None = None
-        self._ready = threading.Event()
-        assert self.process.stdout is not None
-        # Drain the log for the server's whole life: a full pipe would block it.
-        self._reader = threading.Thread(
-            target=self._read, args=(self.process.stdout,), name="uvicorn-log", daemon=True
-        )
-        self._reader.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        with stream:
-            for line in stream:
-                self.lines.append(line)
-                if self.base_url is None and (match := READY_LINE.search(line)):
-                    self.base_url = match.group(1)
-                    self._ready.set()
-        self._ready.set()  # exited: wake up wait_ready() whatever happened
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def wait_ready(self) -> str:
-        """Block until uvicorn logs that it is listening; return its base URL."""
-        if not self._ready.wait(START_TIMEOUT):
-            raise RuntimeError(f"uvicorn did not start in {START_TIMEOUT:g}s:\n{self.log}")
-        if self.base_url is None:
-            raise RuntimeError(f"uvicorn exited before listening:\n{self.log}")
-        return self.base_url
 
     def url(self, path: str) -> str:
         assert self.base_url is not None
         return self.base_url + path
-
-    def stop(self) -> str:
-        """Stop the server gracefully (SIGTERM, as a process manager would); return its log."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=15)
-        return self.log
 
 
 @pytest.fixture(scope="session")

@@ -29,15 +29,12 @@ import json
 import os
 import random
 import re
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 import pytest
@@ -48,6 +45,7 @@ from django_async_cbv._limiter_redis import redis_keys
 from django_async_cbv._rates import parse_rates
 from django_async_cbv.ratelimit import client_digest
 from tests.ratelimit_server import SECRET_KEY as SERVER_SECRET_KEY
+from tests.uvicorn_server import UvicornServer
 
 pytestmark = pytest.mark.e2e
 
@@ -57,8 +55,6 @@ SETTINGS = "tests.ratelimit_server.settings"
 VIEWS_MODULE = "tests.ratelimit_server.urls"
 #: Key prefix and version of the server's default cache, then the library's namespace.
 KEY_PREFIX = "rl-test:1:async_cbv:rl"
-READY_LINE = re.compile(r"Uvicorn running on (http://\S+)")
-START_TIMEOUT = 30.0
 CONCURRENCY = 100
 #: A fixed-window burst starts only with more than this many seconds left in its window.
 WINDOW_MARGIN = 20.0
@@ -86,79 +82,15 @@ REMAINING = re.compile(r'^"(?P<rate>[^"]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
 # -- servers ---------------------------------------------------------------------------------
 
 
-class Server:
+class Server(UvicornServer):
     """One uvicorn process serving the test server project."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                APP,
-                "--host",
-                LOCALHOST,
-                "--port",
-                "0",
-                "--no-access-log",
-                # uvicorn's own X-Forwarded-For handling (on by default, trusting
-                # 127.0.0.1, where the tests connect from) would replace the client
-                # address before Django sees it: only NUM_PROXIES may read the header.
-                "--no-proxy-headers",
-                "--lifespan",
-                "off",
-            ],
-            cwd=ROOT,
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.base_url: str | None = None
-        self._ready = threading.Event()
-        assert self.process.stdout is not None
-        # Drain the log for the server's whole life: a full pipe would block it.
-        self._reader = threading.Thread(
-            target=self._read, args=(self.process.stdout,), name="uvicorn-log", daemon=True
-        )
-        self._reader.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        with stream:
-            for line in stream:
-                self.lines.append(line)
-                if self.base_url is None and (match := READY_LINE.search(line)):
-                    self.base_url = match.group(1)
-                    self._ready.set()
-        self._ready.set()  # exited: wake up wait_ready() whatever happened
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def wait_ready(self) -> str:
-        """Block until uvicorn logs that it is listening; return its base URL."""
-        if not self._ready.wait(START_TIMEOUT):
-            raise RuntimeError(f"uvicorn did not start in {START_TIMEOUT:g}s:\n{self.log}")
-        if self.base_url is None:
-            raise RuntimeError(f"uvicorn exited before listening:\n{self.log}")
-        return self.base_url
+        super().__init__(APP, env, cwd=ROOT)
 
     def url(self, path: str) -> str:
         assert self.base_url is not None
         return f"{self.base_url}/{path}/"
-
-    def stop(self) -> None:
-        """SIGTERM (a graceful shutdown), then SIGKILL if it does not exit in time."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=15)
 
 
 def server_env(redis_url: str, *, num_proxies: int) -> dict[str, str]:
