@@ -7,6 +7,7 @@ for the full API.
 from __future__ import annotations
 
 from .api import AsyncAPIView
+from .breaker import AsyncCircuitBreakerMixin, CircuitBreaker, CircuitState, get_breaker
 from .cache import AsyncCacheMixin
 from .exceptions import (
     AsyncCBVError,
@@ -26,13 +27,17 @@ __all__ = [
     "AsyncAPIView",
     "AsyncCBVError",
     "AsyncCacheMixin",
+    "AsyncCircuitBreakerMixin",
     "AsyncRateLimitMixin",
     "AsyncView",
+    "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitState",
     "HandlerTimeout",
     "ProblemError",
     "UpstreamError",
     "UpstreamTimeout",
     "__version__",
+    "get_breaker",
     "problem_response",
 ]

@@ -22,7 +22,7 @@ import contextlib
 import re
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_SOCKET_TIMEOUT",
     "aclose_current_loop",
     "async_redis_for_alias",
+    "is_redis_config",
 ]
 
 #: Seconds to connect, when the alias's options set no connect timeout.
@@ -129,27 +130,21 @@ def _connection_params(alias: str) -> tuple[str, dict[str, Any]] | None:
         config: dict[str, Any] = settings.CACHES[alias]
     except KeyError:
         raise ImproperlyConfigured(f"The cache alias {alias!r} is not in CACHES.") from None
+    if not is_redis_config(config):
+        return None
     backend = config.get("BACKEND")
     options: dict[str, Any] = config.get("OPTIONS") or {}
     location = config.get("LOCATION")
     kwargs: dict[str, Any]
     if backend == DJANGO_REDIS_BACKEND:
-        for name, default in _DJANGO_REDIS_DEFAULTS.items():
-            configured = options.get(name)
-            if name == "CONNECTION_FACTORY" and not configured:
-                configured = getattr(settings, "DJANGO_REDIS_CONNECTION_FACTORY", None)
-            if configured not in (None, default):
-                return None  # sharded, sentinel, herd or custom: not a single plain server
         kwargs = {
             key: options[name] for name, key in _DJANGO_REDIS_KWARGS.items() if options.get(name)
         }
         kwargs.update(options.get("CONNECTION_POOL_KWARGS") or {})
         servers = location.split(",") if isinstance(location, str) else location
-    elif backend == DJANGO_BACKEND:
+    else:
         kwargs = {k: v for k, v in options.items() if k not in _DJANGO_CLIENT_OPTIONS}
         servers = re.split("[;,]", location) if isinstance(location, str) else location
-    else:
-        return None
     url = _first_server(alias, servers)
     for name in _BLOCKING_ONLY_KWARGS:
         kwargs.pop(name, None)
@@ -158,6 +153,27 @@ def _connection_params(alias: str) -> tuple[str, dict[str, Any]] | None:
     if kwargs.get("socket_timeout") is None:
         kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT
     return url, kwargs
+
+
+def is_redis_config(config: Mapping[str, Any]) -> bool:
+    """Whether a ``CACHES`` entry is a plain Redis server the library talks to directly.
+
+    Django's ``RedisCache``, or django-redis with its default client and connection
+    factory (sharded, sentinel, herd or custom clients do not qualify).
+    """
+    backend = config.get("BACKEND")
+    if backend == DJANGO_BACKEND:
+        return True
+    if backend != DJANGO_REDIS_BACKEND:
+        return False
+    options = config.get("OPTIONS") or {}
+    for name, default in _DJANGO_REDIS_DEFAULTS.items():
+        configured = options.get(name)
+        if name == "CONNECTION_FACTORY" and not configured:
+            configured = getattr(settings, "DJANGO_REDIS_CONNECTION_FACTORY", None)
+        if configured not in (None, default):
+            return False
+    return True
 
 
 def _first_server(alias: str, servers: Iterable[str] | None) -> str:
