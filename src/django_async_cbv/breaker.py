@@ -19,6 +19,7 @@ a breaker never fails a call because its store is down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -445,23 +446,18 @@ class CircuitBreaker:
             return
         if lease is None and (outcome == NEUTRAL or (outcome == SUCCESS and not pending)):
             return  # a closed-state call with nothing to write
+        if isinstance(exc, GeneratorExit):
+            return  # closed outside a running call: nothing may be awaited; the lease expires
         if exc is not None and not isinstance(exc, Exception):
-            # Cancelled (or closed): free the probe slot without holding the caller up.
-            if lease is not None:
-                self._in_background(self._record_shared(epoch, lease, NEUTRAL))
+            # Cancelled: free the probe slot in a task of its own, which a second
+            # cancellation of the caller does not stop.
+            task = asyncio.ensure_future(self._record_shared(epoch, lease, NEUTRAL))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
             return
         await self._record_shared(epoch, lease, outcome)
-
-    def _in_background(self, coro: Awaitable[None]) -> None:
-        try:
-            task = asyncio.ensure_future(coro)
-        except RuntimeError:  # no running loop (a coroutine closed outside one)
-            close = getattr(coro, "close", None)
-            if close is not None:
-                close()
-            return  # the lease expires on its own
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _changed(self, old: CircuitState, new: CircuitState) -> None:
         """Log a transition this process made, and send ``circuit_state_changed``."""
