@@ -14,4 +14,6 @@ from django.dispatch import Signal
 
 __all__ = ["circuit_state_changed"]
 
+#: A circuit breaker changed state: sent with ``Signal.asend`` by the process that made
+#: the change, with ``sender`` (the breaker), ``old_state`` and ``new_state``.
 circuit_state_changed = Signal()
