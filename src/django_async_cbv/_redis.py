@@ -7,28 +7,23 @@ Django's ``a*`` cache methods (:func:`async_redis_for_alias` returns None).
 Only the alias's first server (the one both backends write to) is used.
 
 A client and its connection pool belong to the event loop that made them: one
-per (loop, alias), never handed to another loop. A loop's clients are closed
-when the loop shuts down through ``asyncio.run`` or ``asyncio.Runner`` (as
-``async_to_sync``, uvicorn and pytest-asyncio do): they hang on an async
-generator that ``loop.shutdown_asyncgens()`` finalizes. :func:`aclose_current_loop`
-closes them earlier. A loop closed without that step cannot have its sockets
-closed gracefully; its entry is dropped when the next loop registers.
+per (loop, alias), never handed to another loop, closed when the loop shuts down
+(see ``_loops``). :func:`aclose_current_loop` closes them earlier.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import threading
-import weakref
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from ._loops import PerLoop
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -70,22 +65,20 @@ _DJANGO_CLIENT_OPTIONS = frozenset({"serializer", "pool_class", "parser_class"})
 _BLOCKING_ONLY_KWARGS = frozenset({"connection_class", "parser_class"})
 
 
-class _LoopClients:
-    """One event loop's clients, and the async generator that closes them at loop shutdown."""
-
-    def __init__(self) -> None:
-        self.clients: dict[str, Redis] = {}
-        self.retired: list[Redis] = []  # dropped on a CACHES change, not closed yet
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.closer: AsyncGenerator[None, None] | None = None
-
-
-_lock = threading.Lock()  # guards _registry; never held across an await
 # _connection_params() per alias, until CACHES changes.
 _params: dict[str, tuple[str, dict[str, Any]] | None] = {}
-_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
-    weakref.WeakKeyDictionary()
-)
+
+
+async def _aclose_all(clients: Iterable[Redis]) -> None:
+    """Close ``clients`` and their pools; closing errors are of no interest here."""
+    await asyncio.gather(
+        *(client.aclose(close_connection_pool=True) for client in clients),
+        return_exceptions=True,
+    )
+
+
+#: The redis-py clients of each event loop, by cache alias.
+clients: PerLoop[Redis] = PerLoop("redis clients", _aclose_all)
 
 
 def async_redis_for_alias(alias: str) -> Redis | None:
@@ -102,26 +95,15 @@ def async_redis_for_alias(alias: str) -> Redis | None:
         params = _params[alias] = _connection_params(alias)
     if params is None:
         return None
-    loop = asyncio.get_running_loop()
-    entry = _registry.get(loop)
-    if entry is not None and (client := entry.clients.get(alias)) is not None:
+    client = clients.get(alias)
+    if client is not None:
         return client
-    with _lock:
-        entry = _registry.get(loop)
-        if entry is None:
-            entry = _register(loop)
-        client = entry.clients.get(alias)
-        if client is None:
-            client = entry.clients[alias] = _new_client(*params)
-    return client
+    return clients.get_or_create(alias, lambda: _new_client(*params))
 
 
 async def aclose_current_loop() -> None:
-    """Close and forget the clients of the running event loop."""
-    with _lock:
-        entry = _registry.pop(asyncio.get_running_loop(), None)
-    if entry is not None and entry.closer is not None:
-        await entry.closer.aclose()  # its ``finally`` closes the clients
+    """Close and forget the Redis clients of the running event loop."""
+    await clients.aclose_current_loop()
 
 
 def _connection_params(alias: str) -> tuple[str, dict[str, Any]] | None:
@@ -203,68 +185,10 @@ def _new_client(url: str, kwargs: dict[str, Any]) -> Redis:
     return Redis.from_pool(ConnectionPool.from_url(url, **kwargs))
 
 
-def _register(loop: asyncio.AbstractEventLoop) -> _LoopClients:
-    """Add ``loop`` to the registry (under ``_lock``), with a closer for its shutdown."""
-    for old in [old for old in _registry if old.is_closed()]:
-        del _registry[old]  # closed without shutdown_asyncgens(): nothing can be awaited
-    entry = _registry[loop] = _LoopClients()
-    entry.closer = _close_at_shutdown(loop, entry)
-    # Run the generator to its ``yield`` now (no await comes first, so one step
-    # finishes it): the loop's first-iteration hook records it, and
-    # ``loop.shutdown_asyncgens()`` later resumes it into its ``finally``.
-    with contextlib.suppress(StopIteration):
-        entry.closer.asend(None).send(None)
-    return entry
-
-
-async def _close_at_shutdown(
-    loop: asyncio.AbstractEventLoop, entry: _LoopClients
-) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        with _lock:
-            if _registry.get(loop) is entry:
-                del _registry[loop]
-            clients = [*entry.retired, *entry.clients.values()]
-            entry.clients.clear()
-            entry.retired.clear()
-        await _aclose_all(clients)
-
-
-async def _aclose_all(clients: Iterable[Redis]) -> None:
-    """Close ``clients`` and their pools; closing errors are of no interest here."""
-    await asyncio.gather(
-        *(client.aclose(close_connection_pool=True) for client in clients),
-        return_exceptions=True,
-    )
-
-
-async def _aclose_retired(entry: _LoopClients) -> None:
-    with _lock:
-        closing = list(entry.retired)
-    await _aclose_all(closing)
-    # Forget them only once closed: if this is cancelled, the closer closes them.
-    with _lock:
-        entry.retired = [c for c in entry.retired if all(c is not done for done in closing)]
-
-
 @receiver(setting_changed)
 def _drop_clients(*, setting: str, **kwargs: Any) -> None:
     """On a CACHES change, drop every loop's clients; close the running loop's ones."""
     if setting != "CACHES":
         return
     _params.clear()
-    try:
-        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    with _lock:
-        for entry in _registry.values():
-            entry.retired.extend(entry.clients.values())
-            entry.clients.clear()
-        current = _registry.get(running) if running is not None else None
-    if running is not None and current is not None and current.retired:
-        task = running.create_task(_aclose_retired(current))
-        current.tasks.add(task)
-        task.add_done_callback(current.tasks.discard)
+    clients.retire()
