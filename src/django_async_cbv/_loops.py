@@ -87,7 +87,7 @@ class PerLoop(Generic[R]):
                 if resource is not None:
                     entry.retired.append((self, resource))
                 resource = held[key] = make()
-        return resource  # type: ignore[no-any-return]
+        return resource
 
     def keys(self, loop: asyncio.AbstractEventLoop) -> list[Hashable]:
         """The keys ``loop`` holds a resource under (for tests and monitoring)."""
