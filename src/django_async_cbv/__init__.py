@@ -6,9 +6,11 @@ for the full API.
 
 from __future__ import annotations
 
+from ._loops import aclose
 from .api import AsyncAPIView
 from .breaker import AsyncCircuitBreakerMixin, CircuitBreaker, CircuitState, get_breaker
 from .cache import AsyncCacheMixin
+from .client import AsyncHTTPClient, UpstreamResponse
 from .exceptions import (
     AsyncCBVError,
     CircuitOpenError,
@@ -28,6 +30,7 @@ __all__ = [
     "AsyncCBVError",
     "AsyncCacheMixin",
     "AsyncCircuitBreakerMixin",
+    "AsyncHTTPClient",
     "AsyncRateLimitMixin",
     "AsyncView",
     "CircuitBreaker",
@@ -36,8 +39,10 @@ __all__ = [
     "HandlerTimeout",
     "ProblemError",
     "UpstreamError",
+    "UpstreamResponse",
     "UpstreamTimeout",
     "__version__",
+    "aclose",
     "get_breaker",
     "problem_response",
 ]
