@@ -5,6 +5,7 @@ ports), and answers from a plan the test sets::
 
     upstream.plan("/api/flaky", [503, 503, 200])       # one status per hit, then 200
     upstream.plan("/api/busy", [(503, {"Retry-After": "3"})])
+    upstream.plan("/api/users/1", [(200, {}, {"id": 1})])  # this JSON body instead
 
 Every answer is JSON: ``{"path", "hit", "cookie"}`` (the Cookie header it got).
 ``/api/cookie`` sets a cookie; ``/api/big/<n>`` streams ``n`` bytes (chunked, or with
@@ -25,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-Plan = int | tuple[int, dict[str, str]]
+Plan = int | tuple[int, dict[str, str]] | tuple[int, dict[str, str], Any]
 
 
 class Upstream:
@@ -97,18 +98,25 @@ class Upstream:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer is not None:
             self.connections.add((peer[0], peer[1]))
-        self.hits[request.path] += 1
-        return self.hits[request.path]
+        self.hits[request.rel_url.raw_path] += 1  # as sent: percent escapes kept
+        return self.hits[request.rel_url.raw_path]
 
     async def _planned(self, request: web.Request) -> web.Response:
         hit = self._count(request)
-        plan = self.plans.get(request.path)
-        status, headers = 200, {}
+        plan = self.plans.get(request.rel_url.raw_path)
+        status, headers, payload = 200, {}, None
         if plan:
             answer = plan.popleft()
-            status, headers = (answer, {}) if isinstance(answer, int) else answer
+            if isinstance(answer, int):
+                status = answer
+            elif len(answer) == 2:
+                status, headers = answer
+            else:
+                status, headers, payload = answer
+        if payload is not None:
+            return web.json_response(payload, status=status, headers=headers)
         body: dict[str, Any] = {
-            "path": request.path_qs,
+            "path": str(request.rel_url),
             "method": request.method,
             "hit": hit,
             "cookie": request.headers.get("Cookie"),
