@@ -18,6 +18,7 @@ A query string in the path is kept. Non-ASCII characters are UTF-8 percent-encod
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 from urllib.parse import quote, unquote
@@ -71,6 +72,7 @@ def parse_base_url(base_url: str) -> Base:
     return Base(url, str(url.origin()), url.raw_path.rstrip("/"))
 
 
+@functools.lru_cache(maxsize=4096)  # most calls repeat a path; a refusal is not cached
 def resolve(base: Base, path: str) -> URL:
     """The URL of ``path`` under ``base``; raise ``ValueError`` if it would leave it."""
     if not isinstance(path, str):

@@ -342,8 +342,9 @@ class AsyncHTTPClient:
         url = self.url(path)
         if json is not None and data is not None:
             raise ValueError("Pass json= or data=, not both")
-        send_headers = self.headers.copy()
+        send_headers = self.headers
         if headers:
+            send_headers = send_headers.copy()
             send_headers.update(headers)
         payload: dict[str, Any] = {"headers": send_headers}
         if params:
@@ -489,8 +490,10 @@ class AsyncHTTPClient:
         if cap is None:
             return await response.read()
         length = response.content_length
-        if length is not None and length > cap and "Content-Encoding" not in response.headers:
-            raise self._too_large(response, method, url)
+        if length is not None and "Content-Encoding" not in response.headers:
+            if length > cap:
+                raise self._too_large(response, method, url)
+            return await response.read()  # reads Content-Length bytes, no more
         buffer = bytearray()
         while True:
             chunk = await response.content.read(min(_CHUNK, cap + 1 - len(buffer)))
