@@ -620,3 +620,29 @@ async def test_a_breaker_timeout_is_an_upstream_timeout(upstream: Upstream) -> N
     with pytest.raises(UpstreamTimeout):
         await client.get("/hang")
     assert breaker.stats.timeouts == 1
+
+
+@pytest.mark.usefixtures("redis_caches")
+async def test_aclose_closes_the_loops_redis_clients_too(upstream: Upstream) -> None:
+    """One call closes everything the loop holds: HTTP sessions and Redis clients."""
+    from django_async_cbv import _redis
+
+    redis_client = _redis.async_redis_for_alias("default")
+    assert redis_client is not None
+    assert await redis_client.ping() is True
+    client = client_for(upstream)
+    await client.get("/a")
+    session = sessions.get(client._base.origin)
+    assert session is not None
+    loop = asyncio.get_running_loop()
+    assert _redis.clients.keys(loop) == ["default"]
+
+    await django_async_cbv.aclose()
+
+    assert session.closed
+    assert _redis.clients.keys(loop) == []
+    assert sessions.keys(loop) == []
+    pooled = redis_client.connection_pool._available_connections
+    assert pooled  # the ping's connection, back in the pool ...
+    assert not any(connection.is_connected for connection in pooled)  # ... and closed
+    assert _redis.async_redis_for_alias("default") is not redis_client
