@@ -27,10 +27,19 @@ def test_settings_are_read_when_used_so_override_settings_works() -> None:
     assert get_settings().num_proxies == 0
 
 
+#: A shared breaker state needs a Redis alias (configured only: nothing connects to it).
+REDIS_CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://"}
+}
+
+
 def test_circuit_breakers_get_defaults_for_missing_options() -> None:
     """A named breaker fills in the options it does not give."""
     with override_settings(
-        ASYNC_CBV={"CIRCUIT_BREAKERS": {"payments": {"failure_threshold": 3, "storage": "default"}}}
+        ASYNC_CBV={
+            "CIRCUIT_BREAKERS": {"payments": {"failure_threshold": 3, "storage": "default"}}
+        },
+        CACHES=REDIS_CACHES,
     ):
         breaker = get_settings().circuit_breakers["payments"]
     assert breaker == BreakerConfig(
@@ -72,4 +81,4 @@ def test_valid_settings_have_no_problems() -> None:
             "payments": {"failure_threshold": 5, "recovery_timeout": 30, "storage": "default"},
         },
     }
-    assert settings_problems(example) == []
+    assert settings_problems(example, REDIS_CACHES) == []

@@ -117,7 +117,9 @@ def start_server(migrated_db: Path, tmp_path: Path, **env: str) -> ExampleServer
 @pytest.fixture(scope="module")
 def server(migrated_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleServer]:
     """The example project with its default settings (local-memory cache)."""
-    running = start_server(migrated_db, tmp_path_factory.mktemp("example"))
+    running = start_server(
+        migrated_db, tmp_path_factory.mktemp("example"), EXAMPLE_BREAKER_RECOVERY_TIMEOUT="1"
+    )
     yield running
     running.stop()
 
@@ -376,6 +378,59 @@ def test_cached_demo_misses_once_then_hits(server: ExampleServer) -> None:
     assert not_modified.body == b""
     assert not_modified.headers["ETag"] == miss.headers["ETag"]
     assert not_modified.headers["X-Cache"] == "HIT"
+
+
+# -- flaky upstream and circuit breakers ----------------------------------------------------
+
+
+def breaker_state(server: ExampleServer) -> str:
+    state: str = fetch(server.url("/demo/breakers/")).json()["breakers"]["flaky-upstream"]["state"]
+    return state
+
+
+def test_flaky_upstream_opens_fails_fast_probes_and_closes(server: ExampleServer) -> None:
+    """The demo's breaker goes through every state, over real HTTP through AsyncHTTPClient."""
+    ok = fetch(server.url("/demo/flaky/?failure_rate=0"))
+    assert ok.status == 200
+    assert ok.json()["data"] == {"quote": "Simple is better than complex."}
+
+    for _ in range(3):  # threshold 3: each failed call (two attempts) counts once
+        failed = fetch(server.url("/demo/flaky/?failure_rate=1"))
+        assert failed.status == 502
+        assert failed.headers.get_content_type() == PROBLEM_JSON
+        assert failed.json()["upstream_status"] == 503
+    assert breaker_state(server) == "open"
+
+    refused = fetch(server.url("/demo/flaky/?failure_rate=0"))  # healthy, but not called
+    assert refused.status == 503
+    assert refused.json()["outcome"] == "circuit_open"
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["breaker"]["rejections"] >= 1
+
+    deadline = time.monotonic() + 10  # the recovery timeout is 1 s in this server
+    while breaker_state(server) != "half_open":
+        assert time.monotonic() < deadline, "the breaker never became half-open"
+        time.sleep(0.05)
+    probe = fetch(server.url("/demo/flaky/?failure_rate=0"))
+    assert probe.status == 200
+    assert probe.json()["breaker"]["state"] == "closed"
+    assert breaker_state(server) == "closed"
+
+
+def test_flaky_service_answers_by_its_failure_rate(server: ExampleServer) -> None:
+    assert fetch(server.url("/demo/flaky/service/?failure_rate=1")).status == 503
+    assert fetch(server.url("/demo/flaky/service/?failure_rate=0")).status == 200
+    bad = fetch(server.url("/demo/flaky/?failure_rate=2"))
+    assert bad.status == 400
+    assert "failure_rate" in bad.json()["errors"]
+
+
+def test_breakers_page_lists_the_named_breakers(server: ExampleServer) -> None:
+    data = fetch(server.url("/demo/breakers/")).json()
+    flaky = data["breakers"]["flaky-upstream"]
+    assert flaky["failure_threshold"] == 3
+    assert flaky["recovery_timeout"] == 1.0
+    assert flaky["state"] in {"closed", "open", "half_open"}
 
 
 # -- process lifecycle ---------------------------------------------------------------------

@@ -23,7 +23,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from django_async_cbv import _redis
+from django_async_cbv import _loops, _redis
 from django_async_cbv._redis import aclose_current_loop, async_redis_for_alias
 from tests.redis_server import free_port
 
@@ -138,7 +138,7 @@ async def test_another_loop_gets_its_own_client_closed_with_that_loop() -> None:
     loop_ref = await asyncio.to_thread(asyncio.run, on_another_loop())
 
     assert theirs[0] is not ours
-    assert loop_ref() not in _redis._registry
+    assert loop_ref() not in _loops._registry
     with resource_warnings() as found:
         theirs.clear()
     assert found == []
@@ -189,7 +189,7 @@ async def test_aclose_current_loop_closes_and_forgets() -> None:
 
     await aclose_current_loop()
 
-    assert asyncio.get_running_loop() not in _redis._registry
+    assert _redis.clients.keys(asyncio.get_running_loop()) == []
     with resource_warnings() as found:
         del first
     assert found == []
@@ -207,7 +207,7 @@ async def test_changing_caches_drops_and_closes_clients(redis_url: str) -> None:
     await before.ping()
 
     with caches_on(redis_url, backend=DJANGO_BUILTIN, options={"socket_timeout": 3}):
-        entry = _redis._registry[asyncio.get_running_loop()]
+        entry = _loops._registry[asyncio.get_running_loop()]
         await asyncio.gather(*entry.tasks)  # the close scheduled by the signal
         with pytest.raises(ImproperlyConfigured):
             async_redis_for_alias("redis")  # no such alias any more

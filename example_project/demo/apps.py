@@ -30,4 +30,17 @@ class DemoConfig(AppConfig):
             "request is a MISS, the next ones are HITs answered at once, with the X-Cache, "
             "Age, ETag and Cache-Control headers.",
         ),
+        Demo(
+            "demo:flaky",
+            "A flaky upstream behind a circuit breaker",
+            "AsyncHTTPClient calls a fake service whose failure rate you set with "
+            "?failure_rate=0..1: failures open the breaker, calls then fail fast without "
+            "reaching the service, a probe goes through after the recovery timeout, and "
+            "successes close it again.",
+        ),
+        Demo(
+            "demo:breakers",
+            "Circuit breaker states",
+            "Each named breaker of the settings, with its state and counts, as JSON.",
+        ),
     ]

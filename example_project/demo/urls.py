@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
+from .flaky import BreakersView, FlakyServiceView, FlakyView
 from .views import CachedView, FanOutView, LimitedView, UpstreamView
 
 app_name = "demo"
@@ -13,4 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("upstream/<slug:name>/", UpstreamView.as_view(), name="upstream"),
     path("limited/", LimitedView.as_view(), name="limited"),
     path("cached/", CachedView.as_view(), name="cached"),
+    path("flaky/", FlakyView.as_view(), name="flaky"),
+    path("flaky/service/", FlakyServiceView.as_view(), name="flaky-service"),
+    path("breakers/", BreakersView.as_view(), name="breakers"),
 ]

@@ -127,11 +127,12 @@ class FanOutView(AsyncView):
 
     async def fetch(self, origin: str, name: str, delay: float, *, fail: bool) -> Any:
         """Call the fake upstream ``name``; raise ``UpstreamError`` if it fails."""
-        url = origin + reverse("demo:upstream", kwargs={"name": name})
         params = {"delay": str(delay)}
         if fail:
             params["fail"] = "1"
-        return await get_json(url, params=params)
+        return await get_json(
+            origin, reverse("demo:upstream", kwargs={"name": name}), params=params
+        )
 
     @staticmethod
     def describe(delay: float, outcome: Any) -> dict[str, Any]:

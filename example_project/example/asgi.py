@@ -1,8 +1,8 @@
 """ASGI entry point: ``uvicorn example.asgi:application --app-dir example_project``.
 
 Django does not speak the ASGI lifespan protocol, so this module answers it
-itself: on shutdown it closes the HTTP client session the demos opened on the
-server's event loop, so no connection is left dangling.
+itself: on shutdown it closes the HTTP sessions (and Redis clients) the server's
+event loop holds, with ``django_async_cbv.aclose()``, so no connection is left dangling.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
 
 django_application = get_asgi_application()
 
-# Imported once Django is set up, like any code of an installed app.
-from demo.upstream import close_session  # noqa: E402
+import django_async_cbv  # noqa: E402
 
 if settings.DEBUG:
     # Serve the admin's static files as runserver does; uvicorn serves none.
@@ -39,7 +38,7 @@ async def lifespan(receive: Receive, send: Send) -> None:
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await close_session()
+            await django_async_cbv.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

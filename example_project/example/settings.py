@@ -12,6 +12,8 @@ Meant for trying the library locally, not for deployment. Environment variables:
     When set (e.g. ``redis://127.0.0.1:6379/0``), the default cache is django-redis
     at that URL instead of local memory, and the rate limit demo uses the sliding
     window instead of the fixed window. Requires ``django-async-cbv[redis]``.
+``EXAMPLE_BREAKER_RECOVERY_TIMEOUT``
+    Seconds the flaky-upstream demo's breaker stays open (default: 10).
 ``EXAMPLE_UPSTREAM_URL``
     Base URL of the fake upstream the fan-out demo calls. By default it is this
     very server, at the address the request came in on.
@@ -126,6 +128,13 @@ else:
 # Every key is optional; see the installation guide for the full table.
 ASYNC_CBV = {
     "CACHE_ALIAS": "default",
+    "CIRCUIT_BREAKERS": {
+        # The flaky-upstream demo: 3 failed calls in a row open it.
+        "flaky-upstream": {
+            "failure_threshold": 3,
+            "recovery_timeout": float(os.environ.get("EXAMPLE_BREAKER_RECOVERY_TIMEOUT") or 10),
+        },
+    },
 }
 
 EXAMPLE_UPSTREAM_URL = os.environ.get("EXAMPLE_UPSTREAM_URL", "").strip() or None

@@ -6,8 +6,11 @@ for the full API.
 
 from __future__ import annotations
 
+from ._loops import aclose
 from .api import AsyncAPIView
+from .breaker import AsyncCircuitBreakerMixin, CircuitBreaker, CircuitState, get_breaker
 from .cache import AsyncCacheMixin
+from .client import AsyncHTTPClient, UpstreamResponse
 from .exceptions import (
     AsyncCBVError,
     CircuitOpenError,
@@ -26,13 +29,20 @@ __all__ = [
     "AsyncAPIView",
     "AsyncCBVError",
     "AsyncCacheMixin",
+    "AsyncCircuitBreakerMixin",
+    "AsyncHTTPClient",
     "AsyncRateLimitMixin",
     "AsyncView",
+    "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitState",
     "HandlerTimeout",
     "ProblemError",
     "UpstreamError",
+    "UpstreamResponse",
     "UpstreamTimeout",
     "__version__",
+    "aclose",
+    "get_breaker",
     "problem_response",
 ]

@@ -7,22 +7,15 @@ Django's ``a*`` cache methods (:func:`async_redis_for_alias` returns None).
 Only the alias's first server (the one both backends write to) is used.
 
 A client and its connection pool belong to the event loop that made them: one
-per (loop, alias), never handed to another loop. A loop's clients are closed
-when the loop shuts down through ``asyncio.run`` or ``asyncio.Runner`` (as
-``async_to_sync``, uvicorn and pytest-asyncio do): they hang on an async
-generator that ``loop.shutdown_asyncgens()`` finalizes. :func:`aclose_current_loop`
-closes them earlier. A loop closed without that step cannot have its sockets
-closed gracefully; its entry is dropped when the next loop registers.
+per (loop, alias), never handed to another loop, closed when the loop shuts down
+(see ``_loops``). :func:`aclose_current_loop` closes them earlier.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import threading
-import weakref
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -30,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from ._loops import PerLoop
 from ._redis_pipe import Pipe, PipeTarget, pipe_target
 
 if TYPE_CHECKING:
@@ -40,6 +34,7 @@ __all__ = [
     "DEFAULT_SOCKET_TIMEOUT",
     "aclose_current_loop",
     "async_redis_for_alias",
+    "is_redis_config",
     "script_client_for_alias",
 ]
 
@@ -72,25 +67,30 @@ _DJANGO_CLIENT_OPTIONS = frozenset({"serializer", "pool_class", "parser_class"})
 _BLOCKING_ONLY_KWARGS = frozenset({"connection_class", "parser_class"})
 
 
-class _LoopClients:
-    """One event loop's clients, and the async generator that closes them at loop shutdown."""
-
-    def __init__(self) -> None:
-        self.clients: dict[str, Redis] = {}
-        self.pipes: dict[str, Pipe] = {}
-        self.retired: list[Redis | Pipe] = []  # dropped on a CACHES change, not closed yet
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.closer: AsyncGenerator[None, None] | None = None
-
-
-_lock = threading.Lock()  # guards _registry; never held across an await
 # _connection_params() per alias, until CACHES changes.
 _params: dict[str, tuple[str, dict[str, Any]] | None] = {}
+
+
+async def _aclose_all(clients: Iterable[Redis]) -> None:
+    """Close ``clients`` and their pools; closing errors are of no interest here."""
+    await asyncio.gather(
+        *(client.aclose(close_connection_pool=True) for client in clients),
+        return_exceptions=True,
+    )
+
+
+#: The redis-py clients of each event loop, by cache alias.
+clients: PerLoop[Redis] = PerLoop("redis clients", _aclose_all)
+
+
+async def _aclose_pipes(pipes: Iterable[Pipe]) -> None:
+    await asyncio.gather(*(pipe.aclose() for pipe in pipes), return_exceptions=True)
+
+
+#: The pipelined connections of each event loop, by cache alias (see ``_redis_pipe``).
+pipes: PerLoop[Pipe] = PerLoop("redis pipes", _aclose_pipes)
 # pipe_target() per alias (None: the alias needs redis-py's client), until CACHES changes.
 _targets: dict[str, PipeTarget | None] = {}
-_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def async_redis_for_alias(alias: str) -> Redis | None:
@@ -107,18 +107,10 @@ def async_redis_for_alias(alias: str) -> Redis | None:
         params = _params[alias] = _connection_params(alias)
     if params is None:
         return None
-    loop = asyncio.get_running_loop()
-    entry = _registry.get(loop)
-    if entry is not None and (client := entry.clients.get(alias)) is not None:
+    client = clients.get(alias)
+    if client is not None:
         return client
-    with _lock:
-        entry = _registry.get(loop)
-        if entry is None:
-            entry = _register(loop)
-        client = entry.clients.get(alias)
-        if client is None:
-            client = entry.clients[alias] = _new_client(*params)
-    return client
+    return clients.get_or_create(alias, lambda: _new_client(*params))
 
 
 def script_client_for_alias(alias: str) -> Pipe | Redis | None:
@@ -138,26 +130,16 @@ def script_client_for_alias(alias: str) -> Pipe | Redis | None:
         target = _targets[alias] = pipe_target(*params) if params is not None else None
     if target is None:
         return async_redis_for_alias(alias)
-    loop = asyncio.get_running_loop()
-    entry = _registry.get(loop)
-    if entry is not None and (pipe := entry.pipes.get(alias)) is not None:
+    pipe = pipes.get(alias)
+    if pipe is not None:
         return pipe
-    with _lock:
-        entry = _registry.get(loop)
-        if entry is None:
-            entry = _register(loop)
-        pipe = entry.pipes.get(alias)
-        if pipe is None:
-            pipe = entry.pipes[alias] = Pipe(target, loop)
-    return pipe
+    return pipes.get_or_create(alias, lambda: Pipe(target, asyncio.get_running_loop()))
 
 
 async def aclose_current_loop() -> None:
-    """Close and forget the clients of the running event loop."""
-    with _lock:
-        entry = _registry.pop(asyncio.get_running_loop(), None)
-    if entry is not None and entry.closer is not None:
-        await entry.closer.aclose()  # its ``finally`` closes the clients
+    """Close and forget the Redis clients and pipelined connections of the running loop."""
+    await clients.aclose_current_loop()
+    await pipes.aclose_current_loop()
 
 
 def _connection_params(alias: str) -> tuple[str, dict[str, Any]] | None:
@@ -166,27 +148,21 @@ def _connection_params(alias: str) -> tuple[str, dict[str, Any]] | None:
         config: dict[str, Any] = settings.CACHES[alias]
     except KeyError:
         raise ImproperlyConfigured(f"The cache alias {alias!r} is not in CACHES.") from None
+    if not is_redis_config(config):
+        return None
     backend = config.get("BACKEND")
     options: dict[str, Any] = config.get("OPTIONS") or {}
     location = config.get("LOCATION")
     kwargs: dict[str, Any]
     if backend == DJANGO_REDIS_BACKEND:
-        for name, default in _DJANGO_REDIS_DEFAULTS.items():
-            configured = options.get(name)
-            if name == "CONNECTION_FACTORY" and not configured:
-                configured = getattr(settings, "DJANGO_REDIS_CONNECTION_FACTORY", None)
-            if configured not in (None, default):
-                return None  # sharded, sentinel, herd or custom: not a single plain server
         kwargs = {
             key: options[name] for name, key in _DJANGO_REDIS_KWARGS.items() if options.get(name)
         }
         kwargs.update(options.get("CONNECTION_POOL_KWARGS") or {})
         servers = location.split(",") if isinstance(location, str) else location
-    elif backend == DJANGO_BACKEND:
+    else:
         kwargs = {k: v for k, v in options.items() if k not in _DJANGO_CLIENT_OPTIONS}
         servers = re.split("[;,]", location) if isinstance(location, str) else location
-    else:
-        return None
     url = _first_server(alias, servers)
     for name in _BLOCKING_ONLY_KWARGS:
         kwargs.pop(name, None)
@@ -195,6 +171,27 @@ def _connection_params(alias: str) -> tuple[str, dict[str, Any]] | None:
     if kwargs.get("socket_timeout") is None:
         kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT
     return url, kwargs
+
+
+def is_redis_config(config: Mapping[str, Any]) -> bool:
+    """Whether a ``CACHES`` entry is a plain Redis server the library talks to directly.
+
+    Django's ``RedisCache``, or django-redis with its default client and connection
+    factory (sharded, sentinel, herd or custom clients do not qualify).
+    """
+    backend = config.get("BACKEND")
+    if backend == DJANGO_BACKEND:
+        return True
+    if backend != DJANGO_REDIS_BACKEND:
+        return False
+    options = config.get("OPTIONS") or {}
+    for name, default in _DJANGO_REDIS_DEFAULTS.items():
+        configured = options.get(name)
+        if name == "CONNECTION_FACTORY" and not configured:
+            configured = getattr(settings, "DJANGO_REDIS_CONNECTION_FACTORY", None)
+        if configured not in (None, default):
+            return False
+    return True
 
 
 def _first_server(alias: str, servers: Iterable[str] | None) -> str:
@@ -224,60 +221,6 @@ def _new_client(url: str, kwargs: dict[str, Any]) -> Redis:
     return Redis.from_pool(ConnectionPool.from_url(url, **kwargs))
 
 
-def _register(loop: asyncio.AbstractEventLoop) -> _LoopClients:
-    """Add ``loop`` to the registry (under ``_lock``), with a closer for its shutdown."""
-    for old in [old for old in _registry if old.is_closed()]:
-        del _registry[old]  # closed without shutdown_asyncgens(): nothing can be awaited
-    entry = _registry[loop] = _LoopClients()
-    entry.closer = _close_at_shutdown(loop, entry)
-    # Run the generator to its ``yield`` now (no await comes first, so one step
-    # finishes it): the loop's first-iteration hook records it, and
-    # ``loop.shutdown_asyncgens()`` later resumes it into its ``finally``.
-    with contextlib.suppress(StopIteration):
-        entry.closer.asend(None).send(None)
-    return entry
-
-
-async def _close_at_shutdown(
-    loop: asyncio.AbstractEventLoop, entry: _LoopClients
-) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        with _lock:
-            if _registry.get(loop) is entry:
-                del _registry[loop]
-            clients = [*entry.retired, *entry.clients.values(), *entry.pipes.values()]
-            entry.clients.clear()
-            entry.pipes.clear()
-            entry.retired.clear()
-        await _aclose_all(clients)
-
-
-async def _aclose_all(clients: Iterable[Redis | Pipe]) -> None:
-    """Close ``clients`` and their pools; closing errors are of no interest here."""
-    await asyncio.gather(
-        *(_aclose_one(client) for client in clients),
-        return_exceptions=True,
-    )
-
-
-async def _aclose_one(client: Redis | Pipe) -> None:
-    if isinstance(client, Pipe):
-        await client.aclose()
-    else:
-        await client.aclose(close_connection_pool=True)
-
-
-async def _aclose_retired(entry: _LoopClients) -> None:
-    with _lock:
-        closing = list(entry.retired)
-    await _aclose_all(closing)
-    # Forget them only once closed: if this is cancelled, the closer closes them.
-    with _lock:
-        entry.retired = [c for c in entry.retired if all(c is not done for done in closing)]
-
-
 @receiver(setting_changed)
 def _drop_clients(*, setting: str, **kwargs: Any) -> None:
     """On a CACHES change, drop every loop's clients; close the running loop's ones."""
@@ -285,18 +228,5 @@ def _drop_clients(*, setting: str, **kwargs: Any) -> None:
         return
     _params.clear()
     _targets.clear()
-    try:
-        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    with _lock:
-        for entry in _registry.values():
-            entry.retired.extend(entry.clients.values())
-            entry.retired.extend(entry.pipes.values())
-            entry.clients.clear()
-            entry.pipes.clear()
-        current = _registry.get(running) if running is not None else None
-    if running is not None and current is not None and current.retired:
-        task = running.create_task(_aclose_retired(current))
-        current.tasks.add(task)
-        task.add_done_callback(current.tasks.discard)
+    clients.retire()
+    pipes.retire()

@@ -13,12 +13,15 @@ E009    A circuit breaker's ``storage`` is not an alias in ``CACHES``.
 E010    A view class in the URLconf is misconfigured.
 E011    A rate-limited view's cache cannot run its algorithm.
 E012    A cached view's ``cache_alias`` is not an alias in ``CACHES``.
+E013    One circuit breaker name has two different configurations.
+E014    A circuit breaker's ``storage`` is not a Redis cache.
 W001    A rate-limited view counts requests in local memory (per process).
 ======  =====================================================================
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -26,9 +29,9 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import settings_problems
+from .conf import breaker_storage_problem, get_settings, settings_problems
 
-__all__ = ["check_settings", "check_views"]
+__all__ = ["check_breakers", "check_settings", "check_views"]
 
 
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
@@ -122,3 +125,95 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
             if message not in errors:  # one class routed several times: one message
                 errors.append(message)
     return errors
+
+
+def check_breakers(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check every CircuitBreaker of this process against the others and the settings.
+
+    E013: two breakers of one name configured differently (or differently from
+    ``ASYNC_CBV["CIRCUIT_BREAKERS"]``): one name is one circuit. E014: a breaker's
+    ``storage`` is a cache alias that is not Redis. The URLconf is loaded first, so
+    that breakers created in view modules are seen.
+    """
+    from django.urls import get_resolver
+
+    from .breaker import breakers
+
+    if getattr(settings, "ROOT_URLCONF", None):
+        # Import the view modules; a failing URLconf is reported by Django's own checks.
+        with contextlib.suppress(Exception):
+            get_resolver().url_patterns  # noqa: B018
+    try:
+        configured = get_settings().circuit_breakers
+    except ImproperlyConfigured:
+        configured = {}  # reported by check_settings
+    caches = getattr(settings, "CACHES", {})
+    errors: list[CheckMessage] = []
+    by_name: dict[str, list[Any]] = {}
+    for breaker in sorted(breakers(), key=lambda b: b.name):
+        by_name.setdefault(breaker.name, []).append(breaker)
+        storage = breaker.storage
+        if storage is not None:
+            where = f"CircuitBreaker {breaker.name!r}"
+            if storage not in caches:
+                errors.append(
+                    Error(
+                        f"{where}: storage {storage!r} is not an alias in CACHES.",
+                        hint="Use None for per-process state, or the alias of a Redis cache.",
+                        obj=breaker,
+                        id="django_async_cbv.E014",
+                    )
+                )
+            elif not _is_redis(caches[storage]):
+                problem = breaker_storage_problem(where, storage, caches[storage])
+                errors.append(Error(problem.msg, hint=problem.hint, obj=breaker, id=problem.id))
+    for name, group in by_name.items():
+        described = {_describe(b.config) for b in group}
+        if name in configured:
+            setting = configured[name]
+            for breaker in group:
+                ours = tuple(getattr(breaker, key) for key in _SETTING_KEYS)
+                if ours != tuple(getattr(setting, key) for key in _SETTING_KEYS):
+                    described.add("ASYNC_CBV['CIRCUIT_BREAKERS'] " + _describe_setting(setting))
+        if len(described) > 1:
+            errors.append(
+                Error(
+                    f"The circuit breaker {name!r} is configured in {len(described)} "
+                    f"different ways: {'; '.join(sorted(described))}.",
+                    hint="One name is one circuit: give every breaker of that name the same "
+                    "options (e.g. create it once, or use get_breaker(name)), or give the "
+                    "others names of their own.",
+                    id="django_async_cbv.E013",
+                )
+            )
+    return errors
+
+
+_SETTING_KEYS = (
+    "failure_threshold",
+    "recovery_timeout",
+    "half_open_max_calls",
+    "success_threshold",
+    "timeout",
+    "storage",
+)
+
+
+def _is_redis(config: object) -> bool:
+    from ._redis import is_redis_config
+
+    return isinstance(config, Mapping) and is_redis_config(config)
+
+
+def _describe(config: tuple[Any, ...]) -> str:
+    names = (*_SETTING_KEYS[:4], "failure_exceptions", "ignored_exceptions", *_SETTING_KEYS[4:])
+    parts = []
+    for key, value in zip(names, config, strict=True):
+        if isinstance(value, tuple):
+            value = "(" + ", ".join(getattr(v, "__qualname__", str(v)) for v in value) + ")"
+        parts.append(f"{key}={value}")
+    return "CircuitBreaker(" + ", ".join(parts) + ")"
+
+
+def _describe_setting(setting: Any) -> str:
+    return "{" + ", ".join(f"{key}={getattr(setting, key)!r}" for key in _SETTING_KEYS) + "}"

@@ -23,6 +23,7 @@ __all__ = [
     "AsyncCBVSettings",
     "BreakerConfig",
     "SettingProblem",
+    "breaker_storage_problem",
     "get_settings",
     "settings_problems",
 ]
@@ -143,7 +144,27 @@ def _breaker_problems(
                 "Use None for per-process state, or the alias of a Redis cache in CACHES.",
             )
         )
+    elif storage is not None and not _is_redis_alias(caches[storage]):
+        problems.append(breaker_storage_problem(where, storage, caches[storage]))
     return problems
+
+
+def _is_redis_alias(config: object) -> bool:
+    from ._redis import is_redis_config
+
+    return isinstance(config, Mapping) and is_redis_config(config)
+
+
+def breaker_storage_problem(where: str, storage: str, config: object) -> SettingProblem:
+    """The E014 problem: a breaker's shared state on a cache that is not plain Redis."""
+    backend = config.get("BACKEND") if isinstance(config, Mapping) else config
+    return SettingProblem(
+        "django_async_cbv.E014",
+        f"{where}: storage {storage!r} is {backend}, not a Redis cache; a shared "
+        "circuit state needs Redis (atomic scripts on the server's clock).",
+        "Use None for per-process state, or the alias of a django-redis or Django "
+        "RedisCache cache (one server, default client).",
+    )
 
 
 def settings_problems(raw: object, caches: Mapping[str, Any] | None = None) -> list[SettingProblem]:

@@ -1,4 +1,4 @@
-"""Settings of the rate limit test server, read from the environment.
+"""Settings of the rate limit (and circuit breaker) test server, read from the environment.
 
 ``REDIS_URL`` (required)
     The Redis database the ``default`` cache (django-redis) points at: the test
@@ -46,6 +46,17 @@ ASYNC_CBV = {
     "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     # A store failure must show up as 503s in the tests, never as extra admissions.
     "RATE_LIMIT_FAIL_OPEN": False,
+    # tests/test_breaker_processes.py: one circuit shared by the processes in Redis. The
+    # recovery period never ends by itself during a test; the test moves it.
+    "CIRCUIT_BREAKERS": {
+        "shared-probe": {
+            "failure_threshold": 3,
+            "recovery_timeout": 3600,
+            "half_open_max_calls": 2,
+            "success_threshold": 2,
+            "storage": "default",
+        },
+    },
 }
 
 LOGGING = {

@@ -11,7 +11,8 @@ import os
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
 
-from django_async_cbv import AsyncRateLimitMixin, AsyncView
+from django_async_cbv import AsyncCircuitBreakerMixin, AsyncRateLimitMixin, AsyncView, UpstreamError
+from django_async_cbv._redis import async_redis_for_alias
 
 
 class Limited(AsyncRateLimitMixin, AsyncView):
@@ -55,6 +56,32 @@ class LocalMemory(Limited):
     rate_limit_cache_alias = "locmem"
 
 
+#: Redis keys of the breaker view: how many times its "upstream" ran, in all processes,
+#: and the list a held call waits on.
+CALLS_KEY = "breaker-test:calls"
+RELEASE_KEY = "breaker-test:release"
+
+
+class Breaker(AsyncCircuitBreakerMixin, AsyncView):
+    """An "upstream" call through the shared breaker ``shared-probe``.
+
+    Each run counts itself in Redis; ``?fail=1`` fails as an upstream does (502),
+    ``?hold=1`` waits for an item on the release list before answering.
+    """
+
+    circuit_breaker = "shared-probe"
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        client = async_redis_for_alias("default")
+        assert client is not None
+        await client.incr(CALLS_KEY)
+        if request.GET.get("fail"):
+            raise UpstreamError("upstream down", status=503)
+        if request.GET.get("hold"):
+            await client.blpop([RELEASE_KEY], timeout=30)
+        return JsonResponse({"pid": os.getpid()})
+
+
 urlpatterns: list[URLPattern] = [
     path("sliding_window/", SlidingWindow.as_view()),
     path("fixed_window/", FixedWindow.as_view()),
@@ -62,4 +89,5 @@ urlpatterns: list[URLPattern] = [
     path("ip/", ByIP.as_view()),
     path("ip-small/", ByIPSmall.as_view()),
     path("locmem/", LocalMemory.as_view()),
+    path("breaker/", Breaker.as_view()),
 ]

@@ -1,0 +1,677 @@
+"""``CircuitBreaker``: stop calling an upstream service that keeps failing.
+
+A breaker is CLOSED (calls go through) until ``failure_threshold`` consecutive
+counted failures open it. While OPEN, calls fail at once with
+:class:`~django_async_cbv.CircuitOpenError`. After ``recovery_timeout`` seconds it is
+HALF_OPEN: at most ``half_open_max_calls`` probe calls at a time go through;
+``success_threshold`` probe successes close it and one probe failure opens it again.
+
+State lives in this process's memory (``storage=None``; see ``_breaker_state``) or,
+with ``storage="<cache alias>"`` of a Redis cache, in Redis, shared by every process
+(see ``_breaker_redis``). When that Redis cannot be reached, a breaker falls back to
+its own per-process state, with a rate-limited warning, until Redis answers again:
+a breaker never fails a call because its store is down.
+
+:class:`AsyncCircuitBreakerMixin` runs a view's handler through a breaker as the
+:data:`~django_async_cbv.stages.BREAKER` request stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Final, ParamSpec, TypeVar
+
+from asgiref.sync import iscoroutinefunction
+from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponseBase
+
+from . import _breaker_redis, _redis
+from ._breaker_state import (
+    FAILURE,
+    NEUTRAL,
+    SUCCESS,
+    CircuitState,
+    CircuitStats,
+    MemoryCircuit,
+)
+from ._store_health import health_of, is_definitive
+from .conf import BREAKER_DEFAULTS, get_settings
+from .exceptions import CircuitOpenError, HandlerTimeout, UpstreamError, UpstreamTimeout
+from .signals import circuit_state_changed
+from .stages import BREAKER, CallNext, request_stage
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = [
+    "UPSTREAM_FAILURES",
+    "AsyncCircuitBreakerMixin",
+    "CircuitBreaker",
+    "CircuitState",
+    "CircuitStats",
+    "get_breaker",
+]
+
+logger = logging.getLogger("django_async_cbv")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_CLOSED: Final = CircuitState.CLOSED
+_OPEN: Final = CircuitState.OPEN
+_HALF_OPEN: Final = CircuitState.HALF_OPEN
+_BY_CODE: Final = (_CLOSED, _OPEN, _HALF_OPEN)  # the state codes of the Redis scripts
+
+#: The exceptions :class:`AsyncCircuitBreakerMixin` counts as failures of an upstream.
+UPSTREAM_FAILURES: Final = (UpstreamError, UpstreamTimeout, TimeoutError, OSError)
+
+Classify = Callable[[BaseException], int]
+
+
+class _CallTimeout(TimeoutError):
+    """A call protected by a breaker outlived the breaker's ``timeout``."""
+
+
+# A ticket for one admitted call: (epoch, probe lease or None, admitted by the shared
+# store, closed-state failures pending in the shared store).
+_Ticket = tuple[int, int | None, bool, int]
+
+# The breakers entered with ``async with`` in the current task, innermost last.
+_entered: contextvars.ContextVar[tuple[tuple[Any, _Ticket, asyncio.Timeout | None], ...]] = (
+    contextvars.ContextVar("django_async_cbv_breakers", default=())
+)
+
+
+def _exception_types(value: object, what: str) -> tuple[type[BaseException], ...]:
+    if isinstance(value, type):
+        value = (value,)
+    if not isinstance(value, tuple | list) or not all(
+        isinstance(item, type) and issubclass(item, BaseException) for item in value
+    ):
+        raise TypeError(
+            f"CircuitBreaker {what} must be a tuple of exception classes, not {value!r}"
+        )
+    return tuple(value)
+
+
+def _whole(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"CircuitBreaker {what} must be a whole number >= 1, not {value!r}")
+    return value
+
+
+def _seconds(value: object, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(
+            f"CircuitBreaker {what} must be a positive number of seconds, not {value!r}"
+        )
+    return float(value)
+
+
+class CircuitBreaker:
+    """Protect calls to one upstream service; see the module docstring.
+
+    Use ``await breaker.call(fn, *args, **kwargs)``, ``@breaker`` on an
+    ``async def``, or ``async with breaker:``. ``failure_exceptions`` are counted as
+    failures, ``ignored_exceptions`` as neither success nor failure; any other
+    exception counts as a success (the call reached the service and came back).
+    ``timeout`` (seconds) cancels a slower call, which raises ``TimeoutError`` and
+    counts as a failure. ``clock`` (seconds, monotonic) replaces the clock, Redis
+    ``TIME`` included: for tests.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        failure_threshold: int = BREAKER_DEFAULTS["failure_threshold"],
+        recovery_timeout: float = BREAKER_DEFAULTS["recovery_timeout"],
+        half_open_max_calls: int = BREAKER_DEFAULTS["half_open_max_calls"],
+        success_threshold: int = BREAKER_DEFAULTS["success_threshold"],
+        failure_exceptions: tuple[type[BaseException], ...] = (Exception,),
+        ignored_exceptions: tuple[type[BaseException], ...] = (),
+        timeout: float | None = BREAKER_DEFAULTS["timeout"],
+        storage: str | None = BREAKER_DEFAULTS["storage"],
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"A CircuitBreaker name must be a non-empty string, not {name!r}")
+        if storage is not None and not (isinstance(storage, str) and storage):
+            raise ValueError(
+                f"CircuitBreaker storage must be None or a cache alias, not {storage!r}"
+            )
+        self.name = name
+        self.failure_threshold = _whole(failure_threshold, "failure_threshold")
+        self.recovery_timeout = _seconds(recovery_timeout, "recovery_timeout")
+        self.half_open_max_calls = _whole(half_open_max_calls, "half_open_max_calls")
+        self.success_threshold = _whole(success_threshold, "success_threshold")
+        self.failure_exceptions = _exception_types(failure_exceptions, "failure_exceptions")
+        self.ignored_exceptions = _exception_types(ignored_exceptions, "ignored_exceptions")
+        # An inner breaker's refusal is not the service failing.
+        self._neutral: tuple[type[BaseException], ...] = (
+            CircuitOpenError,
+            *self.ignored_exceptions,
+        )
+        self.timeout = None if timeout is None else _seconds(timeout, "timeout")
+        self.storage = storage
+        self._clock = clock
+        #: Probe leases last as long as a call may (its timeout), else one recovery period.
+        self.lease_time = self.timeout if self.timeout is not None else self.recovery_timeout
+        self._mem = MemoryCircuit(
+            failure_threshold=self.failure_threshold,
+            recovery_timeout=self.recovery_timeout,
+            half_open_max_calls=self.half_open_max_calls,
+            success_threshold=self.success_threshold,
+            lease_time=self.lease_time,
+            clock=clock or time.monotonic,
+        )
+        # The closed-state fast path serves in-memory breakers without a timeout.
+        self._fast = self._mem if storage is None and self.timeout is None else None
+        self._seen: CircuitState = _CLOSED  # the shared state as last seen
+        self._keys: tuple[int, list[str]] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._successes = 0
+        self._failures = 0
+        self._ignored = 0
+        self._rejections = 0
+        self._timeouts = 0
+        self._last_failure: str | None = None
+        self._last_failure_at: float | None = None
+        self._opened_at: float | None = None
+        with _instances_lock:
+            _instances.add(self)
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreaker {self.name!r} {self.state.value}>"
+
+    # -- configuration -------------------------------------------------------------
+
+    @property
+    def config(self) -> tuple[Any, ...]:
+        """Everything that configures the breaker (two breakers of one name must agree)."""
+        return (
+            self.failure_threshold,
+            self.recovery_timeout,
+            self.half_open_max_calls,
+            self.success_threshold,
+            self.failure_exceptions,
+            self.ignored_exceptions,
+            self.timeout,
+            self.storage,
+        )
+
+    # -- state ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> CircuitState:
+        """The state this process last saw (no I/O)."""
+        if self.storage is None:
+            return self._mem.state
+        return self._seen
+
+    async def current_state(self) -> CircuitState:
+        """Read the state (from Redis with shared storage), making a due transition."""
+        if self.storage is not None:
+            reply = await self._shared("peek", [self._now_arg(), self._us(self.recovery_timeout)])
+            if reply is not None:
+                code, _epoch, old, _failures, opened = reply
+                await self._saw(code, old, opened)
+                return _BY_CODE[code]
+        state, change = self._mem.peek()
+        if change is not None:
+            await self._changed(*change)
+        return state
+
+    async def reset(self) -> None:
+        """Close the circuit; the outcomes of calls in flight no longer count."""
+        change = self._mem.reset()  # the fallback state too
+        if self.storage is not None:
+            reply = await self._shared("reset", [self._now_arg()])
+            if reply is not None:
+                state, _epoch, old, _failures, opened = reply
+                await self._saw(state, old, opened)
+                return
+        if change is not None:
+            await self._changed(*change)
+
+    @property
+    def stats(self) -> CircuitStats:
+        """Counts, last failure and opened-at of this breaker in this process."""
+        mem = self._mem
+        opened = self._opened_at if self.storage is not None else mem.opened_wall
+        return CircuitStats(
+            state=self.state,
+            successes=self._successes,
+            failures=self._failures,
+            ignored=self._ignored,
+            rejections=self._rejections,
+            timeouts=self._timeouts,
+            consecutive_failures=mem.failures,
+            last_failure=self._last_failure,
+            last_failure_at=self._last_failure_at,
+            opened_at=opened,
+        )
+
+    # -- calling -------------------------------------------------------------------
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` through the breaker.
+
+        Raises ``CircuitOpenError`` without calling ``fn`` while the circuit is open
+        (or every probe slot is taken), ``TimeoutError`` when ``timeout`` expires,
+        and whatever ``fn`` raises.
+        """
+        # The closed-state fast path: no lock, no await but the call itself. (The
+        # decorator repeats it inline rather than calling this, saving a coroutine.)
+        mem = self._fast
+        if mem is not None and mem.state is _CLOSED:
+            epoch = mem.epoch
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                await self._closed_ended(epoch, self._classify(exc), exc)
+                raise
+            self._successes += 1
+            if mem.failures:
+                mem.record(epoch, None, SUCCESS)
+            return result
+        return await self._guard(fn, args, kwargs, self._classify)
+
+    def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        """Decorate an ``async def``: every call of it goes through the breaker."""
+        if not iscoroutinefunction(fn):
+            raise TypeError(f"@CircuitBreaker decorates an async def, not {fn!r}")
+        breaker = self
+
+        @functools.wraps(fn)
+        async def protected(*args: P.args, **kwargs: P.kwargs) -> T:
+            mem = breaker._fast
+            if mem is not None and mem.state is _CLOSED:
+                epoch = mem.epoch
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    await breaker._closed_ended(epoch, breaker._classify(exc), exc)
+                    raise
+                breaker._successes += 1
+                if mem.failures:
+                    mem.record(epoch, None, SUCCESS)
+                return result
+            return await breaker._guard(fn, args, kwargs, breaker._classify)
+
+        return protected
+
+    async def __aenter__(self) -> CircuitBreaker:
+        ticket = await self._admit()
+        scope = None
+        if self.timeout is not None:
+            scope = asyncio.timeout(self.timeout)
+            await scope.__aenter__()
+        _entered.set((*_entered.get(), (self, ticket, scope)))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        entered = _entered.get()
+        index = max(i for i, (breaker, _, _) in enumerate(entered) if breaker is self)
+        _, ticket, scope = entered[index]
+        _entered.set(entered[:index] + entered[index + 1 :])
+        if scope is not None:
+            try:
+                await scope.__aexit__(exc_type, exc, tb)
+            except TimeoutError as expired:
+                await self._ended(ticket, FAILURE, None, timed_out=True)
+                raise _CallTimeout(self._timeout_message()) from expired
+        if exc is None:
+            await self._ended(ticket, SUCCESS, None)
+        else:
+            await self._ended(ticket, self._classify(exc), exc)
+
+    def _classify(self, exc: BaseException) -> int:
+        """How an exception raised by a protected call counts."""
+        if not isinstance(exc, Exception):  # cancellation, GeneratorExit, KeyboardInterrupt
+            return NEUTRAL
+        if isinstance(exc, self._neutral):
+            return NEUTRAL
+        if isinstance(exc, self.failure_exceptions):
+            return FAILURE
+        return SUCCESS
+
+    async def _guard(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        classify: Classify,
+    ) -> T:
+        """The general path: admit, call under the timeout, record the outcome."""
+        ticket = await self._admit()
+        try:
+            if self.timeout is None:
+                result = await fn(*args, **kwargs)
+            else:
+                scope = asyncio.timeout(self.timeout)
+                try:
+                    async with scope:
+                        result = await fn(*args, **kwargs)
+                except TimeoutError as exc:
+                    if not scope.expired():
+                        raise
+                    raise _CallTimeout(self._timeout_message()) from exc
+        except _CallTimeout:
+            await self._ended(ticket, FAILURE, None, timed_out=True)
+            raise
+        except BaseException as exc:
+            await self._ended(ticket, classify(exc), exc)
+            raise
+        await self._ended(ticket, SUCCESS, None)
+        return result
+
+    def _timeout_message(self) -> str:
+        return f"circuit {self.name!r}: the call did not finish within {self.timeout:g}s"
+
+    async def _closed_ended(self, epoch: int, outcome: int, exc: BaseException) -> None:
+        """The fast path's failure: record it in memory (no await unless it opened)."""
+        self._count(outcome, exc, timed_out=False)
+        if outcome != SUCCESS or self._mem.failures:
+            change = self._mem.record(epoch, None, outcome)
+            if change is not None:
+                await self._changed(*change)
+
+    def _count(self, outcome: int, exc: BaseException | None, *, timed_out: bool) -> None:
+        if outcome == SUCCESS:
+            self._successes += 1
+        elif outcome == NEUTRAL:
+            self._ignored += 1
+        else:
+            self._failures += 1
+            self._timeouts += timed_out
+            self._last_failure = (
+                f"{type(exc).__name__}: {exc}" if exc is not None else "TimeoutError: timed out"
+            )
+            self._last_failure_at = time.time()
+
+    async def _admit(self) -> _Ticket:
+        """Admit a call (raising ``CircuitOpenError`` if refused); return its ticket."""
+        if self.storage is not None:
+            ticket = await self._admit_shared()
+            if ticket is not None:
+                return ticket
+        epoch, lease, retry_after, change = self._mem.admit()
+        self._seen = self._mem.state
+        if change is not None:
+            await self._changed(*change)
+        if epoch < 0:
+            self._rejections += 1
+            raise CircuitOpenError(self.name, retry_after)
+        return (epoch, lease, False, 0)
+
+    async def _ended(
+        self,
+        ticket: _Ticket,
+        outcome: int,
+        exc: BaseException | None,
+        *,
+        timed_out: bool = False,
+    ) -> None:
+        """Record the outcome of an admitted call."""
+        self._count(outcome, exc, timed_out=timed_out)
+        epoch, lease, shared, pending = ticket
+        if not shared:
+            change = self._mem.record(epoch, lease, outcome)
+            if change is not None:
+                await self._changed(*change)
+            return
+        if lease is None and (outcome == NEUTRAL or (outcome == SUCCESS and not pending)):
+            return  # a closed-state call with nothing to write
+        if isinstance(exc, GeneratorExit):
+            return  # closed outside a running call: nothing may be awaited; the lease expires
+        if exc is not None and not isinstance(exc, Exception):
+            # Cancelled: free the probe slot in a task of its own, which a second
+            # cancellation of the caller does not stop.
+            task = asyncio.ensure_future(self._record_shared(epoch, lease, NEUTRAL))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+            return
+        await self._record_shared(epoch, lease, outcome)
+
+    async def _changed(self, old: CircuitState, new: CircuitState) -> None:
+        """Log a transition this process made, and send ``circuit_state_changed``."""
+        self._seen = new
+        if new is _OPEN:
+            self._opened_at = time.time()
+        logger.log(
+            logging.WARNING if new is _OPEN else logging.INFO,
+            "Circuit breaker %r: %s -> %s",
+            self.name,
+            old.value,
+            new.value,
+        )
+        await circuit_state_changed.asend(sender=self, old_state=old, new_state=new)
+
+    # -- shared storage ------------------------------------------------------------
+
+    def _now_arg(self) -> str | int:
+        """ARGV[1] of the scripts: '' (Redis ``TIME``) or the breaker's own clock."""
+        return "" if self._clock is None else self._us(self._clock())
+
+    @staticmethod
+    def _us(seconds: float) -> int:
+        return round(seconds * 1_000_000)
+
+    def _shared_keys(self) -> list[str]:
+        keys = self._keys
+        if keys is None or keys[0] != _generation:
+            assert self.storage is not None
+            prefix = str(caches[self.storage].make_key("async_cbv:cb"))
+            keys = self._keys = (_generation, _breaker_redis.keys_for(prefix, self.name))
+        return keys[1]
+
+    async def _shared(self, operation: str, args: list[str | int]) -> list[int] | None:
+        """Run one script on the shared store; None when it is down (then logged)."""
+        alias = self.storage
+        assert alias is not None
+        health = health_of(alias)
+        if health.should_skip():
+            health.log(
+                "Circuit breaker %r: the Redis cache %r is down; using this process's own state.",
+                self.name,
+                alias,
+            )
+            return None
+        client: Redis | None = _redis.async_redis_for_alias(alias)
+        if client is None:
+            raise ImproperlyConfigured(
+                f"CircuitBreaker {self.name!r}: storage {alias!r} is not a Redis cache; "
+                "use None (per-process state) or the alias of a Redis cache."
+            )
+        from redis.exceptions import RedisError
+
+        try:
+            reply = await _breaker_redis.run(client, operation, self._shared_keys(), args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            health.failed(definitive=is_definitive(exc))
+            health.log(
+                "Circuit breaker %r: the Redis cache %r is unavailable (%s: %s); using this "
+                "process's own state.",
+                self.name,
+                alias,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+        health.succeeded()
+        return reply
+
+    async def _saw(self, code: int, old: int, opened_us: int) -> None:
+        """Take in the state a script reply reports; signal a transition it made."""
+        self._seen = _BY_CODE[code]
+        if code == 1 and opened_us and self._clock is None:
+            self._opened_at = opened_us / 1_000_000  # Redis TIME: a Unix time
+        if old >= 0:
+            await self._changed(_BY_CODE[old], _BY_CODE[code])
+
+    async def _admit_shared(self) -> _Ticket | None:
+        args: list[str | int] = [
+            self._now_arg(),
+            self._us(self.recovery_timeout),
+            self.half_open_max_calls,
+            self._us(self.lease_time),
+        ]
+        reply = await self._shared("admit", args)
+        if reply is None:
+            return None
+        admitted, state, epoch, extra, old, opened = reply
+        await self._saw(state, old, opened)
+        if not admitted:
+            self._rejections += 1
+            raise CircuitOpenError(self.name, extra / 1000)
+        if state == 0:
+            return (epoch, None, True, extra)
+        return (epoch, extra, True, 0)
+
+    async def _record_shared(self, epoch: int, lease: int | None, outcome: int) -> None:
+        args: list[str | int] = [
+            self._now_arg(),
+            epoch,
+            outcome,
+            "" if lease is None else lease,
+            self.failure_threshold,
+            self.success_threshold,
+        ]
+        reply = await self._shared("record", args)
+        if reply is not None:
+            state, _epoch, old, _failures, opened = reply
+            await self._saw(state, old, opened)
+
+
+# -- named breakers --------------------------------------------------------------------
+
+_instances_lock = threading.Lock()
+_instances: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
+_named: dict[str, CircuitBreaker] = {}
+_generation = 0  # bumped when CACHES or ASYNC_CBV change (keys and named breakers)
+
+
+def get_breaker(name: str) -> CircuitBreaker:
+    """The one process-wide breaker configured as ``ASYNC_CBV["CIRCUIT_BREAKERS"][name]``.
+
+    A name the setting does not list gets a breaker with the default options.
+    Raises ``ImproperlyConfigured`` when the setting is invalid.
+    """
+    breaker = _named.get(name)
+    if breaker is not None:
+        return breaker
+    config = get_settings().circuit_breakers.get(name)
+    with _instances_lock:
+        breaker = _named.get(name)
+    if breaker is None:
+        options: dict[str, Any] = {}
+        if config is not None:
+            options = {key: getattr(config, key) for key in BREAKER_DEFAULTS}
+        made = CircuitBreaker(name, **options)
+        with _instances_lock:
+            breaker = _named.setdefault(name, made)
+    return breaker
+
+
+def breakers() -> list[CircuitBreaker]:
+    """Every breaker alive in this process (for the system checks)."""
+    with _instances_lock:
+        return list(_instances)
+
+
+@receiver(setting_changed)
+def _forget_named(*, setting: str, **kwargs: Any) -> None:
+    global _generation
+    if setting in ("ASYNC_CBV", "CACHES"):
+        with _instances_lock:
+            _named.clear()
+            _generation += 1
+
+
+# -- the view mixin --------------------------------------------------------------------
+
+
+def _validate_breaker_spec(view: str, spec: object) -> None:
+    if isinstance(spec, CircuitBreaker) or (isinstance(spec, str) and spec):
+        return
+    raise ImproperlyConfigured(
+        f"{view}.circuit_breaker is {spec!r}; set it to the name of a breaker in "
+        "ASYNC_CBV['CIRCUIT_BREAKERS'] or to a CircuitBreaker instance."
+    )
+
+
+class AsyncCircuitBreakerMixin:
+    """Run the handler through a circuit breaker; answer 503 while it is open.
+
+    Put it in the bases of an :class:`~django_async_cbv.AsyncView` (in any order).
+    Only upstream failures count (:data:`UPSTREAM_FAILURES`: ``UpstreamError``,
+    ``UpstreamTimeout``, ``TimeoutError``, ``OSError``, when the breaker counts them
+    too); any other exception, such as a ``ProblemError`` 404 or 403, counts as
+    neither success nor failure, so it never opens the circuit (nor closes it).
+    While the circuit is open the client gets 503 problem+json with ``Retry-After``.
+    """
+
+    #: The name of a breaker in ``ASYNC_CBV["CIRCUIT_BREAKERS"]`` (see
+    #: :func:`get_breaker`), or a :class:`CircuitBreaker`.
+    circuit_breaker: ClassVar[str | CircuitBreaker | None] = None
+
+    @classmethod
+    def check_configuration(cls, initkwargs: Mapping[str, Any] | None = None) -> None:
+        """Validate ``circuit_breaker`` (and the ``as_view()`` argument); see AsyncView."""
+        super().check_configuration(initkwargs)  # type: ignore[misc]
+        spec = (initkwargs or {}).get("circuit_breaker", cls.circuit_breaker)
+        _validate_breaker_spec(cls.__qualname__, spec)
+
+    def get_circuit_breaker(self) -> CircuitBreaker:
+        """The breaker for this request. Override to choose one per request."""
+        spec = self.circuit_breaker
+        if isinstance(spec, CircuitBreaker):
+            return spec
+        _validate_breaker_spec(type(self).__qualname__, spec)
+        assert isinstance(spec, str)
+        return get_breaker(spec)
+
+    @request_stage(BREAKER)
+    async def circuit_breaker_stage(
+        self, request: HttpRequest, call_next: CallNext
+    ) -> HttpResponseBase:
+        """Run the rest of the chain (the handler) through the breaker."""
+        breaker = self.get_circuit_breaker()
+        classify = breaker._classify
+
+        def upstream_only(exc: BaseException) -> int:
+            if isinstance(exc, UPSTREAM_FAILURES) and classify(exc) == FAILURE:
+                return FAILURE
+            return NEUTRAL
+
+        try:
+            return await breaker._guard(call_next, (request,), {}, upstream_only)
+        except _CallTimeout:
+            assert breaker.timeout is not None
+            raise HandlerTimeout(breaker.timeout) from None
