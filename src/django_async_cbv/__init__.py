@@ -16,6 +16,19 @@ from .exceptions import (
     UpstreamError,
     UpstreamTimeout,
 )
+from .generic import (
+    AsyncCreateView,
+    AsyncDeleteView,
+    AsyncDetailView,
+    AsyncFormView,
+    AsyncListView,
+    AsyncLoginRequiredMixin,
+    AsyncPermissionRequiredMixin,
+    AsyncRedirectView,
+    AsyncTemplateView,
+    AsyncUpdateView,
+    AsyncUserPassesTestMixin,
+)
 from .problems import problem_response
 from .ratelimit import AsyncRateLimitMixin
 from .views import AsyncView
@@ -26,7 +39,18 @@ __all__ = [
     "AsyncAPIView",
     "AsyncCBVError",
     "AsyncCacheMixin",
+    "AsyncCreateView",
+    "AsyncDeleteView",
+    "AsyncDetailView",
+    "AsyncFormView",
+    "AsyncListView",
+    "AsyncLoginRequiredMixin",
+    "AsyncPermissionRequiredMixin",
     "AsyncRateLimitMixin",
+    "AsyncRedirectView",
+    "AsyncTemplateView",
+    "AsyncUpdateView",
+    "AsyncUserPassesTestMixin",
     "AsyncView",
     "CircuitOpenError",
     "HandlerTimeout",
