@@ -63,7 +63,7 @@ TESTED_HERE = {
 }
 # Tested in tests/test_docs_json_api.py, test_stages.py, test_docs_ratelimit.py and
 # test_docs_caching.py.
-TESTED_ELSEWHERE = re.compile(r"json_api|stages$|(settings_)?ratelimit$|caching(_api)?$")
+TESTED_ELSEWHERE = re.compile(r"generic$|json_api|stages$|(settings_)?ratelimit$|caching(_api)?$")
 
 
 @pytest.fixture
