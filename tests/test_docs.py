@@ -62,9 +62,11 @@ TESTED_HERE = {
     "timeouts",
 }
 # Tested in tests/test_docs_json_api.py, test_stages.py, test_docs_ratelimit.py and
-# test_docs_caching.py (upstream_client and asgi_shutdown: test_docs_http_client.py).
+# test_docs_caching.py (upstream_client and asgi_shutdown: test_docs_http_client.py;
+# generic: test_docs_generic.py).
 TESTED_ELSEWHERE = re.compile(
-    r"json_api|stages$|(settings_)?ratelimit$|caching(_api)?$|upstream(_client)?$|asgi_shutdown$|settings_breakers$"
+    r"generic$|json_api|stages$|(settings_)?ratelimit$|caching(_api)?$|upstream(_client)?$"
+    r"|asgi_shutdown$|settings_breakers$"
 )
 
 

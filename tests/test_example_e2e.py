@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -474,3 +475,83 @@ def test_redis_cache_when_redis_url_is_set(
     # The counter really lives in Redis, under the project's KEY_PREFIX and version 1.
     assert int(redis_client.get("example:1:index-hits")) == second["hits"] + 1
     assert fanout.status == 200
+
+
+# ------------------------------------------------------------------ HTML pages (generic views)
+
+
+class Browser:
+    """Cookies and CSRF tokens across requests, as a browser keeps them; follows redirects."""
+
+    def __init__(self) -> None:
+        import http.cookiejar
+
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def open(self, url: str, form: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+        """GET (or POST ``form``); return the final status, URL and body."""
+        data = None if form is None else urllib.parse.urlencode(form).encode()
+        try:
+            with self.opener.open(url, data=data, timeout=15) as response:
+                return response.status, response.geturl(), response.read().decode()
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, url, error.read().decode()
+
+    def submit(self, url: str, form: Mapping[str, str]) -> tuple[int, str, str]:
+        """Load the form page, then post ``form`` with the page's CSRF token."""
+        status, _, page = self.open(url)
+        assert status == 200, page
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert match, page
+        return self.open(url, {**form, "csrfmiddlewaretoken": match.group(1)})
+
+
+def test_html_list_is_paginated_and_links_details(server: ExampleServer) -> None:
+    """The sample items are listed; each links its detail page, rendered from the database."""
+    browser = Browser()
+    status, _, page = browser.open(server.url("/items/"))
+    assert status == 200
+    assert "Espresso cup" in page
+    detail = re.search(r'href="(/items/\d+/)">Espresso cup<', page)
+    assert detail, page
+    status, _, detail_page = browser.open(server.url(detail.group(1)))
+    assert status == 200
+    assert "<h1>Espresso cup</h1>" in detail_page
+    assert "Porcelain, 80 ml." in detail_page
+    assert browser.open(server.url("/items/999999/"))[0] == 404
+
+
+def test_html_create_update_delete(server: ExampleServer) -> None:
+    """A form round trip with CSRF: create, edit, then delete an item."""
+    browser = Browser()
+    fields = {"name": "Knock box", "description": "Rubber bar.", "price": "19.00", "quantity": "2"}
+    status, url, page = browser.submit(server.url("/items/new/"), {**fields, "active": "on"})
+    assert status == 200
+    match = re.fullmatch(r".*/items/(\d+)/", url)
+    assert match, url
+    assert "<h1>Knock box</h1>" in page
+    pk = match.group(1)
+
+    status, _, page = browser.submit(server.url(f"/items/{pk}/edit/"), {**fields, "price": "-"})
+    assert status == 200
+    assert "Enter a number." in page  # invalid: the form again, with its error
+
+    status, url, page = browser.submit(
+        server.url(f"/items/{pk}/edit/"), {**fields, "quantity": "7"}
+    )
+    assert url.endswith(f"/items/{pk}/")
+    assert "In stock: 7" in page
+
+    status, url, page = browser.submit(server.url(f"/items/{pk}/delete/"), {})
+    assert status == 200
+    assert url.endswith("/items/")
+    assert "Knock box" not in page
+    assert browser.open(server.url(f"/items/{pk}/"))[0] == 404
+
+
+def test_html_form_without_csrf_token_is_refused(server: ExampleServer) -> None:
+    """The generic views are not CSRF-exempt."""
+    response = fetch(server.url("/items/new/"), method="POST")
+    assert response.status == 403

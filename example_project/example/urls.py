@@ -11,5 +11,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", IndexView.as_view(), name="index"),
     path("demo/", include("demo.urls")),
     path("api/items/", include("items.urls")),
+    path("items/", include("items.page_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -18,4 +18,11 @@ class ItemsConfig(AppConfig):
             "next/previous links, ModelForm validation, problem+json errors. Reads are "
             "open; writes need the header Authorization: Bearer demo-token.",
         ),
+        Demo(
+            "catalogue:list",
+            "HTML pages with the async generic views",
+            "A paginated list, detail, create, edit and delete pages over the same items, "
+            "served by AsyncListView, AsyncDetailView, AsyncCreateView, AsyncUpdateView and "
+            "AsyncDeleteView with plain templates.",
+        ),
     ]

@@ -19,6 +19,19 @@ from .exceptions import (
     UpstreamError,
     UpstreamTimeout,
 )
+from .generic import (
+    AsyncCreateView,
+    AsyncDeleteView,
+    AsyncDetailView,
+    AsyncFormView,
+    AsyncListView,
+    AsyncLoginRequiredMixin,
+    AsyncPermissionRequiredMixin,
+    AsyncRedirectView,
+    AsyncTemplateView,
+    AsyncUpdateView,
+    AsyncUserPassesTestMixin,
+)
 from .problems import problem_response
 from .ratelimit import AsyncRateLimitMixin
 from .views import AsyncView
@@ -30,8 +43,19 @@ __all__ = [
     "AsyncCBVError",
     "AsyncCacheMixin",
     "AsyncCircuitBreakerMixin",
+    "AsyncCreateView",
+    "AsyncDeleteView",
+    "AsyncDetailView",
+    "AsyncFormView",
     "AsyncHTTPClient",
+    "AsyncListView",
+    "AsyncLoginRequiredMixin",
+    "AsyncPermissionRequiredMixin",
     "AsyncRateLimitMixin",
+    "AsyncRedirectView",
+    "AsyncTemplateView",
+    "AsyncUpdateView",
+    "AsyncUserPassesTestMixin",
     "AsyncView",
     "CircuitBreaker",
     "CircuitOpenError",

@@ -1,0 +1,237 @@
+"""Template rendering on the event loop, ``AsyncTemplateView`` and ``AsyncRedirectView``.
+
+Django renders a ``TemplateResponse`` after the view has returned, in a worker
+thread, where a query made by the template (an unprefetched relation, say) runs
+unnoticed and holds that thread. The views of this package render before they
+return, on the event loop, where Django refuses database access with
+``SynchronousOnlyOperation``: such a template fails at once, in tests too, with
+a message that names the template and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+)
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.log import log_response
+
+from django_async_cbv.problems import problem_response
+from django_async_cbv.views import AsyncView, _resolve
+
+__all__ = [
+    "AsyncRedirectView",
+    "AsyncTemplateView",
+    "ContextMixin",
+    "TemplateResponseMixin",
+    "render_on_loop",
+]
+
+
+def _resolved_name(response: Any) -> str:
+    """Return the name of the template ``response`` renders (as its loader knows it)."""
+    names = getattr(response, "template_name", None)
+    try:
+        template = response.resolve_template(names)
+        origin = getattr(getattr(template, "template", template), "origin", None)
+        name = getattr(origin, "template_name", None) or getattr(origin, "name", None)
+        if name:
+            return repr(str(name))
+    except Exception:  # it cannot even be found again: name the candidates
+        pass
+    if isinstance(names, str):
+        return repr(names)
+    if isinstance(names, Sequence):
+        return " or ".join(repr(str(n)) for n in names) or "(unknown)"
+    return repr(names)
+
+
+def _template_label(response: Any, exc: BaseException) -> str:
+    """Name the template, and the line that queried when the engine is in debug mode."""
+    label = _resolved_name(response)
+    debug = getattr(exc, "template_debug", None)
+    if isinstance(debug, Mapping) and debug.get("line"):
+        during = str(debug.get("during", "")).strip()
+        where = str(debug.get("name", ""))
+        if where and not where.endswith(label.strip("'\"")):
+            label = f"{label} (in {where!r}, line {debug['line']}: {during})"
+        else:
+            label = f"{label} (line {debug['line']}: {during})"
+    return label
+
+
+def render_on_loop(response: HttpResponseBase, view: object = None) -> HttpResponseBase:
+    """Render a not-yet-rendered ``TemplateResponse`` now, on the running event loop.
+
+    A template that queries the database raises ``SynchronousOnlyOperation``
+    naming the template and the usual fixes, instead of blocking silently.
+    Other responses are returned as they are.
+    """
+    render = getattr(response, "render", None)
+    if not callable(render) or getattr(response, "is_rendered", True):
+        return response
+    try:
+        rendered: HttpResponseBase = render()
+    except SynchronousOnlyOperation as exc:
+        where = f"{type(view).__qualname__} rendered" if view is not None else "Rendering"
+        raise SynchronousOnlyOperation(
+            f"{where} the template {_template_label(response, exc)}, which made a database "
+            "query. Async views render templates on the event loop, where a query would "
+            "block every other request. Fetch the data before rendering: use "
+            "select_related() or prefetch_related() in get_queryset() for related objects, "
+            "or load it with the async ORM in get_context_data()."
+        ) from exc
+    return rendered
+
+
+class ContextMixin:
+    """Build the template context: ``view``, ``extra_context`` and the keyword arguments."""
+
+    extra_context: Mapping[str, Any] | None = None
+
+    async def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """Return the template context. Override to add to it; ``await super()``."""
+        kwargs.setdefault("view", self)
+        if self.extra_context is not None:
+            kwargs.update(self.extra_context)
+        return kwargs
+
+
+class TemplateResponseMixin:
+    """Render a template into the response, on the event loop, before the view returns.
+
+    ``render_to_response()`` returns a ``TemplateResponse`` as in Django (so
+    ``response.context_data`` and ``response.template_name`` stay inspectable);
+    the view renders it before handing it to the later request stages (the cache
+    stores rendered content) and to Django. Template response middleware
+    therefore sees a rendered response.
+    """
+
+    template_name: str | None = None
+    template_engine: str | None = None
+    response_class: type[HttpResponse] = TemplateResponse
+    content_type: str | None = None
+
+    request: HttpRequest
+
+    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
+        """Return a ``response_class`` for ``get_template_names()`` and ``context``."""
+        response_kwargs.setdefault("content_type", self.content_type)
+        return self.response_class(
+            request=self.request,
+            template=self.get_template_names(),
+            context=context,
+            using=self.template_engine,
+            **response_kwargs,
+        )
+
+    def get_template_names(self) -> list[str]:
+        """Return the candidate template names, most specific first."""
+        if self.template_name is None:
+            name = type(self).__qualname__
+            raise ImproperlyConfigured(
+                f"{name} requires either a definition of 'template_name' or an "
+                "implementation of 'get_template_names()'."
+            )
+        return [self.template_name]
+
+    async def run_handler(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """Run the handler, then render its template response on the event loop."""
+        response: HttpResponseBase = await super().run_handler(  # type: ignore[misc]
+            request, *args, **kwargs
+        )
+        return render_on_loop(response, self)
+
+
+class AsyncTemplateView(TemplateResponseMixin, ContextMixin, AsyncView):
+    """Render ``template_name`` with the URL's keyword arguments in the context.
+
+    The async twin of Django's ``TemplateView``: override ``async def
+    get_context_data()`` (and ``await super()``) to add to the context.
+    """
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Render the template with ``get_context_data(**kwargs)``."""
+        context = await _resolve(self.get_context_data(**kwargs))
+        return self.render_to_response(context)
+
+
+class AsyncRedirectView(AsyncView):
+    """Redirect every request, whatever its method, to ``url`` or ``pattern_name``.
+
+    The async twin of Django's ``RedirectView``: ``url`` may hold ``%(name)s``
+    placeholders filled from the URL's keyword arguments; ``pattern_name`` is
+    reversed with the URL's arguments; ``query_string = True`` keeps the query
+    string; ``permanent = True`` answers 301 instead of 302. Without a URL the
+    answer is 410 Gone (problem+json).
+    """
+
+    permanent: bool = False
+    url: str | None = None
+    pattern_name: str | None = None
+    query_string: bool = False
+
+    def get_redirect_url(self, *args: Any, **kwargs: Any) -> str | None:
+        """Return the URL to redirect to, or None for 410 Gone.
+
+        Override to compute it; an override may be ``async def``.
+        """
+        if self.url:
+            url = self.url % kwargs
+        elif self.pattern_name:
+            url = reverse(self.pattern_name, args=args, kwargs=kwargs)
+        else:
+            return None
+        query = self.request.META.get("QUERY_STRING", "")
+        if query and self.query_string:
+            url = f"{url}?{query}"
+        return url
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Redirect (301 if ``permanent`` else 302), or answer 410 without a URL."""
+        url = await _resolve(self.get_redirect_url(*args, **kwargs))
+        if url:
+            if self.permanent:
+                return HttpResponsePermanentRedirect(url)
+            return HttpResponseRedirect(url)
+        response = problem_response(410, detail="This resource is no longer available.")
+        log_response("Gone: %s", request.path, response=response, request=request)
+        return response
+
+    # Every method redirects, as with Django's RedirectView.
+    async def head(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer as GET does."""
+        return await self.get(request, *args, **kwargs)
+
+    async def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer as GET does."""
+        return await self.get(request, *args, **kwargs)
+
+    async def options(  # type: ignore[override]
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """Answer as GET does."""
+        return await self.get(request, *args, **kwargs)
+
+    async def delete(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer as GET does."""
+        return await self.get(request, *args, **kwargs)
+
+    async def put(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer as GET does."""
+        return await self.get(request, *args, **kwargs)
+
+    async def patch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer as GET does."""
+        return await self.get(request, *args, **kwargs)

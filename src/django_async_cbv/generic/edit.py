@@ -1,0 +1,357 @@
+"""Form views: ``AsyncFormView``, ``AsyncCreateView``, ``AsyncUpdateView``, ``AsyncDeleteView``.
+
+A POST is validated in a worker thread (``ModelForm`` validation queries the
+database for unique fields and choices). On the model views, validation and
+``form_valid()`` (the save or delete, and whatever an override adds with the
+async ORM) run in one ``transaction.atomic``, in one ``sync_to_async`` hop: an
+exception anywhere leaves nothing written, and a request cancelled before the
+transaction committed (a timeout, a client gone) is rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, models, router, transaction
+from django.forms import BaseForm, Form
+from django.forms import models as model_forms
+from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
+
+from django_async_cbv.api.writes import _unless_cancelled, call_from_thread
+from django_async_cbv.views import AsyncView, _resolve
+
+from .base import ContextMixin, TemplateResponseMixin
+from .detail import BaseDetailView, SingleObjectMixin, SingleObjectTemplateResponseMixin
+
+__all__ = [
+    "AsyncCreateView",
+    "AsyncDeleteView",
+    "AsyncFormView",
+    "AsyncUpdateView",
+    "BaseCreateView",
+    "BaseDeleteView",
+    "BaseFormView",
+    "BaseUpdateView",
+    "FormMixin",
+    "ModelFormMixin",
+    "ProcessFormView",
+]
+
+T = TypeVar("T")
+
+
+async def _form_data(request: HttpRequest) -> tuple[Any, Any]:
+    """Return ``request.POST`` and ``request.FILES``, parsed off the event loop if need be.
+
+    Parsing a multipart body reads spooled files: blocking work. Django's CSRF
+    middleware has usually parsed a POST already (in a thread).
+    """
+    if not hasattr(request, "_post"):
+        await sync_to_async(lambda: (request.POST, request.FILES))()
+    return request.POST, request.FILES
+
+
+async def _atomic_in_thread(using: str, func: Callable[[], T]) -> T:
+    """Run ``func()`` inside ``transaction.atomic(using)`` in one ``sync_to_async`` hop.
+
+    If the awaiting request is cancelled meanwhile, the transaction is rolled
+    back instead of committing after the client got its answer.
+    """
+    abandoned = threading.Event()
+
+    def work() -> T:
+        with transaction.atomic(using=using), _unless_cancelled(abandoned):
+            return func()
+
+    try:
+        return await sync_to_async(work)()
+    except asyncio.CancelledError:
+        abandoned.set()
+        raise
+
+
+class FormMixin(ContextMixin):
+    """Build, validate and answer a form; the same attributes as Django's ``FormMixin``.
+
+    ``get_form()``, ``get_form_kwargs()``, ``form_valid()``, ``form_invalid()``
+    and ``get_success_url()`` are ``async def``: override them and ``await
+    super()``. Set ``atomic = True`` to run validation and ``form_valid()`` in
+    one database transaction (the model views do).
+    """
+
+    initial: Mapping[str, Any] = {}
+    form_class: type[BaseForm] | None = None
+    success_url: Any = None
+    prefix: str | None = None
+    atomic: bool = False
+
+    request: HttpRequest
+
+    def get_initial(self) -> dict[str, Any]:
+        """Return the initial data of the form (a copy of ``initial``)."""
+        return dict(self.initial)
+
+    def get_prefix(self) -> str | None:
+        """Return the form prefix."""
+        return self.prefix
+
+    async def get_form_class(self) -> type[BaseForm]:
+        """Return the form class (``form_class``)."""
+        if self.form_class is None:
+            name = type(self).__qualname__
+            raise ImproperlyConfigured(
+                f"{name} has no form class. Define {name}.form_class, or override "
+                f"{name}.get_form_class()."
+            )
+        return self.form_class
+
+    async def get_form(self, form_class: type[BaseForm] | None = None) -> BaseForm:
+        """Return the form, bound to the request's data on POST and PUT."""
+        if form_class is None:
+            form_class = await _resolve(self.get_form_class())
+        assert form_class is not None
+        return form_class(**await _resolve(self.get_form_kwargs()))
+
+    async def get_form_kwargs(self) -> dict[str, Any]:
+        """Return the keyword arguments that build the form. Override to add some."""
+        kwargs: dict[str, Any] = {"initial": self.get_initial(), "prefix": self.get_prefix()}
+        if self.request.method in ("POST", "PUT"):
+            data, files = await _form_data(self.request)
+            kwargs.update({"data": data, "files": files})
+        return kwargs
+
+    async def get_success_url(self) -> str:
+        """Return where a valid form redirects to (``success_url``)."""
+        if not self.success_url:
+            raise ImproperlyConfigured(
+                f"{type(self).__qualname__} has no URL to redirect to. Provide a success_url."
+            )
+        return str(self.success_url)  # it may be lazy (reverse_lazy)
+
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        """Answer a valid form: redirect to ``get_success_url()``."""
+        return HttpResponseRedirect(await _resolve(self.get_success_url()))
+
+    async def form_invalid(self, form: Any) -> HttpResponseBase:
+        """Answer an invalid form: render the template with the form and its errors."""
+        context = await _resolve(self.get_context_data(form=form))
+        return self.render_to_response(context)  # type: ignore[attr-defined,no-any-return]
+
+    async def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """Add ``form`` to the context (a new one unless given)."""
+        if "form" not in kwargs:
+            kwargs["form"] = await _resolve(self.get_form())
+        return await super().get_context_data(**kwargs)
+
+    def get_write_database(self, form: Any) -> str:
+        """Return the database alias of the transaction around ``form_valid()``."""
+        model = getattr(getattr(form, "_meta", None), "model", None)
+        instance = getattr(self, "object", None)
+        if model is None and isinstance(instance, models.Model):
+            model = type(instance)
+        if model is None:
+            return DEFAULT_DB_ALIAS
+        return router.db_for_write(model, instance=instance)
+
+    async def process_form(self, form: Any) -> HttpResponseBase:
+        """Validate ``form`` (in a thread) and answer with ``form_valid()`` or ``form_invalid()``.
+
+        With ``atomic``, validation and ``form_valid()`` share one transaction.
+        """
+        answer: HttpResponseBase
+        if not self.atomic:
+            if await sync_to_async(form.is_valid)():
+                answer = await _resolve(self.form_valid(form))
+            else:
+                answer = await _resolve(self.form_invalid(form))
+            return answer
+
+        def validate_and_save() -> HttpResponseBase | None:
+            if not form.is_valid():
+                return None
+            response: HttpResponseBase = call_from_thread(self.form_valid, form)
+            return response
+
+        response = await _atomic_in_thread(self.get_write_database(form), validate_and_save)
+        if response is None:
+            answer = await _resolve(self.form_invalid(form))
+            return answer
+        return response
+
+
+class ModelFormMixin(FormMixin, SingleObjectMixin):
+    """A ``ModelForm`` for ``model`` and ``fields`` (or ``form_class``) that saves the object."""
+
+    fields: Any = None
+    atomic = True
+
+    async def get_form_class(self) -> type[BaseForm]:
+        """Return ``form_class``, or a ModelForm made from the model and ``fields``."""
+        name = type(self).__qualname__
+        if self.fields is not None and self.form_class:
+            raise ImproperlyConfigured(
+                f"{name} specifies both 'fields' and 'form_class'; use one of them."
+            )
+        if self.form_class:
+            return self.form_class
+        if self.model is not None:
+            model = self.model
+        elif getattr(self, "object", None) is not None:
+            model = type(self.object)
+        else:
+            model = (await _resolve(self.get_queryset())).model
+        if self.fields is None:
+            raise ImproperlyConfigured(
+                f"{name} uses a ModelForm without the 'fields' attribute, which is "
+                "prohibited. Set 'fields' (a list of field names) or 'form_class'."
+            )
+        return model_forms.modelform_factory(model, fields=self.fields)
+
+    async def get_form_kwargs(self) -> dict[str, Any]:
+        """Add the object being edited (``instance``) to the form's arguments."""
+        kwargs = await super().get_form_kwargs()
+        if hasattr(self, "object"):
+            kwargs["instance"] = self.object
+        return kwargs
+
+    async def get_success_url(self) -> str:
+        """Return ``success_url`` (formatted with the object's fields) or its absolute URL."""
+        if self.success_url:
+            return str(self.success_url).format(**self.object.__dict__)
+        get_absolute_url = getattr(self.object, "get_absolute_url", None)
+        if get_absolute_url is None:
+            raise ImproperlyConfigured(
+                f"{type(self).__qualname__} has no URL to redirect to. Either provide a "
+                "success_url or define a get_absolute_url method on the model."
+            )
+        # It may query (a related slug): run it off the event loop.
+        return str(await sync_to_async(get_absolute_url)())
+
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        """Save the form (``self.object``), then redirect to ``get_success_url()``."""
+        self.object = await sync_to_async(form.save)()
+        return await super().form_valid(form)
+
+
+class ProcessFormView(AsyncView):
+    """Render the form on GET; validate it on POST (and PUT)."""
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Render a blank form."""
+        context = await _resolve(self.get_context_data())  # type: ignore[attr-defined]
+        return self.render_to_response(context)  # type: ignore[attr-defined,no-any-return]
+
+    async def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Bind the form to the request's data, validate it and answer."""
+        form = await _resolve(self.get_form())  # type: ignore[attr-defined]
+        return await self.process_form(form)  # type: ignore[attr-defined,no-any-return]
+
+    async def put(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer as POST does."""
+        return await self.post(request, *args, **kwargs)
+
+
+class BaseFormView(FormMixin, ProcessFormView):
+    """A form view without a response mixin."""
+
+
+class AsyncFormView(TemplateResponseMixin, BaseFormView):
+    """Show a form on GET and handle it on POST: the async twin of ``FormView``.
+
+    Set ``form_class``, ``template_name`` and ``success_url``; override ``async
+    def form_valid()`` to act on the data.
+    """
+
+
+class BaseCreateView(ModelFormMixin, ProcessFormView):
+    """Create an object from a form; without a response mixin."""
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Render a blank form."""
+        self.object = None
+        return await super().get(request, *args, **kwargs)
+
+    async def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Validate and save a new object, atomically."""
+        self.object = None
+        return await super().post(request, *args, **kwargs)
+
+
+class AsyncCreateView(SingleObjectTemplateResponseMixin, BaseCreateView):
+    """Create an object: the async twin of ``CreateView`` (template ``<app>/<model>_form.html``)."""
+
+    template_name_suffix = "_form"
+
+
+class BaseUpdateView(ModelFormMixin, ProcessFormView):
+    """Edit an existing object with a form; without a response mixin."""
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Render the form for the object."""
+        self.object = await _resolve(self.get_object())
+        return await super().get(request, *args, **kwargs)
+
+    async def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Validate and save the changes, atomically."""
+        self.object = await _resolve(self.get_object())
+        return await super().post(request, *args, **kwargs)
+
+
+class AsyncUpdateView(SingleObjectTemplateResponseMixin, BaseUpdateView):
+    """Edit an object: the async twin of ``UpdateView`` (template ``<app>/<model>_form.html``)."""
+
+    template_name_suffix = "_form"
+
+
+class BaseDeleteView(FormMixin, BaseDetailView):
+    """Delete an object after a confirmation form (Django 4.0+ semantics).
+
+    GET shows the confirmation; POST validates ``form_class`` (default: an empty
+    ``Form``) and deletes in ``form_valid()``; DELETE deletes at once. Both
+    redirect to ``success_url``.
+    """
+
+    form_class: type[BaseForm] | None = Form
+    atomic = True
+
+    async def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Validate the confirmation form and delete the object, atomically."""
+        self.object = await _resolve(self.get_object())
+        form = await _resolve(self.get_form())
+        return await self.process_form(form)
+
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        """Delete the object and redirect to ``get_success_url()``."""
+        success_url = await _resolve(self.get_success_url())
+        await sync_to_async(self.object.delete)()
+        return HttpResponseRedirect(success_url)
+
+    async def delete(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Delete the object (no form) and redirect to ``get_success_url()``."""
+        self.object = obj = await _resolve(self.get_object())
+        success_url = await _resolve(self.get_success_url())
+        using = router.db_for_write(type(obj), instance=obj)
+        await _atomic_in_thread(using, obj.delete)
+        return HttpResponseRedirect(success_url)
+
+    async def get_success_url(self) -> str:
+        """Return ``success_url``, formatted with the object's fields."""
+        if not self.success_url:
+            raise ImproperlyConfigured(
+                f"{type(self).__qualname__} has no URL to redirect to. Provide a success_url."
+            )
+        return str(self.success_url).format(**self.object.__dict__)
+
+
+class AsyncDeleteView(SingleObjectTemplateResponseMixin, BaseDeleteView):
+    """Confirm and delete an object: the async twin of ``DeleteView``.
+
+    The template defaults to ``<app>/<model>_confirm_delete.html``.
+    """
+
+    template_name_suffix = "_confirm_delete"

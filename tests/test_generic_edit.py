@@ -1,0 +1,366 @@
+"""AsyncFormView, AsyncCreateView, AsyncUpdateView and AsyncDeleteView: forms, writes, CSRF."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django import forms
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse, HttpResponseBase
+from django.test import AsyncClient
+from django.urls import path, reverse_lazy
+
+from django_async_cbv import AsyncCreateView, AsyncDeleteView, AsyncFormView, AsyncUpdateView
+from tests.models import Article, AuditEntry
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
+
+
+class ContactForm(forms.Form):
+    email = forms.EmailField()
+    message = forms.CharField()
+
+
+class ContactView(AsyncFormView):
+    form_class = ContactForm
+    template_name = "generic/contact.html"
+    success_url = reverse_lazy("thanks")
+    initial = {"message": "hello"}
+
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        await AuditEntry.objects.acreate(action="contact", name=form.cleaned_data["email"])
+        return await super().form_valid(form)
+
+
+class SyncHookContact(ContactView):
+    """Plain-def hooks, as a Django user would write them."""
+
+    def get_success_url(self) -> str:
+        return "/sync-thanks/"
+
+    def get_initial(self) -> dict[str, Any]:
+        return {"message": "from a sync hook"}
+
+
+class NoSuccessUrl(AsyncFormView):
+    form_class = ContactForm
+    template_name = "generic/contact.html"
+
+
+class ArticleCreate(AsyncCreateView):
+    model = Article
+    fields = ["slug", "title", "body"]
+
+
+class ArticleCreateFormatted(ArticleCreate):
+    success_url = "/made/{slug}/"
+
+
+class AuditedCreate(ArticleCreateFormatted):
+    """Writes a second row with the async ORM, then may fail: all or nothing."""
+
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        response = await super().form_valid(form)
+        await AuditEntry.objects.acreate(action="created", name=self.object.slug)
+        if self.object.title == "boom":
+            raise RuntimeError("failed after writing")
+        return response
+
+
+class KwargsCreate(ArticleCreateFormatted):
+    async def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = await super().get_form_kwargs()
+        kwargs["initial"] = {**kwargs["initial"], "title": "Suggested"}
+        return kwargs
+
+
+class InvalidHookCreate(ArticleCreate):
+    async def form_invalid(self, form: Any) -> HttpResponseBase:
+        response = await super().form_invalid(form)
+        response["X-Errors"] = ",".join(sorted(form.errors))
+        return response
+
+
+class BothFieldsAndForm(AsyncCreateView):
+    model = Article
+    fields = ["slug"]
+    form_class = ContactForm
+
+
+class NoFields(AsyncCreateView):
+    model = Article
+
+
+class ArticleUpdate(AsyncUpdateView):
+    model = Article
+    fields = ["title"]
+    success_url = "/updated/{id}/"
+
+
+class ArticleDelete(AsyncDeleteView):
+    model = Article
+    success_url = "/deleted/{slug}/"
+
+
+class ConfirmForm(forms.Form):
+    confirm = forms.BooleanField()
+
+
+class ConfirmedDelete(ArticleDelete):
+    form_class = ConfirmForm
+
+
+class FailingDelete(ArticleDelete):
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        response = await super().form_valid(form)
+        await AuditEntry.objects.acreate(action="deleted", name=self.object.slug)
+        raise RuntimeError("failed after deleting")
+        return response  # pragma: no cover
+
+
+class NoSuccessDelete(AsyncDeleteView):
+    model = Article
+
+
+urlpatterns = [
+    path("contact/", ContactView.as_view()),
+    path("sync-contact/", SyncHookContact.as_view()),
+    path("no-success/", NoSuccessUrl.as_view()),
+    path("thanks/", lambda request: HttpResponse("thanks"), name="thanks"),
+    path("create/", ArticleCreate.as_view()),
+    path("create-formatted/", ArticleCreateFormatted.as_view()),
+    path("create-audited/", AuditedCreate.as_view()),
+    path("create-kwargs/", KwargsCreate.as_view()),
+    path("create-invalid-hook/", InvalidHookCreate.as_view()),
+    path("both/", BothFieldsAndForm.as_view()),
+    path("no-fields/", NoFields.as_view()),
+    path("update/<int:pk>/", ArticleUpdate.as_view()),
+    path("update-by-slug/<slug:slug>/", ArticleUpdate.as_view()),
+    path("delete/<int:pk>/", ArticleDelete.as_view()),
+    path("delete-confirmed/<int:pk>/", ConfirmedDelete.as_view()),
+    path("delete-failing/<int:pk>/", FailingDelete.as_view()),
+    path("delete-no-success/<int:pk>/", NoSuccessDelete.as_view()),
+]
+
+ARTICLE = {"slug": "first", "title": "First", "body": "text"}
+
+
+async def slugs() -> list[str]:
+    return [slug async for slug in Article.objects.order_by("slug").values_list("slug", flat=True)]
+
+
+# --- AsyncFormView ----------------------------------------------------------------------
+
+
+async def test_form_view_get_renders_an_unbound_form_with_initial_data() -> None:
+    response = await AsyncClient().get("/contact/")
+    assert response.status_code == 200
+    form = response.context_data["form"]
+    assert isinstance(form, ContactForm)
+    assert not form.is_bound
+    assert 'value="hello"' in response.content.decode()
+
+
+async def test_form_view_valid_post_runs_form_valid_and_redirects() -> None:
+    response = await AsyncClient().post("/contact/", {"email": "a@example.com", "message": "hi"})
+    assert response.status_code == 302
+    assert response["Location"] == "/thanks/"
+    assert await AuditEntry.objects.filter(action="contact").acount() == 1
+
+
+async def test_form_view_invalid_post_renders_errors_and_writes_nothing() -> None:
+    response = await AsyncClient().post("/contact/", {"email": "not-an-email"})
+    assert response.status_code == 200
+    assert response.context_data["form"].errors.keys() == {"email", "message"}
+    assert "Enter a valid email address." in response.content.decode()
+    assert await AuditEntry.objects.acount() == 0
+
+
+async def test_form_view_put_is_handled_like_post() -> None:
+    # Django binds PUT to request.POST, which it fills only for POST: the form is empty.
+    response = await AsyncClient().put("/contact/")
+    assert response.status_code == 200
+    assert response.context_data["form"].is_bound
+
+
+async def test_sync_hooks_are_allowed() -> None:
+    client = AsyncClient()
+    assert "from a sync hook" in (await client.get("/sync-contact/")).content.decode()
+    response = await client.post("/sync-contact/", {"email": "a@example.com", "message": "m"})
+    assert response["Location"] == "/sync-thanks/"
+
+
+async def test_missing_success_url_is_improperly_configured() -> None:
+    with pytest.raises(ImproperlyConfigured, match="NoSuccessUrl has no URL to redirect to"):
+        await AsyncClient().post("/no-success/", {"email": "a@example.com", "message": "m"})
+
+
+async def test_csrf_is_enforced() -> None:
+    client = AsyncClient(enforce_csrf_checks=True)
+    refused = await client.post("/create/", ARTICLE)
+    assert refused.status_code == 403
+    assert await slugs() == []
+    page = await client.get("/create/")
+    token = page.cookies["csrftoken"].value
+    accepted = await client.post("/create/", {**ARTICLE, "csrfmiddlewaretoken": token})
+    assert accepted.status_code == 302
+    assert await slugs() == ["first"]
+
+
+# --- AsyncCreateView --------------------------------------------------------------------
+
+
+async def test_create_get_renders_model_form_template() -> None:
+    response = await AsyncClient().get("/create/")
+    assert response.status_code == 200
+    assert response.template_name == ["tests/article_form.html"]
+    assert list(response.context_data["form"].fields) == ["slug", "title", "body"]
+    assert response.context_data["view"].object is None
+    assert 'name="csrfmiddlewaretoken"' in response.content.decode()
+
+
+async def test_create_saves_and_redirects_to_absolute_url() -> None:
+    response = await AsyncClient().post("/create/", ARTICLE)
+    assert response.status_code == 302
+    assert response["Location"] == "/articles/first/"
+    article = await Article.objects.aget()
+    assert (article.slug, article.title, article.body) == ("first", "First", "text")
+
+
+async def test_success_url_is_formatted_with_the_object() -> None:
+    response = await AsyncClient().post("/create-formatted/", ARTICLE)
+    assert response["Location"] == "/made/first/"
+
+
+async def test_create_unique_check_runs_and_reports_the_error() -> None:
+    await Article.objects.acreate(slug="first", title="Existing")
+    response = await AsyncClient().post("/create/", ARTICLE)
+    assert response.status_code == 200
+    assert "slug" in response.context_data["form"].errors
+    assert await Article.objects.acount() == 1
+
+
+async def test_create_and_its_hooks_writes_are_all_or_nothing() -> None:
+    client = AsyncClient()
+    with pytest.raises(RuntimeError, match="failed after writing"):
+        await client.post("/create-audited/", {**ARTICLE, "title": "boom"})
+    assert await slugs() == []
+    assert await AuditEntry.objects.acount() == 0
+    response = await client.post("/create-audited/", ARTICLE)
+    assert response["Location"] == "/made/first/"
+    assert await slugs() == ["first"]
+    assert await AuditEntry.objects.filter(action="created", name="first").aexists()
+
+
+async def test_get_form_kwargs_override() -> None:
+    response = await AsyncClient().get("/create-kwargs/")
+    assert response.context_data["form"].initial["title"] == "Suggested"
+
+
+async def test_form_invalid_override_awaits_super() -> None:
+    response = await AsyncClient().post("/create-invalid-hook/", {"slug": "x"})
+    assert response.status_code == 200
+    assert response["X-Errors"] == "title"
+
+
+async def test_model_form_misconfigurations_name_the_view() -> None:
+    client = AsyncClient()
+    with pytest.raises(ImproperlyConfigured, match="BothFieldsAndForm specifies both"):
+        await client.get("/both/")
+    with pytest.raises(ImproperlyConfigured, match="NoFields uses a ModelForm without"):
+        await client.get("/no-fields/")
+
+
+# --- AsyncUpdateView --------------------------------------------------------------------
+
+
+async def test_update_get_shows_the_object_in_the_form() -> None:
+    article = await Article.objects.acreate(**ARTICLE)
+    response = await AsyncClient().get(f"/update/{article.pk}/")
+    assert response.status_code == 200
+    assert response.template_name == ["tests/article_form.html"]
+    assert response.context_data["form"].instance == article
+    assert response.context_data["article"] == article
+    assert '<p id="editing">first</p>' in response.content.decode()
+
+
+async def test_update_saves_changes_and_redirects() -> None:
+    article = await Article.objects.acreate(**ARTICLE)
+    response = await AsyncClient().post(f"/update-by-slug/{article.slug}/", {"title": "New"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/updated/{article.pk}/"
+    await article.arefresh_from_db()
+    assert (article.title, article.body) == ("New", "text")
+
+
+async def test_update_invalid_leaves_the_row_alone() -> None:
+    article = await Article.objects.acreate(**ARTICLE)
+    response = await AsyncClient().post(f"/update/{article.pk}/", {"title": ""})
+    assert response.status_code == 200
+    await article.arefresh_from_db()
+    assert article.title == "First"
+
+
+async def test_update_missing_object_is_404() -> None:
+    client = AsyncClient()
+    assert (await client.get("/update/404/")).status_code == 404
+    assert (await client.post("/update/404/", {"title": "x"})).status_code == 404
+
+
+# --- AsyncDeleteView --------------------------------------------------------------------
+
+
+async def test_delete_get_renders_the_confirmation() -> None:
+    article = await Article.objects.acreate(**ARTICLE)
+    response = await AsyncClient().get(f"/delete/{article.pk}/")
+    assert response.status_code == 200
+    assert response.template_name == ["tests/article_confirm_delete.html"]
+    assert "Delete First?" in response.content.decode()
+    assert isinstance(response.context_data["form"], forms.Form)
+    assert await slugs() == ["first"]
+
+
+async def test_delete_post_deletes_and_redirects() -> None:
+    article = await Article.objects.acreate(**ARTICLE)
+    response = await AsyncClient().post(f"/delete/{article.pk}/")
+    assert response.status_code == 302
+    assert response["Location"] == "/deleted/first/"
+    assert await slugs() == []
+
+
+async def test_http_delete_deletes_and_redirects() -> None:
+    article = await Article.objects.acreate(**ARTICLE)
+    response = await AsyncClient().delete(f"/delete/{article.pk}/")
+    assert response.status_code == 302
+    assert response["Location"] == "/deleted/first/"
+    assert await slugs() == []
+
+
+async def test_delete_with_an_invalid_form_keeps_the_object() -> None:
+    article = await Article.objects.acreate(**ARTICLE)
+    client = AsyncClient()
+    refused = await client.post(f"/delete-confirmed/{article.pk}/")
+    assert refused.status_code == 200
+    assert "confirm" in refused.context_data["form"].errors
+    assert await slugs() == ["first"]
+    accepted = await client.post(f"/delete-confirmed/{article.pk}/", {"confirm": "on"})
+    assert accepted.status_code == 302
+    assert await slugs() == []
+
+
+async def test_delete_is_rolled_back_when_form_valid_fails() -> None:
+    article = await Article.objects.acreate(**ARTICLE)
+    with pytest.raises(RuntimeError, match="failed after deleting"):
+        await AsyncClient().post(f"/delete-failing/{article.pk}/")
+    assert await slugs() == ["first"]
+    assert await AuditEntry.objects.acount() == 0
+
+
+async def test_delete_missing_object_and_missing_success_url() -> None:
+    client = AsyncClient()
+    assert (await client.post("/delete/404/")).status_code == 404
+    article = await Article.objects.acreate(**ARTICLE)
+    with pytest.raises(ImproperlyConfigured, match="NoSuccessDelete has no URL"):
+        await client.post(f"/delete-no-success/{article.pk}/")
+    assert await slugs() == ["first"]
