@@ -146,9 +146,12 @@ def variants(breakdown: bool, redis_url: str) -> dict[str, tuple[str, Callable[[
     out["limited/no-redis"] = (LIMITED, patch(rl, "_check", stub_check))
     out["limited/redis-py"] = (
         LIMITED,
-        patch(_redis, "script_client_for_alias", _redis.async_redis_for_alias),
+        patch(_redis, "script_client_for_alias", lambda a, p: _redis.async_redis_for_alias(a)),
     )
-    out["limited/raw-socket"] = (LIMITED, patch(_redis, "script_client_for_alias", lambda a: raw))
+    out["limited/raw-socket"] = (
+        LIMITED,
+        patch(_redis, "script_client_for_alias", lambda a, p: raw),
+    )
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -82,3 +84,26 @@ def test_valid_settings_have_no_problems() -> None:
         },
     }
     assert settings_problems(example, REDIS_CACHES) == []
+
+
+def test_a_value_built_while_settings_change_is_not_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.core.signals import setting_changed
+
+    from django_async_cbv import conf
+
+    build = conf._build
+
+    def build_while_changing(raw: Any) -> Any:
+        value = build(raw)
+        # Another thread's override_settings, between the read and the memo.
+        setting_changed.send(sender=None, setting="ASYNC_CBV", value=None, enter=True)
+        return value
+
+    setting_changed.send(sender=None, setting="ASYNC_CBV", value=None, enter=True)
+    monkeypatch.setattr(conf, "_build", build_while_changing)
+    conf.get_settings()
+    assert conf._cache is None  # built from settings that changed: not kept
+    monkeypatch.setattr(conf, "_build", build)
+    assert conf.get_settings() is conf.get_settings()  # kept once nothing changes meanwhile

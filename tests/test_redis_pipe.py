@@ -28,8 +28,8 @@ from tests.test_redis_client import (
 pytestmark = pytest.mark.redis  # every test runs with the conftest's Redis CACHES
 
 
-def pipe_for(alias: str = "default") -> Pipe:
-    client = script_client_for_alias(alias)
+def pipe_for(alias: str = "default", purpose: str = "test") -> Pipe:
+    client = script_client_for_alias(alias, purpose)
     assert isinstance(client, Pipe)
     return client
 
@@ -40,12 +40,12 @@ def pipe_for(alias: str = "default") -> Pipe:
 @pytest.mark.parametrize("alias", ["default", "redis", "redis_builtin"])
 async def test_redis_aliases_get_one_pipe_per_loop(alias: str) -> None:
     pipe = pipe_for(alias)
-    assert script_client_for_alias(alias) is pipe
+    assert script_client_for_alias(alias, "test") is pipe
     assert await pipe.execute("PING") == b"PONG"
 
 
 async def test_other_backends_get_none() -> None:
-    assert script_client_for_alias("locmem") is None
+    assert script_client_for_alias("locmem", "test") is None
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ async def test_options_a_pipe_cannot_honour_keep_redis_py(
     location: str, options: dict[str, Any] | None
 ) -> None:
     with caches_on(location, backend=DJANGO_REDIS, options=options):
-        assert isinstance(script_client_for_alias("x"), redis.asyncio.Redis)
+        assert isinstance(script_client_for_alias("x", "test"), redis.asyncio.Redis)
 
 
 async def test_changing_caches_retires_the_pipe(redis_url: str) -> None:
@@ -82,7 +82,7 @@ def test_encoding() -> None:
     )
     assert _encode(("X", 1.5, "é")) == b"*3\r\n$1\r\nX\r\n$3\r\n1.5\r\n$2\r\n\xc3\xa9\r\n"
     for bad in (True, None, object()):
-        with pytest.raises(TypeError):
+        with pytest.raises(redis.exceptions.DataError):
             _encode(("SET", "k", bad))
 
 
@@ -250,3 +250,94 @@ def test_pipe_target_reads_the_url() -> None:
     assert (unix.path, unix.db) == ("/run/redis.sock", 2)
     assert pipe_target("rediss://example.test", defaults) is None
     assert pipe_target("redis://example.test", {**defaults, "ssl_ca_certs": "x"}) is None
+
+
+# ---------------------------------------------------------------- review regressions
+
+
+class FakeRedis:
+    """A loopback server speaking just enough RESP for one scenario."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.received = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> int:
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await self.handle(self, reader, writer)
+            finally:
+                writer.close()
+
+        self.server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_a_connection_the_server_closes_at_once_fails_its_callers() -> None:
+    async def full(fake: FakeRedis, reader: Any, writer: Any) -> None:
+        writer.write(b"-ERR max number of clients reached\r\n")
+        await writer.drain()  # then closed, as Redis does at maxclients
+
+    async with FakeRedis(full) as port:
+        with caches_on(f"redis://127.0.0.1:{port}/0", backend=DJANGO_REDIS):
+            pipe = pipe_for("x")
+            results = await asyncio.wait_for(
+                asyncio.gather(*(pipe.execute("PING") for _ in range(50)), return_exceptions=True),
+                timeout=5,  # never a hang
+            )
+    assert all(isinstance(r, redis.exceptions.RedisError) for r in results), results
+
+
+async def test_closing_a_pipe_while_it_connects_fails_callers_without_cancelling_them() -> None:
+    async def never_selects(fake: FakeRedis, reader: Any, writer: Any) -> None:
+        await reader.read(100)  # the SELECT of the set-up
+        fake.received.set()
+        await reader.read(100)  # no answer until the client goes
+
+    fake = FakeRedis(never_selects)
+    async with fake as port:
+        with caches_on(f"redis://127.0.0.1:{port}/1", backend=DJANGO_REDIS):
+            pipe = pipe_for("x")
+            caller = asyncio.ensure_future(pipe.execute("PING"))
+            await fake.received.wait()
+            await pipe.aclose()
+            with pytest.raises(redis.exceptions.ConnectionError):
+                await caller
+            assert not caller.cancelled()
+
+
+async def test_a_slow_reply_that_keeps_coming_does_not_time_out() -> None:
+    chunks = [b"$10\r\n", b"01234", b"56789", b"\r\n"]
+
+    async def trickle(fake: FakeRedis, reader: Any, writer: Any) -> None:
+        await reader.read(100)
+        for chunk in chunks:  # each within the timeout, all together beyond it
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(0.15)
+
+    options = {"SOCKET_TIMEOUT": 0.3}
+    async with FakeRedis(trickle) as port:
+        with caches_on(f"redis://127.0.0.1:{port}/0", backend=DJANGO_REDIS, options=options):
+            assert await pipe_for("x").execute("GET", "k") == b"0123456789"
+
+
+@pytest.mark.parametrize("backend", [DJANGO_REDIS, DJANGO_BUILTIN])
+async def test_the_url_wins_over_options_as_in_redis_py(backend: str, redis_url: str) -> None:
+    if backend == DJANGO_REDIS:
+        options: dict[str, Any] = {"CONNECTION_POOL_KWARGS": {"db": 3}}
+    else:
+        options = {"db": 3}
+    with caches_on(on_db(redis_url, 1), backend=backend, options=options):
+        client = _redis.async_redis_for_alias("x")
+        assert client is not None
+        assert pipe_for("x").target.db == client.connection_pool.connection_kwargs["db"] == 1
+
+
+async def test_each_purpose_has_its_own_connection() -> None:
+    assert pipe_for("default", "ratelimit") is not pipe_for("default", "cache")

@@ -87,7 +87,7 @@ async def _aclose_pipes(pipes: Iterable[Pipe]) -> None:
     await asyncio.gather(*(pipe.aclose() for pipe in pipes), return_exceptions=True)
 
 
-#: The pipelined connections of each event loop, by cache alias (see ``_redis_pipe``).
+#: The pipelined connections of each event loop, by (cache alias, purpose): ``_redis_pipe``.
 pipes: PerLoop[Pipe] = PerLoop("redis pipes", _aclose_pipes)
 # pipe_target() per alias (None: the alias needs redis-py's client), until CACHES changes.
 _targets: dict[str, PipeTarget | None] = {}
@@ -113,12 +113,14 @@ def async_redis_for_alias(alias: str) -> Redis | None:
     return clients.get_or_create(alias, lambda: _new_client(*params))
 
 
-def script_client_for_alias(alias: str) -> Pipe | Redis | None:
+def script_client_for_alias(alias: str, purpose: str) -> Pipe | Redis | None:
     """What the per-request scripts of cache ``alias`` are sent through, or None if not Redis.
 
-    The running loop's pipelined connection (see ``_redis_pipe``) when the alias's
-    options allow one, else its redis-py client; both offer ``evalsha`` and ``eval``
-    and raise redis-py's exceptions.
+    The running loop's pipelined connection (see ``_redis_pipe``) for ``purpose``
+    when the alias's options allow one, else its redis-py client; both offer
+    ``evalsha`` and ``eval`` and raise redis-py's exceptions. Each purpose (e.g.
+    "ratelimit", "cache") has a connection of its own, so that a large reply of
+    one never delays the other's.
     """
     try:
         target = _targets[alias]
@@ -130,10 +132,11 @@ def script_client_for_alias(alias: str) -> Pipe | Redis | None:
         target = _targets[alias] = pipe_target(*params) if params is not None else None
     if target is None:
         return async_redis_for_alias(alias)
-    pipe = pipes.get(alias)
+    key = (alias, purpose)
+    pipe = pipes.get(key)
     if pipe is not None:
         return pipe
-    return pipes.get_or_create(alias, lambda: Pipe(target, asyncio.get_running_loop()))
+    return pipes.get_or_create(key, lambda: Pipe(target, asyncio.get_running_loop()))
 
 
 async def aclose_current_loop() -> None:

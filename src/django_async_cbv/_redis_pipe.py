@@ -74,7 +74,8 @@ def pipe_target(url: str, kwargs: Mapping[str, Any]) -> PipeTarget | None:
     from redis.connection import UnixDomainSocketConnection, parse_url
 
     try:
-        options = {**parse_url(url), **kwargs}  # type: ignore[no-untyped-call]
+        # The URL wins over the keyword arguments, as in redis-py's ConnectionPool.from_url.
+        options = {**kwargs, **parse_url(url)}  # type: ignore[no-untyped-call]
     except ValueError:
         return None
     connection_class = options.pop("connection_class", None)
@@ -110,8 +111,10 @@ def _encode(args: tuple[Any, ...]) -> bytes:
 
 
 def _encode_other(arg: object) -> bytes:
+    from redis.exceptions import DataError
+
     if isinstance(arg, bool):
-        raise TypeError(f"Cannot send a bool to Redis: {arg!r}")
+        raise DataError(f"Cannot send a bool to Redis: {arg!r}")
     if isinstance(arg, bytes | bytearray | memoryview):
         return bytes(arg)
     if isinstance(arg, str):
@@ -120,7 +123,7 @@ def _encode_other(arg: object) -> bytes:
         return b"%d" % arg
     if isinstance(arg, float):
         return repr(arg).encode()
-    raise TypeError(f"Cannot send {type(arg).__name__} to Redis: {arg!r}")
+    raise DataError(f"Cannot send {type(arg).__name__} to Redis: {arg!r}")
 
 
 def _reply_error(message: str) -> Exception:
@@ -153,12 +156,14 @@ class _Connection(asyncio.Protocol):
         self.loop = pipe.loop
         self.transport: Any = None  # asyncio's or uvloop's transport
         self.reader = hiredis.Reader()
-        # (future, deadline) per command sent or to send, in the order of the replies.
+        # (future, time sent) per command sent or to send, in the order of the replies.
         self.waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self.outgoing: list[bytes] = []
         self.flush_scheduled = False
         self.timer: asyncio.TimerHandle | None = None
+        self.received_at = 0.0  # when bytes last came in
         self.closed = False
+        self.error: Exception | None = None  # why it closed
 
     # -- asyncio.Protocol
 
@@ -168,6 +173,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         reader = self.reader
         waiting = self.waiting
+        self.received_at = self.loop.time()
         reader.feed(data)
         while True:
             try:
@@ -197,14 +203,22 @@ class _Connection(asyncio.Protocol):
     def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         """Queue one command; every command queued in this turn of the loop goes in one write."""
         future = self.loop.create_future()
+        if self.closed:  # e.g. the server closed it right after it opened
+            future.set_exception(self.closed_error())
+            return future
         self.outgoing.append(_encode(args))
-        self.waiting.append((future, self.loop.time() + self.pipe.target.timeout))
+        now = self.loop.time()
+        self.waiting.append((future, now))
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)
         if self.timer is None:
-            self.timer = self.loop.call_at(self.waiting[0][1], self.check_deadline)
+            self.timer = self.loop.call_at(now + self.pipe.target.timeout, self.check_deadline)
         return future
+
+    def closed_error(self) -> Exception:
+        """A new error for a command that finds the connection closed (caused by why)."""
+        return _connection_error(f"Connection to Redis at {self.pipe.target} closed.", self.error)
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -215,10 +229,18 @@ class _Connection(asyncio.Protocol):
         self.transport.write(data)
 
     def check_deadline(self) -> None:
+        """Fail the connection when the oldest command has waited ``timeout`` with no byte in.
+
+        As redis-py's socket timeout, it bounds the silence, not the whole reply: a
+        large reply that keeps arriving, or replies queued before it, do not time out.
+        """
         self.timer = None
-        if self.closed or not self.waiting:
+        if not self.waiting:
             return
-        deadline = self.waiting[0][1]
+        if self.closed:
+            self.fail(self.closed_error())
+            return
+        deadline = max(self.waiting[0][1], self.received_at) + self.pipe.target.timeout
         if deadline <= self.loop.time():
             self.fail(
                 _timeout_error(
@@ -233,6 +255,7 @@ class _Connection(asyncio.Protocol):
         """Close the connection and fail every command it owes a reply to."""
         if not self.closed:
             self.closed = True
+            self.error = error
             self.pipe.forget(self)
             if self.timer is not None:
                 self.timer.cancel()
@@ -279,11 +302,12 @@ class Pipe:
         return await self.execute("EVAL", script, numkeys, *keys_and_args)
 
     async def aclose(self) -> None:
-        """Close the connection; commands still waiting fail with ConnectionError."""
+        """Close the connection; commands still waiting fail with ConnectionError.
+
+        A connection still being opened is closed as soon as it opens (cancelling its
+        opening would cancel the callers waiting for it, which nobody cancelled).
+        """
         self._closed = True
-        connecting = self._connecting
-        if connecting is not None:
-            connecting.cancel()
         connection = self._connection
         if connection is not None:
             connection.fail(_connection_error(f"Connection to Redis at {self.target} closed."))
@@ -298,16 +322,31 @@ class Pipe:
         if self._connecting is None:
             self._connecting = self.loop.create_task(self._open())
             self._connecting.add_done_callback(self._connected)
-        # Shielded: one caller's cancellation must not cancel the connection others await.
-        return await asyncio.shield(self._connecting)
+        try:
+            # Shielded: one caller's cancellation must not cancel the opening others await.
+            connection = await asyncio.shield(self._connecting)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this caller was cancelled
+            # The opening was cancelled (the loop is shutting down), not this caller.
+            raise _connection_error(
+                f"Connecting to Redis at {self.target} was cancelled."
+            ) from None
+        if connection.closed:  # closed by the server (or by aclose()) as soon as it opened
+            raise connection.closed_error()
+        return connection
 
     def _connected(self, task: asyncio.Task[_Connection]) -> None:
         if self._connecting is task:
             self._connecting = None
-        if not task.cancelled() and task.exception() is None and not self._closed:
-            connection = task.result()
-            if not connection.closed:
-                self._connection = connection
+        if task.cancelled() or task.exception() is not None:
+            return
+        connection = task.result()
+        if self._closed:
+            connection.fail(_connection_error(f"Connection to Redis at {self.target} closed."))
+        elif not connection.closed:
+            self._connection = connection
 
     async def _open(self) -> _Connection:
         target = self.target

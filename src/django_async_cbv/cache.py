@@ -376,7 +376,7 @@ class RedisStore(Store):
     async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
         from redis.exceptions import NoScriptError
 
-        client: Any = _redis.script_client_for_alias(self.alias)
+        client: Any = _redis.script_client_for_alias(self.alias, "cache")
         if client is None:
             raise StoreError(f"The cache {self.alias!r} is no longer Redis.")
         try:

@@ -9,6 +9,7 @@ validation feeds the system checks (:mod:`django_async_cbv.checks`) and the
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -253,7 +254,11 @@ def _build(raw: Mapping[str, Any]) -> AsyncCBVSettings:
     )
 
 
-_cache: tuple[object, AsyncCBVSettings] | None = None
+_cache: AsyncCBVSettings | None = None
+# Counts setting_changed signals for ASYNC_CBV and CACHES, so that a value built from
+# settings that changed meanwhile (in another thread) is not remembered.
+_generation = 0
+_lock = threading.Lock()
 _MISSING = object()
 
 
@@ -261,11 +266,14 @@ def get_settings() -> AsyncCBVSettings:
     """Return the validated ``ASYNC_CBV`` setting.
 
     Raises ``ImproperlyConfigured`` naming the offending key when it is invalid.
+    The value is remembered until a ``setting_changed`` signal for ``ASYNC_CBV`` or
+    ``CACHES`` (as ``override_settings`` sends); settings are not changed otherwise.
     """
     global _cache
     cached = _cache
-    if cached is not None:  # dropped on every setting_changed of ASYNC_CBV or CACHES
-        return cached[1]
+    if cached is not None:
+        return cached
+    generation = _generation
     raw = getattr(settings, "ASYNC_CBV", _MISSING)
     if raw is _MISSING:
         raw = {}
@@ -275,12 +283,16 @@ def get_settings() -> AsyncCBVSettings:
         raise ImproperlyConfigured(f"{first.msg} {first.hint} ({first.id})")
     assert isinstance(raw, Mapping)
     value = _build(raw)
-    _cache = (getattr(settings, "ASYNC_CBV", _MISSING), value)
+    with _lock:
+        if generation == _generation:
+            _cache = value
     return value
 
 
 @receiver(setting_changed)
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
-    global _cache
+    global _cache, _generation
     if setting in ("ASYNC_CBV", "CACHES"):
-        _cache = None
+        with _lock:
+            _generation += 1
+            _cache = None

@@ -667,7 +667,7 @@ async def _check(plan: _Plan, identity: str) -> Decision:
 
 async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
     RedisConnectionError, RedisError = _redis_errors()
-    client = _redis.script_client_for_alias(plan.alias)
+    client = _redis.script_client_for_alias(plan.alias, "ratelimit")
     if client is None:  # CACHES changed under the request
         raise _StoreError(f"the cache {plan.alias!r} is no longer Redis")
     async with _gate(plan.alias):
