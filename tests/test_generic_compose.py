@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
-from django.test import AsyncClient
+from django.http import Http404
+from django.test import AsyncClient, RequestFactory
 from django.urls import path
 
 from django_async_cbv import (
     AsyncCacheMixin,
+    AsyncCircuitBreakerMixin,
     AsyncCreateView,
+    AsyncDetailView,
     AsyncListView,
     AsyncLoginRequiredMixin,
     AsyncRateLimitMixin,
+    CircuitBreaker,
+    CircuitState,
+    UpstreamError,
 )
 from django_async_cbv._store_health import forget
 from tests.models import Article
@@ -138,3 +145,85 @@ async def test_a_form_page_with_a_csrf_token_is_never_replayed() -> None:
     )
     assert created.status_code == 302
     assert await Article.objects.filter(slug="s").aexists()
+
+
+# ------------------------------------------------------------------ circuit breaker
+
+
+class FlakyDetail(AsyncDetailView):
+    """A detail page whose context comes from an upstream service that may fail."""
+
+    model = Article
+    upstream_down = False
+
+    async def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = await super().get_context_data(**kwargs)
+        if type(self).upstream_down:
+            raise UpstreamError("The recommendations service failed.", status=502)
+        return context
+
+
+def breaker_views() -> tuple[type, type, CircuitBreaker]:
+    breaker = CircuitBreaker(f"generic-{uuid.uuid4().hex}", failure_threshold=2)
+    first = type(
+        "BreakerFirst",
+        (AsyncCircuitBreakerMixin, FlakyDetail),
+        {"circuit_breaker": breaker, "__module__": __name__},
+    )
+    last = type(
+        "BreakerLast",
+        (FlakyDetail, AsyncCircuitBreakerMixin),
+        {"circuit_breaker": breaker, "__module__": __name__},
+    )
+    return first, last, breaker
+
+
+@pytest.mark.parametrize("order", ["first", "last"])
+async def test_an_upstream_failure_opens_the_breaker_of_a_detail_view(order: str) -> None:
+    await make_articles(1)
+    first, last, breaker = breaker_views()
+    view = (first if order == "first" else last).as_view()
+    request = RequestFactory().get("/a1/")
+    assert (await view(request, slug="a1")).status_code == 200
+    for _ in range(3):  # a missing row is the view's 404, never an upstream failure
+        with pytest.raises(Http404):
+            await view(RequestFactory().get("/nope/"), slug="nope")
+    assert breaker.state is CircuitState.CLOSED
+    FlakyDetail.upstream_down = True
+    try:
+        statuses = [(await view(request, slug="a1")).status_code for _ in range(3)]
+    finally:
+        FlakyDetail.upstream_down = False
+    assert statuses == [502, 502, 503]  # two failures open it; the third fails fast
+    refused = await view(request, slug="a1")
+    assert refused.status_code == 503
+    assert refused["Content-Type"] == "application/problem+json"
+    assert int(refused["Retry-After"]) >= 1
+
+
+async def test_a_cached_page_is_served_while_the_breaker_is_open() -> None:
+    await make_articles(1)
+    breaker = CircuitBreaker(f"generic-{uuid.uuid4().hex}", failure_threshold=1)
+
+    class CachedDetail(AsyncCircuitBreakerMixin, AsyncCacheMixin, FlakyDetail):
+        circuit_breaker = breaker
+        cache_timeout = 60
+
+    view = CachedDetail.as_view()
+    assert (await view(RequestFactory().get("/a1/"), slug="a1"))["X-Cache"] == "MISS"
+    FlakyDetail.upstream_down = True
+    try:
+        await breaker.call(_fail)  # the upstream fails elsewhere: the circuit opens
+    except UpstreamError:
+        pass
+    finally:
+        FlakyDetail.upstream_down = False
+    assert breaker.state is CircuitState.OPEN
+    hit = await view(RequestFactory().get("/a1/"), slug="a1")
+    assert (hit.status_code, hit["X-Cache"]) == (200, "HIT")  # the cache stage comes first
+    cold = await view(RequestFactory().get("/a1/", {"v": "2"}), slug="a1")
+    assert cold.status_code == 503
+
+
+async def _fail() -> None:
+    raise UpstreamError("down", status=503)
