@@ -79,8 +79,37 @@ class SyncPermissionHook(AsyncPermissionRequiredMixin, AsyncTemplateView):
 
     template_name = "generic/secret.html"
 
-    def has_permission(self) -> bool:  # type: ignore[override]
+    def has_permission(self) -> bool:
         return Widget.objects.filter(name=self.request.GET.get("w", "")).exists()
+
+
+class ChangersButMallory(AsyncPermissionRequiredMixin, AsyncTemplateView):
+    """Django's usual override: super()'s check and one more condition."""
+
+    template_name = "generic/secret.html"
+    permission_required = "tests.change_article"
+
+    def has_permission(self) -> bool:
+        return super().has_permission() and self.request.user.username != "mallory"
+
+
+class ForgetsToAwait(AsyncUserPassesTestMixin, AsyncTemplateView):
+    """A plain-def test_func that returns a coroutine: refused loudly, never granted."""
+
+    template_name = "generic/secret.html"
+
+    async def is_member(self) -> bool:
+        return True
+
+    def test_func(self) -> Any:
+        return self.is_member()
+
+
+class TruthyNotBool(AsyncUserPassesTestMixin, AsyncTemplateView):
+    template_name = "generic/secret.html"
+
+    async def test_func(self) -> Any:
+        return "yes"
 
 
 class StaffOnly(AsyncUserPassesTestMixin, AsyncTemplateView):
@@ -124,6 +153,16 @@ class PermissionAPI(AsyncPermissionRequiredMixin, WidgetAPI):
     permission_required = "tests.view_widget"
 
 
+class DeletersAPI(AsyncPermissionRequiredMixin, WidgetAPI):
+    """Django's usual override on an API view."""
+
+    detail_url_name = None
+    permission_required = "tests.delete_widget"
+
+    def has_permission(self) -> bool:
+        return super().has_permission() and self.request.method != "PATCH"
+
+
 class StaffAPI(AsyncUserPassesTestMixin, WidgetAPI):
     detail_url_name = None
     permission_denied_message = "secret reason"
@@ -144,6 +183,9 @@ urlpatterns = [
     path("perms/", ViewAndChange.as_view()),
     path("no-perm-named/", NoPermissionNamed.as_view()),
     path("sync-perm/", SyncPermissionHook.as_view()),
+    path("changers/", ChangersButMallory.as_view()),
+    path("forgets-to-await/", ForgetsToAwait.as_view()),
+    path("truthy/", TruthyNotBool.as_view()),
     path("staff/", StaffOnly.as_view()),
     path("sync-test/", SyncTest.as_view()),
     path("no-test/", NoTest.as_view()),
@@ -152,6 +194,7 @@ urlpatterns = [
     path("api/challenge/", ChallengeMembersAPI.as_view()),
     path("api/perm/", PermissionAPI.as_view()),
     path("api/staff/", StaffAPI.as_view()),
+    path("api/deleters/", DeletersAPI.as_view()),
 ]
 
 
@@ -245,6 +288,25 @@ async def test_sync_has_permission_may_query() -> None:
     assert (await client.get("/sync-perm/", {"w": "key"})).status_code == 200
 
 
+async def test_sync_override_calling_super_keeps_the_check() -> None:
+    assert (await AsyncClient().get("/changers/")).status_code == 302
+    client = await logged_in()
+    assert (await client.get("/changers/")).status_code == 403  # no permission
+    await grant("ada", "change_article")
+    assert (await client.get("/changers/")).status_code == 200
+    mallory = await logged_in("mallory")
+    await grant("mallory", "change_article")
+    assert (await mallory.get("/changers/")).status_code == 403
+
+
+async def test_a_hook_that_returns_a_coroutine_or_a_non_bool_is_never_a_grant() -> None:
+    client = await logged_in()
+    with pytest.raises(ImproperlyConfigured, match="plain def but returned an awaitable"):
+        await client.get("/forgets-to-await/")
+    with pytest.raises(ImproperlyConfigured, match="must return True or False, not str"):
+        await client.get("/truthy/")
+
+
 # --- AsyncUserPassesTestMixin -----------------------------------------------------------
 
 
@@ -300,6 +362,18 @@ async def test_api_permission_required() -> None:
     assert refused["Content-Type"] == PROBLEM
     await grant("ada", "view_widget")
     assert (await client.get("/api/perm/")).status_code == 200
+
+
+async def test_api_sync_override_calling_super_keeps_the_check() -> None:
+    assert (await AsyncClient().get("/api/deleters/")).status_code == 403
+    client = await logged_in()
+    data = {"name": "pwned", "price": "1"}
+    refused = await client.post("/api/deleters/", data, content_type="application/json")
+    assert refused.status_code == 403
+    assert await Widget.objects.acount() == 0
+    await grant("ada", "delete_widget")
+    created = await client.post("/api/deleters/", data, content_type="application/json")
+    assert created.status_code == 201
 
 
 async def test_api_user_passes_test_never_sends_the_denied_message() -> None:
