@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.test import AsyncClient
 from django.urls import path, reverse_lazy
 
@@ -41,6 +41,40 @@ class SyncHookContact(ContactView):
 
     def get_initial(self) -> dict[str, Any]:
         return {"message": "from a sync hook"}
+
+
+class SyncWritingContact(AsyncFormView):
+    """Django-style plain-def form_valid() and get_success_url() that query: in a thread."""
+
+    form_class = ContactForm
+    template_name = "generic/contact.html"
+
+    def form_valid(self, form: Any) -> HttpResponseBase:
+        AuditEntry.objects.create(action="contact", name=form.cleaned_data["email"])
+        return HttpResponseRedirect(self.get_success_url())
+
+    def form_invalid(self, form: Any) -> HttpResponseBase:
+        AuditEntry.objects.create(action="invalid", name="")
+        return HttpResponse("invalid", status=400)
+
+    def get_success_url(self) -> str:
+        return f"/thanks/{AuditEntry.objects.count()}/"
+
+
+class SyncKwargsCreate(AsyncCreateView):
+    model = Article
+    fields = ["slug", "title"]
+
+    def get_form_class(self) -> Any:
+        Article.objects.exists()  # a query, as a Django hook may make
+        return super().get_form_class()
+
+    def get_form_kwargs(self) -> Any:
+        Article.objects.exists()
+        return super().get_form_kwargs()
+
+    def get_success_url(self) -> str:
+        return f"/made/{Article.objects.count()}/"
 
 
 class NoSuccessUrl(AsyncFormView):
@@ -126,6 +160,8 @@ class NoSuccessDelete(AsyncDeleteView):
 urlpatterns = [
     path("contact/", ContactView.as_view()),
     path("sync-contact/", SyncHookContact.as_view()),
+    path("sync-writing-contact/", SyncWritingContact.as_view()),
+    path("sync-kwargs-create/", SyncKwargsCreate.as_view()),
     path("no-success/", NoSuccessUrl.as_view()),
     path("thanks/", lambda request: HttpResponse("thanks"), name="thanks"),
     path("create/", ArticleCreate.as_view()),
@@ -189,6 +225,24 @@ async def test_sync_hooks_are_allowed() -> None:
     assert "from a sync hook" in (await client.get("/sync-contact/")).content.decode()
     response = await client.post("/sync-contact/", {"email": "a@example.com", "message": "m"})
     assert response["Location"] == "/sync-thanks/"
+
+
+async def test_sync_hooks_that_query_run_in_a_thread() -> None:
+    client = AsyncClient()
+    response = await client.post("/sync-writing-contact/", {"email": "a@example.com"})
+    assert response.status_code == 400
+    response = await client.post(
+        "/sync-writing-contact/", {"email": "a@example.com", "message": "m"}
+    )
+    assert response["Location"] == "/thanks/2/"
+    assert [e.action async for e in AuditEntry.objects.order_by("pk")] == ["invalid", "contact"]
+
+
+async def test_sync_model_form_hooks_that_query_run_in_a_thread() -> None:
+    client = AsyncClient()
+    assert (await client.get("/sync-kwargs-create/")).status_code == 200
+    response = await client.post("/sync-kwargs-create/", {"slug": "s", "title": "T"})
+    assert response["Location"] == "/made/1/"
 
 
 async def test_missing_success_url_is_improperly_configured() -> None:

@@ -181,6 +181,26 @@ class OverriddenObject(AsyncDetailView):
         return article
 
 
+class SyncQueryingDetail(AsyncDetailView):
+    """Django-style plain-def hooks that query: they run in a thread."""
+
+    template_name = "tests/article_detail.html"
+
+    def get_object(self, queryset: Any = None) -> Any:
+        return Article.objects.get(pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {"article": kwargs["object"], "count": Article.objects.count()}
+
+
+class SyncQueryingList(AsyncListView):
+    template_name = "tests/article_list.html"
+
+    def get_queryset(self) -> Any:
+        first = Article.objects.order_by("slug").first()  # a query of its own
+        return Article.objects.exclude(pk=getattr(first, "pk", None)).order_by("slug")
+
+
 class NoModelDetail(AsyncDetailView):
     pass
 
@@ -225,6 +245,8 @@ urlpatterns = [
     path("field-template/<int:pk>/", FieldTemplateArticle.as_view()),
     path("overridden/<slug:slug>/", OverriddenObject.as_view()),
     path("no-model/<int:pk>/", NoModelDetail.as_view()),
+    path("sync-detail/<int:pk>/", SyncQueryingDetail.as_view()),
+    path("sync-list/", SyncQueryingList.as_view()),
     path("no-kwargs/", ArticleDetail.as_view()),
     path("widget/<int:pk>/", WidgetDetail.as_view()),
     path("widget-fixed/<int:pk>/", WidgetDetailFixed.as_view()),
@@ -369,6 +391,19 @@ async def test_async_get_redirect_url_override() -> None:
     assert (await view(request)).status_code == 410
     await make_articles(1)
     response = await view(request)
+    assert response["Location"] == "/a/a01/"
+
+
+async def test_sync_get_redirect_url_override_may_query() -> None:
+    class Computed(AsyncRedirectView):
+        def get_redirect_url(self, *args: Any, **kwargs: Any) -> str | None:
+            article = Article.objects.first()  # runs in a thread
+            return None if article is None else f"/a/{article.slug}/"
+
+    request = HttpRequest()
+    request.method = "GET"
+    await make_articles(1)
+    response = await Computed.as_view()(request)
     assert response["Location"] == "/a/a01/"
 
 
@@ -527,6 +562,13 @@ async def test_list_template_query_fails_loudly_naming_template_and_fix() -> Non
     assert fixed.content.decode().strip() == "<li>hammer in tools</li>"
 
 
+async def test_sync_get_queryset_override_may_query() -> None:
+    await make_articles(3)
+    response = await AsyncClient().get("/sync-list/")
+    assert response.status_code == 200
+    assert titles(response) == ["Article 2", "Article 3"]
+
+
 # --- AsyncDetailView --------------------------------------------------------------------
 
 
@@ -610,3 +652,11 @@ async def test_debug_templates_name_the_line_that_queried() -> None:
     ):
         await AsyncClient().get(f"/widget/{widget.pk}/")
     assert "'tests/widget_detail.html' (line 2: {{ widget.category.name }})" in str(info.value)
+
+
+async def test_sync_get_object_and_context_overrides_may_query() -> None:
+    article = (await make_articles(2))[0]
+    response = await AsyncClient().get(f"/sync-detail/{article.pk}/")
+    assert response.status_code == 200
+    assert response.content.decode().startswith("<h1>Article 1</h1>")
+    assert response.context_data["count"] == 2

@@ -25,8 +25,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.log import log_response
 
+from django_async_cbv._hooks import call_hook, on_loop
 from django_async_cbv.problems import problem_response
-from django_async_cbv.views import AsyncView, _resolve
+from django_async_cbv.views import AsyncView
 
 __all__ = [
     "AsyncRedirectView",
@@ -163,7 +164,7 @@ class AsyncTemplateView(TemplateResponseMixin, ContextMixin, AsyncView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Render the template with ``get_context_data(**kwargs)``."""
-        context = await _resolve(self.get_context_data(**kwargs))
+        context = await call_hook(self.get_context_data, **kwargs)
         return self.render_to_response(context)
 
 
@@ -182,10 +183,12 @@ class AsyncRedirectView(AsyncView):
     pattern_name: str | None = None
     query_string: bool = False
 
+    @on_loop
     def get_redirect_url(self, *args: Any, **kwargs: Any) -> str | None:
         """Return the URL to redirect to, or None for 410 Gone.
 
-        Override to compute it; an override may be ``async def``.
+        Override to compute it: an ``async def`` override is awaited, a plain
+        ``def`` one runs in a thread (it may query).
         """
         if self.url:
             url = self.url % kwargs
@@ -200,7 +203,7 @@ class AsyncRedirectView(AsyncView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Redirect (301 if ``permanent`` else 302), or answer 410 without a URL."""
-        url = await _resolve(self.get_redirect_url(*args, **kwargs))
+        url = await call_hook(self.get_redirect_url, *args, **kwargs)
         if url:
             if self.permanent:
                 return HttpResponsePermanentRedirect(url)

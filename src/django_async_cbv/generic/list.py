@@ -10,7 +10,8 @@ from django.core.paginator import InvalidPage, Page, Paginator
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponseBase
 
-from django_async_cbv.views import AsyncView, _resolve
+from django_async_cbv._hooks import call_hook
+from django_async_cbv.views import AsyncView
 
 from .base import ContextMixin, TemplateResponseMixin
 from .pagination import AsyncPaginator, fetched_page
@@ -165,8 +166,8 @@ class MultipleObjectMixin(ContextMixin):
         page_size = self.get_paginate_by(queryset)
         context_object_name = self.get_context_object_name(queryset)
         if page_size:
-            paginator, page, queryset, is_paginated = await self.paginate_queryset(
-                queryset, page_size
+            paginator, page, queryset, is_paginated = await call_hook(
+                self.paginate_queryset, queryset, page_size
             )
             context: dict[str, Any] = {
                 "paginator": paginator,
@@ -193,7 +194,7 @@ class BaseListView(MultipleObjectMixin, AsyncView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Fetch the list (404 if empty and not ``allow_empty``) and render it."""
-        self.object_list = await _resolve(self.get_queryset())
+        self.object_list = await call_hook(self.get_queryset)
         if not self.get_allow_empty():
             # With pagination, an EXISTS query is enough; without, the rows are
             # needed anyway, so fetch them now.
@@ -207,7 +208,7 @@ class BaseListView(MultipleObjectMixin, AsyncView):
                 raise Http404(
                     f"The list is empty and {type(self).__qualname__}.allow_empty is False."
                 )
-        context = await _resolve(self.get_context_data())
+        context = await call_hook(self.get_context_data)
         return self.render_to_response(context)  # type: ignore[attr-defined,no-any-return]
 
 
