@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
+from django.forms import BaseForm, ModelChoiceField
+from django.forms.formsets import BaseFormSet
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -34,6 +37,7 @@ __all__ = [
     "AsyncTemplateView",
     "ContextMixin",
     "TemplateResponseMixin",
+    "prepare_to_render",
     "render_on_loop",
 ]
 
@@ -94,6 +98,52 @@ def render_on_loop(response: HttpResponseBase, view: object = None) -> HttpRespo
     return rendered
 
 
+def _needs_choices(field: Any) -> bool:
+    """Whether ``field`` would query its choices when rendered."""
+    return (
+        isinstance(field, ModelChoiceField)  # ModelMultipleChoiceField too
+        and "_choices" not in vars(field)
+        and field.queryset is not None
+    )
+
+
+def _fetch_choices(values: list[Any]) -> None:
+    """Fix the choices of the model choice fields of these forms and formsets (blocking).
+
+    Django's ``ModelChoiceField`` returns choices set explicitly instead of querying
+    its queryset again; validation still uses the queryset.
+    """
+    for value in values:
+        forms = value.forms if isinstance(value, BaseFormSet) else [value]
+        for form in forms:
+            for field in form.fields.values():
+                if _needs_choices(field):
+                    field.choices = list(field.choices)
+
+
+async def prepare_to_render(response: HttpResponseBase, request: HttpRequest) -> None:
+    """Fetch, off the event loop or with the async ORM, what rendering would query.
+
+    For a not-yet-rendered ``TemplateResponse``: the choices of every model
+    choice field of the forms (and formsets) in the context, in one worker thread.
+    """
+    if getattr(response, "is_rendered", True):
+        return
+    context = getattr(response, "context_data", None)
+    if isinstance(context, Mapping):
+        forms = [
+            value
+            for value in context.values()
+            if isinstance(value, BaseFormSet)
+            or (
+                isinstance(value, BaseForm)
+                and any(_needs_choices(f) for f in value.fields.values())
+            )
+        ]
+        if forms:
+            await sync_to_async(_fetch_choices)(forms)
+
+
 class ContextMixin:
     """Build the template context: ``view``, ``extra_context`` and the keyword arguments."""
 
@@ -152,6 +202,7 @@ class TemplateResponseMixin:
         response: HttpResponseBase = await super().run_handler(  # type: ignore[misc]
             request, *args, **kwargs
         )
+        await prepare_to_render(response, request)
         return render_on_loop(response, self)
 
 

@@ -113,11 +113,17 @@ class FormMixin(ContextMixin):
         return self.form_class
 
     async def get_form(self, form_class: type[BaseForm] | None = None) -> BaseForm:
-        """Return the form, bound to the request's data on POST and PUT."""
+        """Return the form, bound to the request's data on POST and PUT.
+
+        The form is built in a worker thread: a ``ModelForm`` for an existing
+        object reads its many-to-many values from the database.
+        """
         if form_class is None:
             form_class = await call_hook(self.get_form_class)
         assert form_class is not None
-        return form_class(**await call_hook(self.get_form_kwargs))
+        kwargs = await call_hook(self.get_form_kwargs)
+        form: BaseForm = await sync_to_async(form_class)(**kwargs)
+        return form
 
     async def get_form_kwargs(self) -> dict[str, Any]:
         """Return the keyword arguments that build the form. Override to add some."""
