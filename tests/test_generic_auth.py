@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ImproperlyConfigured
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import (
@@ -139,6 +140,23 @@ class LoginAndStaff(AsyncLoginRequiredMixin, AsyncUserPassesTestMixin, AsyncTemp
         return bool(self.request.user.is_staff)
 
 
+class PermsPage(AsyncTemplateView):
+    template_name = "generic/perms.html"
+
+
+WITH_AUTH_CONTEXT = [
+    {
+        **settings.TEMPLATES[0],
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ]
+        },
+    }
+]
+
+
 class MembersAPI(AsyncLoginRequiredMixin, WidgetAPI):
     detail_url_name = None
 
@@ -187,6 +205,7 @@ urlpatterns = [
     path("forgets-to-await/", ForgetsToAwait.as_view()),
     path("truthy/", TruthyNotBool.as_view()),
     path("staff/", StaffOnly.as_view()),
+    path("perms-page/", PermsPage.as_view()),
     path("sync-test/", SyncTest.as_view()),
     path("no-test/", NoTest.as_view()),
     path("login-and-staff/", LoginAndStaff.as_view()),
@@ -334,6 +353,25 @@ async def test_mixins_combine() -> None:
     assert (await (await logged_in()).get("/login-and-staff/")).status_code == 403
     staff = await logged_in("sam", is_staff=True)
     assert (await staff.get("/login-and-staff/")).status_code == 200
+
+
+# --- perms in templates ----------------------------------------------------------------
+
+
+@override_settings(TEMPLATES=WITH_AUTH_CONTEXT)
+async def test_perms_of_the_auth_context_processor_make_no_query_on_the_loop() -> None:
+    """The user's permissions are loaded with the async ORM before rendering."""
+    page = await AsyncClient().get("/perms-page/")
+    assert page.content.decode().strip() == "no app; cannot view"
+    client = await logged_in()
+    page = await client.get("/perms-page/")
+    assert page.content.decode().strip() == "no app; cannot view"
+    await grant("ada", "view_article")
+    page = await client.get("/perms-page/")
+    assert page.content.decode().strip() == "tests app; can view"
+    root = await logged_in("root", is_superuser=True)
+    page = await root.get("/perms-page/")
+    assert page.content.decode().strip() == "tests app; can view"
 
 
 # --- on AsyncAPIView: problem+json, never a redirect ------------------------------------

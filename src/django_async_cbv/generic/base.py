@@ -24,6 +24,7 @@ from django.http import (
     HttpResponsePermanentRedirect,
     HttpResponseRedirect,
 )
+from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.log import log_response
@@ -40,6 +41,8 @@ __all__ = [
     "prepare_to_render",
     "render_on_loop",
 ]
+
+_AUTH_CONTEXT_PROCESSOR = "django.contrib.auth.context_processors.auth"
 
 
 def _resolved_name(response: Any) -> str:
@@ -121,11 +124,49 @@ def _fetch_choices(values: list[Any]) -> None:
                     field.choices = list(field.choices)
 
 
+def _uses_auth_context_processor(using: str | None) -> bool:
+    """Whether the template engine(s) a response may render with add ``perms``."""
+    backends = [engines[using]] if using else engines.all()
+    for backend in backends:
+        engine = getattr(backend, "engine", backend)
+        processors = getattr(engine, "context_processors", None) or getattr(
+            backend, "context_processors", None
+        )
+        if processors and _AUTH_CONTEXT_PROCESSOR in processors:
+            return True
+    return False
+
+
+async def _load_permissions(request: HttpRequest) -> None:
+    """Load the user's permissions with the async ORM, so ``perms`` makes no query.
+
+    Django's ``ModelBackend`` keeps them on the user object; ``has_perm()`` and
+    ``has_module_perms()`` then read that cache. Other backends get their
+    ``aget_all_permissions()`` called; a backend that caches nothing still queries.
+    """
+    auser = getattr(request, "auser", None)
+    if auser is None:
+        return
+    user = await auser()
+    if (
+        not getattr(user, "is_authenticated", False)
+        or not getattr(user, "is_active", False)
+        or getattr(user, "is_superuser", False)  # has every permission: no query
+        or hasattr(user, "_perm_cache")
+    ):
+        return
+    aget_all_permissions = getattr(user, "aget_all_permissions", None)
+    if aget_all_permissions is not None:
+        await aget_all_permissions()
+
+
 async def prepare_to_render(response: HttpResponseBase, request: HttpRequest) -> None:
     """Fetch, off the event loop or with the async ORM, what rendering would query.
 
     For a not-yet-rendered ``TemplateResponse``: the choices of every model
-    choice field of the forms (and formsets) in the context, in one worker thread.
+    choice field of the forms (and formsets) in the context, in one worker thread;
+    and, when the template engine uses ``django.contrib.auth``'s context
+    processor, the signed-in user's permissions (for ``perms``).
     """
     if getattr(response, "is_rendered", True):
         return
@@ -142,6 +183,8 @@ async def prepare_to_render(response: HttpResponseBase, request: HttpRequest) ->
         ]
         if forms:
             await sync_to_async(_fetch_choices)(forms)
+    if _uses_auth_context_processor(getattr(response, "using", None)):
+        await _load_permissions(request)
 
 
 class ContextMixin:
