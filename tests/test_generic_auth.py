@@ -9,7 +9,8 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.http import HttpResponseBase, HttpResponseRedirect
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
@@ -51,6 +52,18 @@ class SecretElsewhere(Secret):
 
 class SecretRaising(Secret):
     raise_exception = True
+
+
+class SecretSyncRefusal(Secret):
+    """A plain-def handle_no_permission() that queries: it runs in a thread."""
+
+    def handle_no_permission(self) -> HttpResponseBase:  # type: ignore[override]
+        return HttpResponseRedirect(f"/custom-login/?articles={Article.objects.count()}")
+
+
+class SecretSyncRaising(Secret):
+    def handle_no_permission(self) -> HttpResponseBase:  # type: ignore[override]
+        raise PermissionDenied
 
 
 class SecretList(AsyncLoginRequiredMixin, AsyncListView):
@@ -195,6 +208,8 @@ urlpatterns = [
     path("secret-custom/", SecretCustomLogin.as_view()),
     path("secret-elsewhere/", SecretElsewhere.as_view()),
     path("secret-raising/", SecretRaising.as_view()),
+    path("secret-sync-refusal/", SecretSyncRefusal.as_view()),
+    path("secret-sync-raising/", SecretSyncRaising.as_view()),
     path("secret-list/", SecretList.as_view()),
     path("create/", ArticleCreate.as_view()),
     path("perm/", ViewArticles.as_view()),
@@ -261,6 +276,14 @@ async def test_login_on_another_host_gets_the_absolute_url() -> None:
 async def test_raise_exception_answers_403() -> None:
     response = await AsyncClient().get("/secret-raising/")
     assert response.status_code == 403
+
+
+async def test_sync_handle_no_permission_override() -> None:
+    await Article.objects.acreate(slug="s", title="T")
+    response = await AsyncClient().get("/secret-sync-refusal/")
+    assert response.status_code == 302
+    assert response["Location"] == "/custom-login/?articles=1"
+    assert (await AsyncClient().get("/secret-sync-raising/")).status_code == 403
 
 
 async def test_login_required_list_and_create() -> None:

@@ -26,7 +26,7 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import resolve_url
 
-from django_async_cbv._hooks import call_check
+from django_async_cbv._hooks import call_check, call_hook
 from django_async_cbv.api.access import AccessMixin as _APIAccessMixin
 from django_async_cbv.stages import ACCESS, CallNext, request_stage
 
@@ -81,11 +81,17 @@ class AsyncAccessMixin:
         """Return the query parameter that carries the page to come back to after login."""
         return self.redirect_field_name
 
+    async def _refuse(self) -> HttpResponseBase:
+        """Call ``handle_no_permission()``, sync or async."""
+        response: HttpResponseBase = await call_hook(self.handle_no_permission)
+        return response
+
     async def handle_no_permission(self) -> HttpResponseBase:
         """Answer a refused request: redirect an anonymous user to the login page, or raise.
 
         Raises ``PermissionDenied`` when ``raise_exception`` is set, when the user
-        is authenticated, and always on API views (which answer problem+json).
+        is authenticated, and always on API views (which answer problem+json). An
+        override may be ``async def`` or a plain ``def`` (run in a thread).
         """
         from django.contrib.auth.views import redirect_to_login  # needs the auth app
 
@@ -118,7 +124,7 @@ class AsyncLoginRequiredMixin(AsyncAccessMixin):
         """Answer with ``handle_no_permission()`` unless the user is authenticated."""
         user = await _user(request)
         if not getattr(user, "is_authenticated", False):
-            return await self.handle_no_permission()
+            return await self._refuse()
         return await call_next(request)
 
 
@@ -181,7 +187,7 @@ class AsyncPermissionRequiredMixin(AsyncAccessMixin):
         """Answer with ``handle_no_permission()`` unless ``has_permission()`` is true."""
         # An API view's own access stage already asks has_permission() (ours).
         if not isinstance(self, _APIAccessMixin) and not await call_check(self.has_permission):
-            return await self.handle_no_permission()
+            return await self._refuse()
         return await call_next(request)
 
 
@@ -209,5 +215,5 @@ class AsyncUserPassesTestMixin(AsyncAccessMixin):
     ) -> HttpResponseBase:
         """Answer with ``handle_no_permission()`` unless the test passes."""
         if not await call_check(self.get_test_func()):
-            return await self.handle_no_permission()
+            return await self._refuse()
         return await call_next(request)
