@@ -60,6 +60,19 @@ class PagedArticles(ArticleList):
     paginate_by = 2
 
 
+class CountingPaginator(Paginator):
+    """A custom sync paginator, as Django projects have: no apage()."""
+
+    def page(self, number: Any) -> Any:
+        page = super().page(number)
+        page.custom = True
+        return page
+
+
+class SyncPaginatedArticles(PagedArticles):
+    paginator_class = CountingPaginator
+
+
 class OrphanArticles(ArticleList):
     paginate_by = 2
     paginate_orphans = 1
@@ -228,6 +241,7 @@ urlpatterns = [
     path("paged/", PagedArticles.as_view()),
     path("paged/<int:page>/", PagedArticles.as_view()),
     path("orphans/", OrphanArticles.as_view()),
+    path("sync-paged/", SyncPaginatedArticles.as_view()),
     path("strict/", StrictArticles.as_view()),
     path("strict-paged/", StrictPagedArticles.as_view()),
     path("named/", NamedArticles.as_view()),
@@ -456,6 +470,22 @@ async def test_pagination_by_query_string() -> None:
     last = await client.get("/paged/", {"page": "last"})
     assert titles(last) == ["Article 5"]
     assert "page 3 of 3; 5 in all; items 5-5; previous 2" in last.content.decode()
+
+
+async def test_a_sync_paginator_class_works_in_a_thread() -> None:
+    await make_articles(5)
+    client = AsyncClient()
+    first = await client.get("/sync-paged/")
+    assert first.status_code == 200
+    assert titles(first) == ["Article 1", "Article 2"]
+    assert "page 1 of 3; 5 in all; items 1-2; next 2" in first.content.decode()
+    assert first.context_data["page_obj"].custom is True
+    assert isinstance(first.context_data["paginator"], CountingPaginator)
+    last = await client.get("/sync-paged/", {"page": "last"})
+    assert titles(last) == ["Article 5"]
+    assert "page 3 of 3; 5 in all; items 5-5; previous 2" in last.content.decode()
+    assert (await client.get("/sync-paged/", {"page": "4"})).status_code == 404
+    assert (await client.get("/sync-paged/", {"page": "x"})).status_code == 404
 
 
 async def test_pagination_by_url_kwarg() -> None:
