@@ -49,6 +49,17 @@ class Widget(models.Model):
         return self.name
 
 
+class Bookmark(models.Model):
+    """A foreign key and a many-to-many field: model forms with query-backed choices."""
+
+    title = models.CharField(max_length=50)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE)
+    tags = models.ManyToManyField(Tag, blank=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Article(models.Model):
     """A model with ``get_absolute_url`` and a unique slug for lookups."""
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404
 from django.test import AsyncClient, override_settings
 from django.urls import path
@@ -68,6 +68,24 @@ class MineOnlyAPI(PlainAPI):
         return bool(obj.name.startswith("mine"))
 
 
+class StaffOnlyAPI(PlainAPI):
+    """Django-style sync overrides that call super() (whose default is True)."""
+
+    def has_permission(self) -> bool:
+        return super().has_permission() and bool(self.request.user.is_staff)
+
+    def has_object_permission(self, obj: Any) -> bool:
+        return super().has_object_permission(obj) and obj.name.startswith("mine")
+
+
+class CoroutineCheckAPI(PlainAPI):
+    async def is_allowed(self) -> bool:
+        return False
+
+    def has_permission(self) -> Any:
+        return self.is_allowed()
+
+
 class LeakyAPI(PlainAPI):
     """Raises Django exceptions whose arguments must never reach the client."""
 
@@ -95,6 +113,8 @@ urlpatterns = [
         nobody=NobodyAPI,
         token=TokenAPI,
         mine=MineOnlyAPI,
+        staff=StaffOnlyAPI,
+        coroutine=CoroutineCheckAPI,
         leaky=LeakyAPI,
     ),
 ]
@@ -175,6 +195,26 @@ async def test_object_permission(client: AsyncClient) -> None:
     assert_status(await client.delete(f"/mine/{theirs.pk}/"), 403)
     stored = await Widget.objects.aget(pk=theirs.pk)
     assert stored.name == "theirs"
+
+
+async def test_sync_permission_overrides_calling_super(client: AsyncClient) -> None:
+    """def has_permission(): return super().has_permission() and ... keeps the check."""
+    mine = await make_widget(name="mine")
+    theirs = await make_widget(name="theirs")
+    assert_status(await client.get("/staff/"), 403)
+    user = await make_user()
+    await client.aforce_login(user)
+    assert_status(await client.get("/staff/"), 403)
+    user.is_staff = True
+    await user.asave()
+    assert (await client.get("/staff/")).status_code == 200
+    assert (await client.get(f"/staff/{mine.pk}/")).status_code == 200
+    assert_status(await client.get(f"/staff/{theirs.pk}/"), 403)
+
+
+async def test_permission_hook_returning_a_coroutine_fails_closed(client: AsyncClient) -> None:
+    with pytest.raises(ImproperlyConfigured, match="plain def but returned an awaitable"):
+        await client.get("/coroutine/")
 
 
 # -- authenticate() ----------------------------------------------------------------------------

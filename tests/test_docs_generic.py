@@ -87,6 +87,27 @@ async def test_update_needs_the_permission() -> None:
     assert (await client.post(f"/items/{pk}/edit/", data))["Location"] == f"/items/{pk}/"
 
 
+async def test_sync_has_permission_override_keeps_the_permission_check() -> None:
+    from items.models import Item
+
+    (pk,) = await items("Jug")
+    client = await member()
+    data = {"quantity": "7"}
+    assert (await client.post(f"/items/{pk}/restock/", data)).status_code == 403
+    content_type = await sync_to_async(ContentType.objects.get_for_model)(Item)
+    permission, _ = await Permission.objects.aget_or_create(
+        codename="change_item", content_type=content_type, defaults={"name": "Can change item"}
+    )
+    user = await User.objects.aget(username="ada")
+    await user.user_permissions.aadd(permission)
+    assert (await client.post(f"/items/{pk}/restock/", data)).status_code == 403  # not staff
+    user.is_staff = True
+    await user.asave()
+    response = await client.post(f"/items/{pk}/restock/", data)
+    assert response["Location"] == f"/items/{pk}/"
+    assert (await Item.objects.aget(pk=pk)).quantity == 7
+
+
 async def test_delete_confirms_then_deletes() -> None:
     from items.models import Item
 

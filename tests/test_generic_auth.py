@@ -6,10 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.exceptions import ImproperlyConfigured
-from django.test import AsyncClient
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.http import HttpResponseBase, HttpResponseRedirect
+from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import (
@@ -52,6 +54,18 @@ class SecretRaising(Secret):
     raise_exception = True
 
 
+class SecretSyncRefusal(Secret):
+    """A plain-def handle_no_permission() that queries: it runs in a thread."""
+
+    def handle_no_permission(self) -> HttpResponseBase:  # type: ignore[override]
+        return HttpResponseRedirect(f"/custom-login/?articles={Article.objects.count()}")
+
+
+class SecretSyncRaising(Secret):
+    def handle_no_permission(self) -> HttpResponseBase:  # type: ignore[override]
+        raise PermissionDenied
+
+
 class SecretList(AsyncLoginRequiredMixin, AsyncListView):
     model = Article
 
@@ -79,8 +93,37 @@ class SyncPermissionHook(AsyncPermissionRequiredMixin, AsyncTemplateView):
 
     template_name = "generic/secret.html"
 
-    def has_permission(self) -> bool:  # type: ignore[override]
+    def has_permission(self) -> bool:
         return Widget.objects.filter(name=self.request.GET.get("w", "")).exists()
+
+
+class ChangersButMallory(AsyncPermissionRequiredMixin, AsyncTemplateView):
+    """Django's usual override: super()'s check and one more condition."""
+
+    template_name = "generic/secret.html"
+    permission_required = "tests.change_article"
+
+    def has_permission(self) -> bool:
+        return super().has_permission() and self.request.user.username != "mallory"
+
+
+class ForgetsToAwait(AsyncUserPassesTestMixin, AsyncTemplateView):
+    """A plain-def test_func that returns a coroutine: refused loudly, never granted."""
+
+    template_name = "generic/secret.html"
+
+    async def is_member(self) -> bool:
+        return True
+
+    def test_func(self) -> Any:
+        return self.is_member()
+
+
+class TruthyNotBool(AsyncUserPassesTestMixin, AsyncTemplateView):
+    template_name = "generic/secret.html"
+
+    async def test_func(self) -> Any:
+        return "yes"
 
 
 class StaffOnly(AsyncUserPassesTestMixin, AsyncTemplateView):
@@ -110,6 +153,23 @@ class LoginAndStaff(AsyncLoginRequiredMixin, AsyncUserPassesTestMixin, AsyncTemp
         return bool(self.request.user.is_staff)
 
 
+class PermsPage(AsyncTemplateView):
+    template_name = "generic/perms.html"
+
+
+WITH_AUTH_CONTEXT = [
+    {
+        **settings.TEMPLATES[0],
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ]
+        },
+    }
+]
+
+
 class MembersAPI(AsyncLoginRequiredMixin, WidgetAPI):
     detail_url_name = None
 
@@ -122,6 +182,16 @@ class ChallengeMembersAPI(MembersAPI):
 class PermissionAPI(AsyncPermissionRequiredMixin, WidgetAPI):
     detail_url_name = None
     permission_required = "tests.view_widget"
+
+
+class DeletersAPI(AsyncPermissionRequiredMixin, WidgetAPI):
+    """Django's usual override on an API view."""
+
+    detail_url_name = None
+    permission_required = "tests.delete_widget"
+
+    def has_permission(self) -> bool:
+        return super().has_permission() and self.request.method != "PATCH"
 
 
 class StaffAPI(AsyncUserPassesTestMixin, WidgetAPI):
@@ -138,13 +208,19 @@ urlpatterns = [
     path("secret-custom/", SecretCustomLogin.as_view()),
     path("secret-elsewhere/", SecretElsewhere.as_view()),
     path("secret-raising/", SecretRaising.as_view()),
+    path("secret-sync-refusal/", SecretSyncRefusal.as_view()),
+    path("secret-sync-raising/", SecretSyncRaising.as_view()),
     path("secret-list/", SecretList.as_view()),
     path("create/", ArticleCreate.as_view()),
     path("perm/", ViewArticles.as_view()),
     path("perms/", ViewAndChange.as_view()),
     path("no-perm-named/", NoPermissionNamed.as_view()),
     path("sync-perm/", SyncPermissionHook.as_view()),
+    path("changers/", ChangersButMallory.as_view()),
+    path("forgets-to-await/", ForgetsToAwait.as_view()),
+    path("truthy/", TruthyNotBool.as_view()),
     path("staff/", StaffOnly.as_view()),
+    path("perms-page/", PermsPage.as_view()),
     path("sync-test/", SyncTest.as_view()),
     path("no-test/", NoTest.as_view()),
     path("login-and-staff/", LoginAndStaff.as_view()),
@@ -152,6 +228,7 @@ urlpatterns = [
     path("api/challenge/", ChallengeMembersAPI.as_view()),
     path("api/perm/", PermissionAPI.as_view()),
     path("api/staff/", StaffAPI.as_view()),
+    path("api/deleters/", DeletersAPI.as_view()),
 ]
 
 
@@ -201,6 +278,14 @@ async def test_raise_exception_answers_403() -> None:
     assert response.status_code == 403
 
 
+async def test_sync_handle_no_permission_override() -> None:
+    await Article.objects.acreate(slug="s", title="T")
+    response = await AsyncClient().get("/secret-sync-refusal/")
+    assert response.status_code == 302
+    assert response["Location"] == "/custom-login/?articles=1"
+    assert (await AsyncClient().get("/secret-sync-raising/")).status_code == 403
+
+
 async def test_login_required_list_and_create() -> None:
     client = AsyncClient()
     assert (await client.get("/secret-list/")).status_code == 302
@@ -245,6 +330,25 @@ async def test_sync_has_permission_may_query() -> None:
     assert (await client.get("/sync-perm/", {"w": "key"})).status_code == 200
 
 
+async def test_sync_override_calling_super_keeps_the_check() -> None:
+    assert (await AsyncClient().get("/changers/")).status_code == 302
+    client = await logged_in()
+    assert (await client.get("/changers/")).status_code == 403  # no permission
+    await grant("ada", "change_article")
+    assert (await client.get("/changers/")).status_code == 200
+    mallory = await logged_in("mallory")
+    await grant("mallory", "change_article")
+    assert (await mallory.get("/changers/")).status_code == 403
+
+
+async def test_a_hook_that_returns_a_coroutine_or_a_non_bool_is_never_a_grant() -> None:
+    client = await logged_in()
+    with pytest.raises(ImproperlyConfigured, match="plain def but returned an awaitable"):
+        await client.get("/forgets-to-await/")
+    with pytest.raises(ImproperlyConfigured, match="must return True or False, not str"):
+        await client.get("/truthy/")
+
+
 # --- AsyncUserPassesTestMixin -----------------------------------------------------------
 
 
@@ -274,6 +378,25 @@ async def test_mixins_combine() -> None:
     assert (await staff.get("/login-and-staff/")).status_code == 200
 
 
+# --- perms in templates ----------------------------------------------------------------
+
+
+@override_settings(TEMPLATES=WITH_AUTH_CONTEXT)
+async def test_perms_of_the_auth_context_processor_make_no_query_on_the_loop() -> None:
+    """The user's permissions are loaded with the async ORM before rendering."""
+    page = await AsyncClient().get("/perms-page/")
+    assert page.content.decode().strip() == "no app; cannot view"
+    client = await logged_in()
+    page = await client.get("/perms-page/")
+    assert page.content.decode().strip() == "no app; cannot view"
+    await grant("ada", "view_article")
+    page = await client.get("/perms-page/")
+    assert page.content.decode().strip() == "tests app; can view"
+    root = await logged_in("root", is_superuser=True)
+    page = await root.get("/perms-page/")
+    assert page.content.decode().strip() == "tests app; can view"
+
+
 # --- on AsyncAPIView: problem+json, never a redirect ------------------------------------
 
 
@@ -300,6 +423,18 @@ async def test_api_permission_required() -> None:
     assert refused["Content-Type"] == PROBLEM
     await grant("ada", "view_widget")
     assert (await client.get("/api/perm/")).status_code == 200
+
+
+async def test_api_sync_override_calling_super_keeps_the_check() -> None:
+    assert (await AsyncClient().get("/api/deleters/")).status_code == 403
+    client = await logged_in()
+    data = {"name": "pwned", "price": "1"}
+    refused = await client.post("/api/deleters/", data, content_type="application/json")
+    assert refused.status_code == 403
+    assert await Widget.objects.acount() == 0
+    await grant("ada", "delete_widget")
+    created = await client.post("/api/deleters/", data, content_type="application/json")
+    assert created.status_code == 201
 
 
 async def test_api_user_passes_test_never_sends_the_denied_message() -> None:

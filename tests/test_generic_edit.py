@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.test import AsyncClient
 from django.urls import path, reverse_lazy
 
 from django_async_cbv import AsyncCreateView, AsyncDeleteView, AsyncFormView, AsyncUpdateView
-from tests.models import Article, AuditEntry
+from tests.models import Article, AuditEntry, Bookmark, Category, Tag
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
@@ -41,6 +41,68 @@ class SyncHookContact(ContactView):
 
     def get_initial(self) -> dict[str, Any]:
         return {"message": "from a sync hook"}
+
+
+class SyncWritingContact(AsyncFormView):
+    """Django-style plain-def form_valid() and get_success_url() that query: in a thread."""
+
+    form_class = ContactForm
+    template_name = "generic/contact.html"
+
+    def form_valid(self, form: Any) -> HttpResponseBase:
+        AuditEntry.objects.create(action="contact", name=form.cleaned_data["email"])
+        return HttpResponseRedirect(self.get_success_url())
+
+    def form_invalid(self, form: Any) -> HttpResponseBase:
+        AuditEntry.objects.create(action="invalid", name="")
+        return HttpResponse("invalid", status=400)
+
+    def get_success_url(self) -> str:
+        return f"/thanks/{AuditEntry.objects.count()}/"
+
+
+class SyncKwargsCreate(AsyncCreateView):
+    model = Article
+    fields = ["slug", "title"]
+
+    def get_form_class(self) -> Any:
+        Article.objects.exists()  # a query, as a Django hook may make
+        return super().get_form_class()
+
+    def get_form_kwargs(self) -> Any:
+        Article.objects.exists()
+        return super().get_form_kwargs()
+
+    def get_success_url(self) -> str:
+        return f"/made/{Article.objects.count()}/"
+
+
+class BookmarkCreate(AsyncCreateView):
+    model = Bookmark
+    fields = ["title", "category", "tags"]
+    success_url = "/bookmarks/{id}/"
+
+
+class BookmarkUpdate(AsyncUpdateView):
+    model = Bookmark
+    fields = ["title", "category", "tags"]
+    success_url = "/bookmarks/{id}/"
+
+
+class PickForm(forms.Form):
+    category = forms.ModelChoiceField(Category.objects.order_by("name"))
+
+
+class PickFormSetView(AsyncFormView):
+    """A formset of model choice forms put in the context by an override."""
+
+    form_class = PickForm
+    template_name = "generic/picks.html"
+
+    async def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = await super().get_context_data(**kwargs)
+        context["picks"] = forms.formset_factory(PickForm, extra=2)(prefix="p")
+        return context
 
 
 class NoSuccessUrl(AsyncFormView):
@@ -126,7 +188,12 @@ class NoSuccessDelete(AsyncDeleteView):
 urlpatterns = [
     path("contact/", ContactView.as_view()),
     path("sync-contact/", SyncHookContact.as_view()),
+    path("sync-writing-contact/", SyncWritingContact.as_view()),
+    path("sync-kwargs-create/", SyncKwargsCreate.as_view()),
     path("no-success/", NoSuccessUrl.as_view()),
+    path("bookmarks/new/", BookmarkCreate.as_view()),
+    path("bookmarks/<int:pk>/edit/", BookmarkUpdate.as_view()),
+    path("picks/", PickFormSetView.as_view()),
     path("thanks/", lambda request: HttpResponse("thanks"), name="thanks"),
     path("create/", ArticleCreate.as_view()),
     path("create-formatted/", ArticleCreateFormatted.as_view()),
@@ -189,6 +256,83 @@ async def test_sync_hooks_are_allowed() -> None:
     assert "from a sync hook" in (await client.get("/sync-contact/")).content.decode()
     response = await client.post("/sync-contact/", {"email": "a@example.com", "message": "m"})
     assert response["Location"] == "/sync-thanks/"
+
+
+async def test_sync_hooks_that_query_run_in_a_thread() -> None:
+    client = AsyncClient()
+    response = await client.post("/sync-writing-contact/", {"email": "a@example.com"})
+    assert response.status_code == 400
+    response = await client.post(
+        "/sync-writing-contact/", {"email": "a@example.com", "message": "m"}
+    )
+    assert response["Location"] == "/thanks/2/"
+    assert [e.action async for e in AuditEntry.objects.order_by("pk")] == ["invalid", "contact"]
+
+
+async def test_sync_model_form_hooks_that_query_run_in_a_thread() -> None:
+    client = AsyncClient()
+    assert (await client.get("/sync-kwargs-create/")).status_code == 200
+    response = await client.post("/sync-kwargs-create/", {"slug": "s", "title": "T"})
+    assert response["Location"] == "/made/1/"
+
+
+async def make_choices() -> tuple[Category, Category, Tag, Tag]:
+    return (
+        await Category.objects.acreate(name="books"),
+        await Category.objects.acreate(name="films"),
+        await Tag.objects.acreate(label="new"),
+        await Tag.objects.acreate(label="old"),
+    )
+
+
+async def test_foreign_key_and_many_to_many_choices_render() -> None:
+    """The choices of model choice fields are fetched in a thread, before rendering."""
+    books, films, new, old = await make_choices()
+    client = AsyncClient()
+    page = (await client.get("/bookmarks/new/")).content.decode()
+    assert f'<option value="{films.pk}">films</option>' in page
+    assert f'<option value="{old.pk}">old</option>' in page
+    invalid = await client.post("/bookmarks/new/", {"title": "", "category": films.pk})
+    assert invalid.status_code == 200
+    page = invalid.content.decode()
+    assert f'<option value="{films.pk}" selected>films</option>' in page
+    assert "This field is required." in page
+    assert await Bookmark.objects.acount() == 0
+    created = await client.post(
+        "/bookmarks/new/", {"title": "T", "category": books.pk, "tags": [new.pk, old.pk]}
+    )
+    bookmark = await Bookmark.objects.aget()
+    assert created["Location"] == f"/bookmarks/{bookmark.pk}/"
+    assert {t.label async for t in bookmark.tags.all()} == {"new", "old"}
+
+
+async def test_update_form_shows_the_many_to_many_values() -> None:
+    books, _, new, old = await make_choices()
+    bookmark = await Bookmark.objects.acreate(title="T", category=books)
+    await bookmark.tags.aadd(old)
+    page = (await AsyncClient().get(f"/bookmarks/{bookmark.pk}/edit/")).content.decode()
+    assert f'<option value="{old.pk}" selected>old</option>' in page
+    assert f'<option value="{new.pk}">new</option>' in page
+
+
+async def test_a_choice_outside_the_queryset_is_still_refused() -> None:
+    """Validation still uses the queryset, not the fetched choices."""
+    await make_choices()
+    response = await AsyncClient().post("/bookmarks/new/", {"title": "T", "category": 0})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert await Bookmark.objects.acount() == 0
+
+
+async def test_formsets_in_the_context_get_their_choices() -> None:
+    await make_choices()
+    response = await AsyncClient().get("/picks/")
+    assert response.status_code == 200
+    assert response.content.decode().count(">films</option>") == 3
+    picks = response.context_data["picks"]
+    choices = picks.forms[1].fields["category"].choices
+    assert isinstance(choices, list)  # fetched: rendering it again makes no query
+    assert [label for _, label in choices][1:] == ["books", "films"]
 
 
 async def test_missing_success_url_is_improperly_configured() -> None:

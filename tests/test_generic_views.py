@@ -60,6 +60,19 @@ class PagedArticles(ArticleList):
     paginate_by = 2
 
 
+class CountingPaginator(Paginator):
+    """A custom sync paginator, as Django projects have: no apage()."""
+
+    def page(self, number: Any) -> Any:
+        page = super().page(number)
+        page.custom = True
+        return page
+
+
+class SyncPaginatedArticles(PagedArticles):
+    paginator_class = CountingPaginator
+
+
 class OrphanArticles(ArticleList):
     paginate_by = 2
     paginate_orphans = 1
@@ -181,6 +194,26 @@ class OverriddenObject(AsyncDetailView):
         return article
 
 
+class SyncQueryingDetail(AsyncDetailView):
+    """Django-style plain-def hooks that query: they run in a thread."""
+
+    template_name = "tests/article_detail.html"
+
+    def get_object(self, queryset: Any = None) -> Any:
+        return Article.objects.get(pk=self.kwargs["pk"])
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {"article": kwargs["object"], "count": Article.objects.count()}
+
+
+class SyncQueryingList(AsyncListView):
+    template_name = "tests/article_list.html"
+
+    def get_queryset(self) -> Any:
+        first = Article.objects.order_by("slug").first()  # a query of its own
+        return Article.objects.exclude(pk=getattr(first, "pk", None)).order_by("slug")
+
+
 class NoModelDetail(AsyncDetailView):
     pass
 
@@ -208,6 +241,7 @@ urlpatterns = [
     path("paged/", PagedArticles.as_view()),
     path("paged/<int:page>/", PagedArticles.as_view()),
     path("orphans/", OrphanArticles.as_view()),
+    path("sync-paged/", SyncPaginatedArticles.as_view()),
     path("strict/", StrictArticles.as_view()),
     path("strict-paged/", StrictPagedArticles.as_view()),
     path("named/", NamedArticles.as_view()),
@@ -225,6 +259,8 @@ urlpatterns = [
     path("field-template/<int:pk>/", FieldTemplateArticle.as_view()),
     path("overridden/<slug:slug>/", OverriddenObject.as_view()),
     path("no-model/<int:pk>/", NoModelDetail.as_view()),
+    path("sync-detail/<int:pk>/", SyncQueryingDetail.as_view()),
+    path("sync-list/", SyncQueryingList.as_view()),
     path("no-kwargs/", ArticleDetail.as_view()),
     path("widget/<int:pk>/", WidgetDetail.as_view()),
     path("widget-fixed/<int:pk>/", WidgetDetailFixed.as_view()),
@@ -372,6 +408,19 @@ async def test_async_get_redirect_url_override() -> None:
     assert response["Location"] == "/a/a01/"
 
 
+async def test_sync_get_redirect_url_override_may_query() -> None:
+    class Computed(AsyncRedirectView):
+        def get_redirect_url(self, *args: Any, **kwargs: Any) -> str | None:
+            article = Article.objects.first()  # runs in a thread
+            return None if article is None else f"/a/{article.slug}/"
+
+    request = HttpRequest()
+    request.method = "GET"
+    await make_articles(1)
+    response = await Computed.as_view()(request)
+    assert response["Location"] == "/a/a01/"
+
+
 # --- AsyncListView ----------------------------------------------------------------------
 
 
@@ -421,6 +470,22 @@ async def test_pagination_by_query_string() -> None:
     last = await client.get("/paged/", {"page": "last"})
     assert titles(last) == ["Article 5"]
     assert "page 3 of 3; 5 in all; items 5-5; previous 2" in last.content.decode()
+
+
+async def test_a_sync_paginator_class_works_in_a_thread() -> None:
+    await make_articles(5)
+    client = AsyncClient()
+    first = await client.get("/sync-paged/")
+    assert first.status_code == 200
+    assert titles(first) == ["Article 1", "Article 2"]
+    assert "page 1 of 3; 5 in all; items 1-2; next 2" in first.content.decode()
+    assert first.context_data["page_obj"].custom is True
+    assert isinstance(first.context_data["paginator"], CountingPaginator)
+    last = await client.get("/sync-paged/", {"page": "last"})
+    assert titles(last) == ["Article 5"]
+    assert "page 3 of 3; 5 in all; items 5-5; previous 2" in last.content.decode()
+    assert (await client.get("/sync-paged/", {"page": "4"})).status_code == 404
+    assert (await client.get("/sync-paged/", {"page": "x"})).status_code == 404
 
 
 async def test_pagination_by_url_kwarg() -> None:
@@ -527,6 +592,13 @@ async def test_list_template_query_fails_loudly_naming_template_and_fix() -> Non
     assert fixed.content.decode().strip() == "<li>hammer in tools</li>"
 
 
+async def test_sync_get_queryset_override_may_query() -> None:
+    await make_articles(3)
+    response = await AsyncClient().get("/sync-list/")
+    assert response.status_code == 200
+    assert titles(response) == ["Article 2", "Article 3"]
+
+
 # --- AsyncDetailView --------------------------------------------------------------------
 
 
@@ -610,3 +682,11 @@ async def test_debug_templates_name_the_line_that_queried() -> None:
     ):
         await AsyncClient().get(f"/widget/{widget.pk}/")
     assert "'tests/widget_detail.html' (line 2: {{ widget.category.name }})" in str(info.value)
+
+
+async def test_sync_get_object_and_context_overrides_may_query() -> None:
+    article = (await make_articles(2))[0]
+    response = await AsyncClient().get(f"/sync-detail/{article.pk}/")
+    assert response.status_code == 200
+    assert response.content.decode().startswith("<h1>Article 1</h1>")
+    assert response.context_data["count"] == 2

@@ -58,6 +58,16 @@ class ItemUpdate(AsyncPermissionRequiredMixin, AsyncUpdateView):
     success_url = "/items/{id}/"
 
 
+class ItemRestock(AsyncPermissionRequiredMixin, AsyncUpdateView):
+    permission_required = "items.change_item"
+    model = Item
+    fields = ["quantity"]
+    success_url = "/items/{id}/"
+
+    def has_permission(self):  # a plain def, as in Django: it runs in a thread
+        return super().has_permission() and self.request.user.is_staff
+
+
 class ItemDelete(AsyncLoginRequiredMixin, AsyncDeleteView):
     model = Item
     success_url = reverse_lazy("catalogue:list")
@@ -69,6 +79,7 @@ catalogue = (
         path("new/", ItemCreate.as_view(), name="create"),
         path("<int:pk>/", ItemDetail.as_view(), name="detail"),
         path("<int:pk>/edit/", ItemUpdate.as_view(), name="update"),
+        path("<int:pk>/restock/", ItemRestock.as_view(), name="restock"),
         path("<int:pk>/delete/", ItemDelete.as_view(), name="delete"),
     ],
     "catalogue",

@@ -16,6 +16,7 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
+from django_async_cbv._hooks import call_check, on_loop
 from django_async_cbv.exceptions import ProblemError
 from django_async_cbv.problems import problem_response
 from django_async_cbv.stages import ACCESS, CallNext, request_stage
@@ -107,8 +108,14 @@ class AccessMixin:
         """
         return getattr(self.request, "user", None)
 
-    async def has_permission(self) -> bool:
-        """Return whether the request may run its action. Default: True (anyone may)."""
+    @on_loop
+    def has_permission(self) -> bool:
+        """Return whether the request may run its action. Default: True (anyone may).
+
+        Override with ``async def``, or with a plain ``def`` (run in a thread, so it
+        may query). It must return ``True`` or ``False``: anything else raises
+        ``ImproperlyConfigured`` instead of letting the request through.
+        """
         return True
 
     def get_authenticate_header(self) -> str | None:
@@ -140,7 +147,7 @@ class AccessMixin:
             if reason is not None:
                 logger.warning("Forbidden (%s): %s", reason, request.path)
                 raise ProblemError(403, detail=f"CSRF verification failed: {reason}")
-        if not await _resolve(self.has_permission()):
+        if not await call_check(self.has_permission):
             raise PermissionDenied
 
     def permission_denied_response(self) -> HttpResponse:

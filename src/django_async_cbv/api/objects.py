@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.http import Http404, HttpResponse
 
+from django_async_cbv._hooks import call_check, on_loop
 from django_async_cbv.views import _resolve
 
 from .config import Config
@@ -121,13 +122,18 @@ class ObjectMixin:
             obj: models.Model = await queryset.aget(**{self.get_lookup_field(): value})
         except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):
             raise Http404 from None
-        if not await _resolve(self.has_object_permission(obj)):
+        if not await call_check(self.has_object_permission, obj):
             raise PermissionDenied
         self.object = obj
         return obj
 
-    async def has_object_permission(self, obj: models.Model) -> bool:
-        """Return whether the request may act on ``obj``. Default: True."""
+    @on_loop
+    def has_object_permission(self, obj: models.Model) -> bool:
+        """Return whether the request may act on ``obj``. Default: True.
+
+        Override with ``async def`` or a plain ``def`` (run in a thread); it must
+        return ``True`` or ``False``, as ``has_permission()``.
+        """
         return True
 
     async def serialize(self, obj: models.Model) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 The async twins of Django's generic views, built on :class:`~django_async_cbv.AsyncView`:
 the same attributes and template names, with ``async def`` hooks (``get_queryset``,
 ``get_object``, ``get_context_data``, ``get_form_kwargs``, ``form_valid``,
-``form_invalid``, ``get_success_url``…), the async ORM, and templates rendered on the
-event loop.
+``form_invalid``, ``get_success_url``…; a plain ``def`` override runs in a worker
+thread), the async ORM, and templates rendered on the event loop.
 
 =============  ===============================================================
 ``base``       ``AsyncTemplateView``, ``AsyncRedirectView``, rendering on the loop

@@ -20,16 +20,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import resolve_url
 
+from django_async_cbv._hooks import call_check, call_hook
 from django_async_cbv.api.access import AccessMixin as _APIAccessMixin
 from django_async_cbv.stages import ACCESS, CallNext, request_stage
-from django_async_cbv.views import _resolve
 
 __all__ = [
     "AsyncAccessMixin",
@@ -51,13 +50,6 @@ async def _user(request: HttpRequest) -> Any:
             "(request.auser) in MIDDLEWARE."
         )
     return user
-
-
-async def _call_hook(hook: Callable[[], Any]) -> Any:
-    """Await an async hook; run a sync one in a thread (it may query the database)."""
-    if iscoroutinefunction(hook):
-        return await hook()
-    return await _resolve(await sync_to_async(hook)())
 
 
 class AsyncAccessMixin:
@@ -89,11 +81,17 @@ class AsyncAccessMixin:
         """Return the query parameter that carries the page to come back to after login."""
         return self.redirect_field_name
 
+    async def _refuse(self) -> HttpResponseBase:
+        """Call ``handle_no_permission()``, sync or async."""
+        response: HttpResponseBase = await call_hook(self.handle_no_permission)
+        return response
+
     async def handle_no_permission(self) -> HttpResponseBase:
         """Answer a refused request: redirect an anonymous user to the login page, or raise.
 
         Raises ``PermissionDenied`` when ``raise_exception`` is set, when the user
-        is authenticated, and always on API views (which answer problem+json).
+        is authenticated, and always on API views (which answer problem+json). An
+        override may be ``async def`` or a plain ``def`` (run in a thread).
         """
         from django.contrib.auth.views import redirect_to_login  # needs the auth app
 
@@ -126,17 +124,21 @@ class AsyncLoginRequiredMixin(AsyncAccessMixin):
         """Answer with ``handle_no_permission()`` unless the user is authenticated."""
         user = await _user(request)
         if not getattr(user, "is_authenticated", False):
-            return await self.handle_no_permission()
+            return await self._refuse()
         return await call_next(request)
 
 
 class AsyncPermissionRequiredMixin(AsyncAccessMixin):
     """Refuse requests of users without ``permission_required`` (one or several).
 
-    The async twin of ``PermissionRequiredMixin``: ``has_permission()`` checks
-    ``await user.ahas_perms(...)``; an override may be sync (run in a thread) or
-    async. On an ``AsyncAPIView`` this ``has_permission()`` is the API's
-    permission hook, so put the mixin before the view class in the bases.
+    The async twin of ``PermissionRequiredMixin``. ``has_permission()`` is a plain
+    ``def``, as in Django, and runs in a thread (it queries the permissions), so
+    the usual override ``return super().has_permission() and ...`` works. An
+    override may also be ``async def``. It must return ``True`` or ``False``:
+    anything else (a coroutine a sync override forgot to await, say) raises
+    ``ImproperlyConfigured`` rather than let the request through. On an
+    ``AsyncAPIView`` this ``has_permission()`` is the API's permission hook, so
+    put the mixin before the view class in the bases.
     """
 
     permission_required: str | Iterable[str] | None = None
@@ -165,10 +167,18 @@ class AsyncPermissionRequiredMixin(AsyncAccessMixin):
             return (perms,)
         return tuple(perms)
 
-    async def has_permission(self) -> bool:
-        """Return whether the user has every permission required. Override to change the test."""
-        user = await _user(self.request)
-        return bool(await user.ahas_perms(self.get_permission_required()))
+    def has_permission(self) -> bool:
+        """Return whether the user has every permission required. Override to change the test.
+
+        Sync, as Django's (``request.user.has_perms(...)``); called in a thread.
+        """
+        user = getattr(self.request, "user", None)
+        if user is None:
+            raise ImproperlyConfigured(
+                "AsyncPermissionRequiredMixin needs django.contrib.auth's "
+                "AuthenticationMiddleware (request.user) in MIDDLEWARE."
+            )
+        return bool(user.has_perms(self.get_permission_required()))
 
     @request_stage(ACCESS)
     async def permission_required_stage(
@@ -176,15 +186,16 @@ class AsyncPermissionRequiredMixin(AsyncAccessMixin):
     ) -> HttpResponseBase:
         """Answer with ``handle_no_permission()`` unless ``has_permission()`` is true."""
         # An API view's own access stage already asks has_permission() (ours).
-        if not isinstance(self, _APIAccessMixin) and not await _call_hook(self.has_permission):
-            return await self.handle_no_permission()
+        if not isinstance(self, _APIAccessMixin) and not await call_check(self.has_permission):
+            return await self._refuse()
         return await call_next(request)
 
 
 class AsyncUserPassesTestMixin(AsyncAccessMixin):
     """Refuse requests for which ``test_func()`` is false (``UserPassesTestMixin``'s twin).
 
-    ``test_func()`` may be ``async def`` or a plain ``def`` (run in a thread).
+    ``test_func()`` may be ``async def`` or a plain ``def`` (run in a thread). It
+    must return ``True`` or ``False``; anything else raises ``ImproperlyConfigured``.
     """
 
     def test_func(self) -> Any:
@@ -203,6 +214,6 @@ class AsyncUserPassesTestMixin(AsyncAccessMixin):
         self, request: HttpRequest, call_next: CallNext
     ) -> HttpResponseBase:
         """Answer with ``handle_no_permission()`` unless the test passes."""
-        if not await _call_hook(self.get_test_func()):
-            return await self.handle_no_permission()
+        if not await call_check(self.get_test_func()):
+            return await self._refuse()
         return await call_next(request)

@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
+from django.forms import BaseForm, ModelChoiceField
+from django.forms.formsets import BaseFormSet
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -21,20 +24,25 @@ from django.http import (
     HttpResponsePermanentRedirect,
     HttpResponseRedirect,
 )
+from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.log import log_response
 
+from django_async_cbv._hooks import call_hook, on_loop
 from django_async_cbv.problems import problem_response
-from django_async_cbv.views import AsyncView, _resolve
+from django_async_cbv.views import AsyncView
 
 __all__ = [
     "AsyncRedirectView",
     "AsyncTemplateView",
     "ContextMixin",
     "TemplateResponseMixin",
+    "prepare_to_render",
     "render_on_loop",
 ]
+
+_AUTH_CONTEXT_PROCESSOR = "django.contrib.auth.context_processors.auth"
 
 
 def _resolved_name(response: Any) -> str:
@@ -91,6 +99,92 @@ def render_on_loop(response: HttpResponseBase, view: object = None) -> HttpRespo
             "or load it with the async ORM in get_context_data()."
         ) from exc
     return rendered
+
+
+def _needs_choices(field: Any) -> bool:
+    """Whether ``field`` would query its choices when rendered."""
+    return (
+        isinstance(field, ModelChoiceField)  # ModelMultipleChoiceField too
+        and "_choices" not in vars(field)
+        and field.queryset is not None
+    )
+
+
+def _fetch_choices(values: list[Any]) -> None:
+    """Fix the choices of the model choice fields of these forms and formsets (blocking).
+
+    Django's ``ModelChoiceField`` returns choices set explicitly instead of querying
+    its queryset again; validation still uses the queryset.
+    """
+    for value in values:
+        forms = value.forms if isinstance(value, BaseFormSet) else [value]
+        for form in forms:
+            for field in form.fields.values():
+                if _needs_choices(field):
+                    field.choices = list(field.choices)
+
+
+def _uses_auth_context_processor(using: str | None) -> bool:
+    """Whether the template engine(s) a response may render with add ``perms``."""
+    backends = [engines[using]] if using else engines.all()
+    for backend in backends:
+        engine = getattr(backend, "engine", backend)
+        processors = getattr(engine, "context_processors", None) or getattr(
+            backend, "context_processors", None
+        )
+        if processors and _AUTH_CONTEXT_PROCESSOR in processors:
+            return True
+    return False
+
+
+async def _load_permissions(request: HttpRequest) -> None:
+    """Load the user's permissions with the async ORM, so ``perms`` makes no query.
+
+    Django's ``ModelBackend`` keeps them on the user object; ``has_perm()`` and
+    ``has_module_perms()`` then read that cache. Other backends get their
+    ``aget_all_permissions()`` called; a backend that caches nothing still queries.
+    """
+    auser = getattr(request, "auser", None)
+    if auser is None:
+        return
+    user = await auser()
+    if (
+        not getattr(user, "is_authenticated", False)
+        or not getattr(user, "is_active", False)
+        or getattr(user, "is_superuser", False)  # has every permission: no query
+        or hasattr(user, "_perm_cache")
+    ):
+        return
+    aget_all_permissions = getattr(user, "aget_all_permissions", None)
+    if aget_all_permissions is not None:
+        await aget_all_permissions()
+
+
+async def prepare_to_render(response: HttpResponseBase, request: HttpRequest) -> None:
+    """Fetch, off the event loop or with the async ORM, what rendering would query.
+
+    For a not-yet-rendered ``TemplateResponse``: the choices of every model
+    choice field of the forms (and formsets) in the context, in one worker thread;
+    and, when the template engine uses ``django.contrib.auth``'s context
+    processor, the signed-in user's permissions (for ``perms``).
+    """
+    if getattr(response, "is_rendered", True):
+        return
+    context = getattr(response, "context_data", None)
+    if isinstance(context, Mapping):
+        forms = [
+            value
+            for value in context.values()
+            if isinstance(value, BaseFormSet)
+            or (
+                isinstance(value, BaseForm)
+                and any(_needs_choices(f) for f in value.fields.values())
+            )
+        ]
+        if forms:
+            await sync_to_async(_fetch_choices)(forms)
+    if _uses_auth_context_processor(getattr(response, "using", None)):
+        await _load_permissions(request)
 
 
 class ContextMixin:
@@ -151,6 +245,7 @@ class TemplateResponseMixin:
         response: HttpResponseBase = await super().run_handler(  # type: ignore[misc]
             request, *args, **kwargs
         )
+        await prepare_to_render(response, request)
         return render_on_loop(response, self)
 
 
@@ -163,7 +258,7 @@ class AsyncTemplateView(TemplateResponseMixin, ContextMixin, AsyncView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Render the template with ``get_context_data(**kwargs)``."""
-        context = await _resolve(self.get_context_data(**kwargs))
+        context = await call_hook(self.get_context_data, **kwargs)
         return self.render_to_response(context)
 
 
@@ -182,10 +277,12 @@ class AsyncRedirectView(AsyncView):
     pattern_name: str | None = None
     query_string: bool = False
 
+    @on_loop
     def get_redirect_url(self, *args: Any, **kwargs: Any) -> str | None:
         """Return the URL to redirect to, or None for 410 Gone.
 
-        Override to compute it; an override may be ``async def``.
+        Override to compute it: an ``async def`` override is awaited, a plain
+        ``def`` one runs in a thread (it may query).
         """
         if self.url:
             url = self.url % kwargs
@@ -200,7 +297,7 @@ class AsyncRedirectView(AsyncView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Redirect (301 if ``permanent`` else 302), or answer 410 without a URL."""
-        url = await _resolve(self.get_redirect_url(*args, **kwargs))
+        url = await call_hook(self.get_redirect_url, *args, **kwargs)
         if url:
             if self.permanent:
                 return HttpResponsePermanentRedirect(url)

@@ -8,7 +8,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponseBase
 
-from django_async_cbv.views import AsyncView, _resolve
+from django_async_cbv._hooks import call_hook
+from django_async_cbv.views import AsyncView
 
 from .base import ContextMixin, TemplateResponseMixin
 
@@ -46,7 +47,7 @@ class SingleObjectMixin(ContextMixin):
         ``await super()``.
         """
         if queryset is None:
-            queryset = await _resolve(self.get_queryset())
+            queryset = await call_hook(self.get_queryset)
         assert queryset is not None
         pk = self.kwargs.get(self.pk_url_kwarg)
         slug = self.kwargs.get(self.slug_url_kwarg)
@@ -108,8 +109,8 @@ class BaseDetailView(SingleObjectMixin, AsyncView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Look the object up and render it."""
-        self.object = await _resolve(self.get_object())
-        context = await _resolve(self.get_context_data(object=self.object))
+        self.object = await call_hook(self.get_object)
+        context = await call_hook(self.get_context_data, object=self.object)
         return self.render_to_response(context)  # type: ignore[attr-defined,no-any-return]
 
 

@@ -22,8 +22,9 @@ from django.forms import BaseForm, Form
 from django.forms import models as model_forms
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 
+from django_async_cbv._hooks import call_hook
 from django_async_cbv.api.writes import _unless_cancelled, call_from_thread
-from django_async_cbv.views import AsyncView, _resolve
+from django_async_cbv.views import AsyncView
 
 from .base import ContextMixin, TemplateResponseMixin
 from .detail import BaseDetailView, SingleObjectMixin, SingleObjectTemplateResponseMixin
@@ -80,8 +81,9 @@ class FormMixin(ContextMixin):
 
     ``get_form()``, ``get_form_kwargs()``, ``form_valid()``, ``form_invalid()``
     and ``get_success_url()`` are ``async def``: override them and ``await
-    super()``. Set ``atomic = True`` to run validation and ``form_valid()`` in
-    one database transaction (the model views do).
+    super()``; a plain ``def`` override runs in a worker thread. Set ``atomic =
+    True`` to run validation and ``form_valid()`` in one database transaction (the
+    model views do).
     """
 
     initial: Mapping[str, Any] = {}
@@ -111,11 +113,17 @@ class FormMixin(ContextMixin):
         return self.form_class
 
     async def get_form(self, form_class: type[BaseForm] | None = None) -> BaseForm:
-        """Return the form, bound to the request's data on POST and PUT."""
+        """Return the form, bound to the request's data on POST and PUT.
+
+        The form is built in a worker thread: a ``ModelForm`` for an existing
+        object reads its many-to-many values from the database.
+        """
         if form_class is None:
-            form_class = await _resolve(self.get_form_class())
+            form_class = await call_hook(self.get_form_class)
         assert form_class is not None
-        return form_class(**await _resolve(self.get_form_kwargs()))
+        kwargs = await call_hook(self.get_form_kwargs)
+        form: BaseForm = await sync_to_async(form_class)(**kwargs)
+        return form
 
     async def get_form_kwargs(self) -> dict[str, Any]:
         """Return the keyword arguments that build the form. Override to add some."""
@@ -135,17 +143,17 @@ class FormMixin(ContextMixin):
 
     async def form_valid(self, form: Any) -> HttpResponseBase:
         """Answer a valid form: redirect to ``get_success_url()``."""
-        return HttpResponseRedirect(await _resolve(self.get_success_url()))
+        return HttpResponseRedirect(await call_hook(self.get_success_url))
 
     async def form_invalid(self, form: Any) -> HttpResponseBase:
         """Answer an invalid form: render the template with the form and its errors."""
-        context = await _resolve(self.get_context_data(form=form))
+        context = await call_hook(self.get_context_data, form=form)
         return self.render_to_response(context)  # type: ignore[attr-defined,no-any-return]
 
     async def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         """Add ``form`` to the context (a new one unless given)."""
         if "form" not in kwargs:
-            kwargs["form"] = await _resolve(self.get_form())
+            kwargs["form"] = await call_hook(self.get_form)
         return await super().get_context_data(**kwargs)
 
     def get_write_database(self, form: Any) -> str:
@@ -166,9 +174,9 @@ class FormMixin(ContextMixin):
         answer: HttpResponseBase
         if not self.atomic:
             if await sync_to_async(form.is_valid)():
-                answer = await _resolve(self.form_valid(form))
+                answer = await call_hook(self.form_valid, form)
             else:
-                answer = await _resolve(self.form_invalid(form))
+                answer = await call_hook(self.form_invalid, form)
             return answer
 
         def validate_and_save() -> HttpResponseBase | None:
@@ -179,7 +187,7 @@ class FormMixin(ContextMixin):
 
         response = await _atomic_in_thread(self.get_write_database(form), validate_and_save)
         if response is None:
-            answer = await _resolve(self.form_invalid(form))
+            answer = await call_hook(self.form_invalid, form)
             return answer
         return response
 
@@ -204,7 +212,7 @@ class ModelFormMixin(FormMixin, SingleObjectMixin):
         elif getattr(self, "object", None) is not None:
             model = type(self.object)
         else:
-            model = (await _resolve(self.get_queryset())).model
+            model = (await call_hook(self.get_queryset)).model
         if self.fields is None:
             raise ImproperlyConfigured(
                 f"{name} uses a ModelForm without the 'fields' attribute, which is "
@@ -243,12 +251,12 @@ class ProcessFormView(AsyncView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Render a blank form."""
-        context = await _resolve(self.get_context_data())  # type: ignore[attr-defined]
+        context = await call_hook(self.get_context_data)  # type: ignore[attr-defined]
         return self.render_to_response(context)  # type: ignore[attr-defined,no-any-return]
 
     async def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Bind the form to the request's data, validate it and answer."""
-        form = await _resolve(self.get_form())  # type: ignore[attr-defined]
+        form = await call_hook(self.get_form)  # type: ignore[attr-defined]
         return await self.process_form(form)  # type: ignore[attr-defined,no-any-return]
 
     async def put(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -293,12 +301,12 @@ class BaseUpdateView(ModelFormMixin, ProcessFormView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Render the form for the object."""
-        self.object = await _resolve(self.get_object())
+        self.object = await call_hook(self.get_object)
         return await super().get(request, *args, **kwargs)
 
     async def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Validate and save the changes, atomically."""
-        self.object = await _resolve(self.get_object())
+        self.object = await call_hook(self.get_object)
         return await super().post(request, *args, **kwargs)
 
 
@@ -321,20 +329,20 @@ class BaseDeleteView(FormMixin, BaseDetailView):
 
     async def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Validate the confirmation form and delete the object, atomically."""
-        self.object = await _resolve(self.get_object())
-        form = await _resolve(self.get_form())
+        self.object = await call_hook(self.get_object)
+        form = await call_hook(self.get_form)
         return await self.process_form(form)
 
     async def form_valid(self, form: Any) -> HttpResponseBase:
         """Delete the object and redirect to ``get_success_url()``."""
-        success_url = await _resolve(self.get_success_url())
+        success_url = await call_hook(self.get_success_url)
         await sync_to_async(self.object.delete)()
         return HttpResponseRedirect(success_url)
 
     async def delete(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Delete the object (no form) and redirect to ``get_success_url()``."""
-        self.object = obj = await _resolve(self.get_object())
-        success_url = await _resolve(self.get_success_url())
+        self.object = obj = await call_hook(self.get_object)
+        success_url = await call_hook(self.get_success_url)
         using = router.db_for_write(type(obj), instance=obj)
         await _atomic_in_thread(using, obj.delete)
         return HttpResponseRedirect(success_url)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import InvalidPage, Page, Paginator
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponseBase
 
-from django_async_cbv.views import AsyncView, _resolve
+from django_async_cbv._hooks import call_hook
+from django_async_cbv.views import AsyncView
 
 from .base import ContextMixin, TemplateResponseMixin
 from .pagination import AsyncPaginator, fetched_page
@@ -35,6 +37,26 @@ async def evaluate(object_list: Any) -> Any:
         async for _ in object_list:  # QuerySet.__aiter__ fills the cache, then reads it
             pass
     return object_list
+
+
+def _sync_page(paginator: Any, raw: Any) -> tuple[Any, Any, Any, bool]:
+    """Work out and fetch page ``raw`` with a sync paginator (blocking: run in a thread).
+
+    The count and the page's objects are fetched here, so the template reads
+    them without a query.
+    """
+    try:
+        number = int(raw)
+    except ValueError:
+        if raw != "last":
+            raise Http404(f"Page {raw!r} is neither a number nor 'last'.") from None
+        number = paginator.num_pages
+    try:
+        page = paginator.page(number)
+    except InvalidPage as exc:
+        raise Http404(f"Invalid page ({number}): {exc}") from None
+    page.object_list = list(page.object_list)
+    return paginator, page, page.object_list, page.has_other_pages()
 
 
 class MultipleObjectMixin(ContextMixin):
@@ -107,7 +129,12 @@ class MultipleObjectMixin(ContextMixin):
         allow_empty_first_page: bool = True,
         **kwargs: Any,
     ) -> Any:
-        """Return an async paginator (``paginator_class``) over ``queryset``."""
+        """Return a paginator (``paginator_class``) over ``queryset``.
+
+        Django's ``AsyncPaginator`` by default. A sync one (a subclass of Django's
+        ``Paginator``, without ``apage()``) works too: its page is worked out and
+        fetched in a worker thread.
+        """
         return self.paginator_class(
             queryset,
             per_page,
@@ -133,6 +160,9 @@ class MultipleObjectMixin(ContextMixin):
             allow_empty_first_page=self.get_allow_empty(),
         )
         raw = self.kwargs.get(self.page_kwarg) or self.request.GET.get(self.page_kwarg) or 1
+        if not callable(getattr(paginator, "apage", None)):
+            # A sync paginator (a subclass of Django's Paginator): in a thread.
+            return await sync_to_async(_sync_page)(paginator, raw)
         try:
             number = int(raw)
         except ValueError:
@@ -165,8 +195,8 @@ class MultipleObjectMixin(ContextMixin):
         page_size = self.get_paginate_by(queryset)
         context_object_name = self.get_context_object_name(queryset)
         if page_size:
-            paginator, page, queryset, is_paginated = await self.paginate_queryset(
-                queryset, page_size
+            paginator, page, queryset, is_paginated = await call_hook(
+                self.paginate_queryset, queryset, page_size
             )
             context: dict[str, Any] = {
                 "paginator": paginator,
@@ -193,7 +223,7 @@ class BaseListView(MultipleObjectMixin, AsyncView):
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Fetch the list (404 if empty and not ``allow_empty``) and render it."""
-        self.object_list = await _resolve(self.get_queryset())
+        self.object_list = await call_hook(self.get_queryset)
         if not self.get_allow_empty():
             # With pagination, an EXISTS query is enough; without, the rows are
             # needed anyway, so fetch them now.
@@ -207,7 +237,7 @@ class BaseListView(MultipleObjectMixin, AsyncView):
                 raise Http404(
                     f"The list is empty and {type(self).__qualname__}.allow_empty is False."
                 )
-        context = await _resolve(self.get_context_data())
+        context = await call_hook(self.get_context_data)
         return self.render_to_response(context)  # type: ignore[attr-defined,no-any-return]
 
 
