@@ -78,6 +78,16 @@ class StaffOnlyAPI(PlainAPI):
         return super().has_object_permission(obj) and obj.name.startswith("mine")
 
 
+class AsyncSuperAPI(PlainAPI):
+    """async overrides that await the default (API.md: the hooks are async)."""
+
+    async def has_permission(self) -> bool:
+        return bool(await super().has_permission() and self.request.user.is_staff)
+
+    async def has_object_permission(self, obj: Any) -> bool:
+        return bool(await super().has_object_permission(obj) and obj.name.startswith("mine"))
+
+
 class CoroutineCheckAPI(PlainAPI):
     async def is_allowed(self) -> bool:
         return False
@@ -114,6 +124,7 @@ urlpatterns = [
         token=TokenAPI,
         mine=MineOnlyAPI,
         staff=StaffOnlyAPI,
+        async_super=AsyncSuperAPI,
         coroutine=CoroutineCheckAPI,
         leaky=LeakyAPI,
     ),
@@ -210,6 +221,19 @@ async def test_sync_permission_overrides_calling_super(client: AsyncClient) -> N
     assert (await client.get("/staff/")).status_code == 200
     assert (await client.get(f"/staff/{mine.pk}/")).status_code == 200
     assert_status(await client.get(f"/staff/{theirs.pk}/"), 403)
+
+
+async def test_async_permission_overrides_awaiting_super(client: AsyncClient) -> None:
+    mine = await make_widget(name="mine")
+    theirs = await make_widget(name="theirs")
+    assert_status(await client.get("/async_super/"), 403)
+    user = await make_user()
+    user.is_staff = True
+    await user.asave()
+    await client.aforce_login(user)
+    assert (await client.get("/async_super/")).status_code == 200
+    assert (await client.get(f"/async_super/{mine.pk}/")).status_code == 200
+    assert_status(await client.get(f"/async_super/{theirs.pk}/"), 403)
 
 
 async def test_permission_hook_returning_a_coroutine_fails_closed(client: AsyncClient) -> None:

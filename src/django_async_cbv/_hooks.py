@@ -14,14 +14,14 @@ let every request through.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from inspect import isawaitable
 from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["call_check", "call_hook", "on_loop"]
+__all__ = ["Verdict", "call_check", "call_hook", "on_loop"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +59,35 @@ async def call_hook(hook: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
+class Verdict:
+    """A default permission hook's answer: awaitable, and usable as a bool.
+
+    ``AsyncAPIView``'s ``has_permission()`` and ``has_object_permission()`` are async
+    hooks (``await super().has_permission()`` in an ``async def`` override), yet a
+    Django-style plain ``def`` override writes ``return super().has_permission() and
+    ...``. A coroutine would be truthy there, whatever it would have answered, so the
+    defaults return this instead: awaiting it and testing it give the same answer.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __bool__(self) -> bool:
+        return self.value
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        return _answer(self.value).__await__()
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.value!r})"
+
+
+async def _answer(value: bool) -> bool:
+    return value
+
+
 def _name(hook: Callable[..., Any]) -> str:
     return str(getattr(hook, "__qualname__", None) or getattr(hook, "__name__", None) or hook)
 
@@ -77,7 +106,7 @@ async def call_check(hook: Callable[..., Any], *args: Any) -> bool:
         result = hook(*args)
     else:
         result = await sync_to_async(hook)(*args)
-        if isawaitable(result):
+        if isawaitable(result) and not isinstance(result, Verdict):
             close = getattr(result, "close", None)
             if callable(close):
                 close()  # never awaited: no "coroutine was never awaited" warning
@@ -85,6 +114,8 @@ async def call_check(hook: Callable[..., Any], *args: Any) -> bool:
                 f"{_name(hook)}() is a plain def but returned an awaitable. Make it "
                 "'async def' and await what it calls, or call only sync code from it."
             )
+    if isinstance(result, Verdict):
+        result = result.value
     if not isinstance(result, bool):
         close = getattr(result, "close", None)
         if isawaitable(result) and callable(close):

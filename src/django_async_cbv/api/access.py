@@ -9,6 +9,7 @@ included); only a 405 answer skips the access checks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -16,7 +17,7 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from django_async_cbv._hooks import call_check, on_loop
+from django_async_cbv._hooks import Verdict, call_check, on_loop
 from django_async_cbv.exceptions import ProblemError
 from django_async_cbv.problems import problem_response
 from django_async_cbv.stages import ACCESS, CallNext, request_stage
@@ -109,14 +110,16 @@ class AccessMixin:
         return getattr(self.request, "user", None)
 
     @on_loop
-    def has_permission(self) -> bool:
+    def has_permission(self) -> bool | Awaitable[bool]:
         """Return whether the request may run its action. Default: True (anyone may).
 
-        Override with ``async def``, or with a plain ``def`` (run in a thread, so it
-        may query). It must return ``True`` or ``False``: anything else raises
-        ``ImproperlyConfigured`` instead of letting the request through.
+        An async hook: override with ``async def`` (``await super().has_permission()``
+        works), or with a plain ``def`` (run in a thread, so it may query; ``return
+        super().has_permission() and ...`` works too: the default's answer is both
+        awaitable and a bool). It must answer ``True`` or ``False``: anything else
+        raises ``ImproperlyConfigured`` instead of letting the request through.
         """
-        return True
+        return Verdict(True)
 
     def get_authenticate_header(self) -> str | None:
         """Return a ``WWW-Authenticate`` challenge, e.g. ``'Bearer realm="api"'``.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import (
@@ -15,7 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.http import Http404, HttpResponse
 
-from django_async_cbv._hooks import call_check, on_loop
+from django_async_cbv._hooks import Verdict, call_check, on_loop
 from django_async_cbv.views import _resolve
 
 from .config import Config
@@ -128,13 +128,13 @@ class ObjectMixin:
         return obj
 
     @on_loop
-    def has_object_permission(self, obj: models.Model) -> bool:
+    def has_object_permission(self, obj: models.Model) -> bool | Awaitable[bool]:
         """Return whether the request may act on ``obj``. Default: True.
 
-        Override with ``async def`` or a plain ``def`` (run in a thread); it must
-        return ``True`` or ``False``, as ``has_permission()``.
+        An async hook, overridden as ``has_permission()`` is (``async def`` or a
+        plain ``def``); it must answer ``True`` or ``False``.
         """
-        return True
+        return Verdict(True)
 
     async def serialize(self, obj: models.Model) -> dict[str, Any]:
         """Return ``obj`` as a JSON-ready dict: the fields plus the pk."""
