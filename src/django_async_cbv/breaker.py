@@ -98,6 +98,19 @@ def upstream_unwell(exc: BaseException) -> bool:
 Classify = Callable[[BaseException], int]
 
 
+_COUNTED: Final = "_django_async_cbv_counted"
+
+
+def _counted(exc: BaseException, breaker: object) -> bool:
+    """Whether ``breaker`` counted ``exc`` as a failure already (in a nested call)."""
+    return breaker in getattr(exc, _COUNTED, ())
+
+
+def _mark_counted(exc: BaseException, breaker: object) -> None:
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(exc, _COUNTED, (*getattr(exc, _COUNTED, ()), breaker))
+
+
 class _CallTimeout(TimeoutError):
     """A call protected by a breaker outlived the breaker's ``timeout``."""
 
@@ -322,17 +335,16 @@ class CircuitBreaker:
         if mem is not None:
             epoch = mem.epoch  # before the state: a transition in between changes it
             if mem.state is _CLOSED:
-                active = _active.get()
-                if self in active:
+                # No context variable is set here (that would double the cost of the
+                # call): a call nested in this one is admitted on its own, and a
+                # failure both raise is counted once (see _closed_ended).
+                if self in _active.get():
                     return await fn(*args, **kwargs)
-                _active.set((*active, self))
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException as exc:
-                    _active.set(active)
                     await self._closed_ended(epoch, self._classify(exc), exc)
                     raise
-                _active.set(active)
                 self._successes += 1
                 if mem.failures:
                     mem.record(epoch, None, SUCCESS)
@@ -351,17 +363,13 @@ class CircuitBreaker:
             if mem is not None:
                 epoch = mem.epoch  # before the state: a transition in between changes it
                 if mem.state is _CLOSED:
-                    active = _active.get()
-                    if breaker in active:
+                    if breaker in _active.get():
                         return await fn(*args, **kwargs)
-                    _active.set((*active, breaker))
                     try:
                         result = await fn(*args, **kwargs)
                     except BaseException as exc:
-                        _active.set(active)
                         await breaker._closed_ended(epoch, breaker._classify(exc), exc)
                         raise
-                    _active.set(active)
                     breaker._successes += 1
                     if mem.failures:
                         mem.record(epoch, None, SUCCESS)
@@ -520,6 +528,10 @@ class CircuitBreaker:
 
     async def _closed_ended(self, epoch: int, outcome: int, exc: BaseException) -> None:
         """The fast path's failure: record it in memory (no await unless it opened)."""
+        if outcome == FAILURE:
+            if _counted(exc, self):
+                return  # a nested call of this breaker counted it already
+            _mark_counted(exc, self)
         self._count(outcome, exc, timed_out=False)
         if outcome != SUCCESS or self._mem.failures:
             change = self._mem.record(epoch, None, outcome)
@@ -585,6 +597,11 @@ class CircuitBreaker:
         timed_out: bool = False,
     ) -> None:
         """Record the outcome of an admitted call."""
+        if outcome == FAILURE and exc is not None:
+            if _counted(exc, self):  # by a nested call of this breaker: count it once
+                outcome = NEUTRAL
+            else:
+                _mark_counted(exc, self)
         self._count(outcome, exc, timed_out=timed_out)
         epoch, lease, shared, pending, generation = ticket
         if not shared:
