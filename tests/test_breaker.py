@@ -76,6 +76,13 @@ class Upstream:
         self.calls += 1
         raise exc if exc is not None else OSError("connection refused")
 
+    async def fail_when_released(self) -> Any:
+        """Fails once ``release`` is set."""
+        self.calls += 1
+        self.started.set()
+        await self.release.wait()
+        raise OSError("late failure")
+
     async def held(self) -> str:
         """Succeeds once ``release`` is set."""
         self.calls += 1
@@ -188,23 +195,36 @@ async def test_a_cancelled_probe_frees_its_slot_without_counting(clock: FakeCloc
     assert breaker.state is CLOSED
 
 
-async def test_a_stuck_probe_loses_its_lease(clock: FakeClock) -> None:
-    """A probe that never ends does not wedge HALF_OPEN: its lease expires."""
+async def test_a_probe_keeps_its_slot_for_as_long_as_it_runs(clock: FakeClock) -> None:
+    """Without a timeout, a probe outliving recovery_timeout keeps its slot: no second
+    probe runs beside it (half_open_max_calls holds); its end frees the slot."""
     breaker = make(clock, failure_threshold=1, recovery_timeout=20)
     await trip(breaker)
     clock.advance(20)
-    stuck = Upstream()
-    probe = asyncio.ensure_future(breaker.call(stuck.held))
-    await stuck.started.wait()
-    clock.advance(19.9)
-    with pytest.raises(CircuitOpenError):
-        await breaker.call(Upstream().ok)
-    clock.advance(0.1)  # the lease (one recovery period without a timeout) is over
+    slow = Upstream()
+    probe = asyncio.ensure_future(breaker.call(slow.held))
+    await slow.started.wait()
+    clock.advance(1000)
+    other = Upstream()
+    for _ in range(3):
+        with pytest.raises(CircuitOpenError):
+            await breaker.call(other.ok)
+    assert other.calls == 0
+    slow.release.set()
+    assert await probe == "probe"
+    assert breaker.state is CLOSED
+
+
+async def test_a_probe_cancelled_by_the_timeout_frees_its_slot(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, recovery_timeout=20, timeout=0.01)
+    await trip(breaker)
+    clock.advance(20)
+    with pytest.raises(TimeoutError):
+        await breaker.call(Upstream().held)
+    assert breaker.state is OPEN  # the timed-out probe was a failure
+    clock.advance(20)
     assert await breaker.call(Upstream().ok) == "ok"
     assert breaker.state is CLOSED
-    probe.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await probe
 
 
 # -- what counts ------------------------------------------------------------------------------
@@ -447,6 +467,138 @@ async def test_every_transition_is_signalled_to_sync_and_async_receivers(
     assert len(lines) == len(expected)
 
 
+def failing_receiver(breaker: CircuitBreaker) -> Callable[..., None]:
+    """A circuit_state_changed receiver that raises on OPEN -> HALF_OPEN."""
+
+    def receiver(sender: Any, old_state: CircuitState, new_state: CircuitState, **_: Any) -> None:
+        if sender is breaker and new_state is HALF_OPEN:
+            raise RuntimeError("metrics backend down")
+
+    return receiver
+
+
+@contextlib.contextmanager
+def receiving(receiver: Any) -> Any:
+    circuit_state_changed.connect(receiver, weak=False)
+    try:
+        yield
+    finally:
+        circuit_state_changed.disconnect(receiver)
+
+
+async def test_a_receiver_that_raises_is_logged_and_the_probe_runs(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing receiver neither breaks the call that made the change nor keeps its
+    probe slot: the probe runs and closes the circuit; the error is logged."""
+    breaker = make(clock, failure_threshold=1, recovery_timeout=2)
+    await trip(breaker)
+    clock.advance(2)
+    upstream = Upstream()
+    with receiving(failing_receiver(breaker)), caplog.at_level(logging.ERROR):
+        assert await breaker.call(upstream.ok) == "ok"
+    assert upstream.calls == 1
+    assert breaker.state is CLOSED
+    errors = [r for r in caplog.records if r.name == "django_async_cbv" and r.exc_info]
+    assert len(errors) == 1, errors
+    assert "circuit_state_changed receiver" in errors[0].getMessage()
+    assert "metrics backend down" in str(errors[0].exc_info[1])
+
+
+async def test_a_caller_cancelled_while_a_receiver_runs_frees_the_probe_slot(
+    clock: FakeClock,
+) -> None:
+    breaker = make(clock, failure_threshold=1, recovery_timeout=1)
+    entered = asyncio.Event()
+
+    async def slow_receiver(
+        sender: Any, old_state: CircuitState, new_state: CircuitState, **_: Any
+    ) -> None:
+        if sender is breaker and new_state is HALF_OPEN:
+            entered.set()
+            await asyncio.Event().wait()
+
+    await trip(breaker)
+    clock.advance(1)
+    upstream = Upstream()
+    with receiving(slow_receiver):
+        caller = asyncio.ensure_future(breaker.call(upstream.ok))
+        await entered.wait()
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    assert upstream.calls == 0
+    assert breaker.state is HALF_OPEN
+    assert await breaker.call(upstream.ok) == "ok"  # the slot was not leaked
+    assert breaker.state is CLOSED
+
+
+# -- a breaker's call inside a call of the same breaker ----------------------------------------
+
+
+async def test_a_nested_call_of_the_same_breaker_counts_once(clock: FakeClock) -> None:
+    """A call inside a call of the same breaker passes through: one failure, not two."""
+    breaker = make(clock, failure_threshold=2)
+    upstream = Upstream()
+
+    async def outer() -> Any:
+        return await breaker.call(upstream.fail, OSError("down"))
+
+    with pytest.raises(OSError, match="down"):
+        await breaker.call(outer)
+    assert breaker.state is CLOSED
+    assert breaker.stats.failures == 1
+    assert breaker.stats.consecutive_failures == 1
+    with pytest.raises(OSError, match="down"):
+        await breaker.call(outer)
+    assert breaker.state is OPEN
+
+
+@pytest.mark.parametrize("how", ["call", "decorator", "async with"])
+async def test_a_nested_call_of_the_same_breaker_is_no_second_probe(
+    clock: FakeClock, how: str
+) -> None:
+    """In HALF_OPEN the outer call holds the only probe slot; the inner call, part of
+    the same probe, is not refused, and the probe's success closes the circuit."""
+    breaker = make(clock, failure_threshold=1, recovery_timeout=5, half_open_max_calls=1)
+    upstream = Upstream()
+    inner = breaker(upstream.ok)
+
+    async def outer() -> Any:
+        if how == "call":
+            return await breaker.call(upstream.ok)
+        if how == "decorator":
+            return await inner()
+        async with breaker:
+            return await upstream.ok()
+
+    await trip(breaker)
+    clock.advance(5)
+    if how == "async with":
+        async with breaker:
+            assert await outer() == "ok"
+    else:
+        assert await breaker.call(outer) == "ok"
+    assert upstream.calls == 1
+    assert breaker.state is CLOSED
+    assert breaker.stats.ignored == 0
+
+
+async def test_a_nested_call_of_another_breaker_is_admitted_on_its_own(
+    clock: FakeClock,
+) -> None:
+    outer_breaker = make(clock, failure_threshold=1)
+    inner_breaker = make(clock, failure_threshold=1)
+
+    async def outer() -> Any:
+        return await inner_breaker.call(Upstream().fail, OSError("down"))
+
+    with pytest.raises(OSError, match="down"):
+        await outer_breaker.call(outer)
+    assert inner_breaker.state is OPEN
+    assert outer_breaker.state is OPEN
+
+
 async def test_stats(clock: FakeClock) -> None:
     breaker = make(clock, failure_threshold=2)
     await breaker.call(Upstream().ok)
@@ -558,6 +710,10 @@ class Protected(AsyncCircuitBreakerMixin, AsyncView):
         fail = request.GET.get("fail")
         if fail == "upstream":
             raise UpstreamError("upstream said 500", status=500, body=b"secret")
+        if fail == "upstream404":
+            raise UpstreamError("upstream said 404", status=404)
+        if fail == "upstream429":
+            raise UpstreamError("upstream said 429", status=429)
         if fail == "upstream-timeout":
             raise UpstreamTimeout("upstream too slow")
         if fail == "oserror":
@@ -641,6 +797,22 @@ async def test_mixin_never_opens_on_the_handlers_404_or_403() -> None:
     await client.get("/protected/", {"fail": "problem404"})
     await client.get("/protected/", {"fail": "upstream"})
     assert_problem(await client.get("/protected/"), 503)
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.usefixtures("fresh_mixin_breaker")
+async def test_mixin_never_opens_on_an_upstream_4xx_but_does_on_429() -> None:
+    """An upstream's 404 (a lookup of a missing id) says the service answered; the
+    mixin counts upstream errors by the client's rule: no status, 5xx or 429."""
+    client = AsyncClient(raise_request_exception=False)
+    failures = mixin_breaker.stats.failures
+    for _ in range(5):
+        assert (await client.get("/protected/", {"fail": "upstream404"})).status_code == 502
+    assert mixin_breaker.state is CLOSED
+    assert mixin_breaker.stats.failures == failures
+    for _ in range(2):
+        await client.get("/protected/", {"fail": "upstream429"})
+    assert mixin_breaker.state is OPEN
 
 
 @pytest.mark.urls(__name__)

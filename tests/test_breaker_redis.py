@@ -147,6 +147,7 @@ async def test_a_stuck_probe_elsewhere_does_not_wedge_half_open(
     """A probe that never reports (its process died) holds its slot only until its
     lease expires (the breaker's timeout; else one recovery period)."""
     a, b = pair(name, clock, failure_threshold=1, recovery_timeout=10)
+    a._sleep = never  # a process that died renews nothing
     await trip(a)
     clock.advance(10)
     stuck = Upstream()
@@ -161,6 +162,169 @@ async def test_a_stuck_probe_elsewhere_does_not_wedge_half_open(
     probe.cancel()
     with pytest.raises(asyncio.CancelledError):
         await probe
+
+
+async def never(delay: float) -> None:
+    await asyncio.Event().wait()
+
+
+class Renewals:
+    """An injected sleep for lease renewals: each renewal waits for ``tick``."""
+
+    def __init__(self) -> None:
+        self.tick = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def __call__(self, delay: float) -> None:
+        self.waiting.set()
+        await self.tick.wait()
+        self.tick.clear()
+
+    async def renew(self) -> None:
+        """Let the renewal task renew once, and wait until it is asleep again."""
+        async with asyncio.timeout(5):  # a safety net: no renewal task would hang here
+            await self.waiting.wait()
+            self.waiting.clear()
+            self.tick.set()
+            await self.waiting.wait()
+
+
+async def test_a_live_probe_renews_its_lease(name: str, clock: FakeClock) -> None:
+    """A probe running longer than its lease (no timeout: one recovery period) keeps
+    its slot while its process renews the lease: no second probe runs beside it."""
+    a, b = pair(name, clock, failure_threshold=1, recovery_timeout=10)
+    renewals = Renewals()
+    a._sleep = renewals
+    await trip(a)
+    clock.advance(10)
+    slow = Upstream()
+    probe = asyncio.ensure_future(a.call(slow.held))
+    await slow.started.wait()
+    clock.advance(9)
+    await renewals.renew()  # the lease now ends at +19
+    clock.advance(5)  # past the lease's first expiry (+10)
+    other = Upstream()
+    with pytest.raises(CircuitOpenError):
+        await b.call(other.ok)
+    assert other.calls == 0
+    slow.release.set()
+    assert await probe == "probe"
+    assert await b.current_state() is CLOSED
+
+
+async def test_a_raising_receiver_does_not_leak_the_shared_probe_slot(
+    name: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = pair(name, clock, failure_threshold=1, recovery_timeout=2)
+
+    def receiver(sender: Any, old_state: Any, new_state: Any, **_: Any) -> None:
+        if sender is a and new_state is HALF_OPEN:
+            raise RuntimeError("metrics backend down")
+
+    await trip(a)
+    clock.advance(2)
+    circuit_state_changed.connect(receiver)
+    try:
+        with caplog.at_level(logging.ERROR, logger="django_async_cbv"):
+            assert await a.call(Upstream().ok) == "ok"
+    finally:
+        circuit_state_changed.disconnect(receiver)
+    assert await b.current_state() is CLOSED
+    assert any("circuit_state_changed receiver" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_caller_cancelled_while_a_receiver_runs_frees_the_shared_slot(
+    name: str, clock: FakeClock
+) -> None:
+    a, b = pair(name, clock, failure_threshold=1, recovery_timeout=2)
+    entered = asyncio.Event()
+
+    async def receiver(sender: Any, old_state: Any, new_state: Any, **_: Any) -> None:
+        if sender is a and new_state is HALF_OPEN:
+            entered.set()
+            await asyncio.Event().wait()
+
+    await trip(a)
+    clock.advance(2)
+    upstream = Upstream()
+    circuit_state_changed.connect(receiver)
+    try:
+        caller = asyncio.ensure_future(a.call(upstream.ok))
+        await entered.wait()
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    finally:
+        circuit_state_changed.disconnect(receiver)
+    await asyncio.gather(*a._background)  # the release runs in a task of its own
+    assert upstream.calls == 0
+    assert await b.call(upstream.ok) == "ok"  # no time passed: the slot was released
+    assert await b.current_state() is CLOSED
+
+
+async def test_a_probe_from_before_a_flush_does_not_count_after_it(
+    name: str, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    """FLUSHALL (or a restart) while a probe runs resets the circuit; epochs and lease
+    ids start again, but the old probe's outcome matches nothing in the new state."""
+    a, b = pair(name, clock, failure_threshold=1, recovery_timeout=1)
+    a._sleep = b._sleep = never
+    await trip(a)
+    clock.advance(1)
+    old = Upstream()
+    old_probe = asyncio.ensure_future(a.call(old.held))  # epoch 2, lease 1
+    await old.started.wait()
+    redis_client.flushdb()
+    assert await b.current_state() is CLOSED
+    await trip(b)
+    clock.advance(1)
+    new = Upstream()
+    new_probe = asyncio.ensure_future(b.call(new.held))  # epoch 2, lease 1 again
+    await new.started.wait()
+    old_probe.cancel()  # frees nothing of the new state...
+    with pytest.raises(asyncio.CancelledError):
+        await old_probe
+    await asyncio.gather(*a._background)
+    with pytest.raises(CircuitOpenError):  # ...the new probe still holds the only slot
+        await a.call(Upstream().ok)
+    new.release.set()
+    await new_probe
+    assert await a.current_state() is CLOSED
+
+
+async def test_a_stale_failure_from_before_a_flush_does_not_reopen(
+    name: str, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    a, b = pair(name, clock, failure_threshold=1, recovery_timeout=1)
+    a._sleep = b._sleep = never
+    await trip(a)
+    clock.advance(1)
+    old = Upstream()
+    old_probe = asyncio.ensure_future(a.call(old.fail_when_released))
+    await old.started.wait()
+    redis_client.flushdb()
+    await trip(b)
+    clock.advance(1)
+    new = Upstream()
+    new_probe = asyncio.ensure_future(b.call(new.held))
+    await new.started.wait()
+    old.release.set()
+    with pytest.raises(OSError, match="late failure"):
+        await old_probe
+    assert await b.current_state() is HALF_OPEN  # the stale failure did not reopen it
+    new.release.set()
+    await new_probe
+    assert await b.current_state() is CLOSED
+
+
+async def test_stats_report_the_shared_consecutive_failures(name: str, clock: FakeClock) -> None:
+    a, b = pair(name, clock, failure_threshold=5)
+    await trip(a, 3)
+    assert a.stats.consecutive_failures == 3
+    await b.current_state()
+    assert b.stats.consecutive_failures == 3
+    await b.call(Upstream().ok)
+    assert b.stats.consecutive_failures == 0
 
 
 async def test_a_cancelled_probe_frees_its_shared_slot(name: str, clock: FakeClock) -> None:
@@ -282,6 +446,50 @@ async def test_redis_stopped_mid_test_degrades_to_per_process_state(
         assert "private" in warnings[0].message
     finally:
         server.stop()
+
+
+async def test_a_hung_redis_is_skipped_after_two_timeouts(
+    name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis that accepts connections and never answers (stopped with SIGSTOP)
+    costs two socket timeouts, not one per call: then the breaker skips it, on its
+    own state, until a probe a second later finds it answering (or not)."""
+    health_clock = FakeClock()
+    monkeypatch.setattr(_store_health, "_now", health_clock)
+    connections = 0
+
+    async def black_hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while await reader.read(65536):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(black_hole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    caches = {
+        "hung": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"SOCKET_TIMEOUT": 0.05, "SOCKET_CONNECT_TIMEOUT": 0.05},
+        }
+    }
+    try:
+        with override_settings(CACHES=caches), caplog.at_level(logging.WARNING):
+            breaker = CircuitBreaker(name, storage="hung")
+            for _ in range(10):
+                assert await breaker.call(Upstream().ok) == "ok"
+            assert connections == 2  # two timeouts, then skipped
+            health_clock.advance(1)  # PROBE_INTERVAL: one call probes it again
+            for _ in range(5):
+                assert await breaker.call(Upstream().ok) == "ok"
+            assert connections == 3
+            from django_async_cbv import aclose
+
+            await aclose()
+    finally:
+        server.close()
+    assert any("using this process's own state" in r.getMessage() for r in caplog.records)
 
 
 # -- checks ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import threading
 import warnings
@@ -16,11 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 from asgiref.sync import async_to_sync
-from django.test import override_settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.test import AsyncRequestFactory, override_settings
 
 import django_async_cbv
 from django_async_cbv import (
+    AsyncCircuitBreakerMixin,
     AsyncHTTPClient,
+    AsyncView,
     CircuitBreaker,
     CircuitOpenError,
     CircuitState,
@@ -119,6 +123,13 @@ async def test_a_query_in_the_path_is_kept_and_non_ascii_is_encoded(upstream: Up
         "/users/4 2",
         "/users/42\r\nHost: evil",
         "/users/%zz",
+        "..;/admin",
+        "/users/..;x/admin",
+        "%2e%2e;/admin",
+        "%c0%ae%c0%ae/admin",
+        "/users/%ff",
+        "\uff0e\uff0e/admin",
+        "/users/\uff0e/x",
     ],
 )
 async def test_paths_that_could_leave_the_base_are_refused(upstream: Upstream, path: str) -> None:
@@ -518,6 +529,21 @@ async def test_retry_after_seconds_is_honoured(upstream: Upstream) -> None:
     assert sleeps.delays == [3.0]
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "1e3", "-5", "9" * 5000])
+async def test_a_retry_after_that_is_not_ascii_digits_is_no_crash(
+    upstream: Upstream, value: str
+) -> None:
+    """'²'.isdigit() is true and float('²') raises: such values are ignored (or, huge,
+    end the retries); the call raises UpstreamError, never ValueError."""
+    sleeps = Sleeps()
+    client = client_for(upstream, retries=1, sleep=sleeps)
+    upstream.plan("/api/ra", [(503, {"Retry-After": value}), (503, {"Retry-After": value})])
+    with pytest.raises(UpstreamError) as info:
+        await client.get("/ra")
+    assert info.value.status == 503
+    assert all(delay <= 30 for delay in sleeps.delays)
+
+
 async def test_retry_after_http_date_is_honoured(upstream: Upstream) -> None:
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     later = format_datetime(now.replace(second=7), usegmt=True)
@@ -586,10 +612,12 @@ async def test_retries_stop_once_the_circuit_opens(upstream: Upstream) -> None:
 
     async def sleep_while_another_call_fails(delay: float) -> None:
         await opened_meanwhile(delay)
-        # Another request fails through the same breaker and opens it.
+        # Another request (a task of its own, not part of this call) fails through
+        # the same breaker and opens it.
         upstream.plan("/api/other", [500])
+        other = client_for(upstream, circuit_breaker=breaker).get("/other")
         with pytest.raises(UpstreamError):
-            await client_for(upstream, circuit_breaker=breaker).get("/other")
+            await asyncio.create_task(other, context=contextvars.Context())
 
     upstream.plan("/api/x", [503, 503, 503])
     client = client_for(
@@ -620,6 +648,67 @@ async def test_a_breaker_timeout_is_an_upstream_timeout(upstream: Upstream) -> N
     with pytest.raises(UpstreamTimeout):
         await client.get("/hang")
     assert breaker.stats.timeouts == 1
+
+
+class UserView(AsyncCircuitBreakerMixin, AsyncView):
+    """A view whose handler calls the upstream through a client (as in the docs)."""
+
+    client: AsyncHTTPClient | None = None
+
+    async def get(self, request: HttpRequest, uid: int) -> HttpResponse:
+        assert self.client is not None
+        return JsonResponse(await self.client.get_json(f"/users/{uid}"))
+
+
+async def test_mixin_and_client_on_one_breaker_count_a_failure_once(
+    upstream: Upstream,
+) -> None:
+    breaker = CircuitBreaker("http-mixin-once", failure_threshold=2, recovery_timeout=60)
+    client = client_for(upstream, retries=0, circuit_breaker=breaker)
+    view = UserView.as_view(circuit_breaker=breaker, client=client)
+    upstream.plan("/api/users/1", [500, 500])
+    assert (await view(AsyncRequestFactory().get("/"), uid=1)).status_code == 502
+    assert breaker.state is CircuitState.CLOSED
+    assert (breaker.stats.failures, breaker.stats.consecutive_failures) == (1, 1)
+    assert (await view(AsyncRequestFactory().get("/"), uid=1)).status_code == 502
+    assert breaker.state is CircuitState.OPEN
+
+
+async def test_mixin_and_client_on_one_breaker_recover_from_half_open(
+    upstream: Upstream,
+) -> None:
+    """The view's call holds the only probe slot; the client's call inside it is part
+    of that probe, not a second one refused: the circuit closes once the upstream is
+    back (it stayed half-open for ever)."""
+    now = [0.0]
+    breaker = CircuitBreaker(
+        "http-mixin-probe", failure_threshold=1, recovery_timeout=30, clock=lambda: now[0]
+    )
+    client = client_for(upstream, retries=0, circuit_breaker=breaker)
+    view = UserView.as_view(circuit_breaker=breaker, client=client)
+    upstream.plan("/api/users/1", [500])
+    assert (await view(AsyncRequestFactory().get("/"), uid=1)).status_code == 502
+    assert breaker.state is CircuitState.OPEN
+    now[0] += 30
+    assert (await view(AsyncRequestFactory().get("/"), uid=1)).status_code == 200
+    assert breaker.state is CircuitState.CLOSED
+    assert upstream.hits["/api/users/1"] == 2
+
+
+async def test_mixin_never_opens_on_the_clients_404(upstream: Upstream) -> None:
+    """Lookups of missing ids (404 from get_json, the client without a breaker) never
+    open the view's circuit; 5xx do."""
+    breaker = CircuitBreaker("http-mixin-404", failure_threshold=3, recovery_timeout=60)
+    view = UserView.as_view(circuit_breaker=breaker, client=client_for(upstream, retries=0))
+    for uid in range(5):
+        upstream.plan(f"/api/users/{uid}", [404])
+        assert (await view(AsyncRequestFactory().get("/"), uid=uid)).status_code == 502
+    assert breaker.state is CircuitState.CLOSED
+    assert breaker.stats.failures == 0
+    for _ in range(3):
+        upstream.plan("/api/users/9", [500])
+        await view(AsyncRequestFactory().get("/"), uid=9)
+    assert breaker.state is CircuitState.OPEN
 
 
 @pytest.mark.usefixtures("redis_caches")

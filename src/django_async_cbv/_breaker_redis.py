@@ -7,11 +7,20 @@ Each operation is one ``EVALSHA`` (an ``EVAL`` after the server lost the script:
     A hash: ``s`` the state (0 closed, 1 open, 2 half-open), ``e`` the epoch (one
     more on every transition), ``f`` consecutive failures while closed, ``n`` probe
     successes while half-open, ``o`` when it last opened and ``lf`` the last failure
-    (microseconds of the Redis clock), ``l`` the last probe lease id. A missing hash
-    is a closed circuit in epoch 0: creating a breaker writes nothing, so it never
-    resets a shared state. Every write renews an expiry of :data:`KEEP_MS`.
+    (microseconds of the Redis clock), ``l`` the last probe lease id, ``g`` the
+    generation: a random number the first write stores (the last argument of every
+    script is a candidate). A missing hash is a closed circuit in epoch 0 of
+    generation 0: creating a breaker writes nothing, so it never resets a shared
+    state. Every write renews an expiry of :data:`KEEP_MS`.
+
+    Tickets (epoch, lease) count only in the generation they were issued in: after
+    ``FLUSHALL`` or a restart without persistence, which reset every shared circuit
+    to closed, epochs and lease ids start again from 0, and a call admitted before
+    must not count as, or free the slot of, a call admitted after.
 ``<prefix>:{<name>}:probes``
-    A sorted set of the probe leases held in half-open, scored by their expiry.
+    A sorted set of the probe leases held in half-open, scored by their expiry. The
+    process running a probe renews its lease while the probe runs (``renew``), so
+    only the lease of a process that died or lost Redis expires.
 
 The clock is Redis ``TIME`` (ARGV[1] empty), or ARGV[1] in microseconds when the
 breaker was given a clock of its own (tests). The thresholds come from the caller's
@@ -46,13 +55,21 @@ local function clock()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local KEEP = @KEEP@
-local h = redis.call('HMGET', KEYS[1], 's', 'e', 'f', 'n', 'o')
+local h = redis.call('HMGET', KEYS[1], 's', 'e', 'f', 'n', 'o', 'g')
 local state = tonumber(h[1]) or 0
 local epoch = tonumber(h[2]) or 0
 local failures = tonumber(h[3]) or 0
 local successes = tonumber(h[4]) or 0
 local opened = tonumber(h[5]) or 0
+local gen = h[6] or '0'
+local function own()
+  if gen == '0' then
+    gen = ARGV[#ARGV]
+    redis.call('HSET', KEYS[1], 'g', gen)
+  end
+end
 local function move(to, now)
+  own()
   epoch = epoch + 1
   state = to
   redis.call('HSET', KEYS[1], 's', to, 'e', epoch, 'f', 0, 'n', 0)
@@ -65,46 +82,52 @@ local function move(to, now)
 end
 """.replace("@KEEP@", str(KEEP_MS))
 
-# ARGV: now, recovery (us), max probes, lease (us).
-# Returns {admitted, state, epoch, extra, old state or -1, opened (us)}; extra is the
-# failure count (admitted while closed), the lease id (a probe) or the ms to wait.
+# ARGV: now, recovery (us), max probes, lease (us), generation candidate.
+# Returns {admitted, state, epoch, extra, old state or -1, opened (us), generation,
+# failures}; extra is the failure count (admitted while closed), the lease id (a
+# probe) or the ms to wait.
 _ADMIT = (
     _HEAD
     + """
-if state == 0 then return {1, 0, epoch, failures, -1, opened} end
+if state == 0 then return {1, 0, epoch, failures, -1, opened, tonumber(gen), failures} end
 local now = clock()
 local old = -1
 if state == 1 then
   local due = opened + tonumber(ARGV[2])
-  if now < due then return {0, 1, epoch, math.ceil((due - now) / 1000), -1, opened} end
+  if now < due then
+    return {0, 1, epoch, math.ceil((due - now) / 1000), -1, opened, tonumber(gen), failures}
+  end
   move(2, now)
   old = 1
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
-  return {0, 2, epoch, 1000, old, opened}
+  return {0, 2, epoch, 1000, old, opened, tonumber(gen), failures}
 end
+own()
 local lease = redis.call('HINCRBY', KEYS[1], 'l', 1)
 local expiry = now + tonumber(ARGV[4])
 redis.call('ZADD', KEYS[2], string.format('%d', expiry), lease)
 redis.call('PEXPIRE', KEYS[2], KEEP)
-return {1, 2, epoch, lease, old, opened}
+return {1, 2, epoch, lease, old, opened, tonumber(gen), failures}
 """
 )
 
 # ARGV: now, epoch, outcome (0 neutral, 1 success, 2 failure), lease or '',
-# failure threshold, success threshold.
+# failure threshold, success threshold, generation, generation candidate.
 # Returns {state, epoch, old state or -1, failures, opened (us)}.
 _RECORD = (
     _HEAD
     + """
-if ARGV[4] ~= '' then redis.call('ZREM', KEYS[2], ARGV[4]) end
+local mine = ARGV[7] == gen
+if ARGV[4] ~= '' and mine then redis.call('ZREM', KEYS[2], ARGV[4]) end
 local outcome = tonumber(ARGV[3])
-if tonumber(ARGV[2]) ~= epoch or outcome == 0 then
+if tonumber(ARGV[2]) ~= epoch or not mine or outcome == 0 then
   return {state, epoch, -1, failures, opened}
 end
 local now = clock()
 if outcome == 2 then
+  own()
   redis.call('HSET', KEYS[1], 'lf', string.format('%d', now))
 end
 if state == 0 then
@@ -135,7 +158,23 @@ return {state, epoch, -1, failures, opened}
 """
 )
 
-# ARGV: now, recovery (us). Returns {state, epoch, old state or -1, failures, opened (us)}.
+# ARGV: now, epoch, lease, lease time (us), generation, generation candidate.
+# Returns {1} when the lease was renewed, {0} when it is gone (ended, expired, or the
+# state moved on).
+_RENEW = (
+    _HEAD
+    + """
+if tonumber(ARGV[2]) ~= epoch or ARGV[5] ~= gen then return {0} end
+if not redis.call('ZSCORE', KEYS[2], ARGV[3]) then return {0} end
+local expiry = clock() + tonumber(ARGV[4])
+redis.call('ZADD', KEYS[2], 'XX', string.format('%d', expiry), ARGV[3])
+redis.call('PEXPIRE', KEYS[2], KEEP)
+return {1}
+"""
+)
+
+# ARGV: now, recovery (us), generation candidate.
+# Returns {state, epoch, old state or -1, failures, opened (us)}.
 _PEEK = (
     _HEAD
     + """
@@ -150,7 +189,7 @@ return {state, epoch, -1, failures, opened}
 """
 )
 
-# ARGV: now. Returns {state, epoch, old state or -1, failures, opened (us)}.
+# ARGV: now, generation candidate. Returns {state, epoch, old state or -1, failures, opened (us)}.
 _RESET = (
     _HEAD
     + """
@@ -162,7 +201,13 @@ return {0, epoch, old, 0, opened}
 )
 
 #: Lua source per operation.
-SCRIPTS: dict[str, str] = {"admit": _ADMIT, "record": _RECORD, "peek": _PEEK, "reset": _RESET}
+SCRIPTS: dict[str, str] = {
+    "admit": _ADMIT,
+    "record": _RECORD,
+    "renew": _RENEW,
+    "peek": _PEEK,
+    "reset": _RESET,
+}
 _SHAS = {
     name: hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
     for name, source in SCRIPTS.items()

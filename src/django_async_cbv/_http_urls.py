@@ -10,6 +10,10 @@ climb out of the base path is refused with ``ValueError`` rather than "fixed":
 - dot segments (``..``, ``.``), also percent-encoded (``%2e%2e``), double-encoded
   (``%252e``) or hidden behind an encoded slash (``..%2f``), which servers may
   resolve after the prefix check (RFC 3986 section 5.2.4);
+- the same behind a ``;`` parameter (``..;/``, which some servers strip), behind
+  Unicode compatibility forms (fullwidth full stops, NFKC-normalised before the test),
+  or in percent escapes that are not valid UTF-8 (overlong ``%c0%ae``), which are
+  refused;
 - control characters and spaces, malformed percent escapes, and fragments (never
   sent to a server; a ``#`` in a path is an unquoted value: quote it as ``%23``).
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from typing import NamedTuple
 from urllib.parse import quote, unquote
 
@@ -113,15 +118,23 @@ def _check_segments(raw_path: str, shown: str) -> None:
     """Refuse dot segments, however they are encoded."""
     for segment in raw_path.split("/"):
         decoded = segment
-        for _ in range(4):  # decode until stable: double-encoded dots are dots to someone
-            once = unquote(decoded)
-            if once == decoded:
-                break
-            decoded = once
-        if "%" in decoded and unquote(decoded) != decoded:
-            raise ValueError(f"Refusing upstream path {shown!r}: too many levels of escapes")
+        try:
+            for _ in range(4):  # decode until stable: double-encoded dots are dots to someone
+                once = unquote(decoded, errors="strict")
+                if once == decoded:
+                    break
+                decoded = once
+            if "%" in decoded and unquote(decoded, errors="strict") != decoded:
+                raise ValueError(f"Refusing upstream path {shown!r}: too many levels of escapes")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"Refusing upstream path {shown!r}: percent escapes that are not UTF-8"
+            ) from None
+        decoded = unicodedata.normalize("NFKC", decoded)  # fullwidth dots are dots
         if "\\" in decoded or any(
-            part in _DOT_SEGMENTS for part in re.split(r"[/\\]", decoded) if part
+            part.split(";", 1)[0] in _DOT_SEGMENTS  # "..;" is ".." to some servers
+            for part in re.split(r"[/\\]", decoded)
+            if part
         ):
             raise ValueError(
                 f"Refusing upstream path {shown!r}: dot segments, encoded slashes with "

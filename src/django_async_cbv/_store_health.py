@@ -48,6 +48,7 @@ class StoreHealth:
     last_ok: float | None = None  # None: no call made yet
     skip_until: float = float("-inf")  # while down: skip the store until then
     down: bool = False
+    streak: int = 0  # failures since the last answer
     suppressed: int = 0  # failures not logged since the last log line
     last_log: float = float("-inf")
 
@@ -69,18 +70,25 @@ class StoreHealth:
         """The store answered."""
         with self._lock:
             self.last_ok = _now()
+            self.streak = 0
             if self.down:
                 self.down = False
                 logger.warning("Cache %r answers again.", self.alias)
 
-    def failed(self, *, definitive: bool = False) -> Verdict:
+    def failed(self, *, definitive: bool = False, streak_limit: int | None = None) -> Verdict:
         """The store did not answer: say whether that is transient or the store is down.
 
         ``definitive``: the server cannot be reached at all (connection refused, unknown
-        host), which no overload explains.
+        host), which no overload explains. ``streak_limit``: for a caller that loses
+        nothing by skipping the store (a circuit breaker falls back to its own state),
+        this many failures in a row with no answer between them also mean it is down,
+        however recent the last answer (a hung server times out every call).
         """
         with self._lock:
             now = _now()
+            self.streak += 1
+            if streak_limit is not None and self.streak >= streak_limit:
+                definitive = True
             if self.last_ok is None:
                 # The first calls of a process: a burst at start-up times out just like
                 # a hung store. Count silence from now, as if it had just answered.
@@ -105,16 +113,22 @@ class StoreHealth:
         logger.log(level, message, *args)
 
 
-_health: dict[str, StoreHealth] = {}
+_health: dict[tuple[str, str], StoreHealth] = {}
 _lock = threading.Lock()
 
 
-def health_of(alias: str) -> StoreHealth:
-    """The health record of ``alias`` in this process."""
-    health = _health.get(alias)
+def health_of(alias: str, purpose: str = "") -> StoreHealth:
+    """The health record of ``alias`` in this process.
+
+    ``purpose`` keeps a separate record: the circuit breakers give up on a store
+    sooner than the rate limiter may (see ``streak_limit``), and their verdict must
+    not make the rate limiter skip a store that is merely busy.
+    """
+    key = (alias, purpose)
+    health = _health.get(key)
     if health is None:
         with _lock:
-            health = _health.setdefault(alias, StoreHealth(alias))
+            health = _health.setdefault(key, StoreHealth(alias))
     return health
 
 

@@ -24,6 +24,7 @@ import contextvars
 import functools
 import logging
 import math
+import random
 import threading
 import time
 import weakref
@@ -63,6 +64,7 @@ __all__ = [
     "CircuitState",
     "CircuitStats",
     "get_breaker",
+    "upstream_unwell",
 ]
 
 logger = logging.getLogger("django_async_cbv")
@@ -75,10 +77,38 @@ _OPEN: Final = CircuitState.OPEN
 _HALF_OPEN: Final = CircuitState.HALF_OPEN
 _BY_CODE: Final = (_CLOSED, _OPEN, _HALF_OPEN)  # the state codes of the Redis scripts
 
-#: The exceptions :class:`AsyncCircuitBreakerMixin` counts as failures of an upstream.
+#: The exceptions :class:`AsyncCircuitBreakerMixin` counts as failures of an upstream
+#: (an ``UpstreamError`` only when :func:`upstream_unwell` says so).
 UPSTREAM_FAILURES: Final = (UpstreamError, UpstreamTimeout, TimeoutError, OSError)
 
+
+def upstream_unwell(exc: BaseException) -> bool:
+    """Whether an upstream error says the service is unwell: the one rule.
+
+    An ``UpstreamError`` counts only without a status (connection error, timeout,
+    unreadable answer), with a 5xx or with a 429; any other 4xx means the service
+    answered. Any other exception is left to the breaker's own classification.
+    """
+    if isinstance(exc, UpstreamError) and not isinstance(exc, UpstreamTimeout):
+        status = exc.status
+        return status is None or status >= 500 or status == 429
+    return True
+
+
 Classify = Callable[[BaseException], int]
+
+
+_COUNTED: Final = "_django_async_cbv_counted"
+
+
+def _counted(exc: BaseException, breaker: object) -> bool:
+    """Whether ``breaker`` counted ``exc`` as a failure already (in a nested call)."""
+    return breaker in getattr(exc, _COUNTED, ())
+
+
+def _mark_counted(exc: BaseException, breaker: object) -> None:
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(exc, _COUNTED, (*getattr(exc, _COUNTED, ()), breaker))
 
 
 class _CallTimeout(TimeoutError):
@@ -86,12 +116,21 @@ class _CallTimeout(TimeoutError):
 
 
 # A ticket for one admitted call: (epoch, probe lease or None, admitted by the shared
-# store, closed-state failures pending in the shared store).
-_Ticket = tuple[int, int | None, bool, int]
+# store, closed-state failures pending in the shared store, generation of the shared
+# state it was admitted in).
+_Ticket = tuple[int, int | None, bool, int, int]
 
-# The breakers entered with ``async with`` in the current task, innermost last.
-_entered: contextvars.ContextVar[tuple[tuple[Any, _Ticket, asyncio.Timeout | None], ...]] = (
-    contextvars.ContextVar("django_async_cbv_breakers", default=())
+# The breakers entered with ``async with`` in the current task, innermost last; the
+# ticket is None for a block nested in a call of the same breaker (passed through).
+_entered: contextvars.ContextVar[
+    tuple[tuple[Any, _Ticket | None, asyncio.Timeout | None, Any], ...]
+] = contextvars.ContextVar("django_async_cbv_breakers", default=())
+
+# The breakers whose protected call the current context runs in (the current task
+# and the tasks it starts). A call of one of them inside it passes straight through:
+# the outer call was admitted and records the outcome, once.
+_active: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
+    "django_async_cbv_active_breakers", default=()
 )
 
 
@@ -173,14 +212,17 @@ class CircuitBreaker:
         self.timeout = None if timeout is None else _seconds(timeout, "timeout")
         self.storage = storage
         self._clock = clock
-        #: Probe leases last as long as a call may (its timeout), else one recovery period.
+        #: Seconds a shared probe lease lasts unless renewed: its process renews it
+        #: while the probe runs, so only the lease of a process that died expires.
         self.lease_time = self.timeout if self.timeout is not None else self.recovery_timeout
         self._mem = MemoryCircuit(
             failure_threshold=self.failure_threshold,
             recovery_timeout=self.recovery_timeout,
             half_open_max_calls=self.half_open_max_calls,
             success_threshold=self.success_threshold,
-            lease_time=self.lease_time,
+            # In this process, a probe's slot is freed when its call ends, however it
+            # ends: it never expires while the call runs.
+            lease_time=math.inf,
             clock=clock or time.monotonic,
         )
         # The closed-state fast path serves in-memory breakers without a timeout.
@@ -188,6 +230,8 @@ class CircuitBreaker:
         self._seen: CircuitState = _CLOSED  # the shared state as last seen
         self._keys: tuple[int, list[str]] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._shared_failures: int | None = None  # as the shared store last said
+        self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep  # lease renewals
         self._successes = 0
         self._failures = 0
         self._ignored = 0
@@ -232,7 +276,8 @@ class CircuitBreaker:
         if self.storage is not None:
             reply = await self._shared("peek", [self._now_arg(), self._us(self.recovery_timeout)])
             if reply is not None:
-                code, _epoch, old, _failures, opened = reply
+                code, _epoch, old, failures, opened = reply
+                self._shared_failures = failures
                 await self._saw(code, old, opened)
                 return _BY_CODE[code]
         state, change = self._mem.peek()
@@ -246,7 +291,8 @@ class CircuitBreaker:
         if self.storage is not None:
             reply = await self._shared("reset", [self._now_arg()])
             if reply is not None:
-                state, _epoch, old, _failures, opened = reply
+                state, _epoch, old, failures, opened = reply
+                self._shared_failures = failures
                 await self._saw(state, old, opened)
                 return
         if change is not None:
@@ -264,7 +310,11 @@ class CircuitBreaker:
             ignored=self._ignored,
             rejections=self._rejections,
             timeouts=self._timeouts,
-            consecutive_failures=mem.failures,
+            consecutive_failures=(
+                self._shared_failures
+                if self.storage is not None and self._shared_failures is not None
+                else mem.failures
+            ),
             last_failure=self._last_failure,
             last_failure_at=self._last_failure_at,
             opened_at=opened,
@@ -282,17 +332,23 @@ class CircuitBreaker:
         # The closed-state fast path: no lock, no await but the call itself. (The
         # decorator repeats it inline rather than calling this, saving a coroutine.)
         mem = self._fast
-        if mem is not None and mem.state is _CLOSED:
-            epoch = mem.epoch
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                await self._closed_ended(epoch, self._classify(exc), exc)
-                raise
-            self._successes += 1
-            if mem.failures:
-                mem.record(epoch, None, SUCCESS)
-            return result
+        if mem is not None:
+            epoch = mem.epoch  # before the state: a transition in between changes it
+            if mem.state is _CLOSED:
+                # No context variable is set here (that would double the cost of the
+                # call): a call nested in this one is admitted on its own, and a
+                # failure both raise is counted once (see _closed_ended).
+                if self in _active.get():
+                    return await fn(*args, **kwargs)
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    await self._closed_ended(epoch, self._classify(exc), exc)
+                    raise
+                self._successes += 1
+                if mem.failures:
+                    mem.record(epoch, None, SUCCESS)
+                return result
         return await self._guard(fn, args, kwargs, self._classify)
 
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -304,28 +360,43 @@ class CircuitBreaker:
         @functools.wraps(fn)
         async def protected(*args: P.args, **kwargs: P.kwargs) -> T:
             mem = breaker._fast
-            if mem is not None and mem.state is _CLOSED:
-                epoch = mem.epoch
-                try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as exc:
-                    await breaker._closed_ended(epoch, breaker._classify(exc), exc)
-                    raise
-                breaker._successes += 1
-                if mem.failures:
-                    mem.record(epoch, None, SUCCESS)
-                return result
+            if mem is not None:
+                epoch = mem.epoch  # before the state: a transition in between changes it
+                if mem.state is _CLOSED:
+                    if breaker in _active.get():
+                        return await fn(*args, **kwargs)
+                    try:
+                        result = await fn(*args, **kwargs)
+                    except BaseException as exc:
+                        await breaker._closed_ended(epoch, breaker._classify(exc), exc)
+                        raise
+                    breaker._successes += 1
+                    if mem.failures:
+                        mem.record(epoch, None, SUCCESS)
+                    return result
             return await breaker._guard(fn, args, kwargs, breaker._classify)
 
         return protected
 
     async def __aenter__(self) -> CircuitBreaker:
+        active = _active.get()
+        if self in active:  # nested in a call of this breaker: pass through
+            _entered.set((*_entered.get(), (self, None, None, active)))
+            return self
+        start = self._start()
         ticket = await self._admit()
+        renewal = self._renewal(ticket)
         scope = None
         if self.timeout is not None:
-            scope = asyncio.timeout(self.timeout)
-            await scope.__aenter__()
-        _entered.set((*_entered.get(), (self, ticket, scope)))
+            scope = self._scope(start, ticket)
+            try:
+                await scope.__aenter__()
+            except BaseException:
+                self._stop(renewal)
+                self._release(ticket)
+                raise
+        _entered.set((*_entered.get(), (self, ticket, scope, (active, renewal))))
+        _active.set((*active, self))
         return self
 
     async def __aexit__(
@@ -335,9 +406,14 @@ class CircuitBreaker:
         tb: TracebackType | None,
     ) -> None:
         entered = _entered.get()
-        index = max(i for i, (breaker, _, _) in enumerate(entered) if breaker is self)
-        _, ticket, scope = entered[index]
+        index = max(i for i, (breaker, *_) in enumerate(entered) if breaker is self)
+        _, ticket, scope, extra = entered[index]
         _entered.set(entered[:index] + entered[index + 1 :])
+        if ticket is None:
+            return  # passed through: the outer call records the outcome
+        active, renewal = extra
+        _active.set(active)
+        self._stop(renewal)
         if scope is not None:
             try:
                 await scope.__aexit__(exc_type, exc, tb)
@@ -366,13 +442,23 @@ class CircuitBreaker:
         kwargs: dict[str, Any],
         classify: Classify,
     ) -> T:
-        """The general path: admit, call under the timeout, record the outcome."""
+        """The general path: admit, call under the timeout, record the outcome.
+
+        A call nested in a call of this same breaker (in this task, or a task the
+        outer call started) passes straight through: no admission, no recording.
+        """
+        active = _active.get()
+        if self in active:
+            return await fn(*args, **kwargs)
+        start = self._start()
         ticket = await self._admit()
+        renewal = self._renewal(ticket)
+        _active.set((*active, self))
         try:
             if self.timeout is None:
                 result = await fn(*args, **kwargs)
             else:
-                scope = asyncio.timeout(self.timeout)
+                scope = self._scope(start, ticket)
                 try:
                     async with scope:
                         result = await fn(*args, **kwargs)
@@ -381,19 +467,71 @@ class CircuitBreaker:
                         raise
                     raise _CallTimeout(self._timeout_message()) from exc
         except _CallTimeout:
+            _active.set(active)
+            self._stop(renewal)
             await self._ended(ticket, FAILURE, None, timed_out=True)
             raise
         except BaseException as exc:
+            _active.set(active)
+            self._stop(renewal)
             await self._ended(ticket, classify(exc), exc)
             raise
+        _active.set(active)
+        self._stop(renewal)
         await self._ended(ticket, SUCCESS, None)
         return result
+
+    def _start(self) -> float:
+        """The loop time a call's timeout counts from: before its admission, so that a
+        shared probe lease (taken during admission) never ends before the timeout."""
+        return asyncio.get_running_loop().time() if self.timeout is not None else 0.0
+
+    def _scope(self, start: float, ticket: _Ticket) -> asyncio.Timeout:
+        assert self.timeout is not None
+        if ticket[2]:
+            return asyncio.timeout_at(start + self.timeout)
+        return asyncio.timeout(self.timeout)
+
+    def _renewal(self, ticket: _Ticket) -> asyncio.Task[None] | None:
+        """Start renewing a shared probe lease while its call runs; None if not one."""
+        epoch, lease, shared, _pending, generation = ticket
+        if not shared or lease is None:
+            return None
+        task = asyncio.ensure_future(self._keep_lease(epoch, lease, generation))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    @staticmethod
+    def _stop(renewal: asyncio.Task[None] | None) -> None:
+        if renewal is not None:
+            renewal.cancel()
+
+    async def _keep_lease(self, epoch: int, lease: int, generation: int) -> None:
+        """Renew a probe lease every third of its time until cancelled (the call ended),
+        or until the store says the lease is gone."""
+        while True:
+            await self._sleep(self.lease_time / 3)
+            try:
+                reply = await self._shared(
+                    "renew",
+                    [self._now_arg(), epoch, lease, self._us(self.lease_time), generation],
+                )
+            except Exception:  # CACHES changed under the call: let the lease expire
+                logger.exception("Circuit breaker %r: renewing a probe lease failed", self.name)
+                return
+            if reply is not None and not reply[0]:
+                return
 
     def _timeout_message(self) -> str:
         return f"circuit {self.name!r}: the call did not finish within {self.timeout:g}s"
 
     async def _closed_ended(self, epoch: int, outcome: int, exc: BaseException) -> None:
         """The fast path's failure: record it in memory (no await unless it opened)."""
+        if outcome == FAILURE:
+            if _counted(exc, self):
+                return  # a nested call of this breaker counted it already
+            _mark_counted(exc, self)
         self._count(outcome, exc, timed_out=False)
         if outcome != SUCCESS or self._mem.failures:
             change = self._mem.record(epoch, None, outcome)
@@ -422,11 +560,33 @@ class CircuitBreaker:
         epoch, lease, retry_after, change = self._mem.admit()
         self._seen = self._mem.state
         if change is not None:
-            await self._changed(*change)
+            try:
+                await self._changed(*change)
+            except BaseException:  # cancelled while a receiver ran: free the slot
+                if epoch >= 0:
+                    self._mem.record(epoch, lease, NEUTRAL)
+                raise
         if epoch < 0:
             self._rejections += 1
             raise CircuitOpenError(self.name, retry_after)
-        return (epoch, lease, False, 0)
+        return (epoch, lease, False, 0, 0)
+
+    def _release(self, ticket: _Ticket) -> None:
+        """Free the probe slot of a call that never ran (no outcome recorded)."""
+        epoch, lease, shared, _pending, generation = ticket
+        if lease is None:
+            return
+        if not shared:
+            self._mem.record(epoch, lease, NEUTRAL)
+            return
+        self._in_background(self._record_shared(epoch, lease, NEUTRAL, generation))
+
+    def _in_background(self, work: Awaitable[None]) -> asyncio.Task[None]:
+        """Run ``work`` in a task of its own, which cancelling the caller does not stop."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def _ended(
         self,
@@ -437,8 +597,13 @@ class CircuitBreaker:
         timed_out: bool = False,
     ) -> None:
         """Record the outcome of an admitted call."""
+        if outcome == FAILURE and exc is not None:
+            if _counted(exc, self):  # by a nested call of this breaker: count it once
+                outcome = NEUTRAL
+            else:
+                _mark_counted(exc, self)
         self._count(outcome, exc, timed_out=timed_out)
-        epoch, lease, shared, pending = ticket
+        epoch, lease, shared, pending, generation = ticket
         if not shared:
             change = self._mem.record(epoch, lease, outcome)
             if change is not None:
@@ -451,13 +616,11 @@ class CircuitBreaker:
         if exc is not None and not isinstance(exc, Exception):
             # Cancelled: free the probe slot in a task of its own, which a second
             # cancellation of the caller does not stop.
-            task = asyncio.ensure_future(self._record_shared(epoch, lease, NEUTRAL))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            task = self._in_background(self._record_shared(epoch, lease, NEUTRAL, generation))
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
             return
-        await self._record_shared(epoch, lease, outcome)
+        await self._record_shared(epoch, lease, outcome, generation)
 
     async def _changed(self, old: CircuitState, new: CircuitState) -> None:
         """Log a transition this process made, and send ``circuit_state_changed``."""
@@ -471,7 +634,23 @@ class CircuitBreaker:
             old.value,
             new.value,
         )
-        await circuit_state_changed.asend(sender=self, old_state=old, new_state=new)
+        # A receiver's error is logged, never raised into the protected call (every
+        # receiver still runs). Cancellation does propagate: see ``_admit``.
+        try:
+            sent = await circuit_state_changed.asend_robust(
+                sender=self, old_state=old, new_state=new
+            )
+        except Exception:  # Django's own logging of a receiver's error failed
+            logger.exception("Circuit breaker %r: sending circuit_state_changed failed", self.name)
+            return
+        for receiver_, result in sent:
+            if isinstance(result, BaseException):
+                logger.error(
+                    "Circuit breaker %r: circuit_state_changed receiver %r raised",
+                    self.name,
+                    receiver_,
+                    exc_info=result,
+                )
 
     # -- shared storage ------------------------------------------------------------
 
@@ -495,13 +674,14 @@ class CircuitBreaker:
         """Run one script on the shared store; None when it is down (then logged)."""
         alias = self.storage
         assert alias is not None
-        health = health_of(alias)
+        health = health_of(alias, "breaker")
         if health.should_skip():
             health.log(
                 "Circuit breaker %r: the Redis cache %r is down; using this process's own state.",
                 self.name,
                 alias,
             )
+            self._shared_failures = None
             return None
         client: Redis | None = _redis.async_redis_for_alias(alias)
         if client is None:
@@ -512,9 +692,14 @@ class CircuitBreaker:
         from redis.exceptions import RedisError
 
         try:
-            reply = await _breaker_redis.run(client, operation, self._shared_keys(), args)
+            reply = await _breaker_redis.run(
+                client, operation, self._shared_keys(), [*args, _generation_candidate()]
+            )
         except (RedisError, OSError, TimeoutError) as exc:
-            health.failed(definitive=is_definitive(exc))
+            self._shared_failures = None
+            # A breaker never waits on its store for long: a few failures in a row
+            # (timeouts of a hung server included) and it skips the store for a while.
+            health.failed(definitive=is_definitive(exc), streak_limit=_STORE_FAILURES_IN_A_ROW)
             health.log(
                 "Circuit breaker %r: the Redis cache %r is unavailable (%s: %s); using this "
                 "process's own state.",
@@ -545,16 +730,28 @@ class CircuitBreaker:
         reply = await self._shared("admit", args)
         if reply is None:
             return None
-        admitted, state, epoch, extra, old, opened = reply
-        await self._saw(state, old, opened)
-        if not admitted:
+        admitted, state, epoch, extra, old, opened, generation, failures = reply
+        self._shared_failures = failures
+        ticket: _Ticket | None = None
+        if admitted:
+            if state == 0:
+                ticket = (epoch, None, True, extra, generation)
+            else:
+                ticket = (epoch, extra, True, 0, generation)
+        try:
+            await self._saw(state, old, opened)
+        except BaseException:  # cancelled while a receiver ran: free the slot
+            if ticket is not None:
+                self._release(ticket)
+            raise
+        if ticket is None:
             self._rejections += 1
             raise CircuitOpenError(self.name, extra / 1000)
-        if state == 0:
-            return (epoch, None, True, extra)
-        return (epoch, extra, True, 0)
+        return ticket
 
-    async def _record_shared(self, epoch: int, lease: int | None, outcome: int) -> None:
+    async def _record_shared(
+        self, epoch: int, lease: int | None, outcome: int, generation: int
+    ) -> None:
         args: list[str | int] = [
             self._now_arg(),
             epoch,
@@ -562,11 +759,22 @@ class CircuitBreaker:
             "" if lease is None else lease,
             self.failure_threshold,
             self.success_threshold,
+            generation,
         ]
         reply = await self._shared("record", args)
         if reply is not None:
-            state, _epoch, old, _failures, opened = reply
+            state, _epoch, old, failures, opened = reply
+            self._shared_failures = failures
             await self._saw(state, old, opened)
+
+
+#: Failed calls in a row after which a breaker's store counts as down (then skipped).
+_STORE_FAILURES_IN_A_ROW: Final = 2
+
+
+def _generation_candidate() -> int:
+    """A random generation, which a script stores when it creates a circuit's state."""
+    return random.randrange(1, 1 << 48)
 
 
 # -- named breakers --------------------------------------------------------------------
@@ -630,10 +838,13 @@ class AsyncCircuitBreakerMixin:
     """Run the handler through a circuit breaker; answer 503 while it is open.
 
     Put it in the bases of an :class:`~django_async_cbv.AsyncView` (in any order).
-    Only upstream failures count (:data:`UPSTREAM_FAILURES`: ``UpstreamError``,
-    ``UpstreamTimeout``, ``TimeoutError``, ``OSError``, when the breaker counts them
-    too); any other exception, such as a ``ProblemError`` 404 or 403, counts as
-    neither success nor failure, so it never opens the circuit (nor closes it).
+    Only upstream failures count (:data:`UPSTREAM_FAILURES`: ``UpstreamError``
+    when :func:`upstream_unwell` says so, ``UpstreamTimeout``, ``TimeoutError``,
+    ``OSError``, when the breaker counts them too); any other exception, such as an
+    upstream's 404 or a ``ProblemError`` 404 or 403, counts as neither success nor
+    failure, so it never opens the circuit (nor closes it). A returned response
+    counts as a success, whatever its status. An ``AsyncHTTPClient`` on the same
+    breaker inside the handler is part of this call: it passes straight through.
     While the circuit is open the client gets 503 problem+json with ``Retry-After``.
     """
 
@@ -666,7 +877,11 @@ class AsyncCircuitBreakerMixin:
         classify = breaker._classify
 
         def upstream_only(exc: BaseException) -> int:
-            if isinstance(exc, UPSTREAM_FAILURES) and classify(exc) == FAILURE:
+            if (
+                isinstance(exc, UPSTREAM_FAILURES)
+                and upstream_unwell(exc)
+                and classify(exc) == FAILURE
+            ):
                 return FAILURE
             return NEUTRAL
 

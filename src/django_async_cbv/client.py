@@ -32,6 +32,7 @@ import email.utils
 import json
 import math
 import random as _random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from yarl import URL
 
 from . import _http_urls, _loops
 from ._breaker_state import FAILURE, NEUTRAL, SUCCESS
-from .breaker import CircuitBreaker, CircuitState, _CallTimeout, get_breaker
+from .breaker import CircuitBreaker, CircuitState, _CallTimeout, get_breaker, upstream_unwell
 from .exceptions import UpstreamError, UpstreamTimeout
 
 __all__ = [
@@ -188,11 +189,8 @@ def _retryable(exc: UpstreamError) -> bool:
     )
 
 
-def _counts_as_failure(exc: BaseException) -> bool:
-    """Whether an error says the upstream is unwell (a 4xx says it answered)."""
-    if isinstance(exc, UpstreamError):
-        return exc.status is None or exc.status >= 500 or exc.status == 429
-    return True
+_DELAY_SECONDS = re.compile(r"[0-9]+")
+_LONGEST_RETRY_AFTER = 1e9  # longer delays (any over max_retry_after end the retries)
 
 
 def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
@@ -200,8 +198,8 @@ def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
     value = headers.get("Retry-After", "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    if _DELAY_SECONDS.fullmatch(value):  # ASCII digits only ("²".isdigit() is true)
+        return float(value) if len(value) <= 9 else _LONGEST_RETRY_AFTER
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -360,7 +358,7 @@ class AsyncHTTPClient:
 
         def outcome(exc: BaseException) -> int:
             counted = classify(exc)
-            if counted == FAILURE and not _counts_as_failure(exc):
+            if counted == FAILURE and not upstream_unwell(exc):
                 return SUCCESS if isinstance(exc, UpstreamError) else NEUTRAL
             return counted
 
