@@ -390,6 +390,31 @@ async def test_reset_and_signals_come_from_the_process_that_made_the_change(
     assert await a.current_state() is CLOSED
 
 
+async def test_first_failures_admitted_together_all_count(
+    name: str, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    """Two processes' first calls, admitted before any state exists, both fail: both count."""
+    a, b = pair(name, clock, failure_threshold=2)
+    inside = 0
+    both_inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def failing() -> None:
+        nonlocal inside
+        inside += 1
+        if inside == 2:
+            both_inside.set()
+        await release.wait()
+        raise OSError("down")
+
+    calls = [asyncio.ensure_future(breaker.call(failing)) for breaker in (a, b)]
+    await both_inside.wait()  # both admitted while the circuit had no state
+    release.set()
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, OSError) for r in results)
+    assert stored(redis_client, name)["s"] == "1"  # two failures: open
+
+
 async def test_a_closed_success_writes_nothing(
     name: str, clock: FakeClock, redis_client: redis.Redis
 ) -> None:

@@ -119,7 +119,9 @@ return {1, 2, epoch, lease, old, opened, tonumber(gen), failures}
 _RECORD = (
     _HEAD
     + """
-local mine = ARGV[7] == gen
+-- A call admitted while closed before the circuit had any state carries generation 0:
+-- it is this state's own call (another call's failure may have created it since).
+local mine = ARGV[7] == gen or (ARGV[7] == '0' and state == 0)
 if ARGV[4] ~= '' and mine then redis.call('ZREM', KEYS[2], ARGV[4]) end
 local outcome = tonumber(ARGV[3])
 if tonumber(ARGV[2]) ~= epoch or not mine or outcome == 0 then
