@@ -93,6 +93,15 @@ pipes: PerLoop[Pipe] = PerLoop("redis pipes", _aclose_pipes)
 _targets: dict[str, PipeTarget | None] = {}
 
 
+def _params_for(alias: str) -> tuple[str, dict[str, Any]] | None:
+    """:func:`_connection_params`, remembered until ``CACHES`` changes."""
+    try:
+        return _params[alias]
+    except KeyError:
+        params = _params[alias] = _connection_params(alias)
+        return params
+
+
 def async_redis_for_alias(alias: str) -> Redis | None:
     """The running loop's redis-py asyncio client for cache ``alias``, or None if not Redis.
 
@@ -101,10 +110,7 @@ def async_redis_for_alias(alias: str) -> Redis | None:
     Raises ImproperlyConfigured when ``alias`` is not in ``CACHES``, or when it is
     Redis and redis-py is not installed. Call it from the loop that will use the client.
     """
-    try:
-        params = _params[alias]
-    except KeyError:
-        params = _params[alias] = _connection_params(alias)
+    params = _params_for(alias)
     if params is None:
         return None
     client = clients.get(alias)
@@ -125,10 +131,7 @@ def script_client_for_alias(alias: str, purpose: str) -> Pipe | Redis | None:
     try:
         target = _targets[alias]
     except KeyError:
-        try:
-            params = _params[alias]
-        except KeyError:
-            params = _params[alias] = _connection_params(alias)
+        params = _params_for(alias)
         target = _targets[alias] = pipe_target(*params) if params is not None else None
     if target is None:
         return async_redis_for_alias(alias)

@@ -38,6 +38,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http.request import HttpHeaders
 from django.utils import timezone, translation
 
 from . import _redis
@@ -94,8 +95,7 @@ def _request_header(request: HttpRequest, name: str) -> str | None:
 
 @functools.lru_cache(maxsize=256)
 def _meta_key(name: str) -> str:
-    key = name.upper().replace("-", "_")
-    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+    return str(HttpHeaders.to_wsgi_name(name))
 
 
 def _directives(value: str) -> dict[str, str | None]:
@@ -814,12 +814,13 @@ class AsyncCacheMixin:
         stale_ttl = await _maybe(self.get_cache_stale_ttl())
         if not isinstance(vary_on, str | tuple) and isinstance(vary_on, Iterable):
             vary_on = tuple(vary_on)  # read once: a generator would be empty the second time
-        default_prefix = f"{cls.__module__}.{view}"
         try:
-            static = _static_plan(view, timeout, alias, prefix, vary_on, per_user, stale_ttl)
+            static = _static_plan(
+                cls.__module__, view, timeout, alias, prefix, vary_on, per_user, stale_ttl
+            )
         except TypeError:  # an unhashable value: validated every time
             static = _static_plan.__wrapped__(
-                view, timeout, alias, prefix, vary_on, per_user, stale_ttl
+                cls.__module__, view, timeout, alias, prefix, vary_on, per_user, stale_ttl
             )
         alias = static.alias or get_settings().cache_alias
         if alias not in settings.CACHES:
@@ -833,7 +834,7 @@ class AsyncCacheMixin:
             stale_ttl=static.stale_ttl,
             vary_on=static.vary_on,
             per_user=static.per_user,
-            prefix=static.prefix or _prefix_digest(default_prefix),
+            prefix=static.prefix,
             base=base,
         )
 
@@ -1086,11 +1087,12 @@ class _StaticPlan(NamedTuple):
     stale_ttl: float
     vary_on: tuple[str, ...]
     per_user: bool
-    prefix: str | None  # digest of the key prefix; None: the view's dotted path
+    prefix: str  # digest of the key prefix (by default the view's dotted path)
 
 
 @functools.lru_cache(maxsize=512, typed=True)  # typed: True, 1 and 1.0 are told apart
 def _static_plan(
+    module: str,
     view: str,
     timeout: Any,
     alias: Any,
@@ -1117,13 +1119,8 @@ def _static_plan(
         stale_ttl=float(stale_ttl),
         vary_on=_header_names(vary_on),
         per_user=bool(per_user),
-        prefix=_prefix_digest(prefix) if prefix else None,
+        prefix=digest(prefix or f"{module}.{view}"),
     )
-
-
-@functools.lru_cache(maxsize=512)
-def _prefix_digest(prefix: str) -> str:
-    return digest(prefix)
 
 
 def _validate(view: str, values: Mapping[str, Any]) -> None:
