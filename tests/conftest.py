@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 from django.test import override_settings
 
+from tests.http_upstream import Upstream
 from tests.redis_server import RedisServer, RedisStartError
 
 if TYPE_CHECKING:
@@ -196,3 +197,12 @@ def redis_caches(redis_db: str) -> Iterator[dict[str, dict[str, Any]]]:
 def _redis_for_marked_tests(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("redis") is not None:
         request.getfixturevalue("redis_caches")
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    """A fake upstream HTTP service on loopback (tests/http_upstream.py), one per module."""
+    server = Upstream()
+    server.start()
+    yield server
+    server.stop()

@@ -17,14 +17,6 @@ from tests.http_upstream import Upstream
 pytestmark = pytest.mark.urls("docs.examples.upstream_client")
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    server = Upstream()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def users_api(upstream: Upstream) -> Iterator[None]:
     upstream.hits.clear()

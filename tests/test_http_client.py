@@ -36,14 +36,6 @@ from django_async_cbv.client import sessions
 from tests.http_upstream import Upstream
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    server = Upstream()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def fresh(upstream: Upstream) -> None:
     upstream.hits.clear()
