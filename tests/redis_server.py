@@ -141,6 +141,7 @@ class RedisServer:
             "daemonize": "no",  # stay a child we can wait for
             "dir": self._tmpdir.name,
             "loglevel": "notice",  # the level that logs the readiness line
+            "enable-debug-command": "local",  # DEBUG SLEEP: a server that stops answering
         }
         argv = [self.executable]
         for name, value in options.items():

@@ -681,28 +681,21 @@ async def test_redis_down_serves_uncached(
 async def test_one_redis_command_per_hit(
     redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import redis.asyncio.client
-
-    from django_async_cbv import _redis_pipe
+    import redis.asyncio.connection
 
     view_class, _ = counted()
     url = route(view_class)
     await get(url)
     await get(url)  # warm: script loaded, Vary names known
     sent: list[str] = []
-    execute_command = redis.asyncio.client.Redis.execute_command
-    send = _redis_pipe._Connection.send
+    pack_command = redis.asyncio.connection.AbstractConnection.pack_command
 
-    async def counting(self: Any, *args: Any, **options: Any) -> Any:
+    def counting(self: Any, *args: Any) -> Any:
         sent.append(str(args[0]).upper())
-        return await execute_command(self, *args, **options)
+        return pack_command(self, *args)
 
-    def counting_send(self: Any, args: tuple[Any, ...]) -> Any:
-        sent.append(str(args[0]).upper())
-        return send(self, args)
-
-    monkeypatch.setattr(redis.asyncio.client.Redis, "execute_command", counting)
-    monkeypatch.setattr(_redis_pipe._Connection, "send", counting_send)
+    # Every command the library sends is packed by a redis-py connection.
+    monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "pack_command", counting)
     redis_client.config_resetstat()
     for _ in range(10):
         assert (await get(url))["X-Cache"] == "HIT"

@@ -716,12 +716,12 @@ async def test_aclose_closes_the_loops_redis_clients_too(upstream: Upstream) -> 
     session = sessions.get(client._base.origin)
     assert session is not None
     loop = asyncio.get_running_loop()
-    assert _redis.clients.keys(loop) == ["default"]
+    assert _redis.backends.keys(loop) == ["default"]
 
     await django_async_cbv.aclose()
 
     assert session.closed
-    assert _redis.clients.keys(loop) == []
+    assert _redis.backends.keys(loop) == []
     assert sessions.keys(loop) == []
     pooled = redis_client.connection_pool._available_connections
     assert pooled  # the ping's connection, back in the pool ...

@@ -189,7 +189,7 @@ async def test_aclose_current_loop_closes_and_forgets() -> None:
 
     await aclose_current_loop()
 
-    assert _redis.clients.keys(asyncio.get_running_loop()) == []
+    assert _redis.backends.keys(asyncio.get_running_loop()) == []
     with resource_warnings() as found:
         del first
     assert found == []
@@ -246,14 +246,16 @@ async def test_missing_redis_py_names_the_extra(monkeypatch: pytest.MonkeyPatch)
     "options",
     [
         {"CLIENT_CLASS": "django_redis.client.ShardClient"},
+        {"CLIENT_CLASS": "django_redis.client.HerdClient"},
+        # django-redis itself refuses its Sentinel client without the Sentinel factory.
         {"CLIENT_CLASS": "django_redis.client.SentinelClient"},
-        {"CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory"},
+        {"CONNECTION_FACTORY": "tests.test_redis_client.caches_on"},
     ],
 )
 async def test_other_django_redis_clients_are_left_to_django(
     redis_url: str, options: dict[str, Any]
 ) -> None:
-    """Sharded, sentinel and other custom setups are not one plain server: None."""
+    """Sharded, herd and other custom setups are not one Redis the library speaks for: None."""
     with caches_on(redis_url, backend=DJANGO_REDIS, options=options):
         assert async_redis_for_alias("x") is None
 
@@ -261,7 +263,7 @@ async def test_other_django_redis_clients_are_left_to_django(
 async def test_missing_location_is_improperly_configured() -> None:
     with (
         caches_on("", backend=DJANGO_BUILTIN),
-        pytest.raises(ImproperlyConfigured, match="'x' has no LOCATION"),
+        pytest.raises(ImproperlyConfigured, match="'x', option LOCATION: names no Redis server"),
     ):
         async_redis_for_alias("x")
 

@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from ._redis import Channel
+
 __all__ = ["KEEP_MS", "SCRIPTS", "keys_for", "run"]
 
 #: Milliseconds a circuit's keys outlive their last write (a week).
@@ -224,7 +226,9 @@ def keys_for(prefix: str, name: str) -> list[str]:
     return [base, f"{base}:probes"]
 
 
-async def run(client: Redis, operation: str, keys: list[str], args: list[str | int]) -> list[int]:
+async def run(
+    client: Channel | Redis, operation: str, keys: list[str], args: list[str | int]
+) -> list[int]:
     """EVALSHA the operation's script; on NOSCRIPT, EVAL it (which also caches it)."""
     from redis.exceptions import NoScriptError
 

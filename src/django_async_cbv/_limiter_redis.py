@@ -39,7 +39,7 @@ from django_async_cbv._rates import Rate
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from django_async_cbv._redis_pipe import Pipe
+    from django_async_cbv._redis import Channel
 
 __all__ = ["ALGORITHMS", "SCRIPTS", "Decision", "RedisLimiter", "redis_keys"]
 
@@ -247,7 +247,7 @@ class RedisLimiter:
 
     async def check(
         self,
-        client: Redis | Pipe,
+        client: Channel | Redis,
         key_prefix: str,
         identity: str,
         rates: tuple[Rate, ...],
@@ -292,7 +292,7 @@ def _seconds(ms: int) -> int:
 
 
 async def _run(
-    client: Redis | Pipe, algorithm: str, keys: list[str], args: list[str | int]
+    client: Channel | Redis, algorithm: str, keys: list[str], args: list[str | int]
 ) -> list[Any]:
     """EVALSHA the algorithm's script; on NOSCRIPT, EVAL it (which also caches it)."""
     from redis.exceptions import NoScriptError

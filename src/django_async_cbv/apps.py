@@ -14,8 +14,9 @@ class AsyncCBVConfig(AppConfig):
     def ready(self) -> None:
         from django.core.checks import Tags, register
 
-        from .checks import check_breakers, check_settings, check_views
+        from .checks import check_breakers, check_redis_caches, check_settings, check_views
 
         register(check_settings, Tags.compatibility)
         register(check_views, Tags.urls)
         register(check_breakers, Tags.compatibility)
+        register(check_redis_caches, Tags.caches)

@@ -30,7 +30,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Final, ParamSpec, TypeVar
+from typing import Any, ClassVar, Final, ParamSpec, TypeVar
 
 from asgiref.sync import iscoroutinefunction
 from django.core.cache import caches
@@ -53,9 +53,6 @@ from .conf import BREAKER_DEFAULTS, get_settings
 from .exceptions import CircuitOpenError, HandlerTimeout, UpstreamError, UpstreamTimeout
 from .signals import circuit_state_changed
 from .stages import BREAKER, CallNext, request_stage
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = [
     "UPSTREAM_FAILURES",
@@ -683,7 +680,13 @@ class CircuitBreaker:
             )
             self._shared_failures = None
             return None
-        client: Redis | None = _redis.async_redis_for_alias(alias)
+        try:
+            client = _redis.channel_for(alias, "breaker")
+        except _redis.RedisConfigError as exc:
+            # Reported by the E015 check; a breaker never fails a call for its store.
+            self._shared_failures = None
+            health.log("Circuit breaker %r: %s", self.name, exc, level=logging.ERROR)
+            return None
         if client is None:
             raise ImproperlyConfigured(
                 f"CircuitBreaker {self.name!r}: storage {alias!r} is not a Redis cache; "

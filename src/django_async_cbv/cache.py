@@ -47,7 +47,7 @@ from .conf import get_settings
 from .stages import CACHE, USER, CallNext, request_stage
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from ._redis import Channel
 
 __all__ = ["AsyncCacheMixin"]
 
@@ -362,27 +362,30 @@ class Store:
 
 
 class RedisStore(Store):
-    """Direct redis-py asyncio access (django-redis or Django's RedisCache)."""
+    """Redis through the library's channel for the cache (django-redis or Django's RedisCache)."""
 
     def key(self, name: str) -> str:
         return str(_make_key(self.alias)(name))
 
-    def client(self) -> Redis:
-        client = _redis.async_redis_for_alias(self.alias)
-        if client is None:
+    def channel(self) -> Channel:
+        try:
+            channel = _redis.channel_for(self.alias, "cache")
+        except _redis.RedisConfigError as exc:
+            # Reported by the E015 check; at request time the cache is as good as down.
+            health_of(self.alias).log("%s", exc, level=logging.ERROR)
+            raise StoreError(str(exc), definitive=True) from exc
+        if channel is None:
             raise StoreError(f"The cache {self.alias!r} is no longer Redis.")
-        return client
+        return channel
 
     async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
         from redis.exceptions import NoScriptError
 
-        client: Any = _redis.script_client_for_alias(self.alias, "cache")
-        if client is None:
-            raise StoreError(f"The cache {self.alias!r} is no longer Redis.")
+        channel = self.channel()
         try:
-            return await client.evalsha(_SHAS[source], len(keys), *keys, *args)
+            return await channel.evalsha(_SHAS[source], len(keys), *keys, *args)
         except NoScriptError:
-            return await client.eval(source, len(keys), *keys, *args)
+            return await channel.eval(source, len(keys), *keys, *args)
 
     async def lookup(
         self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
@@ -399,23 +402,25 @@ class RedisStore(Store):
 
     async def mark_pass(self, name: str, generation: str, ttl: float) -> None:
         ms = max(1, math.ceil(ttl * 1000))
-        await _guard(self.client().set(self.key(name), generation, px=ms))
+        await _guard(self._execute("SET", self.key(name), generation, "PX", ms))
 
     async def get_entry(self, name: str) -> Entry | None:
-        return _load_entry(await _guard(self.client().get(self.key(name))))
+        return _load_entry(await _guard(self._execute("GET", self.key(name))))
 
     async def store(
         self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
     ) -> None:
         ms = max(1, math.ceil(ttl * 1000))
-        pipe: Any = self.client().pipeline(transaction=True)
-        pipe.set(self.key(vary_name), _encode_vary(vary), px=ms)
-        pipe.set(self.key(name), entry.dumps(), px=ms)
-        await _guard(pipe.execute())
+        commands = [
+            ("SET", self.key(vary_name), _encode_vary(vary), "PX", ms),
+            ("SET", self.key(name), entry.dumps(), "PX", ms),
+        ]
+        await _guard(self._transaction(commands))
 
     async def lock(self, name: str, token: str, ttl: float) -> bool:
         ms = max(1, math.ceil(ttl * 1000))
-        return bool(await _guard(self.client().set(self.key(name), token, nx=True, px=ms)))
+        reply = await _guard(self._execute("SET", self.key(name), token, "NX", "PX", ms))
+        return reply is not None
 
     async def unlock(self, name: str, token: str) -> None:
         await _guard(self._script(_RELEASE, [self.key(name)], [token]))
@@ -425,7 +430,13 @@ class RedisStore(Store):
         await _guard(self._script(_EXTEND, [self.key(name)], [token, ms]))
 
     async def bump(self, gen_name: str) -> None:
-        await _guard(self.client().set(self.key(gen_name), _new_generation()))
+        await _guard(self._execute("SET", self.key(gen_name), _new_generation()))
+
+    async def _execute(self, *args: Any) -> Any:
+        return await self.channel().execute(*args)
+
+    async def _transaction(self, commands: list[tuple[Any, ...]]) -> Any:
+        return await self.channel().transaction(commands)
 
 
 async def _guard(awaitable: Any) -> Any:
@@ -492,7 +503,11 @@ class DjangoStore(Store):
 
 def store_for(alias: str) -> Store:
     """The store for ``alias``: direct Redis when possible, else Django's a* methods."""
-    if _redis.async_redis_for_alias(alias) is not None:
+    try:
+        is_redis = _redis.is_redis_alias(alias)
+    except _redis.RedisConfigError:
+        is_redis = True  # its calls fail as StoreError, logged (see RedisStore.channel)
+    if is_redis:
         return RedisStore(alias)
     return DjangoStore(alias)
 

@@ -15,6 +15,7 @@ E011    A rate-limited view's cache cannot run its algorithm.
 E012    A cached view's ``cache_alias`` is not an alias in ``CACHES``.
 E013    One circuit breaker name has two different configurations.
 E014    A circuit breaker's ``storage`` is not a Redis cache.
+E015    A Redis cache's options cannot be used by redis-py's asyncio client.
 W001    A rate-limited view counts requests in local memory (per process).
 ======  =====================================================================
 """
@@ -31,13 +32,42 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .conf import breaker_storage_problem, get_settings, settings_problems
 
-__all__ = ["check_breakers", "check_settings", "check_views"]
+__all__ = ["check_breakers", "check_redis_caches", "check_settings", "check_views"]
 
 
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate every key of the ``ASYNC_CBV`` setting."""
     raw = getattr(settings, "ASYNC_CBV", {})
     return [Error(p.msg, hint=p.hint, id=p.id) for p in settings_problems(raw)]
+
+
+def check_redis_caches(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E015 for every Redis cache whose options the library cannot use natively async.
+
+    Each is the same ImproperlyConfigured that the first use of the alias raises,
+    naming the alias and the option.
+    """
+    from ._redis import spec_for
+
+    caches = getattr(settings, "CACHES", {})
+    if not isinstance(caches, Mapping):
+        return []
+    errors: list[CheckMessage] = []
+    for alias in caches:
+        try:
+            spec_for(alias)
+        except ImproperlyConfigured as exc:
+            errors.append(
+                Error(
+                    str(exc),
+                    hint="See the 'Deploying with Redis' page of the django-async-cbv docs "
+                    "for the options it supports.",
+                    id="django_async_cbv.E015",
+                )
+            )
+    return errors
 
 
 def _walk(patterns: Iterable[Any]) -> Iterator[Any]:

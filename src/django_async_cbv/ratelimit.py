@@ -104,7 +104,11 @@ def _store_for(alias: str) -> _Store:
     if not isinstance(config, Mapping):
         raise ImproperlyConfigured(f"The cache alias {alias!r} is not in CACHES.")
     backend = str(config.get("BACKEND"))
-    if _redis._connection_params(alias) is not None:
+    try:
+        is_redis = _redis.is_redis_alias(alias)
+    except _redis.RedisConfigError:
+        is_redis = True  # its checks fail, logged, with 503 (see _check_redis)
+    if is_redis:
         try:
             import redis.asyncio  # noqa: F401
         except ImportError as exc:
@@ -666,32 +670,30 @@ async def _check(plan: _Plan, identity: str) -> Decision:
 
 
 async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
-    RedisConnectionError, RedisError = _redis_errors()
-    client = _redis.script_client_for_alias(plan.alias, "ratelimit")
-    if client is None:  # CACHES changed under the request
+    _, RedisError = _redis_errors()
+    try:
+        channel = _redis.channel_for(plan.alias, "ratelimit")
+    except _redis.RedisConfigError as exc:
+        # Reported by the E015 check. Never an uncounted admission: 503, fail-open or not.
+        health.log("%s", exc, level=logging.ERROR)
+        raise _StoreBusy(str(exc)) from exc
+    if channel is None:  # CACHES changed under the request
         raise _StoreError(f"the cache {plan.alias!r} is no longer Redis")
     async with _gate(plan.alias):
         if health.should_skip():  # found down while this request waited for its turn
             raise _StoreDown("the store is down (skipped until it answers again)")
-        for attempt in (1, 2):
-            try:
-                return await _limiter.check(
-                    client, _key_prefix(plan.alias), who, plan.rates, plan.algorithm
-                )
-            except RedisConnectionError as exc:
-                # A pooled connection the server has closed (restart, failover, idle
-                # timeout) fails once: try once more, on a new connection. Should the
-                # first attempt have run, the request counts twice: a refusal one
-                # request early, never an admission beyond the limit.
-                if attempt == 2 or _is_definitive(exc):
-                    raise _StoreError(
-                        f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)
-                    ) from exc
-            except (RedisError, OSError, TimeoutError) as exc:
-                raise _StoreError(
-                    f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)
-                ) from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+        # A connection the server has closed (restart, failover, idle timeout) is
+        # replaced and the check sent once more by the channel. Should the first
+        # attempt have run, the request counts twice: a refusal one request early,
+        # never an admission beyond the limit.
+        try:
+            return await _limiter.check(
+                channel, _key_prefix(plan.alias), who, plan.rates, plan.algorithm
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise _StoreError(
+                f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)
+            ) from exc
 
 
 async def _check_cache(plan: _Plan, who: str, store: _Store) -> Decision:

@@ -1,0 +1,349 @@
+"""Commands of one loop turn, sent as one write on one redis-py connection (internal).
+
+Every Redis command of the library (the per-request scripts of the cache and the rate
+limiter, the circuit breakers' scripts, the cache's writes) goes through a
+:class:`Channel`: one connection taken from the alias's redis-py asyncio pool, on
+which the commands issued in one turn of the event loop travel in one write and their
+replies come back in order. The connection is redis-py's own (handshake, AUTH with or
+without a password, SELECT, CLIENT SETNAME, HELLO/RESP3, TLS, keepalive, health checks,
+connect retries, Sentinel's master discovery), and so is the parsing of every reply;
+the channel only decides when commands are written and whose reply is whose.
+
+Deadlines are per command: a command that has no reply ``timeout`` seconds after it
+was written fails with redis-py's ``TimeoutError``, whatever else the connection is
+still receiving, and takes the connection (and every command still owed a reply on
+it) down with it, since its reply could no longer be told from the next one. A
+connection that breaks (closed by the server, a failover) fails the commands it owes
+with redis-py's ``ConnectionError``; a single command that met a broken connection is
+sent once more on a new one (a transaction never is). Error replies are raised as
+redis-py raises them (``NoScriptError``, ``ResponseError``) and leave the connection
+in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import inspect
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
+    from redis.asyncio.connection import AbstractConnection
+
+__all__ = ["Channel"]
+
+
+class _Command:
+    """One command (or a MULTI ... EXEC block) and the replies it is owed."""
+
+    __slots__ = ("args", "attempts", "deadline", "expected", "future", "replies")
+
+    def __init__(self, args: list[tuple[Any, ...]], future: asyncio.Future[Any]) -> None:
+        self.args = args
+        self.future = future
+        self.expected = len(args)
+        self.replies: list[Any] = []
+        self.deadline = 0.0
+        self.attempts = 0
+
+    def resolve(self) -> None:
+        future = self.future
+        if future.done():
+            return
+        replies = self.replies
+        if self.expected == 1:
+            reply = replies[0]
+        else:  # MULTI, the QUEUED replies, then EXEC's array
+            errors = [r for r in replies[:-1] if isinstance(r, Exception)]
+            reply = errors[0] if errors else replies[-1]
+            if isinstance(reply, list):
+                reply = next((r for r in reply if isinstance(r, Exception)), reply)
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
+
+
+class Channel:
+    """One connection of ``pool`` through which commands are pipelined, for one loop.
+
+    ``timeout`` bounds each command's wait for its reply, from when it was written.
+    Offers ``execute``, ``evalsha``, ``eval`` and ``transaction``; each raises
+    redis-py's exceptions.
+    """
+
+    def __init__(self, pool: ConnectionPool, timeout: float, name: str) -> None:
+        self.pool = pool
+        self.timeout = timeout
+        self.name = name
+        self.loop = asyncio.get_running_loop()
+        self._queue: list[_Command] = []  # not written yet
+        self._inflight: collections.deque[_Command] = collections.deque()  # owed replies
+        self._connection: AbstractConnection | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name}>"
+
+    # -- the commands
+
+    def execute(self, *args: Any) -> asyncio.Future[Any]:
+        """Send one command; the future resolves to its reply."""
+        return self._submit([args])
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> asyncio.Future[Any]:
+        """``EVALSHA``; fails with redis-py's NoScriptError when the server lacks the script."""
+        return self._submit([("EVALSHA", sha, numkeys, *keys_and_args)])
+
+    def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> asyncio.Future[Any]:
+        """``EVAL`` (which also caches the script on the server)."""
+        return self._submit([("EVAL", script, numkeys, *keys_and_args)])
+
+    def transaction(self, commands: Sequence[tuple[Any, ...]]) -> asyncio.Future[Any]:
+        """``MULTI``, ``commands``, ``EXEC`` in one write; resolves to EXEC's replies."""
+        return self._submit([("MULTI",), *commands, ("EXEC",)])
+
+    def _submit(self, args: list[tuple[Any, ...]]) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        if self._closed:
+            future.set_exception(_connection_error(f"{self} is closed."))
+            return future
+        self._queue.append(_Command(args, future))
+        if self._sender is None:
+            # The task's first step runs after every callback already due in this turn
+            # of the loop, so the commands they issue travel in the same write.
+            self._sender = self.loop.create_task(self._send())
+        return future
+
+    # -- writing
+
+    async def _send(self) -> None:
+        try:
+            while self._queue:
+                try:
+                    connection = await self._connect()
+                except BaseException as exc:
+                    self._fail_queued(exc)
+                    raise
+                batch, self._queue = self._queue, []
+                await self._write(connection, batch)
+        except Exception:
+            pass  # the commands carry the error to their callers
+        finally:
+            self._sender = None
+            if self._queue and not self._closed:
+                self._sender = self.loop.create_task(self._send())
+
+    async def _connect(self) -> AbstractConnection:
+        connection = self._connection
+        if connection is not None and connection.is_connected:
+            return connection
+        if connection is not None:
+            self._connection = None
+            self._drop(connection)
+        # Connected, AUTHed and SELECTed by redis-py (a Sentinel pool asks for the master).
+        pool: Any = self.pool  # get_connection() is untyped in redis-py
+        new: AbstractConnection
+        if _takes_command_name(pool.__class__):
+            new = await pool.get_connection("EVALSHA")  # redis-py < 5.3
+        else:
+            new = await pool.get_connection()
+        if self._closed:
+            self._release(new)
+            raise _connection_error(f"{self} is closed.")
+        self._connection = new
+        return new
+
+    async def _write(self, connection: AbstractConnection, batch: list[_Command]) -> None:
+        chunks: list[bytes] = []
+        written: list[_Command] = []
+        for command in batch:
+            if command.future.done():  # its caller gave up before it was written
+                continue
+            try:
+                packed = [
+                    chunk for args in command.args for chunk in connection.pack_command(*args)
+                ]
+            except Exception as exc:  # e.g. DataError for an argument Redis cannot take
+                command.future.set_exception(exc)
+                continue
+            chunks += packed
+            written.append(command)
+        if not written:
+            return
+        idle = not self._inflight
+        deadline = self.loop.time() + self.timeout
+        for command in written:
+            command.deadline = deadline
+        self._inflight.extend(written)
+        try:
+            # A health check (PING, when the connection was idle for its interval) reads a
+            # reply of its own: only safe when no reply is owed.
+            await connection.send_packed_command(chunks, check_health=idle)
+        except BaseException as exc:
+            self._broken(connection, exc)
+            raise
+        if self._reader is None and self._inflight:
+            self._reader = self.loop.create_task(self._read(connection))
+        if self._timer is None and self._inflight:
+            self._timer = self.loop.call_at(self._inflight[0].deadline, self._check_deadline)
+
+    # -- reading
+
+    async def _read(self, connection: AbstractConnection) -> None:
+        from redis.exceptions import ResponseError
+
+        inflight = self._inflight
+        try:
+            while inflight:
+                try:
+                    reply = await connection.read_response(timeout=math.inf)
+                except ResponseError as exc:  # an error reply: the connection is fine
+                    reply = exc
+                command = inflight[0]
+                command.replies.append(reply)
+                if len(command.replies) == command.expected:
+                    inflight.popleft()
+                    command.resolve()
+        except BaseException as exc:
+            if self._reader is asyncio.current_task():
+                self._reader = None
+            self._broken(connection, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        if self._reader is asyncio.current_task():
+            self._reader = None
+
+    def _check_deadline(self) -> None:
+        """Fail the connection when its oldest command has waited ``timeout`` since written."""
+        self._timer = None
+        if not self._inflight:
+            return
+        deadline = self._inflight[0].deadline
+        if self.loop.time() >= deadline:
+            from redis.exceptions import TimeoutError as RedisTimeoutError
+
+            connection = self._connection
+            error = RedisTimeoutError(f"No reply from Redis within {self.timeout:g} s ({self}).")
+            if connection is not None:
+                self._broken(connection, error)
+        else:
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
+
+    # -- failures
+
+    def _broken(self, connection: AbstractConnection, exc: BaseException) -> None:
+        """Drop ``connection``: fail (or resend once) every command it owes a reply."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        if connection is not self._connection:
+            return  # already handled
+        self._connection = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        owed = list(self._inflight)
+        self._inflight.clear()
+        self._drop(connection)
+        if isinstance(exc, asyncio.CancelledError):
+            exc = _connection_error(f"{self}: the reader was cancelled.")
+        elif not isinstance(exc, RedisConnectionError | RedisTimeoutError | Exception):
+            exc = _connection_error(f"{self}: {type(exc).__name__}: {exc}")
+        resend: list[_Command] = []
+        for command in owed:
+            if command.future.done():
+                continue
+            if (
+                command.expected == 1
+                and command.attempts == 0
+                and isinstance(exc, RedisConnectionError)
+                and not self._closed
+            ):
+                command.attempts = 1
+                command.replies.clear()
+                resend.append(command)
+            else:
+                command.future.set_exception(_copy(exc))
+        if resend:
+            self._queue[:0] = resend
+            if self._sender is None:
+                self._sender = self.loop.create_task(self._send())
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        queued, self._queue = self._queue, []
+        if isinstance(exc, asyncio.CancelledError):
+            exc = _connection_error(f"{self}: connecting was cancelled.")
+        for command in queued:
+            if not command.future.done():
+                command.future.set_exception(_copy(exc))
+
+    def _drop(self, connection: AbstractConnection) -> None:
+        """Disconnect ``connection`` and give it back to the pool, in the background."""
+
+        async def drop() -> None:
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
+            self._release(connection)
+
+        task = self.loop.create_task(drop())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _release(self, connection: AbstractConnection) -> None:
+        task = self.loop.create_task(self._arelease(connection))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _arelease(self, connection: AbstractConnection) -> None:
+        with contextlib.suppress(Exception):
+            await self.pool.release(connection)
+
+    async def aclose(self) -> None:
+        """Fail what is queued or owed, and give the connection back to the pool."""
+        self._closed = True
+        self._fail_queued(_connection_error(f"{self} was closed."))
+        connection = self._connection
+        if connection is not None:
+            self._broken(connection, _connection_error(f"{self} was closed."))
+        for task in (self._sender,):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@functools.cache
+def _takes_command_name(pool_class: Any) -> bool:
+    """Whether the pool's ``get_connection`` still requires a command name (redis-py < 5.3)."""
+    parameter = inspect.signature(pool_class.get_connection).parameters.get("command_name")
+    return parameter is not None and parameter.default is inspect.Parameter.empty
+
+
+def _connection_error(message: str) -> Exception:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return RedisConnectionError(message)
+
+
+def _copy(exc: BaseException) -> BaseException:
+    """A new exception like ``exc`` for each caller (one shared object gathers tracebacks)."""
+    try:
+        copy = type(exc)(*exc.args)
+    except Exception:
+        return exc
+    copy.__cause__ = exc.__cause__ or exc
+    return copy

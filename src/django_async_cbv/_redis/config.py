@@ -1,0 +1,437 @@
+"""How the library connects to the Redis behind a cache alias (internal).
+
+:func:`spec_for` reads a ``CACHES`` entry the way its backend reads it, django-redis
+(its default connection factory, or its Sentinel factory) or Django's own
+``RedisCache``, and turns it into a :class:`RedisSpec`: the URL of the server both
+backends write to and the keyword arguments of a redis-py *asyncio* connection pool
+equivalent to the backend's own (blocking) pool. Every option is redis-py's to
+interpret; this module only maps the blocking classes a setting may name (pool,
+connection, retry) to their asyncio twins, and refuses, naming the alias and the
+option, whatever has no asyncio twin.
+
+Any other backend, or django-redis with another client class or connection factory
+(sharded, herd, custom), is not Redis to the library: :func:`spec_for` returns None
+and the blocks use Django's cache methods instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
+    from redis.asyncio.sentinel import Sentinel
+
+__all__ = [
+    "DEFAULT_SOCKET_CONNECT_TIMEOUT",
+    "DEFAULT_SOCKET_TIMEOUT",
+    "DJANGO_BACKEND",
+    "DJANGO_REDIS_BACKEND",
+    "RedisConfigError",
+    "RedisSpec",
+    "is_redis_config",
+    "spec_for",
+]
+
+#: Seconds to connect, when the alias's options set no connect timeout.
+DEFAULT_SOCKET_CONNECT_TIMEOUT: Final = 0.5
+#: Seconds to wait for a reply, when the alias's options set no socket timeout.
+DEFAULT_SOCKET_TIMEOUT: Final = 1.0
+
+DJANGO_REDIS_BACKEND: Final = "django_redis.cache.RedisCache"
+DJANGO_BACKEND: Final = "django.core.cache.backends.redis.RedisCache"
+
+_DEFAULT_CLIENT: Final = "django_redis.client.DefaultClient"
+_SENTINEL_CLIENT: Final = "django_redis.client.SentinelClient"
+_DEFAULT_FACTORY: Final = "django_redis.pool.ConnectionFactory"
+_SENTINEL_FACTORY: Final = "django_redis.pool.SentinelConnectionFactory"
+
+# django-redis options that become connection keyword arguments (when truthy, as there).
+_DJANGO_REDIS_KWARGS: Final = {
+    "USERNAME": "username",
+    "PASSWORD": "password",
+    "SOCKET_TIMEOUT": "socket_timeout",
+    "SOCKET_CONNECT_TIMEOUT": "socket_connect_timeout",
+}
+# Options of Django's RedisCache that configure its client, not the connection pool.
+_DJANGO_CLIENT_OPTIONS: Final = frozenset({"serializer", "pool_class", "parser_class"})
+
+# The blocking pool classes a setting may name, by the asyncio class that does the same.
+_POOLS: Final = {
+    "redis.ConnectionPool": "redis.asyncio.ConnectionPool",
+    "redis.connection.ConnectionPool": "redis.asyncio.ConnectionPool",
+    "redis.BlockingConnectionPool": "redis.asyncio.BlockingConnectionPool",
+    "redis.connection.BlockingConnectionPool": "redis.asyncio.BlockingConnectionPool",
+}
+_SENTINEL_POOLS: Final = {
+    "redis.sentinel.SentinelConnectionPool": "redis.asyncio.sentinel.SentinelConnectionPool",
+}
+_CONNECTIONS: Final = {
+    "redis.Connection": "redis.asyncio.Connection",
+    "redis.connection.Connection": "redis.asyncio.Connection",
+    "redis.SSLConnection": "redis.asyncio.SSLConnection",
+    "redis.connection.SSLConnection": "redis.asyncio.SSLConnection",
+    "redis.UnixDomainSocketConnection": "redis.asyncio.UnixDomainSocketConnection",
+    "redis.connection.UnixDomainSocketConnection": "redis.asyncio.UnixDomainSocketConnection",
+}
+
+
+class RedisConfigError(ImproperlyConfigured):
+    """A Redis cache's options cannot be used by redis-py's asyncio client.
+
+    ``option`` names the offending option as the user wrote it.
+    """
+
+    def __init__(self, alias: str, option: str, problem: str) -> None:
+        self.alias = alias
+        self.option = option
+        super().__init__(f"Cache {alias!r}, option {option}: {problem}")
+
+
+@dataclass(frozen=True)
+class RedisSpec:
+    """How to reach the Redis of one cache alias from an event loop.
+
+    ``kwargs`` go to ``pool_class.from_url(url, ...)``. For Sentinel, ``sentinels``
+    lists the sentinels' (host, port), ``service`` names the monitored master, and
+    the pool is a sentinel-managed pool of that master's connections.
+    """
+
+    alias: str
+    url: str
+    pool_class: type[ConnectionPool]
+    kwargs: dict[str, Any]
+    socket_timeout: float
+    max_connections: int | None
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str = ""
+    sentinel_kwargs: dict[str, Any] | None = field(default=None)
+
+    def make_pool(self) -> tuple[ConnectionPool, Sentinel | None]:
+        """A new asyncio connection pool (and the Sentinel manager it asks, if any).
+
+        Makes no connection: the pool connects on first use, from the running loop.
+        """
+        if not self.sentinels:
+            return self.pool_class.from_url(self.url, **self.kwargs), None
+        from redis.asyncio.sentinel import Sentinel
+
+        sentinel = Sentinel(
+            list(self.sentinels), sentinel_kwargs=self.sentinel_kwargs, **_connection_kwargs(self)
+        )
+        pool = self.pool_class.from_url(
+            self.url, service_name=self.service, sentinel_manager=sentinel, **self.kwargs
+        )
+        return pool, sentinel
+
+
+def _connection_kwargs(spec: RedisSpec) -> dict[str, Any]:
+    """What Sentinel passes on to its own clients: the connection options, not the pool's."""
+    return {k: v for k, v in spec.kwargs.items() if k not in {"max_connections", "timeout"}}
+
+
+def is_redis_config(config: Mapping[str, Any]) -> bool:
+    """Whether a ``CACHES`` entry is a Redis the library talks to directly.
+
+    Django's ``RedisCache``, or django-redis with its default client and connection
+    factory, or its Sentinel client and factory (sharded, herd or custom clients and
+    factories do not qualify).
+    """
+    backend = config.get("BACKEND")
+    if backend == DJANGO_BACKEND:
+        return True
+    if backend != DJANGO_REDIS_BACKEND:
+        return False
+    return _django_redis_kind(config.get("OPTIONS") or {}) is not None
+
+
+def _django_redis_kind(options: Mapping[str, Any]) -> str | None:
+    """'plain', 'sentinel', or None when the client or factory is not one we speak for."""
+    client = options.get("CLIENT_CLASS") or _DEFAULT_CLIENT
+    factory = options.get("CONNECTION_FACTORY") or getattr(
+        settings, "DJANGO_REDIS_CONNECTION_FACTORY", None
+    )
+    factory = factory or _DEFAULT_FACTORY
+    if client == _DEFAULT_CLIENT and factory == _DEFAULT_FACTORY:
+        return "plain"
+    if client in (_DEFAULT_CLIENT, _SENTINEL_CLIENT) and factory == _SENTINEL_FACTORY:
+        return "sentinel"
+    return None
+
+
+def spec_for(alias: str) -> RedisSpec | None:
+    """The spec of cache ``alias``; None when it is not Redis (see :func:`is_redis_config`).
+
+    Raises ImproperlyConfigured when the alias is not in ``CACHES``, when redis-py is
+    missing, and :class:`RedisConfigError` when an option cannot be used async.
+    """
+    try:
+        config: Mapping[str, Any] = settings.CACHES[alias]
+    except (KeyError, TypeError):
+        raise ImproperlyConfigured(f"The cache alias {alias!r} is not in CACHES.") from None
+    if not isinstance(config, Mapping) or not is_redis_config(config):
+        return None
+    try:
+        import redis.asyncio  # noqa: F401
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"Cache {alias!r} is Redis, and talking to Redis needs redis-py: install the "
+            'redis extra (pip install "django-async-cbv[redis]").'
+        ) from exc
+    options: Mapping[str, Any] = config.get("OPTIONS") or {}
+    if not isinstance(options, Mapping):
+        raise RedisConfigError(alias, "OPTIONS", "must be a dict.")
+    if config.get("BACKEND") == DJANGO_BACKEND:
+        spec = _django_spec(alias, config, options)
+    elif _django_redis_kind(options) == "sentinel":
+        spec = _sentinel_spec(alias, config, options)
+    else:
+        spec = _django_redis_spec(alias, config, options)
+    _try_pool(spec)
+    return spec
+
+
+def _servers(alias: str, location: object, separators: str) -> list[str]:
+    if isinstance(location, str):
+        servers = [s.strip() for s in re.split(f"[{separators}]", location)]
+    elif isinstance(location, Iterable):
+        servers = [str(s).strip() for s in location]
+    else:
+        servers = []
+    servers = [s for s in servers if s]
+    if not servers:
+        raise RedisConfigError(alias, "LOCATION", "names no Redis server.")
+    return servers
+
+
+def _django_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, Any]) -> RedisSpec:
+    """Django's RedisCache: every option but its client's own goes to the pool."""
+    url = _servers(alias, config.get("LOCATION"), ";,")[0]  # writes go to the first
+    kwargs = {k: v for k, v in options.items() if k not in _DJANGO_CLIENT_OPTIONS}
+    pool_class = _async_pool(alias, "pool_class", options.get("pool_class"), _POOLS)
+    return _finish(alias, url, pool_class, kwargs)
+
+
+def _django_redis_kwargs(alias: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """django-redis's connection parameters, then its CONNECTION_POOL_KWARGS over them."""
+    kwargs: dict[str, Any] = {}
+    for name, key in _DJANGO_REDIS_KWARGS.items():
+        value = options.get(name)
+        if value:
+            if key.startswith("socket_") and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise RedisConfigError(alias, name, "must be a number of seconds.")
+            kwargs[key] = value
+    pool_kwargs = options.get("CONNECTION_POOL_KWARGS") or {}
+    if not isinstance(pool_kwargs, Mapping):
+        raise RedisConfigError(alias, "CONNECTION_POOL_KWARGS", "must be a dict.")
+    kwargs.update(pool_kwargs)
+    return kwargs
+
+
+def _django_redis_spec(
+    alias: str, config: Mapping[str, Any], options: Mapping[str, Any]
+) -> RedisSpec:
+    url = _servers(alias, config.get("LOCATION"), ",")[0]  # the primary
+    kwargs = _django_redis_kwargs(alias, options)
+    pool_class = _async_pool(
+        alias, "CONNECTION_POOL_CLASS", options.get("CONNECTION_POOL_CLASS"), _POOLS
+    )
+    return _finish(alias, url, pool_class, kwargs)
+
+
+def _sentinel_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, Any]) -> RedisSpec:
+    """django-redis's SentinelConnectionFactory: the master of the service in LOCATION."""
+    sentinels = options.get("SENTINELS")
+    try:
+        pairs = tuple((str(host), int(port)) for host, port in sentinels or ())
+    except (TypeError, ValueError):
+        raise RedisConfigError(alias, "SENTINELS", "must be a list of (host, port).") from None
+    if not pairs:
+        raise RedisConfigError(alias, "SENTINELS", "must be a list of (host, port).")
+    sentinel_kwargs = options.get("SENTINEL_KWARGS")
+    if sentinel_kwargs is not None and not isinstance(sentinel_kwargs, Mapping):
+        raise RedisConfigError(alias, "SENTINEL_KWARGS", "must be a dict.")
+    url = _servers(alias, config.get("LOCATION"), ",")[0]
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise RedisConfigError(alias, "LOCATION", "must name the service: redis://SERVICE/DB.")
+    # The service's master, whatever the URL says of is_master: the blocks write.
+    query = {k: v for k, v in parse_qs(parts.query).items() if k != "is_master"}
+    url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+    kwargs = _django_redis_kwargs(alias, options)
+    pool_class = _async_pool(
+        alias,
+        "CONNECTION_POOL_CLASS",
+        options.get("CONNECTION_POOL_CLASS") or "redis.sentinel.SentinelConnectionPool",
+        _SENTINEL_POOLS,
+    )
+    spec = _finish(alias, url, pool_class, kwargs)
+    return RedisSpec(
+        alias=alias,
+        url=spec.url,
+        pool_class=spec.pool_class,
+        kwargs={**spec.kwargs, "is_master": True},
+        socket_timeout=spec.socket_timeout,
+        max_connections=spec.max_connections,
+        sentinels=pairs,
+        service=parts.hostname,
+        sentinel_kwargs=dict(sentinel_kwargs) if sentinel_kwargs is not None else None,
+    )
+
+
+def _name(value: object) -> str:
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    return str(value)
+
+
+def _async_pool(
+    alias: str, option: str, value: object, known: Mapping[str, str]
+) -> type[ConnectionPool]:
+    """The asyncio pool class doing what the blocking ``value`` does for the backend."""
+    if value is None or value == "":
+        value = next(iter(known))
+    if isinstance(value, type):
+        from redis.asyncio import ConnectionPool
+
+        if issubclass(value, ConnectionPool) and value.__module__.startswith("redis.asyncio"):
+            return value
+    name = _name(value)
+    if not isinstance(value, str | type):
+        raise RedisConfigError(alias, option, f"{value!r} is not a class or a dotted path.")
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise RedisConfigError(alias, option, f"{name!r} cannot be imported: {exc}") from exc
+    target = _twin(value, known)
+    if target is None:
+        raise RedisConfigError(
+            alias,
+            option,
+            f"{name} has no asyncio equivalent in redis-py; use one of {', '.join(sorted(known))}.",
+        )
+    found: type[ConnectionPool] = import_string(target)
+    return found
+
+
+def _twin(value: object, known: Mapping[str, str]) -> str | None:
+    """The asyncio twin of the redis-py class ``value`` (exactly that class, not a subclass)."""
+    for path, twin in known.items():
+        try:
+            if import_string(path) is value:
+                return twin
+        except ImportError:
+            continue
+    return None
+
+
+def _finish(
+    alias: str, url: str, pool_class: type[ConnectionPool], kwargs: dict[str, Any]
+) -> RedisSpec:
+    """Map what remains to asyncio, fill in the timeouts, and check the URL."""
+    from redis.asyncio.connection import parse_url
+
+    option_of = _option_namer(alias)
+    try:
+        url_options = parse_url(url)
+    except ValueError as exc:
+        raise RedisConfigError(alias, "LOCATION", f"{url!r}: {exc}") from exc
+    kwargs = dict(kwargs)
+    for name in ("parser_class", "decode_responses"):
+        # The parser is an implementation detail, and the library reads its own replies.
+        kwargs.pop(name, None)
+    if "connection_class" in kwargs:
+        value = kwargs["connection_class"]
+        twin = _twin(value if not isinstance(value, str) else _import(alias, value), _CONNECTIONS)
+        if twin is None:
+            raise RedisConfigError(
+                alias,
+                option_of("connection_class"),
+                f"{_name(value)} has no asyncio equivalent in redis-py.",
+            )
+        kwargs["connection_class"] = import_string(twin)
+    if "retry" in kwargs and kwargs["retry"] is not None:
+        kwargs["retry"] = _async_retry(alias, option_of("retry"), kwargs["retry"])
+    merged = {**kwargs, **url_options}  # as in from_url: the URL wins
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        value = merged.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
+            raise RedisConfigError(alias, option_of(name), "must be a positive number of seconds.")
+    if merged.get("socket_connect_timeout") is None:
+        kwargs["socket_connect_timeout"] = DEFAULT_SOCKET_CONNECT_TIMEOUT
+    if merged.get("socket_timeout") is None:
+        kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT
+    timeout = float({**kwargs, **url_options}["socket_timeout"])
+    max_connections = merged.get("max_connections")
+    if max_connections is not None and (
+        isinstance(max_connections, bool) or not isinstance(max_connections, int)
+    ):
+        raise RedisConfigError(alias, option_of("max_connections"), "must be a whole number.")
+    return RedisSpec(alias, url, pool_class, kwargs, timeout, max_connections)
+
+
+def _import(alias: str, path: str) -> object:
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise RedisConfigError(alias, path, f"cannot be imported: {exc}") from exc
+
+
+def _async_retry(alias: str, option: str, retry: object) -> object:
+    """redis-py's asyncio Retry with the same backoff, count and errors as a blocking one."""
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.retry import Retry
+
+    if isinstance(retry, AsyncRetry):
+        return retry
+    if type(retry) is Retry:
+        try:
+            return AsyncRetry(
+                backoff=retry._backoff,
+                retries=retry._retries,
+                supported_errors=retry._supported_errors,
+            )
+        except AttributeError:
+            pass
+    raise RedisConfigError(alias, option, f"{retry!r} has no asyncio equivalent in redis-py.")
+
+
+def _option_namer(alias: str) -> Callable[[str], str]:
+    """How the user wrote a pool keyword in the alias's settings."""
+    config = settings.CACHES[alias]
+    if config.get("BACKEND") == DJANGO_BACKEND:
+        return lambda name: name
+    return lambda name: f"CONNECTION_POOL_KWARGS[{name!r}]"
+
+
+_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+def _try_pool(spec: RedisSpec) -> None:
+    """Build the pool and one connection object (no I/O) to surface a bad option now."""
+    try:
+        pool: Any = spec.make_pool()[0]
+        pool.make_connection()  # untyped in redis-py
+    except RedisConfigError:
+        raise
+    except TypeError as exc:
+        match = _UNEXPECTED.search(str(exc))
+        option = _option_namer(spec.alias)(match.group(1)) if match else "OPTIONS"
+        raise RedisConfigError(
+            spec.alias, option, f"redis-py's asyncio connection does not accept it ({exc})."
+        ) from exc
+    except (ValueError, ImportError) as exc:
+        raise RedisConfigError(spec.alias, "OPTIONS", f"{type(exc).__name__}: {exc}") from exc
