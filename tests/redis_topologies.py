@@ -359,6 +359,9 @@ class TrickleProxy:
     def stop(self) -> None:
         self._stopped.set()
         if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
         with self._lock:
             sockets, self._sockets = list(self._sockets), set()
