@@ -12,7 +12,8 @@ Every wait is a poll of the servers with a deadline, never a bare sleep.
     2000, so a failover takes a second or two. ``start()`` returns once every
     Sentinel reports the primary and knows the replica. ``kill_master()`` ends
     the primary with SIGKILL; ``wait_for_failover()`` returns the new primary's
-    ``(host, port)`` once a Sentinel names it and it says ``role:master``.
+    ``(host, port)`` once every Sentinel's ``SENTINEL MASTER`` names it (the
+    failover has ended) and it says ``role:master``.
     ``sentinels`` lists ``("127.0.0.1", port)`` pairs, as django-redis's
     ``SENTINELS`` option takes them.
 :class:`TrickleProxy`
@@ -240,17 +241,34 @@ class SentinelGroup:
         return address
 
     def wait_for_failover(self, timeout: float = 20.0) -> tuple[str, int]:
-        """The new primary once a Sentinel names it and it says ``role:master``."""
+        """The new primary once every Sentinel has switched to it and it says ``role:master``.
+
+        ``SENTINEL get-master-addr-by-name`` names the promoted replica as soon as it is
+        chosen, while ``SENTINEL MASTER`` (what redis-py's ``discover_master`` reads)
+        still names the old primary until the failover ends: wait for the latter.
+        """
         old = ("127.0.0.1", self.master.port)
 
-        def promoted() -> tuple[str, int] | None:
-            address = self.master_address()
+        def switched() -> tuple[str, int] | None:
+            addresses = set()
+            for _, port in self.sentinels:
+                client = client_for(port)
+                try:
+                    state = client.sentinel_master(self.service)
+                finally:
+                    client.close()
+                if state.get("is_master") is False or "failover" in str(state.get("flags")):
+                    return None
+                addresses.add((str(state["ip"]), int(state["port"])))
+            if len(addresses) != 1:
+                return None
+            (address,) = addresses
             if address == old:
                 return None
             role = _info(address[1], "replication").get("role")
             return address if role == "master" else None
 
-        return wait_until(promoted, timeout=timeout, interval=0.05, what="Sentinel failover")
+        return wait_until(switched, timeout=timeout, interval=0.05, what="Sentinel failover")
 
     def stop(self) -> None:
         for server in self.sentinel_servers:

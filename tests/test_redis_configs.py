@@ -696,3 +696,27 @@ async def test_cached_view_on_a_configuration_the_library_cannot_reproduce(
             await resolve(url).func(request)
     assert WEIRD_ALIAS in str(info.value)
     assert option in str(info.value)
+
+
+# -- the harness itself (redis-py only: these must keep passing) ---------------------------------
+
+
+async def test_harness_trickle_proxy_slows_replies_down_only_when_asked(
+    trickle_proxy: TrickleProxy,
+) -> None:
+    """Full speed, then a trickle: small replies keep arriving, a 64 KiB one (about
+    1024 chunks of 20 ms) outlasts a 1 s timeout of redis-py's asyncio client."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(trickle_proxy.url, socket_timeout=1)
+    try:
+        await client.set("big", b"x" * 65536)
+        assert len(await client.get("big") or b"") == 65536
+        trickle_proxy.trickle = True
+        start = time.monotonic()
+        assert await client.ping() is True
+        with pytest.raises(redis.TimeoutError):
+            await client.get("big")
+        assert time.monotonic() - start < 2
+    finally:
+        await client.aclose()
