@@ -23,6 +23,31 @@ leaves all of them out. Every test marked ``redis`` runs with ``redis_caches``.
     django-redis caches and ``redis_builtin`` is Django's own ``RedisCache``,
     all on the clean database; ``locmem`` is local memory. The previous
     ``CACHES`` (and fresh cache connections) are restored afterwards.
+
+Redis topologies
+----------------
+Started only for the tests that request them (``tests/redis_topologies.py`` and
+``tests/redis_server.py``); like ``redis_url`` they skip loudly without
+redis-server (or trustme, for TLS) and fail under ``CI=true``. Requesting one
+adds the ``redis`` mark. Tests flush them themselves (``FLUSHALL``).
+
+``tls_redis`` (session)
+    A :class:`RedisServer` serving TLS only: ``.url`` is ``rediss://127.0.0.1:PORT/0``,
+    ``.ca_file`` the CA to trust (trustme), no client certificates asked for.
+``acl_redis`` (session)
+    A server whose ``default`` user is off. Users: ``np`` (no password, keys
+    ``np:*``), ``pw`` (password ``secret``, keys ``pw:*``) and ``admin`` (password
+    ``adminpw``, every key and command), see ``ACL_USERS``.
+``unix_redis`` (session)
+    A server also listening on a Unix socket: ``.unix_url(db)``.
+``replicated_redis`` (session)
+    A :class:`ReplicatedPair`: ``.primary`` and ``.replica`` (``--replicaof``).
+``trickle_redis`` (session) / ``trickle_proxy`` (function)
+    A server and, per test, a :class:`TrickleProxy` in front of it (``.url``);
+    ``proxy.trickle = True`` slows server-to-client bytes to a trickle.
+``sentinel_group`` (module) / ``failover_sentinel_group`` (function)
+    A :class:`SentinelGroup` (primary, replica, one Sentinel, service
+    ``mymaster``); the function-scoped one is for tests that kill the primary.
 """
 
 from __future__ import annotations
@@ -38,11 +63,29 @@ from tests.http_upstream import Upstream
 from tests.redis_server import RedisServer, RedisStartError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.redis_topologies import ReplicatedPair, SentinelGroup, TrickleProxy
+
+if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-REDIS_FIXTURES = frozenset(
-    {"redis_url", "redis_db", "redis_client", "async_redis_client", "redis_caches"}
+TOPOLOGY_FIXTURES = frozenset(
+    {
+        "tls_redis",
+        "acl_redis",
+        "unix_redis",
+        "replicated_redis",
+        "trickle_redis",
+        "trickle_proxy",
+        "sentinel_group",
+        "failover_sentinel_group",
+    }
+)
+REDIS_FIXTURES = (
+    frozenset({"redis_url", "redis_db", "redis_client", "async_redis_client", "redis_caches"})
+    | TOPOLOGY_FIXTURES
 )
 SKIP_PREFIX = "NO REDIS AVAILABLE"
 
@@ -206,3 +249,107 @@ def upstream() -> Iterator[Upstream]:
     server.start()
     yield server
     server.stop()
+
+
+# -- Redis topologies ---------------------------------------------------------------------------
+
+#: ``--user`` lines of ``acl_redis``: name -> (password or None, ACL rules).
+ACL_USERS: dict[str, tuple[str | None, list[str]]] = {
+    "np": (None, ["on", "nopass", "~np:*", "&*", "+@all"]),
+    "pw": ("secret", ["on", ">secret", "~pw:*", "&*", "+@all"]),
+    "admin": ("adminpw", ["on", ">adminpw", "~*", "&*", "+@all"]),
+    "default": (None, ["off"]),
+}
+
+
+def _started(config: pytest.Config, what: str, start: Callable[[], Any]) -> Any:
+    """``start()``, or the loud skip (a failure under CI) when it cannot start."""
+    try:
+        return start()
+    except (RedisStartError, ImportError) as exc:
+        _unavailable(config, f"{what} could not be started: {exc}")
+
+
+@pytest.fixture(scope="session")
+def tls_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A redis-server serving TLS only, certificates from a test CA (module docstring)."""
+    server = _started(request.config, "a TLS redis-server", lambda: RedisServer(tls=True).start())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def acl_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A redis-server with the ACL users of ``ACL_USERS`` and ``default`` off."""
+    args: list[str] = []
+    for name, (_password, rules) in ACL_USERS.items():
+        args += ["--user", name, *rules]
+    server = _started(request.config, "an ACL redis-server", lambda: RedisServer(args=args).start())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def unix_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A redis-server that also listens on a Unix socket."""
+    server = _started(
+        request.config, "a unix-socket redis-server", lambda: RedisServer(unixsocket=True).start()
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def replicated_redis(request: pytest.FixtureRequest) -> Iterator[ReplicatedPair]:
+    """A primary and its replica."""
+    from tests.redis_topologies import ReplicatedPair
+
+    pair = _started(request.config, "a primary and replica", lambda: ReplicatedPair().start())
+    yield pair
+    pair.stop()
+
+
+@pytest.fixture(scope="session")
+def trickle_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """The redis-server behind ``trickle_proxy``."""
+    server = _started(request.config, "a redis-server", lambda: RedisServer().start())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def trickle_proxy(trickle_redis: RedisServer) -> Iterator[TrickleProxy]:
+    """A fresh TrickleProxy in front of ``trickle_redis`` (flushed), not trickling yet."""
+    from tests.redis_topologies import TrickleProxy, client_for
+
+    assert trickle_redis.port is not None
+    client = client_for(trickle_redis.port)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    proxy = TrickleProxy(trickle_redis.port).start()
+    yield proxy
+    proxy.stop()
+
+
+def _sentinel_group(config: pytest.Config) -> SentinelGroup:
+    from tests.redis_topologies import SentinelGroup
+
+    return _started(config, "a Sentinel group", lambda: SentinelGroup().start())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def sentinel_group(request: pytest.FixtureRequest) -> Iterator[SentinelGroup]:
+    """A primary, a replica and a Sentinel (``mymaster``), shared by a module's tests."""
+    group = _sentinel_group(request.config)
+    yield group
+    group.stop()
+
+
+@pytest.fixture
+def failover_sentinel_group(request: pytest.FixtureRequest) -> Iterator[SentinelGroup]:
+    """A Sentinel group of one test's own, for tests that kill its primary."""
+    group = _sentinel_group(request.config)
+    yield group
+    group.stop()

@@ -5,11 +5,33 @@ runs in the foreground as a child process. Readiness is read from its log on
 stdout ("Ready to accept connections"), never guessed with sleeps; when the
 port turns out to be taken (another process won the race for it) the next
 port is tried.
+
+Options of :class:`RedisServer` for the topologies of ``tests/redis_topologies.py``:
+
+``args``
+    Extra command-line configuration, e.g. ``["--user", "np", "on", "nopass",
+    "~np:*", "&*", "+@all"]`` or ``["--replicaof", "127.0.0.1", "6379"]``. Each
+    ``--name`` starts one configuration line, so ``--user`` may be given twice.
+``tls``
+    Serve TLS only (``--port 0 --tls-port PORT``), with a certificate for
+    ``127.0.0.1`` and ``localhost`` issued by a fresh test CA (``trustme``, imported
+    only then). ``url`` is then ``rediss://``, ``ca_file`` is the CA's PEM file and
+    clients are not asked for certificates (``--tls-auth-clients no``). Debian's
+    redis-server 7 is built with TLS.
+``unixsocket``
+    Also listen on ``<temp dir>/redis.sock`` (``unix_socket``; ``unix_url(db)``).
+``config`` and ``ready_line``
+    A configuration file (its text, written to the server's temp directory and
+    passed first) and the log line that says the server is ready: a Sentinel
+    (``args=["--sentinel"]``) logs ``+monitor master`` instead of the usual line.
+
+``kill()`` ends the server with SIGKILL (a crash: no shutdown, no final save).
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import queue
 import shutil
 import socket
@@ -17,7 +39,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO
@@ -82,6 +104,11 @@ class RedisServer:
         attempts: int = 5,
         startup_timeout: float = 15.0,
         port_factory: Callable[[], int] = free_port,
+        args: Sequence[str] = (),
+        tls: bool = False,
+        unixsocket: bool = False,
+        config: str | None = None,
+        ready_line: str = READY_LINE,
     ) -> None:
         found = executable or shutil.which("redis-server")
         if found is None:
@@ -90,7 +117,13 @@ class RedisServer:
         self.attempts = attempts
         self.startup_timeout = startup_timeout
         self.port_factory = port_factory
+        self.args = list(args)
+        self.tls = tls
+        self.unixsocket = unixsocket
+        self.config = config
+        self.ready_line = ready_line
         self.port: int | None = None
+        self.ca_file: str | None = None  # with tls: the PEM file of the CA to trust
         self.version: str | None = None
         self._process: subprocess.Popen[str] | None = None
         self._log: _LogReader | None = None
@@ -98,10 +131,35 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        """``redis://`` URL of database 0 of the running server."""
+        """``redis://`` (``rediss://`` with tls) URL of database 0 of the running server."""
+        return self.url_for(0)
+
+    def url_for(self, db: int | None = 0, *, userinfo: str = "") -> str:
+        """The server's URL for ``db`` (no path for None), with ``user[:password]@`` if given."""
         if self.port is None:
             raise RuntimeError("The server is not running")
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        at = f"{userinfo}@" if userinfo else ""
+        path = "" if db is None else f"/{db}"
+        return f"{scheme}://{at}127.0.0.1:{self.port}{path}"
+
+    @property
+    def unix_socket(self) -> str:
+        """Path of the Unix socket (servers started with ``unixsocket=True``)."""
+        if not self.unixsocket or self._tmpdir is None:
+            raise RuntimeError("The server does not listen on a Unix socket")
+        return os.path.join(self._tmpdir.name, "redis.sock")
+
+    def unix_url(self, db: int = 0) -> str:
+        """``unix://`` URL of the Unix socket, database ``db``."""
+        return f"unix://{self.unix_socket}?db={db}"
+
+    @property
+    def directory(self) -> str:
+        """The server's temporary directory (its working dir, certificates, config)."""
+        if self._tmpdir is None:
+            raise RuntimeError("The server is not running")
+        return self._tmpdir.name
 
     @property
     def process(self) -> subprocess.Popen[str] | None:
@@ -112,6 +170,8 @@ class RedisServer:
         self._tmpdir = tempfile.TemporaryDirectory(prefix="django-async-cbv-redis-")
         failures: list[str] = []
         try:
+            if self.tls:
+                self._write_certificates()
             for _ in range(self.attempts):
                 port = self.port_factory()
                 outcome = self._try_start(port)
@@ -134,7 +194,7 @@ class RedisServer:
         """Start on ``port``; return None when ready, else the server's output."""
         assert self._tmpdir is not None
         options = {
-            "port": str(port),
+            "port": "0" if self.tls else str(port),
             "bind": "127.0.0.1",
             "save": "",  # no RDB snapshots
             "appendonly": "no",
@@ -143,9 +203,28 @@ class RedisServer:
             "loglevel": "notice",  # the level that logs the readiness line
             "enable-debug-command": "local",  # DEBUG SLEEP: a server that stops answering
         }
+        if self.tls:
+            certs = self._tmpdir.name
+            options.update(
+                {
+                    "tls-port": str(port),
+                    "tls-cert-file": os.path.join(certs, "server.crt"),
+                    "tls-key-file": os.path.join(certs, "server.key"),
+                    "tls-ca-cert-file": os.path.join(certs, "ca.crt"),
+                    "tls-auth-clients": "no",
+                }
+            )
+        if self.unixsocket:
+            options.update({"unixsocket": self.unix_socket, "unixsocketperm": "700"})
         argv = [self.executable]
+        if self.config is not None:
+            config_file = os.path.join(self._tmpdir.name, "redis.conf")
+            with open(config_file, "w") as out:
+                out.write(self.config)
+            argv.append(config_file)
         for name, value in options.items():
             argv += [f"--{name}", value]
+        argv += self.args
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -164,16 +243,37 @@ class RedisServer:
                     break  # exited before becoming ready
                 if "Redis version=" in line and self.version is None:
                     self.version = line.split("Redis version=", 1)[1].split(",", 1)[0]
-                if READY_LINE in line:
+                if self.ready_line in line:
                     self._process, self._log = process, log
                     return None
         except queue.Empty:
-            output = f"no '{READY_LINE}' line within {self.startup_timeout:g}s\n{log.tail()}"
+            output = f"no '{self.ready_line}' line within {self.startup_timeout:g}s\n{log.tail()}"
         else:
             output = log.tail()
         _terminate(process)
         log.thread.join()
         return output
+
+    def _write_certificates(self) -> None:
+        """A fresh CA and a server certificate for 127.0.0.1 and localhost, as PEM files."""
+        import trustme
+
+        assert self._tmpdir is not None
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        directory = self._tmpdir.name
+        self.ca_file = os.path.join(directory, "ca.crt")
+        ca.cert_pem.write_to_path(self.ca_file)
+        cert.private_key_pem.write_to_path(os.path.join(directory, "server.key"))
+        with open(os.path.join(directory, "server.crt"), "wb") as out:
+            for blob in cert.cert_chain_pems:
+                out.write(blob.bytes())
+
+    def kill(self) -> None:
+        """End the server with SIGKILL (a crash) and reap it; ``stop()`` still cleans up."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def stop(self) -> None:
         """Terminate the server, wait for it, and remove its directory."""
