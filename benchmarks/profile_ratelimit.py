@@ -111,8 +111,8 @@ class RawClient:
 def variants(breakdown: bool, redis_url: str) -> dict[str, tuple[str, Callable[[], Any]]]:
     """name -> (path, context manager factory that sets the variant up)."""
     from django_async_cbv import _redis
-    from django_async_cbv import ratelimit as rl
-    from django_async_cbv._limiter_redis import Decision
+    from django_async_cbv.ratelimit import mixin as rl
+    from django_async_cbv.ratelimit.redis_limiter import Decision
 
     def patch(module: Any, name: str, value: Any) -> Callable[[], Any]:
         @contextlib.contextmanager
