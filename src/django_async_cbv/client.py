@@ -45,8 +45,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _http_urls, _loops
-from ._breaker_state import FAILURE, NEUTRAL, SUCCESS
-from .breaker import CircuitBreaker, CircuitState, _CallTimeout, get_breaker, upstream_unwell
+from .breaker import CircuitBreaker, CircuitState, get_breaker, upstream_unwell
+from .breaker.calls import _CallTimeout
+from .breaker.state import FAILURE, NEUTRAL, SUCCESS
 from .exceptions import UpstreamError, UpstreamTimeout
 
 __all__ = [
