@@ -22,7 +22,7 @@ from django.test import AsyncClient, AsyncRequestFactory, override_settings
 from django.urls import path
 from django.utils import timezone, translation
 
-import django_async_cbv.cache as cache_module
+import django_async_cbv.cache.flow as cache_module
 from django_async_cbv import AsyncAPIView, AsyncCacheMixin, AsyncRateLimitMixin, AsyncView
 from django_async_cbv.cache import Entry, digest
 from tests.models import Category
@@ -1069,7 +1069,7 @@ async def test_hook_values_are_validated_by_type_too() -> None:
 def test_request_header_reads_meta_like_request_headers(name: str) -> None:
     from django.test import RequestFactory
 
-    from django_async_cbv.cache import _request_header
+    from django_async_cbv.cache.headers import _request_header
 
     request = RequestFactory().get(
         "/",

@@ -1,0 +1,267 @@
+"""The stores: one cache alias as the stage uses it, on Redis or any Django cache."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from django_async_cbv import _redis
+from django_async_cbv._store_health import is_definitive
+from django_async_cbv._util import lua_script, script_sha
+
+from .entry import Entry, _load_entry
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+class StoreError(Exception):
+    """The cache could not be read or written; ``definitive``: it cannot be reached."""
+
+    def __init__(self, message: str, *, definitive: bool = False) -> None:
+        super().__init__(message)
+        self.definitive = definitive
+
+
+# One round trip for a lookup: the generation (created at a random value when
+# missing), the URL's learned Vary names and the candidate entry.
+_LOOKUP = lua_script("django_async_cbv.cache", "lua/lookup.lua")
+_RELEASE = lua_script("django_async_cbv.cache", "lua/release.lua")
+_EXTEND = lua_script("django_async_cbv.cache", "lua/extend.lua")
+_SHAS = {source: script_sha(source) for source in (_LOOKUP, _RELEASE, _EXTEND)}
+
+
+def _new_generation() -> int:
+    # Unique, not secret: a fresh random start whenever the key is (re)created.
+    return random.getrandbits(62) + 1
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if value is None or value is False:
+        return None
+    return str(value)
+
+
+def _encode_vary(names: Iterable[str]) -> str:
+    return json.dumps(list(names), separators=(",", ":"))
+
+
+def _decode_vary(value: object) -> tuple[str, ...] | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        names = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    return tuple(names)
+
+
+@dataclass
+class Lookup:
+    """What one look at the cache found (raw: the caller checks the entry)."""
+
+    generation: str
+    vary: tuple[str, ...] | None  # None: nothing learned for this URL yet
+    entry: Entry | None
+    passing: bool = False  # the URL's last answer could not be stored (see mark_pass)
+
+
+class Store:
+    """One cache alias, as the stage uses it. Names are made into keys by the store."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    async def lookup(
+        self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
+    ) -> Lookup:
+        raise NotImplementedError
+
+    async def mark_pass(self, name: str, generation: str, ttl: float) -> None:
+        raise NotImplementedError
+
+    async def get_entry(self, name: str) -> Entry | None:
+        raise NotImplementedError
+
+    async def store(
+        self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
+    ) -> None:
+        raise NotImplementedError
+
+    async def lock(self, name: str, token: str, ttl: float) -> bool:
+        raise NotImplementedError
+
+    async def unlock(self, name: str, token: str) -> None:
+        raise NotImplementedError
+
+    async def extend(self, name: str, token: str, ttl: float) -> None:
+        raise NotImplementedError
+
+    async def bump(self, gen_name: str) -> None:
+        raise NotImplementedError
+
+
+class RedisStore(Store):
+    """Direct redis-py asyncio access (django-redis or Django's RedisCache)."""
+
+    def key(self, name: str) -> str:
+        return str(_make_key(self.alias)(name))
+
+    def client(self) -> Redis:
+        client = _redis.async_redis_for_alias(self.alias)
+        if client is None:
+            raise StoreError(f"The cache {self.alias!r} is no longer Redis.")
+        return client
+
+    async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        client: Any = _redis.script_client_for_alias(self.alias, "cache")
+        if client is None:
+            raise StoreError(f"The cache {self.alias!r} is no longer Redis.")
+        try:
+            return await client.evalsha(_SHAS[source], len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.eval(source, len(keys), *keys, *args)
+
+    async def lookup(
+        self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
+    ) -> Lookup:
+        keys = [self.key(n) for n in (gen_name, vary_name, entry_name, pass_name)]
+        reply = await _guard(self._script(_LOOKUP, keys, [_new_generation()]))
+        generation = _text(reply[0]) or ""
+        return Lookup(
+            generation,
+            _decode_vary(reply[1]),
+            _load_entry(reply[2]),
+            passing=_text(reply[3]) == generation,
+        )
+
+    async def mark_pass(self, name: str, generation: str, ttl: float) -> None:
+        ms = max(1, math.ceil(ttl * 1000))
+        await _guard(self.client().set(self.key(name), generation, px=ms))
+
+    async def get_entry(self, name: str) -> Entry | None:
+        return _load_entry(await _guard(self.client().get(self.key(name))))
+
+    async def store(
+        self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
+    ) -> None:
+        ms = max(1, math.ceil(ttl * 1000))
+        pipe: Any = self.client().pipeline(transaction=True)
+        pipe.set(self.key(vary_name), _encode_vary(vary), px=ms)
+        pipe.set(self.key(name), entry.dumps(), px=ms)
+        await _guard(pipe.execute())
+
+    async def lock(self, name: str, token: str, ttl: float) -> bool:
+        ms = max(1, math.ceil(ttl * 1000))
+        return bool(await _guard(self.client().set(self.key(name), token, nx=True, px=ms)))
+
+    async def unlock(self, name: str, token: str) -> None:
+        await _guard(self._script(_RELEASE, [self.key(name)], [token]))
+
+    async def extend(self, name: str, token: str, ttl: float) -> None:
+        ms = max(1, math.ceil(ttl * 1000))
+        await _guard(self._script(_EXTEND, [self.key(name)], [token, ms]))
+
+    async def bump(self, gen_name: str) -> None:
+        await _guard(self.client().set(self.key(gen_name), _new_generation()))
+
+
+async def _guard(awaitable: Any) -> Any:
+    from redis.exceptions import RedisError
+
+    try:
+        return await awaitable
+    except (RedisError, OSError, TimeoutError) as exc:
+        raise StoreError(f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc)) from exc
+
+
+class DjangoStore(Store):
+    """Any other backend, through Django's ``a*`` cache methods."""
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await getattr(caches[self.alias], method)(*args, **kwargs)
+        except Exception as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc)) from exc
+
+    async def lookup(
+        self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
+    ) -> Lookup:
+        found = await self._call("aget_many", [gen_name, vary_name, entry_name, pass_name])
+        generation = found.get(gen_name)
+        if generation is None:
+            await self._call("aadd", gen_name, _new_generation(), timeout=None)
+            generation = await self._call("aget", gen_name)
+        text = _text(generation) or ""
+        return Lookup(
+            text,
+            _decode_vary(found.get(vary_name)),
+            _load_entry(found.get(entry_name)),
+            passing=_text(found.get(pass_name)) == text,
+        )
+
+    async def mark_pass(self, name: str, generation: str, ttl: float) -> None:
+        await self._call("aset", name, generation, timeout=ttl)
+
+    async def get_entry(self, name: str) -> Entry | None:
+        return _load_entry(await self._call("aget", name))
+
+    async def store(
+        self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
+    ) -> None:
+        await self._call(
+            "aset_many", {vary_name: _encode_vary(vary), name: entry.dumps()}, timeout=ttl
+        )
+
+    async def lock(self, name: str, token: str, ttl: float) -> bool:
+        return bool(await self._call("aadd", name, token, timeout=ttl))
+
+    async def unlock(self, name: str, token: str) -> None:
+        if await self._call("aget", name) == token:
+            await self._call("adelete", name)
+
+    async def extend(self, name: str, token: str, ttl: float) -> None:
+        if await self._call("aget", name) == token:
+            await self._call("atouch", name, ttl)
+
+    async def bump(self, gen_name: str) -> None:
+        await self._call("aset", gen_name, _new_generation(), timeout=None)
+
+
+def store_for(alias: str) -> Store:
+    """The store for ``alias``: direct Redis when possible, else Django's a* methods."""
+    if _redis.async_redis_for_alias(alias) is not None:
+        return RedisStore(alias)
+    return DjangoStore(alias)
+
+
+# The alias's make_key (a function of its settings only), until CACHES changes.
+_make_keys: dict[str, Callable[[str], str]] = {}
+
+
+def _make_key(alias: str) -> Callable[[str], str]:
+    make_key = _make_keys.get(alias)
+    if make_key is None:
+        make_key = _make_keys[alias] = caches[alias].make_key
+    return make_key
+
+
+@receiver(setting_changed)
+def _forget_make_keys(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        _make_keys.clear()
