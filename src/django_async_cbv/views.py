@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -28,6 +27,8 @@ from django.utils.functional import classproperty
 from django.utils.log import log_response
 from django.views import View
 
+from ._util import maybe_await
+from ._validation import is_positive_number
 from .exceptions import (
     CircuitOpenError,
     HandlerTimeout,
@@ -61,15 +62,6 @@ def _abandon(task: asyncio.Task[Any]) -> None:
     task.cancel()
     _abandoned.add(task)
     task.add_done_callback(_forget)
-
-
-def _is_positive_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 class _HandlerThread(ThreadPoolExecutor):
@@ -143,18 +135,11 @@ async def _run_in_own_thread(call: Callable[[ThreadPoolExecutor], Awaitable[T]])
 def _validate_timeout(value: object, where: str) -> float | None:
     if value is None:
         return None
-    if not _is_positive_number(value):
+    if not is_positive_number(value):
         raise ImproperlyConfigured(
             f"{where} must be None or a positive number of seconds, not {value!r}."
         )
     return float(value)  # type: ignore[arg-type]
-
-
-async def _resolve(value: Any) -> Any:
-    """Await ``value`` if it is awaitable (for hooks that may be sync or async)."""
-    if isawaitable(value):
-        return await value
-    return value
 
 
 class _Unmapped(BaseException):
@@ -262,7 +247,7 @@ class AsyncView(View):
             return await call(request)
         except Exception as exc:
             try:
-                response: HttpResponseBase = await _resolve(self.handle_exception(exc))
+                response: HttpResponseBase = await maybe_await(self.handle_exception(exc))
             except Exception as declined:
                 raise _Unmapped(declined) from None
             return response
@@ -300,7 +285,7 @@ class AsyncView(View):
         call_args = (request, *args)
         if timeout is None:
             return await self._call(handler, call_args, kwargs)  # type: ignore[no-any-return]
-        if not _is_positive_number(timeout):
+        if not is_positive_number(timeout):
             _validate_timeout(timeout, f"{type(self).__qualname__}.get_timeout()")
         # The handler runs in a task of its own, with a thread of its own, so that
         # the 504 goes out on time even while its work holds a thread that cannot
@@ -334,7 +319,7 @@ class AsyncView(View):
             in_thread = sync_to_async(handler, thread_sensitive=False, executor=executor)
         else:
             in_thread = sync_to_async(handler)
-        return await _resolve(await in_thread(*args, **kwargs))
+        return await maybe_await(await in_thread(*args, **kwargs))
 
     async def handle_exception(self, exc: Exception) -> HttpResponseBase:
         """Turn an exception into a response, or re-raise it.
@@ -408,7 +393,7 @@ class AsyncView(View):
         awaited, and their slots hold ``TimeoutError``; no task outlives the
         call. Cancelling the caller cancels them all.
         """
-        if timeout is not None and not _is_positive_number(timeout):
+        if timeout is not None and not is_positive_number(timeout):
             raise ValueError(f"gather() timeout must be None or a positive number, not {timeout!r}")
         bad = [name for name, aw in awaitables.items() if not isawaitable(aw)]
         if bad:

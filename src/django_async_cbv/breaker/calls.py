@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import math
 from collections.abc import Callable
 from typing import Any, Final
 
+from django_async_cbv._validation import positive_number, whole_number
 from django_async_cbv.exceptions import UpstreamError, UpstreamTimeout
 
 from .state import CircuitState
@@ -93,19 +93,8 @@ def _exception_types(value: object, what: str) -> tuple[type[BaseException], ...
 
 
 def _whole(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"CircuitBreaker {what} must be a whole number >= 1, not {value!r}")
-    return value
+    return whole_number(value, 1, f"CircuitBreaker {what} must be a whole number >= 1")
 
 
 def _seconds(value: object, what: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(
-            f"CircuitBreaker {what} must be a positive number of seconds, not {value!r}"
-        )
-    return float(value)
+    return positive_number(value, f"CircuitBreaker {what} must be a positive number of seconds")

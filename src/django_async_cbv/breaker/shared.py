@@ -16,7 +16,8 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 
 from django_async_cbv import _redis
-from django_async_cbv._store_health import health_of, is_definitive
+from django_async_cbv._store_health import health_of
+from django_async_cbv._util import StoreError, redis_call
 from django_async_cbv.exceptions import CircuitOpenError
 
 from . import scripts
@@ -132,23 +133,22 @@ class _SharedState:
                 f"CircuitBreaker {self.name!r}: storage {alias!r} is not a Redis cache; "
                 "use None (per-process state) or the alias of a Redis cache."
             )
-        from redis.exceptions import RedisError
-
         try:
-            reply = await scripts.run(
-                client, operation, self._shared_keys(), [*args, _generation_candidate()]
+            reply: list[int] = await redis_call(
+                scripts.run(
+                    client, operation, self._shared_keys(), [*args, _generation_candidate()]
+                )
             )
-        except (RedisError, OSError, TimeoutError) as exc:
+        except StoreError as exc:
             self._shared_failures = None
             # A breaker never waits on its store for long: a few failures in a row
             # (timeouts of a hung server included) and it skips the store for a while.
-            health.failed(definitive=is_definitive(exc), streak_limit=_STORE_FAILURES_IN_A_ROW)
+            health.failed(definitive=exc.definitive, streak_limit=_STORE_FAILURES_IN_A_ROW)
             health.log(
-                "Circuit breaker %r: the Redis cache %r is unavailable (%s: %s); using this "
+                "Circuit breaker %r: the Redis cache %r is unavailable (%s); using this "
                 "process's own state.",
                 self.name,
                 alias,
-                type(exc).__name__,
                 exc,
             )
             return None

@@ -15,6 +15,8 @@ this module (a JSON head and the body), never pickles.
 
 from __future__ import annotations
 
+from django_async_cbv._util import StoreError as StoreError
+
 from .entry import Entry as Entry
 from .flow import LOCK_TIMEOUT as LOCK_TIMEOUT
 from .headers import PER_REQUEST_HEADERS as PER_REQUEST_HEADERS
@@ -28,7 +30,6 @@ from .store import DjangoStore as DjangoStore
 from .store import Lookup as Lookup
 from .store import RedisStore as RedisStore
 from .store import Store as Store
-from .store import StoreError as StoreError
 from .store import store_for as store_for
 
 __all__ = ["AsyncCacheMixin"]

@@ -17,13 +17,14 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from django_async_cbv._store_health import health_of
+from django_async_cbv._util import StoreError
 from django_async_cbv.stages import CallNext
 
 from .entry import Entry
 from .headers import PER_REQUEST_HEADERS, SAFE_METHODS, UNSAFE_METHODS, X_CACHE, _vary_names
 from .plan import _authenticated, _Plan, _same_variant
 from .policy import _answer, _mark
-from .store import Store, StoreError, store_for
+from .store import Store, store_for
 
 #: Seconds a leader may hold a key's lock before another request may take over.
 LOCK_TIMEOUT: Final = 10.0

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone, translation
 
 from django_async_cbv._store_health import health_of
+from django_async_cbv._util import StoreError, maybe_await
 from django_async_cbv.conf import get_settings
 from django_async_cbv.stages import CACHE, USER, CallNext, request_stage
 
@@ -20,7 +21,7 @@ from .flow import _CacheFlow
 from .headers import X_CACHE, _request_header, _seconds, _vary_names
 from .plan import _header_names, _Plan, _static_plan, _user_identity, _validate, digest
 from .policy import _NEVER_STORED, _messages_used
-from .store import StoreError, _new_generation, store_for
+from .store import _new_generation, store_for
 
 __all__ = ["AsyncCacheMixin"]
 
@@ -133,10 +134,10 @@ class AsyncCacheMixin(_CacheFlow):
             parts.append(name)
             parts.append(str(len(values)))
             parts.extend(values)
-        for header in _header_names(await _maybe(self.get_cache_vary_on())):
+        for header in _header_names(await maybe_await(self.get_cache_vary_on())):
             parts += [header, _request_header(request, header)]
         parts += ["lang", translation.get_language(), "tz", timezone.get_current_timezone_name()]
-        if await _maybe(self.get_cache_per_user()):
+        if await maybe_await(self.get_cache_per_user()):
             parts += ["user", _user_identity(request)]
         return digest(*parts)
 
@@ -194,12 +195,12 @@ class AsyncCacheMixin(_CacheFlow):
     async def _plan(self, request: HttpRequest) -> _Plan:
         cls = type(self)
         view = cls.__qualname__
-        timeout = await _maybe(self.get_cache_timeout())
-        alias = await _maybe(self.get_cache_alias())
-        prefix = await _maybe(self.get_cache_key_prefix())
-        vary_on = await _maybe(self.get_cache_vary_on())
-        per_user = await _maybe(self.get_cache_per_user())
-        stale_ttl = await _maybe(self.get_cache_stale_ttl())
+        timeout = await maybe_await(self.get_cache_timeout())
+        alias = await maybe_await(self.get_cache_alias())
+        prefix = await maybe_await(self.get_cache_key_prefix())
+        vary_on = await maybe_await(self.get_cache_vary_on())
+        per_user = await maybe_await(self.get_cache_per_user())
+        stale_ttl = await maybe_await(self.get_cache_stale_ttl())
         if not isinstance(vary_on, str | tuple) and isinstance(vary_on, Iterable):
             vary_on = tuple(vary_on)  # read once: a generator would be empty the second time
         try:
@@ -213,7 +214,7 @@ class AsyncCacheMixin(_CacheFlow):
         alias = static.alias or get_settings().cache_alias
         if alias not in settings.CACHES:
             raise ImproperlyConfigured(f"{view}.cache_alias is {alias!r}, which is not in CACHES.")
-        base = await _maybe(self.get_cache_key())
+        base = await maybe_await(self.get_cache_key())
         if not isinstance(base, str) or not base:
             raise ImproperlyConfigured(f"{view}.get_cache_key() must return a non-empty str.")
         return _Plan(
@@ -269,8 +270,8 @@ class AsyncCacheMixin(_CacheFlow):
         return ttl if ttl > 0 else None
 
     async def _invalidate_after_write(self) -> None:
-        alias = await _maybe(self.get_cache_alias()) or get_settings().cache_alias
-        prefix = await _maybe(self.get_cache_key_prefix()) or (
+        alias = await maybe_await(self.get_cache_alias()) or get_settings().cache_alias
+        prefix = await maybe_await(self.get_cache_key_prefix()) or (
             f"{type(self).__module__}.{type(self).__qualname__}"
         )
         health = health_of(alias)
@@ -288,14 +289,3 @@ class AsyncCacheMixin(_CacheFlow):
             health.log(lost, alias, exc, level=logging.ERROR)
         else:
             health.succeeded()
-
-
-_PLAIN_TYPES: Final = frozenset({str, list, tuple, frozenset, set, int, float, bool, type(None)})
-
-
-async def _maybe(value: Any) -> Any:
-    if type(value) in _PLAIN_TYPES:
-        return value
-    if hasattr(value, "__await__"):
-        return await value
-    return value

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+
+from django_async_cbv._validation import is_number
 
 from .entry import Entry
 from .headers import _is_header_name, _request_header
@@ -30,12 +31,7 @@ def digest(*parts: str | bytes | None) -> str:
 
 
 def _non_negative(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
+    return is_number(value) and value >= 0
 
 
 @dataclass

@@ -14,21 +14,12 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from django_async_cbv import _redis
-from django_async_cbv._store_health import is_definitive
-from django_async_cbv._util import lua_script, script_sha
+from django_async_cbv._util import StoreError, lua_script, redis_call, script_sha
 
 from .entry import Entry, _load_entry
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-
-class StoreError(Exception):
-    """The cache could not be read or written; ``definitive``: it cannot be reached."""
-
-    def __init__(self, message: str, *, definitive: bool = False) -> None:
-        super().__init__(message)
-        self.definitive = definitive
 
 
 # One round trip for a lookup: the generation (created at a random value when
@@ -141,7 +132,7 @@ class RedisStore(Store):
         self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
     ) -> Lookup:
         keys = [self.key(n) for n in (gen_name, vary_name, entry_name, pass_name)]
-        reply = await _guard(self._script(_LOOKUP, keys, [_new_generation()]))
+        reply = await redis_call(self._script(_LOOKUP, keys, [_new_generation()]))
         generation = _text(reply[0]) or ""
         return Lookup(
             generation,
@@ -152,10 +143,10 @@ class RedisStore(Store):
 
     async def mark_pass(self, name: str, generation: str, ttl: float) -> None:
         ms = max(1, math.ceil(ttl * 1000))
-        await _guard(self.client().set(self.key(name), generation, px=ms))
+        await redis_call(self.client().set(self.key(name), generation, px=ms))
 
     async def get_entry(self, name: str) -> Entry | None:
-        return _load_entry(await _guard(self.client().get(self.key(name))))
+        return _load_entry(await redis_call(self.client().get(self.key(name))))
 
     async def store(
         self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
@@ -164,30 +155,21 @@ class RedisStore(Store):
         pipe: Any = self.client().pipeline(transaction=True)
         pipe.set(self.key(vary_name), _encode_vary(vary), px=ms)
         pipe.set(self.key(name), entry.dumps(), px=ms)
-        await _guard(pipe.execute())
+        await redis_call(pipe.execute())
 
     async def lock(self, name: str, token: str, ttl: float) -> bool:
         ms = max(1, math.ceil(ttl * 1000))
-        return bool(await _guard(self.client().set(self.key(name), token, nx=True, px=ms)))
+        return bool(await redis_call(self.client().set(self.key(name), token, nx=True, px=ms)))
 
     async def unlock(self, name: str, token: str) -> None:
-        await _guard(self._script(_RELEASE, [self.key(name)], [token]))
+        await redis_call(self._script(_RELEASE, [self.key(name)], [token]))
 
     async def extend(self, name: str, token: str, ttl: float) -> None:
         ms = max(1, math.ceil(ttl * 1000))
-        await _guard(self._script(_EXTEND, [self.key(name)], [token, ms]))
+        await redis_call(self._script(_EXTEND, [self.key(name)], [token, ms]))
 
     async def bump(self, gen_name: str) -> None:
-        await _guard(self.client().set(self.key(gen_name), _new_generation()))
-
-
-async def _guard(awaitable: Any) -> Any:
-    from redis.exceptions import RedisError
-
-    try:
-        return await awaitable
-    except (RedisError, OSError, TimeoutError) as exc:
-        raise StoreError(f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc)) from exc
+        await redis_call(self.client().set(self.key(gen_name), _new_generation()))
 
 
 class DjangoStore(Store):
@@ -197,7 +179,7 @@ class DjangoStore(Store):
         try:
             return await getattr(caches[self.alias], method)(*args, **kwargs)
         except Exception as exc:
-            raise StoreError(f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc)) from exc
+            raise StoreError.from_exception(exc) from exc
 
     async def lookup(
         self, gen_name: str, vary_name: str, entry_name: str, pass_name: str

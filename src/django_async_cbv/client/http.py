@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import random as _random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -14,6 +13,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from django_async_cbv._validation import positive_number, whole_number
 from django_async_cbv.breaker import CircuitBreaker, CircuitState, get_breaker, upstream_unwell
 from django_async_cbv.breaker.calls import _CallTimeout
 from django_async_cbv.breaker.state import FAILURE, NEUTRAL, SUCCESS
@@ -37,14 +37,7 @@ _NO_BODY_STATUSES = frozenset({204, 205})
 
 
 def _positive(value: object, what: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"AsyncHTTPClient {what} must be a positive number, not {value!r}")
-    return float(value)
+    return positive_number(value, f"AsyncHTTPClient {what} must be a positive number")
 
 
 class AsyncHTTPClient:
@@ -84,11 +77,9 @@ class AsyncHTTPClient:
         self._base = urls.parse_base_url(base_url)
         self.base_url = base_url
         self.timeout = None if timeout is None else _positive(timeout, "timeout")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(
-                f"AsyncHTTPClient retries must be a whole number >= 0, not {retries!r}"
-            )
-        self.retries = retries
+        self.retries = whole_number(
+            retries, 0, "AsyncHTTPClient retries must be a whole number >= 0"
+        )
         if circuit_breaker is not None and not (
             isinstance(circuit_breaker, CircuitBreaker)
             or (isinstance(circuit_breaker, str) and circuit_breaker)
@@ -99,14 +90,11 @@ class AsyncHTTPClient:
             )
         self.circuit_breaker = circuit_breaker
         self.headers: CIMultiDict[str] = CIMultiDict(headers or {})
-        if max_body_size is not None and (
-            isinstance(max_body_size, bool)
-            or not isinstance(max_body_size, int)
-            or max_body_size < 1
-        ):
-            raise ValueError(
-                "AsyncHTTPClient max_body_size must be a positive number of bytes or None, "
-                f"not {max_body_size!r}"
+        if max_body_size is not None:
+            whole_number(
+                max_body_size,
+                1,
+                "AsyncHTTPClient max_body_size must be a positive number of bytes or None",
             )
         self.max_body_size = max_body_size
         self.backoff = _positive(backoff, "backoff")

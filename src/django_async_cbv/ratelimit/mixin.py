@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 from django.core.checks import CheckMessage
 from django.core.checks import Error as CheckError
@@ -26,6 +26,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
 from django_async_cbv._store_health import health_of
+from django_async_cbv._util import maybe_await
 from django_async_cbv.conf import get_settings
 from django_async_cbv.problems import problem_response
 from django_async_cbv.stages import RATE_LIMIT, CallNext, request_stage
@@ -219,27 +220,27 @@ class AsyncRateLimitMixin:
     async def rate_limit_stage(self, request: HttpRequest, call_next: CallNext) -> HttpResponseBase:
         """Count the request; answer 429 when over the limit; add the RateLimit fields."""
         view = type(self).__qualname__
-        methods = _validate_methods(view, await _maybe_await(self.get_rate_limit_methods()))
+        methods = _validate_methods(view, await maybe_await(self.get_rate_limit_methods()))
         if methods is not None and (request.method or "").upper() not in methods:
             return await call_next(request)
-        identity = await _maybe_await(self.get_rate_limit_key())
+        identity = await maybe_await(self.get_rate_limit_key())
         if identity is None:
             return await call_next(request)
         if not isinstance(identity, str):
             raise ImproperlyConfigured(
                 f"{view}.get_rate_limit_key() returned {identity!r}; it must return a str or None."
             )
-        scope = await _maybe_await(self.get_rate_limit_scope())
+        scope = await maybe_await(self.get_rate_limit_scope())
         _validate_scope(view, scope)
         if scope is None:
             scope = f"{type(self).__module__}.{type(self).__qualname__}"
-        alias = await _maybe_await(self.get_rate_limit_cache_alias())
+        alias = await maybe_await(self.get_rate_limit_cache_alias())
         if alias is None:
             alias = get_settings().cache_alias
         plan = _plan_for(
             view,
-            await _maybe_await(self.get_rate_limit()),
-            await _maybe_await(self.get_rate_limit_algorithm()),
+            await maybe_await(self.get_rate_limit()),
+            await maybe_await(self.get_rate_limit_algorithm()),
             alias,
             scope,
         )
@@ -292,14 +293,3 @@ class AsyncRateLimitMixin:
 
 def _seconds(n: int) -> str:
     return f"{n} second" if n == 1 else f"{n} seconds"
-
-
-_PLAIN_TYPES: Final = frozenset({str, list, tuple, frozenset, set, int, float, bool, type(None)})
-
-
-async def _maybe_await(value: Any) -> Any:
-    if type(value) in _PLAIN_TYPES:  # the common case, without inspect's checks
-        return value
-    if inspect.isawaitable(value):
-        return await value
-    return value

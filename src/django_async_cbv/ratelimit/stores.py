@@ -28,6 +28,7 @@ from django.utils.module_loading import import_string
 from django_async_cbv import _redis
 from django_async_cbv._store_health import StoreHealth, health_of, is_definitive
 from django_async_cbv._store_health import forget as _forget_health
+from django_async_cbv._util import StoreError
 
 from .cache_limiter import fixed_window_check
 from .rates import Rate
@@ -216,17 +217,6 @@ def _gate(alias: str) -> asyncio.Semaphore:
     return gate
 
 
-class _StoreError(Exception):
-    """One call to the store failed; ``definitive`` when it surely cannot be reached."""
-
-    def __init__(self, message: str, *, definitive: bool = False) -> None:
-        super().__init__(message)
-        self.definitive = definitive
-
-
-_is_definitive = is_definitive
-
-
 @functools.cache
 def _redis_errors() -> tuple[type[Exception], type[Exception]]:
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -251,7 +241,7 @@ async def _check(plan: _Plan, identity: str) -> Decision:
             decision = await _check_redis(plan, who, health)
         else:
             decision = await _check_cache(plan, who, store)
-    except _StoreError as exc:
+    except StoreError as exc:
         if health.failed(definitive=exc.definitive) == "transient":
             raise _StoreBusy(str(exc)) from exc
         raise _StoreDown(str(exc)) from exc
@@ -263,7 +253,7 @@ async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
     RedisConnectionError, RedisError = _redis_errors()
     client = _redis.script_client_for_alias(plan.alias, "ratelimit")
     if client is None:  # CACHES changed under the request
-        raise _StoreError(f"the cache {plan.alias!r} is no longer Redis")
+        raise StoreError(f"the cache {plan.alias!r} is no longer Redis")
     async with _gate(plan.alias):
         if health.should_skip():  # found down while this request waited for its turn
             raise _StoreDown("the store is down (skipped until it answers again)")
@@ -277,14 +267,10 @@ async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
                 # timeout) fails once: try once more, on a new connection. Should the
                 # first attempt have run, the request counts twice: a refusal one
                 # request early, never an admission beyond the limit.
-                if attempt == 2 or _is_definitive(exc):
-                    raise _StoreError(
-                        f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)
-                    ) from exc
+                if attempt == 2 or is_definitive(exc):
+                    raise StoreError.from_exception(exc) from exc
             except (RedisError, OSError, TimeoutError) as exc:
-                raise _StoreError(
-                    f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)
-                ) from exc
+                raise StoreError.from_exception(exc) from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -297,7 +283,7 @@ async def _check_cache(plan: _Plan, who: str, store: _Store) -> Decision:
             return fixed_window_check(cache, key_base, plan.rates)
         return await _in_thread(plan.alias, key_base, plan.rates)
     except Exception as exc:
-        raise _StoreError(f"{type(exc).__name__}: {exc}", definitive=_is_definitive(exc)) from exc
+        raise StoreError.from_exception(exc) from exc
 
 
 def _in_thread(alias: str, key_base: str, rates: tuple[Rate, ...]) -> Awaitable[Decision]:
