@@ -16,7 +16,7 @@ from django_async_cbv._util import maybe_await
 from .input import CREATE, PARTIAL, UPDATE
 
 if TYPE_CHECKING:
-    from .views import AsyncGenericAPIView
+    from .base import AsyncGenericAPIView
 
     _Base = AsyncGenericAPIView
 else:
