@@ -79,7 +79,7 @@ def variants(breakdown: bool) -> dict[str, tuple[str, Callable[[], Any]]]:
     }
     if not breakdown:
         return out
-    from django_async_cbv import cache
+    from django_async_cbv.cache import store as cache
 
     real = cache.RedisStore._script
     replies: dict[tuple, Any] = {}

@@ -111,8 +111,8 @@ class RawClient:
 def variants(breakdown: bool, redis_url: str) -> dict[str, tuple[str, Callable[[], Any]]]:
     """name -> (path, context manager factory that sets the variant up)."""
     from django_async_cbv import _redis
-    from django_async_cbv import ratelimit as rl
-    from django_async_cbv._limiter_redis import Decision
+    from django_async_cbv.ratelimit import mixin as rl
+    from django_async_cbv.ratelimit.redis_limiter import Decision
 
     def patch(module: Any, name: str, value: Any) -> Callable[[], Any]:
         @contextlib.contextmanager
@@ -146,11 +146,11 @@ def variants(breakdown: bool, redis_url: str) -> dict[str, tuple[str, Callable[[
     out["limited/no-redis"] = (LIMITED, patch(rl, "_check", stub_check))
     out["limited/redis-py"] = (
         LIMITED,
-        patch(_redis, "script_client_for_alias", lambda a, p: _redis.async_redis_for_alias(a)),
+        patch(_redis, "channel_for", lambda a, p: _redis.async_redis_for_alias(a)),
     )
     out["limited/raw-socket"] = (
         LIMITED,
-        patch(_redis, "script_client_for_alias", lambda a, p: raw),
+        patch(_redis, "channel_for", lambda a, p: raw),
     )
     return out
 

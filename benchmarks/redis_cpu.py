@@ -86,7 +86,7 @@ def lookup_script() -> str:
     """The cache's lookup script: the one command of a cache hit."""
     from django_async_cbv.cache import store
 
-    return store.LOOKUP_SCRIPT
+    return store._LOOKUP
 
 
 async def measure(

@@ -60,3 +60,14 @@ pygments_dark_style = "monokai"
 html_theme = "furo"
 html_title = f"django-async-cbv {release}"
 html_static_path: list[str] = []
+
+
+def _public_bases(app: object, name: str, obj: object, options: object, bases: list[type]) -> None:
+    """Leave private base classes (internal layout, such as ``CircuitBreaker``'s) out of
+    "Bases:"; a class with only private bases shows ``object``, as before it had them."""
+    if any(base.__name__.startswith("_") for base in bases):
+        bases[:] = [base for base in bases if not base.__name__.startswith("_")] or [object]
+
+
+def setup(app: object) -> None:
+    app.connect("autodoc-process-bases", _public_bases)  # type: ignore[attr-defined]

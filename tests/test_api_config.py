@@ -14,9 +14,9 @@ from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
+from django_async_cbv.api import base as api_base
 from django_async_cbv.api import input as api_input
 from django_async_cbv.api import schema as api_schema
-from django_async_cbv.api import views as api_views
 from django_async_cbv.checks import check_views
 from tests.models import Article, Category, Widget
 from tests.test_api_support import WidgetAPI, body, make_widget, send, widget_data
@@ -226,7 +226,7 @@ async def test_nothing_is_rebuilt_per_request() -> None:
     widget = await make_widget(name="w")
     await client.get("/widgets/")  # warm the caches of this process
     with (
-        mock.patch.object(api_views, "build_config", wraps=api_views.build_config) as build_config,
+        mock.patch.object(api_base, "build_config", wraps=api_base.build_config) as build_config,
         mock.patch.object(
             api_schema, "modelform_factory", wraps=api_schema.modelform_factory
         ) as factory,

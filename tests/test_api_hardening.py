@@ -419,7 +419,7 @@ async def test_a_write_still_running_when_the_504_is_sent_is_rolled_back(
     client: AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The client is told the request failed, so the write it started must not commit."""
-    from django_async_cbv import views as views_module
+    from django_async_cbv import _handler_threads as views_module
 
     release.clear()
     entered.clear()

@@ -29,8 +29,8 @@ from django_async_cbv import (
     CircuitOpenError,
     CircuitState,
     UpstreamError,
-    _store_health,
 )
+from django_async_cbv._redis import health as _store_health
 from django_async_cbv.checks import check_breakers, check_settings
 from django_async_cbv.signals import circuit_state_changed
 from tests.test_breaker import FakeClock, Upstream

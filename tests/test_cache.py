@@ -22,7 +22,7 @@ from django.test import AsyncClient, AsyncRequestFactory, override_settings
 from django.urls import path
 from django.utils import timezone, translation
 
-import django_async_cbv.cache as cache_module
+import django_async_cbv.cache.flow as cache_module
 from django_async_cbv import AsyncAPIView, AsyncCacheMixin, AsyncRateLimitMixin, AsyncView
 from django_async_cbv.cache import Entry, digest
 from tests.models import Category
@@ -999,7 +999,7 @@ async def test_answers_of_earlier_stages_are_marked_bypass() -> None:
 async def test_writes_while_the_cache_is_down_do_not_wait_and_log_once(
     dead_redis: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from django_async_cbv import _store_health
+    from django_async_cbv._redis import health as _store_health
 
     class Writable(AsyncCacheMixin, AsyncView):
         async def post(self, request: HttpRequest) -> HttpResponse:
@@ -1062,7 +1062,7 @@ async def test_hook_values_are_validated_by_type_too() -> None:
 def test_request_header_reads_meta_like_request_headers(name: str) -> None:
     from django.test import RequestFactory
 
-    from django_async_cbv.cache import _request_header
+    from django_async_cbv.cache.headers import _request_header
 
     request = RequestFactory().get(
         "/",

@@ -25,7 +25,7 @@ from django_async_cbv import (
     CircuitState,
     UpstreamError,
 )
-from django_async_cbv._store_health import forget
+from django_async_cbv._redis.health import forget
 from tests.models import Article
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from django_async_cbv._limiter_redis import ALGORITHMS, Decision, RedisLimiter, redis_keys
-from django_async_cbv._rates import MAX_COUNT, MAX_PERIOD, Rate, parse_rate, parse_rates
 from django_async_cbv._redis import async_redis_for_alias
+from django_async_cbv.ratelimit.rates import MAX_COUNT, MAX_PERIOD, Rate, parse_rate, parse_rates
+from django_async_cbv.ratelimit.redis_limiter import ALGORITHMS, Decision, RedisLimiter, redis_keys
 
 S = 1_000_000  # microseconds per second
 # A fake clock start on a day boundary (so on every period boundary of these tests).

@@ -23,9 +23,9 @@ from django.test import AsyncClient, AsyncRequestFactory, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView, AsyncRateLimitMixin, AsyncView, ProblemError
-from django_async_cbv._client_ip import UNKNOWN_CLIENT, client_ip, normalise_ip
 from django_async_cbv.checks import check_views
 from django_async_cbv.ratelimit import ratelimit_fields
+from django_async_cbv.ratelimit.client_ip import UNKNOWN_CLIENT, client_ip, normalise_ip
 from django_async_cbv.stages import CACHE, CallNext, request_stage
 from tests.models import Category
 
@@ -236,8 +236,8 @@ async def test_every_response_carries_the_fields() -> None:
 
 
 def test_the_field_syntax() -> None:
-    from django_async_cbv._limiter_redis import Decision
-    from django_async_cbv._rates import parse_rates
+    from django_async_cbv.ratelimit.rates import parse_rates
+    from django_async_cbv.ratelimit.redis_limiter import Decision
 
     rates = parse_rates(["10/m", "100/h", "1000/d"])
     decision = Decision(allowed=True, retry_after=0, remaining=(4, 4, 900), reset=(30, 3000, 9))
@@ -663,7 +663,7 @@ def blackhole() -> Iterator[Blackhole]:
 
 @pytest.fixture
 def fresh_health() -> Iterator[None]:
-    from django_async_cbv import _store_health
+    from django_async_cbv._redis import health as _store_health
 
     _store_health.forget()
     yield
@@ -673,7 +673,7 @@ def fresh_health() -> Iterator[None]:
 async def test_a_hung_store_that_answered_recently_gets_503_never_admission(
     blackhole: Blackhole, fresh_health: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django_async_cbv import _store_health
+    from django_async_cbv._redis import health as _store_health
 
     limited = view(rate_limit="1/h")
     clock = SimpleNamespace(now=1000.0)
@@ -699,7 +699,7 @@ async def test_a_hung_store_that_answered_recently_gets_503_never_admission(
 async def test_a_store_hung_from_the_start_is_waited_for_briefly_then_skipped(
     blackhole: Blackhole, fresh_health: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django_async_cbv import _store_health
+    from django_async_cbv._redis import health as _store_health
 
     limited = view(rate_limit="1/h")
     go = limited.as_view()
@@ -811,8 +811,8 @@ async def test_budget_names_are_keyed_by_the_secret(
 def test_local_memory_retry_after_waits_for_every_full_rate() -> None:
     from django.core.cache.backends.locmem import LocMemCache
 
-    from django_async_cbv._limiter_cache import fixed_window_check
-    from django_async_cbv._rates import parse_rates
+    from django_async_cbv.ratelimit.cache_limiter import fixed_window_check
+    from django_async_cbv.ratelimit.rates import parse_rates
 
     cache = LocMemCache("retry-test", {})
     rates = parse_rates(["1/s", "2/m"])

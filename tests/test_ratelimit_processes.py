@@ -41,9 +41,9 @@ import pytest
 from django.test import override_settings
 from multidict import CIMultiDict
 
-from django_async_cbv._limiter_redis import redis_keys
-from django_async_cbv._rates import parse_rates
 from django_async_cbv.ratelimit import client_digest
+from django_async_cbv.ratelimit.rates import parse_rates
+from django_async_cbv.ratelimit.redis_limiter import redis_keys
 from tests.ratelimit_server import SECRET_KEY as SERVER_SECRET_KEY
 from tests.uvicorn_server import UvicornServer
 

@@ -23,8 +23,9 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from django_async_cbv import _loops, _redis
+from django_async_cbv import _redis
 from django_async_cbv._redis import aclose_current_loop, async_redis_for_alias
+from django_async_cbv._redis import loops as _loops
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.redis  # every test runs with the conftest's Redis CACHES

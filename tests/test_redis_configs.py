@@ -46,8 +46,8 @@ from django_async_cbv import (
     CircuitBreaker,
     CircuitOpenError,
     CircuitState,
-    _store_health,
 )
+from django_async_cbv._redis import health as _store_health
 from tests.conftest import ACL_USERS
 from tests.redis_server import RedisServer
 from tests.redis_topologies import ReplicatedPair, TrickleProxy, client_for

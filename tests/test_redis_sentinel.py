@@ -35,7 +35,8 @@ import pytest
 import redis
 from django.test import override_settings
 
-from django_async_cbv import CircuitOpenError, CircuitState, _store_health
+from django_async_cbv import CircuitOpenError, CircuitState
+from django_async_cbv._redis import health as _store_health
 from tests.redis_topologies import SentinelGroup, client_for
 from tests.test_redis_configs import (
     ALIAS,

@@ -31,7 +31,7 @@ from django.test import AsyncClient
 from django.urls import path
 
 from django_async_cbv import AsyncView
-from django_async_cbv import views as views_module
+from django_async_cbv import _handler_threads as views_module
 from tests.models import Category
 
 #: How long a test waits for something that should happen at once (never slept).

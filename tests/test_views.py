@@ -28,7 +28,7 @@ from django_async_cbv import (
     UpstreamError,
     UpstreamTimeout,
 )
-from django_async_cbv import views as views_module
+from django_async_cbv import _handler_threads as views_module
 
 # --- views under test -------------------------------------------------------------------
 

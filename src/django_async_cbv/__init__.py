@@ -6,7 +6,8 @@ for the full API.
 
 from __future__ import annotations
 
-from ._loops import aclose
+from django_async_cbv._redis.loops import aclose
+
 from .api import AsyncAPIView
 from .breaker import AsyncCircuitBreakerMixin, CircuitBreaker, CircuitState, get_breaker
 from .cache import AsyncCacheMixin

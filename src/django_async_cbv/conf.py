@@ -8,7 +8,6 @@ validation feeds the system checks (:mod:`django_async_cbv.checks`) and the
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from ._validation import is_number, is_whole
 
 __all__ = [
     "DEFAULTS",
@@ -77,14 +78,6 @@ class AsyncCBVSettings:
     circuit_breakers: Mapping[str, BreakerConfig] = field(default_factory=dict)
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _breaker_problems(
     name: object, options: object, caches: Mapping[str, Any]
 ) -> list[SettingProblem]:
@@ -116,7 +109,7 @@ def _breaker_problems(
             )
         )
     for key in ("failure_threshold", "half_open_max_calls", "success_threshold"):
-        if key in options and not (_is_int(options[key]) and options[key] >= 1):
+        if key in options and not (is_whole(options[key]) and options[key] >= 1):
             problems.append(
                 SettingProblem(
                     "django_async_cbv.E008",
@@ -127,7 +120,7 @@ def _breaker_problems(
     for key in ("recovery_timeout", "timeout"):
         if key not in options or (key == "timeout" and options[key] is None):
             continue
-        if not (_is_number(options[key]) and options[key] > 0):
+        if not (is_number(options[key]) and options[key] > 0):
             problems.append(
                 SettingProblem(
                     "django_async_cbv.E008",
@@ -200,7 +193,7 @@ def settings_problems(raw: object, caches: Mapping[str, Any] | None = None) -> l
                     f"Use one of: {', '.join(map(str, caches)) or '(CACHES is empty)'}.",
                 )
             )
-    if "NUM_PROXIES" in raw and not (_is_int(raw["NUM_PROXIES"]) and raw["NUM_PROXIES"] >= 0):
+    if "NUM_PROXIES" in raw and not (is_whole(raw["NUM_PROXIES"]) and raw["NUM_PROXIES"] >= 0):
         problems.append(
             SettingProblem(
                 "django_async_cbv.E004",

@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from inspect import isawaitable
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, cast
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext, iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.decorators import classonlymethod
 from django.utils.functional import classproperty
 from django.utils.log import log_response
 from django.views import View
 
+from ._handler_threads import _abandon, _run_in_own_thread
+from ._util import maybe_await
+from ._validation import is_positive_number
 from .exceptions import (
     CircuitOpenError,
     HandlerTimeout,
@@ -42,119 +42,15 @@ __all__ = ["AsyncView"]
 
 logger = logging.getLogger("django_async_cbv")
 
-T = TypeVar("T")
-
-# Handler tasks abandoned by a timeout: kept referenced until they finish so that
-# the event loop does not garbage-collect them mid-flight, and so that their
-# outcome is retrieved (no "exception was never retrieved" noise).
-_abandoned: set[asyncio.Task[Any]] = set()
-
-
-def _forget(task: asyncio.Task[Any]) -> None:
-    _abandoned.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.debug("A timed-out handler later failed", exc_info=task.exception())
-
-
-def _abandon(task: asyncio.Task[Any]) -> None:
-    """Cancel a handler's task and keep it referenced until it has finished."""
-    task.cancel()
-    _abandoned.add(task)
-    task.add_done_callback(_forget)
-
-
-def _is_positive_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
-class _HandlerThread(ThreadPoolExecutor):
-    """The one thread of a timed handler; remembers whether any work was sent to it."""
-
-    used = False
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=1, thread_name_prefix="async-cbv-handler")
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        self.used = True
-        return super().submit(fn, *args, **kwargs)
-
-
-@asynccontextmanager
-async def _thread_sensitive_executor(executor: ThreadPoolExecutor) -> AsyncIterator[None]:
-    """Within the block, thread-sensitive ``sync_to_async`` calls of this task use ``executor``.
-
-    ``ThreadSensitiveContext()`` cannot do it: only the outermost one counts, and
-    ``ASGIHandler`` already opens one per request. asgiref 3.13's
-    ``ThreadSensitiveContext(executor=...)`` could, but it also takes the calls away
-    from the sync thread of an enclosing ``async_to_sync`` (WSGI, the async tests of
-    Django's ``TestCase``), where the ORM must stay on the caller's connection (the
-    test's transaction). So this sets, for the current task only, the context
-    variable that ``SyncToAsync`` reads (asgiref 3.8 to 3.13), as an outermost
-    ``ThreadSensitiveContext`` would; an enclosing ``async_to_sync`` still wins.
-    """
-    context = ThreadSensitiveContext()
-    SyncToAsync.context_to_thread_executor[context] = executor
-    token = SyncToAsync.thread_sensitive_context.set(context)
-    try:
-        yield
-    finally:
-        SyncToAsync.thread_sensitive_context.reset(token)
-        # Tasks the handler left running get a thread of asgiref's from now on.
-        SyncToAsync.context_to_thread_executor.pop(context, None)
-
-
-async def _run_in_own_thread(call: Callable[[ThreadPoolExecutor], Awaitable[T]]) -> T:
-    """Await ``call(executor)`` with a thread of its own for its thread-sensitive work.
-
-    Used for handlers under a timeout. Django runs a request's sync work (e.g.
-    every ``MiddlewareMixin.process_response``) thread-sensitively, in one thread
-    per request; a timed-out handler still busy in that thread (a sync handler,
-    ``sync_to_async``, the async ORM) would hold the 504 back until it returned.
-    Here the handler's thread-sensitive calls run on ``executor`` instead (a sync
-    handler is sent there explicitly), and an abandoned call finishes there in the
-    background.
-
-    When the work sent to that thread has ended, the thread closes the database
-    connections it opened (nobody else can: they are thread-local) and exits.
-    That clean-up is queued behind the work rather than awaited, so neither an
-    abandoned handler nor one that returned while work it started still runs
-    waits for it.
-
-    Under ``async_to_sync`` (WSGI) the handler's thread-sensitive calls run in the
-    caller's sync thread, as everywhere under WSGI: there the 504 leaves only when
-    such a call has returned. A sync handler runs on ``executor`` in any case.
-    """
-    executor = _HandlerThread()
-    try:
-        async with _thread_sensitive_executor(executor):
-            return await call(executor)
-    finally:
-        if executor.used:
-            executor.submit(connections.close_all)
-        executor.shutdown(wait=False)
-
 
 def _validate_timeout(value: object, where: str) -> float | None:
     if value is None:
         return None
-    if not _is_positive_number(value):
+    if not is_positive_number(value):
         raise ImproperlyConfigured(
             f"{where} must be None or a positive number of seconds, not {value!r}."
         )
     return float(value)  # type: ignore[arg-type]
-
-
-async def _resolve(value: Any) -> Any:
-    """Await ``value`` if it is awaitable (for hooks that may be sync or async)."""
-    if isawaitable(value):
-        return await value
-    return value
 
 
 class _Unmapped(BaseException):
@@ -262,7 +158,7 @@ class AsyncView(View):
             return await call(request)
         except Exception as exc:
             try:
-                response: HttpResponseBase = await _resolve(self.handle_exception(exc))
+                response: HttpResponseBase = await maybe_await(self.handle_exception(exc))
             except Exception as declined:
                 raise _Unmapped(declined) from None
             return response
@@ -300,7 +196,7 @@ class AsyncView(View):
         call_args = (request, *args)
         if timeout is None:
             return await self._call(handler, call_args, kwargs)  # type: ignore[no-any-return]
-        if not _is_positive_number(timeout):
+        if not is_positive_number(timeout):
             _validate_timeout(timeout, f"{type(self).__qualname__}.get_timeout()")
         # The handler runs in a task of its own, with a thread of its own, so that
         # the 504 goes out on time even while its work holds a thread that cannot
@@ -334,7 +230,7 @@ class AsyncView(View):
             in_thread = sync_to_async(handler, thread_sensitive=False, executor=executor)
         else:
             in_thread = sync_to_async(handler)
-        return await _resolve(await in_thread(*args, **kwargs))
+        return await maybe_await(await in_thread(*args, **kwargs))
 
     async def handle_exception(self, exc: Exception) -> HttpResponseBase:
         """Turn an exception into a response, or re-raise it.
@@ -408,7 +304,7 @@ class AsyncView(View):
         awaited, and their slots hold ``TimeoutError``; no task outlives the
         call. Cancelling the caller cancels them all.
         """
-        if timeout is not None and not _is_positive_number(timeout):
+        if timeout is not None and not is_positive_number(timeout):
             raise ValueError(f"gather() timeout must be None or a positive number, not {timeout!r}")
         bad = [name for name, aw in awaitables.items() if not isawaitable(aw)]
         if bad:

@@ -5,7 +5,7 @@ command the blocks send it goes through a :class:`~.channel.Channel` of the runn
 loop: one redis-py asyncio connection per (loop, alias, purpose), taken from one
 redis-py asyncio pool per (loop, alias) configured as the alias's backend configures
 its own (see ``config``). A loop's pools, channels and clients are never handed to
-another loop, and are closed when the loop shuts down (see ``_loops``);
+another loop, and are closed when the loop shuts down (see ``loops``);
 :func:`aclose_current_loop` closes them earlier.
 
 A loop takes at most three connections of an alias's pool for the blocks, one per
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from django_async_cbv._loops import PerLoop
+from django_async_cbv._redis.loops import PerLoop
 
 from .channel import Channel
 from .config import (

@@ -7,8 +7,9 @@
 ``pagination``     ``?page=`` and ``?page_size=``
 ``writes``         forms, ``perform_*`` hooks, one transaction per write
 ``input``          JSON values checked and shaped for a form
+``base``           ``AsyncGenericAPIView``: the base, without actions
 ``actions``        ``ListMixin`` … ``DestroyMixin``: one action each
-``views``          ``AsyncGenericAPIView``, ``AsyncAPIView``, ``AsyncReadOnlyAPIView``
+``views``          ``AsyncAPIView``, ``AsyncReadOnlyAPIView``: the base with actions
 =================  ==============================================================
 """
 

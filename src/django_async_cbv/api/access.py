@@ -18,10 +18,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from django_async_cbv._hooks import Verdict, call_check, on_loop
+from django_async_cbv._util import maybe_await
 from django_async_cbv.exceptions import ProblemError
 from django_async_cbv.problems import problem_response
 from django_async_cbv.stages import ACCESS, CallNext, request_stage
-from django_async_cbv.views import _resolve
 
 from .csrf import csrf_failure
 
@@ -89,7 +89,7 @@ class AccessMixin:
     async def resolve_user(self, request: HttpRequest) -> None:
         """Resolve the session user, then set ``request.user`` to ``authenticate()``'s."""
         await super().resolve_user(request)  # type: ignore[misc]
-        user = await _resolve(self.authenticate())
+        user = await maybe_await(self.authenticate())
         self.session_authenticated = await is_session_user(request, user)
         if user is None:
             user = _anonymous_user()

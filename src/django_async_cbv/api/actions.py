@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
 
-from django_async_cbv.views import _resolve
+from django_async_cbv._util import maybe_await
 
 from .input import CREATE, PARTIAL, UPDATE
 
 if TYPE_CHECKING:
-    from .views import AsyncGenericAPIView
+    from .base import AsyncGenericAPIView
 
     _Base = AsyncGenericAPIView
 else:
@@ -31,7 +31,7 @@ class ListMixin(_Base):
     async def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Answer 200 with one page: ``{"count", "next", "previous", "results"}``."""
         page = await self.paginate(await self.get_filtered_queryset())
-        results = [await _resolve(self.serialize(obj)) for obj in page.objects]
+        results = [await maybe_await(self.serialize(obj)) for obj in page.objects]
         return self.json_response(
             {"count": page.count, "next": page.next, "previous": page.previous, "results": results}
         )
@@ -42,8 +42,8 @@ class RetrieveMixin(_Base):
 
     async def retrieve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Answer 200 with the object."""
-        obj = await _resolve(self.get_object())
-        return self.json_response(await _resolve(self.serialize(obj)))
+        obj = await maybe_await(self.get_object())
+        return self.json_response(await maybe_await(self.serialize(obj)))
 
 
 class CreateMixin(_Base):
@@ -54,7 +54,7 @@ class CreateMixin(_Base):
         self.object = None
         obj, location = await self.save_form(CREATE, "Accept-Post")
         headers = {"Location": location} if location else None
-        return self.json_response(await _resolve(self.serialize(obj)), 201, headers)
+        return self.json_response(await maybe_await(self.serialize(obj)), 201, headers)
 
 
 class UpdateMixin(_Base):
@@ -62,15 +62,15 @@ class UpdateMixin(_Base):
 
     async def update(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Replace every writable field of the object (all required); answer 200 with it."""
-        await _resolve(self.get_object())
+        await maybe_await(self.get_object())
         obj, _ = await self.save_form(UPDATE)
-        return self.json_response(await _resolve(self.serialize(obj)))
+        return self.json_response(await maybe_await(self.serialize(obj)))
 
     async def partial_update(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Validate and change only the fields sent; answer 200 with the object."""
-        await _resolve(self.get_object())
+        await maybe_await(self.get_object())
         obj, _ = await self.save_form(PARTIAL, "Accept-Patch")
-        return self.json_response(await _resolve(self.serialize(obj)))
+        return self.json_response(await maybe_await(self.serialize(obj)))
 
 
 class DestroyMixin(_Base):
@@ -78,7 +78,7 @@ class DestroyMixin(_Base):
 
     async def destroy(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Delete the object; answer 204 with an empty body."""
-        obj = await _resolve(self.get_object())
+        obj = await maybe_await(self.get_object())
         await self.delete_object(obj)
         response = HttpResponse(status=204)
         del response.headers["Content-Type"]

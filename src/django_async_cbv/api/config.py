@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models.manager import BaseManager
 from django.forms import BaseModelForm
 
+from django_async_cbv._validation import is_whole
+
 from .input import get_input_plan
 from .schema import get_schema, model_field_names, natural_key
 
@@ -55,7 +57,7 @@ def overrides(cls: type, base: type, name: str) -> bool:
 def _positive_int_or_none(owner: str, attr: str, value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not (is_whole(value) and value >= 1):
         raise ImproperlyConfigured(
             f"{owner}.{attr} must be None or a whole number of at least 1, not {value!r}."
         )

@@ -16,7 +16,7 @@ from django.db import models
 from django.http import Http404, HttpResponse
 
 from django_async_cbv._hooks import Verdict, call_check, on_loop
-from django_async_cbv.views import _resolve
+from django_async_cbv._util import maybe_await
 
 from .config import Config
 from .schema import Schema
@@ -78,8 +78,8 @@ class ObjectMixin:
 
     async def get_filtered_queryset(self) -> models.QuerySet[Any]:
         """Return ``filter_queryset(get_queryset())``; learn the model from it."""
-        queryset: models.QuerySet[Any] = await _resolve(
-            self.filter_queryset(await _resolve(self.get_queryset()))
+        queryset: models.QuerySet[Any] = await maybe_await(
+            self.filter_queryset(await maybe_await(self.get_queryset()))
         )
         self.get_schema(queryset.model)
         return queryset

@@ -28,8 +28,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from django_async_cbv._json import read_json_object
+from django_async_cbv._util import maybe_await
 from django_async_cbv.exceptions import ProblemError
-from django_async_cbv.views import _resolve
 
 from .input import CREATE, get_input_plan, invalid
 from .schema import Schema
@@ -255,9 +255,9 @@ class WriteMixin:
         everything succeeds.
         """
         self.payload = read_json_object(self.request, accept_header)
-        form_class = await _resolve(self.get_form_class())
+        form_class = await maybe_await(self.get_form_class())
         self.form_data, drop = get_input_plan(form_class).prepare(self.payload, mode)
-        form_kwargs = await _resolve(self.get_form_kwargs())
+        form_kwargs = await maybe_await(self.get_form_kwargs())
         hook = self.perform_create if mode == CREATE else self.perform_update
 
         model = form_class._meta.model

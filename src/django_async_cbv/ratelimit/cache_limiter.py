@@ -23,8 +23,8 @@ import math
 import time
 from typing import Any
 
-from django_async_cbv._limiter_redis import Decision
-from django_async_cbv._rates import Rate
+from .rates import Rate
+from .redis_limiter import Decision
 
 __all__ = ["fixed_window_check"]
 

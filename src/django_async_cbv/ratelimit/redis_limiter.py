@@ -34,7 +34,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django_async_cbv._rates import Rate
+from django_async_cbv._util import lua_script, script_sha
+
+from .rates import Rate
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -43,173 +45,21 @@ if TYPE_CHECKING:
 
 __all__ = ["ALGORITHMS", "SCRIPTS", "Decision", "RedisLimiter", "redis_keys"]
 
-# Shared head: effects replication (needed before Redis 5 for TIME before writes; a
-# no-op since), the clock (ARGV[1], a test-only fake clock, or TIME) and the rates.
-# Numbers passed to redis.call() are sent exactly (%.17g); string concatenation and
-# tostring() would round to 14 digits, so values are formatted with %d / %.17g.
-_HEAD = """
-if redis.replicate_commands then redis.replicate_commands() end
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local n = tonumber(ARGV[2])
-local counts, periods = {}, {}
-for i = 1, n do
-  counts[i] = tonumber(ARGV[1 + 2 * i])
-  periods[i] = tonumber(ARGV[2 + 2 * i]) * 1000000
-end
-local function ms(us)
-  if us <= 0 then return 0 end
-  return math.ceil(us / 1000)
-end
--- expiry (ms) for state that matters for ``us`` more microseconds, with one second of
--- slack: state must never vanish early (clock steps, or a fake clock in tests)
-local function ttl(us)
-  return ms(us) + 1000
-end
-local allowed = 1
-local retry = 0
-"""
-
-_SLIDING_WINDOW = (
-    _HEAD
-    + """
-local cards = {}
-for i = 1, n do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - periods[i])
-  local card = redis.call('ZCARD', KEYS[i])
-  cards[i] = card
-  if card >= counts[i] then
-    allowed = 0
-    -- the entry whose expiry brings the log below count frees the slot
-    local entry = redis.call('ZRANGE', KEYS[i], card - counts[i], card - counts[i], 'WITHSCORES')
-    local wait = tonumber(entry[2]) + periods[i] - now
-    if wait > retry then retry = wait end
-  end
-end
-local out = {allowed, 0}
-if allowed == 1 then
-  local seq_key = KEYS[n + 1]
-  local seq = redis.call('INCR', seq_key)
-  local member = string.format('%d:%d', now, seq)
-  local longest = 0
-  for i = 1, n do
-    redis.call('ZADD', KEYS[i], now, member)
-    redis.call('PEXPIRE', KEYS[i], ttl(periods[i]))
-    if periods[i] > longest then longest = periods[i] end
-    out[1 + 2 * i] = math.max(counts[i] - cards[i] - 1, 0)
-    out[2 + 2 * i] = ms(periods[i])
-  end
-  redis.call('PEXPIRE', seq_key, ttl(longest))
-else
-  out[2] = ms(retry)
-  for i = 1, n do
-    out[1 + 2 * i] = math.max(counts[i] - cards[i], 0)
-    local reset = 0
-    if cards[i] > 0 then
-      local newest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
-      reset = tonumber(newest[2]) + periods[i] - now
-    end
-    out[2 + 2 * i] = ms(reset)
-  end
-end
-return out
-"""
-)
-
-_FIXED_WINDOW = (
-    _HEAD
-    + """
-local used, starts = {}, {}
-for i = 1, n do
-  -- fmod is exact on doubles, unlike floor(now / period)
-  local start = now - math.fmod(now, periods[i])
-  starts[i] = start
-  used[i] = 0
-  local value = redis.call('GET', KEYS[i])
-  if value then
-    local w, c = string.match(value, '^(%d+):(%d+)$')
-    if w and tonumber(w) == start then used[i] = tonumber(c) end
-  end
-  if used[i] >= counts[i] then
-    allowed = 0
-    local wait = start + periods[i] - now
-    if wait > retry then retry = wait end
-  end
-end
-local out = {allowed, ms(retry)}
-for i = 1, n do
-  local wait = starts[i] + periods[i] - now
-  if allowed == 1 then
-    used[i] = used[i] + 1
-    redis.call('SET', KEYS[i], string.format('%d:%d', starts[i], used[i]), 'PX', ttl(wait))
-  end
-  out[1 + 2 * i] = math.max(counts[i] - used[i], 0)
-  if used[i] > 0 then out[2 + 2 * i] = ms(wait) else out[2 + 2 * i] = 0 end
-end
-return out
-"""
-)
-
-_TOKEN_BUCKET = (
-    _HEAD
-    + """
-local tokens, stamps = {}, {}
-for i = 1, n do
-  local level = counts[i]
-  local stamp = now
-  local value = redis.call('GET', KEYS[i])
-  if value then
-    local t, s = string.match(value, '^([^:]+):(%d+)$')
-    if t then
-      level = tonumber(t)
-      stamp = tonumber(s)
-      if now > stamp then
-        level = math.min(counts[i], level + (now - stamp) * counts[i] / periods[i])
-        stamp = now
-      end
-    end
-  end
-  tokens[i] = level
-  stamps[i] = stamp
-  if level < 1 then
-    allowed = 0
-    local wait = (1 - level) * periods[i] / counts[i]
-    if wait > retry then retry = wait end
-  end
-end
-local out = {allowed, ms(retry)}
-for i = 1, n do
-  if allowed == 1 then
-    tokens[i] = tokens[i] - 1
-  end
-  local full = (counts[i] - tokens[i]) * periods[i] / counts[i]
-  if allowed == 1 then
-    redis.call('SET', KEYS[i], string.format('%.17g:%d', tokens[i], stamps[i]), 'PX', ttl(full))
-  end
-  out[1 + 2 * i] = math.floor(tokens[i])
-  out[2 + 2 * i] = ms(full)
-end
-return out
-"""
-)
+# The scripts are ``lua/head.lua`` (effects replication, needed before Redis 5 for TIME
+# before writes and a no-op since; the clock: ARGV[1], a test-only fake clock, or
+# TIME; the rates) followed by the algorithm's own file. Numbers passed to
+# redis.call() are sent exactly (%.17g); string concatenation and tostring() would
+# round to 14 digits, so values are formatted with %d / %.17g.
+_HEAD = lua_script("django_async_cbv.ratelimit", "lua/head.lua")
 
 #: Lua source per algorithm.
 SCRIPTS: dict[str, str] = {
-    "sliding_window": _SLIDING_WINDOW,
-    "fixed_window": _FIXED_WINDOW,
-    "token_bucket": _TOKEN_BUCKET,
+    name: _HEAD + lua_script("django_async_cbv.ratelimit", f"lua/{name}.lua")
+    for name in ("sliding_window", "fixed_window", "token_bucket")
 }
 ALGORITHMS = frozenset(SCRIPTS)
 _SHORT = {"sliding_window": "sw", "fixed_window": "fw", "token_bucket": "tb"}
-_SHAS = {  # what EVALSHA names each script by
-    name: hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-    for name, source in SCRIPTS.items()
-}
+_SHAS = {name: script_sha(source) for name, source in SCRIPTS.items()}  # what EVALSHA names
 
 
 @dataclass(frozen=True)

@@ -1,226 +1,43 @@
-"""``AsyncHTTPClient``: calls to one upstream service over aiohttp.
-
-::
-
-    async with AsyncHTTPClient("http://users.internal/api", timeout=5, retries=2,
-                               circuit_breaker="users") as client:
-        user = await client.get_json("/users/42")   # http://users.internal/api/users/42
-
-- **Sessions.** One pooled ``aiohttp.ClientSession`` per event loop and origin,
-  shared by every client object of that origin and closed when its loop shuts down
-  (or by :func:`django_async_cbv.aclose`); leaving ``async with`` closes nothing.
-  Sessions have no cookie jar: a cookie an upstream sets for one user's call is
-  never sent with another's. Redirects are not followed (they could leave the origin).
-- **Paths** are appended to the base URL's path; see ``_http_urls`` for what is refused.
-- **Errors.** Every failure is raised, never turned into ``None``::
-
-      UpstreamError          non-2xx (.status, .body), connection errors, bad bodies
-      └── UpstreamTimeout    an attempt outlived ``timeout`` (also a TimeoutError)
-
-  aiohttp's exceptions are mapped in :func:`_upstream_error`, and nowhere else.
-- **Retries** (``retries`` extra attempts) only for idempotent methods, only after a
-  connection error, a timeout or a 502/503/504, waiting for exponential backoff with
-  full jitter or the upstream's ``Retry-After``, whichever is longer.
-- **Circuit breaker.** The whole call, retries included, runs inside the breaker:
-  it counts once; while the circuit is open ``CircuitOpenError`` is raised at once.
-"""
+"""``AsyncHTTPClient``: calls to one upstream service over aiohttp (see the package)."""
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
-import math
 import random as _random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Self
 
 import aiohttp
-from aiohttp.http_exceptions import HttpProcessingError
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 from yarl import URL
 
-from . import _http_urls, _loops
-from ._breaker_state import FAILURE, NEUTRAL, SUCCESS
-from .breaker import CircuitBreaker, CircuitState, _CallTimeout, get_breaker, upstream_unwell
-from .exceptions import UpstreamError, UpstreamTimeout
+from django_async_cbv._validation import positive_number, whole_number
+from django_async_cbv.breaker import CircuitBreaker, CircuitState, get_breaker, upstream_unwell
+from django_async_cbv.breaker.calls import _CallTimeout
+from django_async_cbv.breaker.state import FAILURE, NEUTRAL, SUCCESS
+from django_async_cbv.exceptions import UpstreamError, UpstreamTimeout
 
-__all__ = [
-    "DEFAULT_MAX_BODY_SIZE",
-    "IDEMPOTENT_METHODS",
-    "RETRY_STATUSES",
-    "AsyncHTTPClient",
-    "UpstreamResponse",
-]
+from . import urls
+from .errors import _MAPPED, _retry_after, _retryable, _upstream_error
+from .pool import _new_session, _usable, sessions
+from .response import UpstreamResponse, _shown
+
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "IDEMPOTENT_METHODS", "AsyncHTTPClient"]
 
 #: Bytes a response body may have unless the client says otherwise (10 MiB).
 DEFAULT_MAX_BODY_SIZE: Final = 10 * 1024 * 1024
 #: Methods that may be retried: repeating them has the effect of sending them once
 #: (RFC 9110, section 9.2.2).
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-#: Statuses that say "try again": the gateway or the service is briefly unavailable.
-RETRY_STATUSES: Final = frozenset({502, 503, 504})
 
 _CHUNK = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 205})
-# Connection failures a retry may cure (not TLS or fingerprint errors: they persist).
-_CONNECTION_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
-_PERMANENT_CONNECTION_ERRORS = (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamResponse:
-    """A fully read upstream response.
-
-    ``headers`` is case-insensitive and keeps repeated headers; ``body`` is the
-    decoded (decompressed) body.
-    """
-
-    method: str
-    url: str
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes = field(repr=False)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the status is 2xx."""
-        return 200 <= self.status < 300
-
-    @property
-    def text(self) -> str:
-        """The body as text, in the charset of ``Content-Type`` (UTF-8 if none is given)."""
-        charset = _charset(self.headers.get("Content-Type", "")) or "utf-8"
-        try:
-            return self.body.decode(charset, errors="replace")
-        except LookupError:  # an unknown charset name
-            return self.body.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        """The body decoded as JSON; ``UpstreamError`` if it is not JSON."""
-        try:
-            return json.loads(self.body)
-        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32
-            raise UpstreamError(
-                f"{self.method} {_shown(self.url)} answered {self.status} with a body "
-                "that is not JSON",
-                status=self.status,
-                body=self.body,
-                url=self.url,
-                headers=self.headers,
-            ) from exc
-
-
-def _charset(content_type: str) -> str | None:
-    for param in content_type.split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"') or None
-    return None
-
-
-def _shown(url: str) -> str:
-    """``url`` without its query, for messages (queries may carry secrets)."""
-    return url.partition("?")[0]
-
-
-# -- sessions ------------------------------------------------------------------------
-
-
-async def _aclose_sessions(sessions: list[aiohttp.ClientSession]) -> None:
-    await asyncio.gather(*(session.close() for session in sessions), return_exceptions=True)
-
-
-#: The aiohttp sessions of each event loop, by origin.
-sessions: _loops.PerLoop[aiohttp.ClientSession] = _loops.PerLoop(
-    "aiohttp sessions", _aclose_sessions
-)
-
-
-def _new_session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        # No cookie jar: cookies set by an upstream for one user's call must not be
-        # sent with the next call, which may be another user's.
-        cookie_jar=aiohttp.DummyCookieJar(),
-        # Each attempt is bounded by the client's own timeout, body read included.
-        timeout=aiohttp.ClientTimeout(total=None),
-        # Proxies and .netrc from the environment are opt-in for a library, not implied.
-        trust_env=False,
-        raise_for_status=False,
-    )
-
-
-def _usable(session: aiohttp.ClientSession) -> bool:
-    return not session.closed
-
-
-# -- errors --------------------------------------------------------------------------
-
-
-def _upstream_error(exc: BaseException, method: str, url: str) -> UpstreamError:
-    """Map an exception raised while calling ``url`` to ``UpstreamError``: the one place."""
-    where = f"{method} {_shown(url)}"
-    if isinstance(exc, TimeoutError):  # asyncio's, and aiohttp's ServerTimeoutError family
-        return UpstreamTimeout(f"{where} timed out", url=url)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # Raised for a response aiohttp could not parse; its ``status`` is aiohttp's
-        # guess (400), not an upstream status, so ``status`` stays None.
-        return UpstreamError(f"{where} failed: {type(exc).__name__}: {exc.message}", url=url)
-    return UpstreamError(f"{where} failed: {type(exc).__name__}: {exc}", url=url)
-
-
-#: Exceptions :func:`_upstream_error` maps (everything aiohttp raises for a call).
-_MAPPED = (aiohttp.ClientError, HttpProcessingError, OSError, TimeoutError, EOFError)
-
-
-def _retryable(exc: UpstreamError) -> bool:
-    """Whether another attempt may succeed where this one failed."""
-    if exc.status is not None:
-        return exc.status in RETRY_STATUSES
-    if isinstance(exc, UpstreamTimeout):
-        return True
-    cause = exc.__cause__
-    return isinstance(cause, _CONNECTION_ERRORS) and not isinstance(
-        cause, _PERMANENT_CONNECTION_ERRORS
-    )
-
-
-_DELAY_SECONDS = re.compile(r"[0-9]+")
-_LONGEST_RETRY_AFTER = 1e9  # longer delays (any over max_retry_after end the retries)
-
-
-def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds ``Retry-After`` asks for (delay-seconds or an HTTP-date), or None."""
-    value = headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if _DELAY_SECONDS.fullmatch(value):  # ASCII digits only ("²".isdigit() is true)
-        return float(value) if len(value) <= 9 else _LONGEST_RETRY_AFTER
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-# -- the client ----------------------------------------------------------------------
 
 
 def _positive(value: object, what: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"AsyncHTTPClient {what} must be a positive number, not {value!r}")
-    return float(value)
+    return positive_number(value, f"AsyncHTTPClient {what} must be a positive number")
 
 
 class AsyncHTTPClient:
@@ -257,14 +74,12 @@ class AsyncHTTPClient:
         random: Callable[[], float] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self._base = _http_urls.parse_base_url(base_url)
+        self._base = urls.parse_base_url(base_url)
         self.base_url = base_url
         self.timeout = None if timeout is None else _positive(timeout, "timeout")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(
-                f"AsyncHTTPClient retries must be a whole number >= 0, not {retries!r}"
-            )
-        self.retries = retries
+        self.retries = whole_number(
+            retries, 0, "AsyncHTTPClient retries must be a whole number >= 0"
+        )
         if circuit_breaker is not None and not (
             isinstance(circuit_breaker, CircuitBreaker)
             or (isinstance(circuit_breaker, str) and circuit_breaker)
@@ -275,14 +90,11 @@ class AsyncHTTPClient:
             )
         self.circuit_breaker = circuit_breaker
         self.headers: CIMultiDict[str] = CIMultiDict(headers or {})
-        if max_body_size is not None and (
-            isinstance(max_body_size, bool)
-            or not isinstance(max_body_size, int)
-            or max_body_size < 1
-        ):
-            raise ValueError(
-                "AsyncHTTPClient max_body_size must be a positive number of bytes or None, "
-                f"not {max_body_size!r}"
+        if max_body_size is not None:
+            whole_number(
+                max_body_size,
+                1,
+                "AsyncHTTPClient max_body_size must be a positive number of bytes or None",
             )
         self.max_body_size = max_body_size
         self.backoff = _positive(backoff, "backoff")
@@ -310,7 +122,7 @@ class AsyncHTTPClient:
 
     def url(self, path: str) -> URL:
         """The URL ``path`` resolves to; ``ValueError`` if it would leave the base URL."""
-        return _http_urls.resolve(self._base, path)
+        return urls.resolve(self._base, path)
 
     def get_circuit_breaker(self) -> CircuitBreaker | None:
         """The breaker calls go through, or None. Override to choose one per call."""

@@ -1,0 +1,106 @@
+"""The thread of a handler under a timeout, and the handler tasks a timeout abandoned
+(internal; see ``AsyncView``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from django.db import connections
+
+__all__ = ["_abandon", "_abandoned", "_run_in_own_thread"]
+
+logger = logging.getLogger("django_async_cbv")
+
+T = TypeVar("T")
+
+# Handler tasks abandoned by a timeout: kept referenced until they finish so that
+# the event loop does not garbage-collect them mid-flight, and so that their
+# outcome is retrieved (no "exception was never retrieved" noise).
+_abandoned: set[asyncio.Task[Any]] = set()
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("A timed-out handler later failed", exc_info=task.exception())
+
+
+def _abandon(task: asyncio.Task[Any]) -> None:
+    """Cancel a handler's task and keep it referenced until it has finished."""
+    task.cancel()
+    _abandoned.add(task)
+    task.add_done_callback(_forget)
+
+
+class _HandlerThread(ThreadPoolExecutor):
+    """The one thread of a timed handler; remembers whether any work was sent to it."""
+
+    used = False
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="async-cbv-handler")
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.used = True
+        return super().submit(fn, *args, **kwargs)
+
+
+@asynccontextmanager
+async def _thread_sensitive_executor(executor: ThreadPoolExecutor) -> AsyncIterator[None]:
+    """Within the block, thread-sensitive ``sync_to_async`` calls of this task use ``executor``.
+
+    ``ThreadSensitiveContext()`` cannot do it: only the outermost one counts, and
+    ``ASGIHandler`` already opens one per request. asgiref 3.13's
+    ``ThreadSensitiveContext(executor=...)`` could, but it also takes the calls away
+    from the sync thread of an enclosing ``async_to_sync`` (WSGI, the async tests of
+    Django's ``TestCase``), where the ORM must stay on the caller's connection (the
+    test's transaction). So this sets, for the current task only, the context
+    variable that ``SyncToAsync`` reads (asgiref 3.8 to 3.13), as an outermost
+    ``ThreadSensitiveContext`` would; an enclosing ``async_to_sync`` still wins.
+    """
+    context = ThreadSensitiveContext()
+    SyncToAsync.context_to_thread_executor[context] = executor
+    token = SyncToAsync.thread_sensitive_context.set(context)
+    try:
+        yield
+    finally:
+        SyncToAsync.thread_sensitive_context.reset(token)
+        # Tasks the handler left running get a thread of asgiref's from now on.
+        SyncToAsync.context_to_thread_executor.pop(context, None)
+
+
+async def _run_in_own_thread(call: Callable[[ThreadPoolExecutor], Awaitable[T]]) -> T:
+    """Await ``call(executor)`` with a thread of its own for its thread-sensitive work.
+
+    Used for handlers under a timeout. Django runs a request's sync work (e.g.
+    every ``MiddlewareMixin.process_response``) thread-sensitively, in one thread
+    per request; a timed-out handler still busy in that thread (a sync handler,
+    ``sync_to_async``, the async ORM) would hold the 504 back until it returned.
+    Here the handler's thread-sensitive calls run on ``executor`` instead (a sync
+    handler is sent there explicitly), and an abandoned call finishes there in the
+    background.
+
+    When the work sent to that thread has ended, the thread closes the database
+    connections it opened (nobody else can: they are thread-local) and exits.
+    That clean-up is queued behind the work rather than awaited, so neither an
+    abandoned handler nor one that returned while work it started still runs
+    waits for it.
+
+    Under ``async_to_sync`` (WSGI) the handler's thread-sensitive calls run in the
+    caller's sync thread, as everywhere under WSGI: there the 504 leaves only when
+    such a call has returned. A sync handler runs on ``executor`` in any case.
+    """
+    executor = _HandlerThread()
+    try:
+        async with _thread_sensitive_executor(executor):
+            return await call(executor)
+    finally:
+        if executor.used:
+            executor.submit(connections.close_all)
+        executor.shutdown(wait=False)

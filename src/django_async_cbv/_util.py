@@ -1,0 +1,57 @@
+"""Small helpers shared by the cache, the rate limiter and the circuit breaker (internal)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from importlib.resources import files
+from typing import Any, Final
+
+from ._redis.health import is_definitive
+
+__all__ = ["StoreError", "lua_script", "maybe_await", "redis_call", "script_sha"]
+
+
+class StoreError(Exception):
+    """A call to a store (a cache alias) failed; ``definitive``: it surely cannot be reached."""
+
+    def __init__(self, message: str, *, definitive: bool = False) -> None:
+        super().__init__(message)
+        self.definitive = definitive
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> StoreError:
+        """The error for ``exc``, raised by the store's client: its type and message."""
+        return cls(f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc))
+
+
+async def redis_call(awaitable: Any) -> Any:
+    """Await a call of redis-py; its errors (and the socket's) become ``StoreError``."""
+    from redis.exceptions import RedisError
+
+    try:
+        return await awaitable
+    except (RedisError, OSError, TimeoutError) as exc:
+        raise StoreError.from_exception(exc) from exc
+
+
+_PLAIN_TYPES: Final = frozenset({str, list, tuple, frozenset, set, int, float, bool, type(None)})
+
+
+async def maybe_await(value: Any) -> Any:
+    """``value``, awaited if it is awaitable (the result of a hook that may be async)."""
+    if type(value) in _PLAIN_TYPES:  # the common case, without inspect's checks
+        return value
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def lua_script(package: str, name: str) -> str:
+    """The text of the Lua script ``name`` shipped in ``package`` (read at import time)."""
+    return files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+def script_sha(source: str) -> str:
+    """The SHA-1 that ``EVALSHA`` names ``source`` by."""
+    return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
