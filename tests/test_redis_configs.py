@@ -344,7 +344,7 @@ SOCKET_TIMEOUT = 0.5
 #: How long a request may take when Redis trickles: about three socket timeouts.
 BOUND = 3 * SOCKET_TIMEOUT
 #: A request still running after this long is cut off (and fails the bound).
-CUT_OFF = 10.0
+CUT_OFF = 5.0
 BIG = b"x" * (256 * 1024)  # trickles for over a minute at 64 bytes per 20 ms
 
 # The plain options take the library's pipelined connection today; health_check_interval
