@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DIR = ROOT / "example_project"
 CHECKS_ENVS = ("lint", "type", "docs")
-TEST_ENV_RE = re.compile(r"py(\d)(\d+)-django\d+")  # py312-django60 runs on python3.12
+# py312-django60 runs on python3.12; py311-django52-floor (lowest dependencies) on 3.11
+TEST_ENV_RE = re.compile(r"py(\d)(\d+)-django\d+(?:-floor)?")
 
 
 def say(message: str) -> None:

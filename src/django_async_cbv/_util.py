@@ -13,16 +13,35 @@ __all__ = ["StoreError", "lua_script", "maybe_await", "redis_call", "script_sha"
 
 
 class StoreError(Exception):
-    """A call to a store (a cache alias) failed; ``definitive``: it surely cannot be reached."""
+    """A call to a store (a cache alias) failed.
 
-    def __init__(self, message: str, *, definitive: bool = False) -> None:
+    ``definitive``: the store surely cannot be reached. ``answered``: the store did
+    answer, with an error (a command or user it refuses, a failed AUTH or SELECT):
+    it is up, but this alias cannot use it as configured.
+    """
+
+    def __init__(self, message: str, *, definitive: bool = False, answered: bool = False) -> None:
         super().__init__(message)
         self.definitive = definitive
+        self.answered = answered
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> StoreError:
         """The error for ``exc``, raised by the store's client: its type and message."""
-        return cls(f"{type(exc).__name__}: {exc}", definitive=is_definitive(exc))
+        return cls(
+            f"{type(exc).__name__}: {exc}",
+            definitive=is_definitive(exc),
+            answered=_is_error_reply(exc),
+        )
+
+
+def _is_error_reply(exc: BaseException) -> bool:
+    """Whether redis-py raised ``exc`` for an error reply of the server."""
+    try:
+        from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
+    except ImportError:  # pragma: no cover - only Redis stores raise redis-py's errors
+        return False
+    return isinstance(exc, ResponseError | AuthenticationError | AuthorizationError)
 
 
 async def redis_call(awaitable: Any) -> Any:

@@ -80,7 +80,10 @@ class _Backend:
         channel = self.channels.get(purpose)
         if channel is None:
             channel = self.channels[purpose] = Channel(
-                self.pool, self.spec.socket_timeout, f"{self.spec.alias}/{purpose}"
+                self.pool,
+                self.spec.socket_timeout,
+                f"{self.spec.alias}/{purpose}",
+                self.spec.connect_timeout,
             )
         return channel
 

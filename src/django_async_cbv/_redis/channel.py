@@ -77,15 +77,20 @@ class Channel:
     redis-py's exceptions.
     """
 
-    def __init__(self, pool: ConnectionPool, timeout: float, name: str) -> None:
+    def __init__(
+        self, pool: ConnectionPool, timeout: float, name: str, connect_timeout: float = 0.0
+    ) -> None:
         self.pool = pool
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.name = name
         self.loop = asyncio.get_running_loop()
         self._queue: list[_Command] = []  # not written yet
         self._inflight: collections.deque[_Command] = collections.deque()  # owed replies
         self._connection: AbstractConnection | None = None
-        self._sender: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None  # the slow path, while it runs
+        self._flush_scheduled = False
+        self._idle: asyncio.Future[None] | None = None  # the idle reader waits on it
         self._reader: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -118,38 +123,99 @@ class Channel:
             future.set_exception(_connection_error(f"{self} is closed."))
             return future
         self._queue.append(_Command(args, future))
-        if self._sender is None:
-            # The task's first step runs after every callback already due in this turn
-            # of the loop, so the commands they issue travel in the same write.
-            self._sender = self.loop.create_task(self._send())
+        if not self._flush_scheduled and self._sender is None:
+            # Runs after every callback already due in this turn of the loop, so the
+            # commands they issue travel in the same write.
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
         return future
 
     # -- writing
 
+    def _flush(self) -> None:
+        """Write what is queued: at once on a ready connection, else through ``_send``."""
+        self._flush_scheduled = False
+        if self._sender is not None or not self._queue or self._closed:
+            return
+        connection = self._connection
+        writer = _writer_of(connection) if connection is not None else None
+        if (
+            writer is None
+            or writer.transport.is_closing()
+            or writer.transport.get_write_buffer_size() > _WRITE_BUFFER_LIMIT
+            or (not self._inflight and _health_check_due(connection, self.loop))
+        ):
+            self._sender = self.loop.create_task(self._send())
+            return
+        assert connection is not None
+        batch, self._queue = self._queue, []
+        chunks = self._pack(connection, batch)
+        if chunks:
+            # What send_packed_command() does, minus its per-write timer and drain: the
+            # deadline timer bounds the replies, and a full buffer takes the slow path.
+            writer.writelines(chunks)
+            self._written(connection)
+
     async def _send(self) -> None:
+        """The slow path: connect (or health-check) and write, within one bound.
+
+        Connecting, the handshake, the retries the options ask for, Sentinel's
+        discovery and a health check all take place within ``connect_timeout +
+        timeout``. A failure to connect fails the queued commands; a failed write breaks
+        the connection (see ``_broken``: a command is sent once more on a new one).
+        """
+        bound = self.connect_timeout + self.timeout
         try:
-            while self._queue:
+            while self._queue and not self._closed:
+                connection: AbstractConnection | None = None
                 try:
-                    connection = await self._connect()
+                    async with asyncio.timeout(bound):
+                        connection = await self._connect()
+                        batch, self._queue = self._queue, []
+                        idle = not self._inflight
+                        chunks = self._pack(connection, batch)
+                        if chunks:
+                            # A health check (PING, when the connection was idle for its
+                            # interval) reads a reply of its own: only when none is owed.
+                            await connection.send_packed_command(chunks, check_health=idle)
+                            self._written(connection)
                 except BaseException as exc:
-                    self._fail_queued(exc)
-                    raise
-                batch, self._queue = self._queue, []
-                await self._write(connection, batch)
-        except Exception:
-            pass  # the commands carry the error to their callers
+                    error = self._redis_error(exc, bound)
+                    if connection is None:  # no connection: nothing was written
+                        self._fail_queued(error)
+                    else:
+                        self._broken(connection, error)
+                    if not isinstance(exc, Exception):
+                        self._fail_queued(error)
+                        raise
+                    if connection is None:
+                        return
         finally:
             self._sender = None
-            if self._queue and not self._closed:
-                self._sender = self.loop.create_task(self._send())
+            if self._queue and not self._closed and not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_soon(self._flush)
+
+    def _redis_error(self, exc: BaseException, bound: float) -> BaseException:
+        """``exc`` as redis-py's exception, for the callers."""
+        from redis.exceptions import RedisError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        if isinstance(exc, TimeoutError) and not isinstance(exc, RedisError):
+            return RedisTimeoutError(f"No connection to Redis within {bound:g} s ({self}).")
+        if isinstance(exc, Exception) and not isinstance(exc, RedisError):
+            # A bad option that only fails when connecting (E015 catches most).
+            error = _connection_error(f"{self}: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            return error
+        return exc
 
     async def _connect(self) -> AbstractConnection:
         connection = self._connection
         if connection is not None and connection.is_connected:
             return connection
-        if connection is not None:
-            self._connection = None
-            self._drop(connection)
+        if connection is not None:  # closed since it was last used
+            self._broken(connection, _connection_error(f"{self}: the connection was closed."))
         # Connected, AUTHed and SELECTed by redis-py (a Sentinel pool asks for the master).
         pool: Any = self.pool  # get_connection() is untyped in redis-py
         new: AbstractConnection
@@ -163,37 +229,29 @@ class Channel:
         self._connection = new
         return new
 
-    async def _write(self, connection: AbstractConnection, batch: list[_Command]) -> None:
+    def _pack(self, connection: AbstractConnection, batch: list[_Command]) -> list[bytes]:
+        """The commands of ``batch`` still wanted, packed by redis-py; owed replies from now."""
         chunks: list[bytes] = []
-        written: list[_Command] = []
+        deadline = self.loop.time() + self.timeout
         for command in batch:
             if command.future.done():  # its caller gave up before it was written
                 continue
             try:
-                packed = [
-                    chunk for args in command.args for chunk in connection.pack_command(*args)
-                ]
+                for args in command.args:
+                    chunks += connection.pack_command(*args)
             except Exception as exc:  # e.g. DataError for an argument Redis cannot take
                 command.future.set_exception(exc)
                 continue
-            chunks += packed
-            written.append(command)
-        if not written:
-            return
-        idle = not self._inflight
-        deadline = self.loop.time() + self.timeout
-        for command in written:
             command.deadline = deadline
-        self._inflight.extend(written)
-        try:
-            # A health check (PING, when the connection was idle for its interval) reads a
-            # reply of its own: only safe when no reply is owed.
-            await connection.send_packed_command(chunks, check_health=idle)
-        except BaseException as exc:
-            self._broken(connection, exc)
-            raise
-        if self._reader is None and self._inflight:
-            self._reader = self.loop.create_task(self._read(connection))
+            self._inflight.append(command)
+        return chunks
+
+    def _written(self, connection: AbstractConnection) -> None:
+        if self._inflight:
+            if self._reader is None:
+                self._reader = self.loop.create_task(self._read(connection))
+            elif self._idle is not None and not self._idle.done():
+                self._idle.set_result(None)  # wake the reader
         if self._timer is None and self._inflight:
             self._timer = self.loop.call_at(self._inflight[0].deadline, self._check_deadline)
 
@@ -204,7 +262,13 @@ class Channel:
 
         inflight = self._inflight
         try:
-            while inflight:
+            while True:
+                if not inflight:
+                    # Idle: wait for the next write rather than end (a task per burst costs).
+                    self._idle = self.loop.create_future()
+                    await self._idle
+                    self._idle = None
+                    continue
                 try:
                     reply = await connection.read_response(timeout=math.inf)
                 except ResponseError as exc:  # an error reply: the connection is fine
@@ -220,9 +284,6 @@ class Channel:
             self._broken(connection, exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            return
-        if self._reader is asyncio.current_task():
-            self._reader = None
 
     def _check_deadline(self) -> None:
         """Fail the connection when its oldest command has waited ``timeout`` since written."""
@@ -256,6 +317,8 @@ class Channel:
         reader, self._reader = self._reader, None
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
+            self._tasks.add(reader)  # aclose() waits for it
+            reader.add_done_callback(self._tasks.discard)
         owed = list(self._inflight)
         self._inflight.clear()
         self._drop(connection)
@@ -280,8 +343,9 @@ class Channel:
                 command.future.set_exception(_copy(exc))
         if resend:
             self._queue[:0] = resend
-            if self._sender is None:
-                self._sender = self.loop.create_task(self._send())
+            if self._sender is None and not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_soon(self._flush)
 
     def _fail_queued(self, exc: BaseException) -> None:
         queued, self._queue = self._queue, []
@@ -319,11 +383,28 @@ class Channel:
         connection = self._connection
         if connection is not None:
             self._broken(connection, _connection_error(f"{self} was closed."))
-        for task in (self._sender,):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+        sender = self._sender
+        if sender is not None and sender is not asyncio.current_task():
+            sender.cancel()
+            self._tasks.add(sender)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+#: Bytes waiting in the socket's buffer past which writes wait for it to drain.
+_WRITE_BUFFER_LIMIT = 1 << 20
+
+
+def _writer_of(connection: AbstractConnection) -> asyncio.StreamWriter | None:
+    """The connection's stream writer when it is connected (redis-py keeps it in _writer)."""
+    writer = getattr(connection, "_writer", None)
+    return writer if isinstance(writer, asyncio.StreamWriter) else None
+
+
+def _health_check_due(connection: Any, loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether redis-py would PING ``connection`` before its next command."""
+    interval = getattr(connection, "health_check_interval", 0)
+    return bool(interval) and loop.time() > getattr(connection, "next_health_check", 0)
 
 
 @functools.cache

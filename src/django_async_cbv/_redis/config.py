@@ -111,6 +111,7 @@ class RedisSpec:
     kwargs: dict[str, Any]
     socket_timeout: float
     max_connections: int | None
+    connect_timeout: float = DEFAULT_SOCKET_CONNECT_TIMEOUT
     sentinels: tuple[tuple[str, int], ...] = ()
     service: str = ""
     sentinel_kwargs: dict[str, Any] | None = field(default=None)
@@ -154,17 +155,34 @@ def is_redis_config(config: Mapping[str, Any]) -> bool:
 
 
 def _django_redis_kind(options: Mapping[str, Any]) -> str | None:
-    """'plain', 'sentinel', or None when the client or factory is not one we speak for."""
-    client = options.get("CLIENT_CLASS") or _DEFAULT_CLIENT
+    """'plain', 'sentinel', or None when the client or factory is not one we speak for.
+
+    Classes are compared, not paths: django-redis takes any path to them (e.g.
+    ``django_redis.client.default.DefaultClient``).
+    """
+    client = _resolve(options.get("CLIENT_CLASS") or _DEFAULT_CLIENT)
     factory = options.get("CONNECTION_FACTORY") or getattr(
         settings, "DJANGO_REDIS_CONNECTION_FACTORY", None
     )
-    factory = factory or _DEFAULT_FACTORY
-    if client == _DEFAULT_CLIENT and factory == _DEFAULT_FACTORY:
+    factory = _resolve(factory or _DEFAULT_FACTORY)
+    default_client, sentinel_client = _resolve(_DEFAULT_CLIENT), _resolve(_SENTINEL_CLIENT)
+    if client is None or factory is None or default_client is None:
+        return None
+    if client is default_client and factory is _resolve(_DEFAULT_FACTORY):
         return "plain"
-    if client in (_DEFAULT_CLIENT, _SENTINEL_CLIENT) and factory == _SENTINEL_FACTORY:
+    if client in (default_client, sentinel_client) and factory is _resolve(_SENTINEL_FACTORY):
         return "sentinel"
     return None
+
+
+def _resolve(value: object) -> object:
+    """The class a setting names (a dotted path or the class itself); None if unimportable."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return import_string(value)
+    except ImportError:
+        return None
 
 
 def spec_for(alias: str) -> RedisSpec | None:
@@ -283,6 +301,7 @@ def _sentinel_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, 
         kwargs={**spec.kwargs, "is_master": True},
         socket_timeout=spec.socket_timeout,
         max_connections=spec.max_connections,
+        connect_timeout=spec.connect_timeout,
         sentinels=pairs,
         service=parts.hostname,
         sentinel_kwargs=dict(sentinel_kwargs) if sentinel_kwargs is not None else None,
@@ -374,13 +393,21 @@ def _finish(
         kwargs["socket_connect_timeout"] = DEFAULT_SOCKET_CONNECT_TIMEOUT
     if merged.get("socket_timeout") is None:
         kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT
-    timeout = float({**kwargs, **url_options}["socket_timeout"])
+    final = {**kwargs, **url_options}
+    timeout = float(final["socket_timeout"])
+    connect_timeout = float(final["socket_connect_timeout"])
+    for name in ("health_check_interval", "timeout"):
+        value = merged.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        ):
+            raise RedisConfigError(alias, option_of(name), "must be a number of seconds >= 0.")
     max_connections = merged.get("max_connections")
     if max_connections is not None and (
         isinstance(max_connections, bool) or not isinstance(max_connections, int)
     ):
         raise RedisConfigError(alias, option_of("max_connections"), "must be a whole number.")
-    return RedisSpec(alias, url, pool_class, kwargs, timeout, max_connections)
+    return RedisSpec(alias, url, pool_class, kwargs, timeout, max_connections, connect_timeout)
 
 
 def _import(alias: str, path: str) -> object:
@@ -433,5 +460,5 @@ def _try_pool(spec: RedisSpec) -> None:
         raise RedisConfigError(
             spec.alias, option, f"redis-py's asyncio connection does not accept it ({exc})."
         ) from exc
-    except (ValueError, ImportError) as exc:
+    except Exception as exc:  # e.g. redis-py's own errors for ssl_cert_reqs or protocol
         raise RedisConfigError(spec.alias, "OPTIONS", f"{type(exc).__name__}: {exc}") from exc

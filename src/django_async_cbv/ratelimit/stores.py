@@ -247,6 +247,13 @@ async def _check(plan: _Plan, identity: str) -> Decision:
         else:
             decision = await _check_cache(plan, who, store)
     except StoreError as exc:
+        if exc.answered:
+            # Redis is up and refuses the check (ACL rights, a bad database, a script
+            # error): a configuration fault, never a reason to admit uncounted.
+            health.log(
+                "Rate limit store %r refused the check: %s", plan.alias, exc, level=logging.ERROR
+            )
+            raise _StoreBusy(str(exc)) from exc
         if health.failed(definitive=exc.definitive) == "transient":
             raise _StoreBusy(str(exc)) from exc
         raise _StoreDown(str(exc)) from exc
