@@ -222,3 +222,38 @@ async def test_aclose_fails_what_is_owed_and_returns_the_connection(redis_url: s
             await pending
         with pytest.raises(RedisConnectionError):
             await channel.execute("PING")
+
+
+async def test_an_idle_connection_is_health_checked_as_redis_py_would(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """With ``health_check_interval``, a command after an idle spell is preceded by a PING."""
+    with caches(redis_url, CONNECTION_POOL_KWARGS={"health_check_interval": 0.001}):
+        channel = _redis.channel_for("default", "cache")
+        assert channel is not None
+        await channel.execute("ECHO", "warm")
+        redis_client.config_resetstat()
+        await asyncio.sleep(0.01)  # the interval passes (what is tested, not a sync point)
+        assert await channel.execute("ECHO", "after") == b"after"
+        stats = redis_client.info("commandstats")
+        assert stats["cmdstat_ping"]["calls"] == 1
+        await _redis.aclose_current_loop()
+
+
+async def test_large_values_travel_whole_while_others_wait_their_turn(redis_url: str) -> None:
+    """Megabytes in one command (the write buffer fills): every reply still matches."""
+    big = b"x" * (3 << 20)
+    with caches(redis_url, SOCKET_TIMEOUT=5):
+        channel = _redis.channel_for("default", "cache")
+        assert channel is not None
+        replies = await asyncio.gather(
+            channel.execute("SET", "big", big),
+            *(channel.execute("ECHO", str(i)) for i in range(50)),
+            channel.execute("GET", "big"),
+            *(channel.execute("ECHO", str(i)) for i in range(50, 100)),
+        )
+        assert replies[0] == b"OK"
+        assert replies[1:51] == [str(i).encode() for i in range(50)]
+        assert replies[51] == big
+        assert replies[52:] == [str(i).encode() for i in range(50, 100)]
+        await _redis.aclose_current_loop()
