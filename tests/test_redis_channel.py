@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 import redis
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from django_async_cbv import _redis
+from django_async_cbv._redis import channel as channel_module
 
 pytestmark = pytest.mark.redis
 
@@ -257,3 +260,31 @@ async def test_large_values_travel_whole_while_others_wait_their_turn(redis_url:
         assert replies[51] == big
         assert replies[52:] == [str(i).encode() for i in range(50, 100)]
         await _redis.aclose_current_loop()
+
+
+_ARG = st.one_of(
+    st.text(max_size=20),
+    st.binary(max_size=20),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.none(),
+    st.builds(bytearray, st.binary(max_size=5)),
+    st.builds(memoryview, st.binary(max_size=5)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.sampled_from(["EVALSHA", "SET", "CLIENT ID", b"GET", b"SCRIPT LOAD"]),
+    rest=st.lists(_ARG, max_size=8),
+)
+def test_the_fast_packer_writes_what_redis_py_writes(name: Any, rest: list[Any]) -> None:
+    """Wherever the channel packs a command itself, the bytes are redis-py's own."""
+    from redis.asyncio.connection import Connection
+
+    args = (name, *rest)
+    fast = channel_module._pack_fast(args)
+    if fast is None:
+        return  # redis-py packs it (and raises its own errors)
+    assert [fast] == Connection().pack_command(*args)

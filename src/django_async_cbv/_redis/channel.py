@@ -28,8 +28,8 @@ import contextlib
 import functools
 import inspect
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
@@ -233,12 +233,18 @@ class Channel:
         """The commands of ``batch`` still wanted, packed by redis-py; owed replies from now."""
         chunks: list[bytes] = []
         deadline = self.loop.time() + self.timeout
+        encoder = connection.encoder
+        fast = _pack_fast if (encoder.encoding, encoder.encoding_errors) == _UTF8 else None
         for command in batch:
             if command.future.done():  # its caller gave up before it was written
                 continue
             try:
                 for args in command.args:
-                    chunks += connection.pack_command(*args)
+                    packed = fast(args) if fast is not None else None
+                    if packed is not None:
+                        chunks.append(packed)
+                    else:
+                        chunks += connection.pack_command(*args)
             except Exception as exc:  # e.g. DataError for an argument Redis cannot take
                 command.future.set_exception(exc)
                 continue
@@ -389,6 +395,33 @@ class Channel:
             self._tasks.add(sender)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+_UTF8: Final = ("utf-8", "strict")  # redis-py's default encoding of str arguments
+_FAST_TYPES: Final = frozenset({str, bytes, int, float})
+
+
+def _pack_fast(args: tuple[Any, ...]) -> bytes | None:
+    """``args`` in RESP, as redis-py's packer (hiredis) writes them with the default
+    encoding, for the plain argument types the library sends; None for anything else
+    (redis-py then packs it, with its own checks and errors). Equivalence: tests."""
+    if _hiredis_pack is None or not args:
+        return None
+    name = args[0]
+    if (type(name) is str and " " in name) or (type(name) is bytes and b" " in name):
+        return None  # redis-py splits such a name into words
+    for arg in args:
+        if type(arg) not in _FAST_TYPES:  # bool, None, bytearray, memoryview, ...
+            return None
+    packed: bytes = _hiredis_pack(args)
+    return packed
+
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - the redis extra installs hiredis
+    _hiredis_pack = None
 
 
 #: Bytes waiting in the socket's buffer past which writes wait for it to drain.
