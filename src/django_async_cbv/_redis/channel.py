@@ -364,10 +364,17 @@ class Channel:
     def _drop(self, connection: AbstractConnection) -> None:
         """Disconnect ``connection`` and give it back to the pool, in the background."""
 
+        writer = _writer_of(connection)
+
         async def drop() -> None:
             with contextlib.suppress(Exception):
-                await connection.disconnect(nowait=True)
-            self._release(connection)
+                await connection.disconnect()
+            if writer is not None:
+                # Closed by whoever came first (the reader, on its error): wait for the
+                # transport to finish closing (a TLS shutdown takes turns of the loop).
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), self.connect_timeout or 1.0)
+            await self._arelease(connection)
 
         task = self.loop.create_task(drop())
         self._tasks.add(task)
