@@ -218,15 +218,20 @@ async def exercise(block: str, where: redis.Redis) -> None:
         if block == "sliding_window":
             assert where.zcard(found[0]) == 5
     else:
-        name = breaker_name()
-        a, b = pair(name)
-        for _ in range(2):
-            with pytest.raises(Failing):
-                await a.call(fail)
-        assert await b.current_state() is CircuitState.OPEN
-        with pytest.raises(CircuitOpenError):
-            await b.call(ok)
-        assert breaker_hash(where, name)["s"] == "1"
+        await check_breaker(where)
+
+
+async def check_breaker(where: redis.Redis) -> None:
+    """Two failures through one breaker object open the circuit another object sees."""
+    name = breaker_name()
+    a, b = pair(name)
+    for _ in range(2):
+        with pytest.raises(Failing):
+            await a.call(fail)
+    assert await b.current_state() is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        await b.call(ok)
+    assert breaker_hash(where, name)["s"] == "1"
 
 
 @pytest.fixture

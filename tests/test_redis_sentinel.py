@@ -35,18 +35,15 @@ import pytest
 import redis
 from django.test import override_settings
 
-from django_async_cbv import CircuitOpenError, CircuitState
 from django_async_cbv._redis import health as _store_health
 from tests.redis_topologies import SentinelGroup, client_for
 from tests.test_redis_configs import (
     ALIAS,
     LOCMEM,
     SHORT,
-    Failing,
-    breaker_hash,
     breaker_name,
     cached_view,
-    fail,
+    check_breaker,
     get,
     keys,
     limited_view,
@@ -135,18 +132,6 @@ async def check_cache(where: redis.Redis) -> None:
     assert (hit.status_code, hit.get("X-Cache")) == (200, "HIT")
     assert runs[name] == 1
     assert keys(where), "the entry is not on the primary"
-
-
-async def check_breaker(where: redis.Redis) -> None:
-    name = breaker_name()
-    a, b = pair(name)
-    for _ in range(2):
-        with pytest.raises(Failing):
-            await a.call(fail)
-    assert await b.current_state() is CircuitState.OPEN
-    with pytest.raises(CircuitOpenError):
-        await b.call(ok)
-    assert breaker_hash(where, name)["s"] == "1"
 
 
 async def check(block: str, where: redis.Redis) -> None:
