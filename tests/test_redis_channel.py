@@ -21,7 +21,7 @@ from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from django_async_cbv import _redis
-from django_async_cbv._redis import channel as channel_module
+from django_async_cbv._redis import wire
 
 pytestmark = pytest.mark.redis
 
@@ -284,7 +284,7 @@ def test_the_fast_packer_writes_what_redis_py_writes(name: Any, rest: list[Any])
     from redis.asyncio.connection import Connection
 
     args = (name, *rest)
-    fast = channel_module._pack_fast(args)
+    fast = wire.pack_fast(args)
     if fast is None:
         return  # redis-py packs it (and raises its own errors)
     assert [fast] == Connection().pack_command(*args)

@@ -25,11 +25,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
-import inspect
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .wire import (
+    UTF8,
+    WRITE_BUFFER_LIMIT,
+    health_check_due,
+    pack_fast,
+    takes_command_name,
+    writer_of,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
@@ -138,12 +145,12 @@ class Channel:
         if self._sender is not None or not self._queue or self._closed:
             return
         connection = self._connection
-        writer = _writer_of(connection) if connection is not None else None
+        writer = writer_of(connection) if connection is not None else None
         if (
             writer is None
             or writer.transport.is_closing()
-            or writer.transport.get_write_buffer_size() > _WRITE_BUFFER_LIMIT
-            or (not self._inflight and _health_check_due(connection, self.loop))
+            or writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT
+            or (not self._inflight and health_check_due(connection, self.loop))
         ):
             self._sender = self.loop.create_task(self._send())
             return
@@ -219,7 +226,7 @@ class Channel:
         # Connected, AUTHed and SELECTed by redis-py (a Sentinel pool asks for the master).
         pool: Any = self.pool  # get_connection() is untyped in redis-py
         new: AbstractConnection
-        if _takes_command_name(pool.__class__):
+        if takes_command_name(pool.__class__):
             new = await pool.get_connection("EVALSHA")  # redis-py < 5.3
         else:
             new = await pool.get_connection()
@@ -234,7 +241,7 @@ class Channel:
         chunks: list[bytes] = []
         deadline = self.loop.time() + self.timeout
         encoder = connection.encoder
-        fast = _pack_fast if (encoder.encoding, encoder.encoding_errors) == _UTF8 else None
+        fast = pack_fast if (encoder.encoding, encoder.encoding_errors) == UTF8 else None
         for command in batch:
             if command.future.done():  # its caller gave up before it was written
                 continue
@@ -364,7 +371,7 @@ class Channel:
     def _drop(self, connection: AbstractConnection) -> None:
         """Disconnect ``connection`` and give it back to the pool, in the background."""
 
-        writer = _writer_of(connection)
+        writer = writer_of(connection)
 
         async def drop() -> None:
             with contextlib.suppress(Exception):
@@ -402,56 +409,6 @@ class Channel:
             self._tasks.add(sender)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-_UTF8: Final = ("utf-8", "strict")  # redis-py's default encoding of str arguments
-_FAST_TYPES: Final = frozenset({str, bytes, int, float})
-
-
-def _pack_fast(args: tuple[Any, ...]) -> bytes | None:
-    """``args`` in RESP, as redis-py's packer (hiredis) writes them with the default
-    encoding, for the plain argument types the library sends; None for anything else
-    (redis-py then packs it, with its own checks and errors). Equivalence: tests."""
-    if _hiredis_pack is None or not args:
-        return None
-    name = args[0]
-    if (type(name) is str and " " in name) or (type(name) is bytes and b" " in name):
-        return None  # redis-py splits such a name into words
-    for arg in args:
-        if type(arg) not in _FAST_TYPES:  # bool, None, bytearray, memoryview, ...
-            return None
-    packed: bytes = _hiredis_pack(args)
-    return packed
-
-
-_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
-try:
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - the redis extra installs hiredis
-    _hiredis_pack = None
-
-
-#: Bytes waiting in the socket's buffer past which writes wait for it to drain.
-_WRITE_BUFFER_LIMIT = 1 << 20
-
-
-def _writer_of(connection: AbstractConnection) -> asyncio.StreamWriter | None:
-    """The connection's stream writer when it is connected (redis-py keeps it in _writer)."""
-    writer = getattr(connection, "_writer", None)
-    return writer if isinstance(writer, asyncio.StreamWriter) else None
-
-
-def _health_check_due(connection: Any, loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether redis-py would PING ``connection`` before its next command."""
-    interval = getattr(connection, "health_check_interval", 0)
-    return bool(interval) and loop.time() > getattr(connection, "next_health_check", 0)
-
-
-@functools.cache
-def _takes_command_name(pool_class: Any) -> bool:
-    """Whether the pool's ``get_connection`` still requires a command name (redis-py < 5.3)."""
-    parameter = inspect.signature(pool_class.get_connection).parameters.get("command_name")
-    return parameter is not None and parameter.default is inspect.Parameter.empty
 
 
 def _connection_error(message: str) -> Exception:

@@ -26,6 +26,18 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from .twins import (
+    CONNECTIONS,
+    POOLS,
+    SENTINEL_POOLS,
+    RedisConfigError,
+    async_pool,
+    async_retry,
+    import_or_fail,
+    name_of,
+    twin_of,
+)
+
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
     from redis.asyncio.sentinel import Sentinel
@@ -63,37 +75,6 @@ _DJANGO_REDIS_KWARGS: Final = {
 }
 # Options of Django's RedisCache that configure its client, not the connection pool.
 _DJANGO_CLIENT_OPTIONS: Final = frozenset({"serializer", "pool_class", "parser_class"})
-
-# The blocking pool classes a setting may name, by the asyncio class that does the same.
-_POOLS: Final = {
-    "redis.ConnectionPool": "redis.asyncio.ConnectionPool",
-    "redis.connection.ConnectionPool": "redis.asyncio.ConnectionPool",
-    "redis.BlockingConnectionPool": "redis.asyncio.BlockingConnectionPool",
-    "redis.connection.BlockingConnectionPool": "redis.asyncio.BlockingConnectionPool",
-}
-_SENTINEL_POOLS: Final = {
-    "redis.sentinel.SentinelConnectionPool": "redis.asyncio.sentinel.SentinelConnectionPool",
-}
-_CONNECTIONS: Final = {
-    "redis.Connection": "redis.asyncio.Connection",
-    "redis.connection.Connection": "redis.asyncio.Connection",
-    "redis.SSLConnection": "redis.asyncio.SSLConnection",
-    "redis.connection.SSLConnection": "redis.asyncio.SSLConnection",
-    "redis.UnixDomainSocketConnection": "redis.asyncio.UnixDomainSocketConnection",
-    "redis.connection.UnixDomainSocketConnection": "redis.asyncio.UnixDomainSocketConnection",
-}
-
-
-class RedisConfigError(ImproperlyConfigured):
-    """A Redis cache's options cannot be used by redis-py's asyncio client.
-
-    ``option`` names the offending option as the user wrote it.
-    """
-
-    def __init__(self, alias: str, option: str, problem: str) -> None:
-        self.alias = alias
-        self.option = option
-        super().__init__(f"Cache {alias!r}, option {option}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -234,7 +215,7 @@ def _django_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, An
     """Django's RedisCache: every option but its client's own goes to the pool."""
     url = _servers(alias, config.get("LOCATION"), ";,")[0]  # writes go to the first
     kwargs = {k: v for k, v in options.items() if k not in _DJANGO_CLIENT_OPTIONS}
-    pool_class = _async_pool(alias, "pool_class", options.get("pool_class"), _POOLS)
+    pool_class = async_pool(alias, "pool_class", options.get("pool_class"), POOLS)
     return _finish(alias, url, pool_class, kwargs)
 
 
@@ -261,8 +242,8 @@ def _django_redis_spec(
 ) -> RedisSpec:
     url = _servers(alias, config.get("LOCATION"), ",")[0]  # the primary
     kwargs = _django_redis_kwargs(alias, options)
-    pool_class = _async_pool(
-        alias, "CONNECTION_POOL_CLASS", options.get("CONNECTION_POOL_CLASS"), _POOLS
+    pool_class = async_pool(
+        alias, "CONNECTION_POOL_CLASS", options.get("CONNECTION_POOL_CLASS"), POOLS
     )
     return _finish(alias, url, pool_class, kwargs)
 
@@ -287,11 +268,11 @@ def _sentinel_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, 
     query = {k: v for k, v in parse_qs(parts.query).items() if k != "is_master"}
     url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
     kwargs = _django_redis_kwargs(alias, options)
-    pool_class = _async_pool(
+    pool_class = async_pool(
         alias,
         "CONNECTION_POOL_CLASS",
         options.get("CONNECTION_POOL_CLASS") or "redis.sentinel.SentinelConnectionPool",
-        _SENTINEL_POOLS,
+        SENTINEL_POOLS,
     )
     spec = _finish(alias, url, pool_class, kwargs)
     return RedisSpec(
@@ -306,53 +287,6 @@ def _sentinel_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, 
         service=parts.hostname,
         sentinel_kwargs=dict(sentinel_kwargs) if sentinel_kwargs is not None else None,
     )
-
-
-def _name(value: object) -> str:
-    if isinstance(value, type):
-        return f"{value.__module__}.{value.__qualname__}"
-    return str(value)
-
-
-def _async_pool(
-    alias: str, option: str, value: object, known: Mapping[str, str]
-) -> type[ConnectionPool]:
-    """The asyncio pool class doing what the blocking ``value`` does for the backend."""
-    if value is None or value == "":
-        value = next(iter(known))
-    if isinstance(value, type):
-        from redis.asyncio import ConnectionPool
-
-        if issubclass(value, ConnectionPool) and value.__module__.startswith("redis.asyncio"):
-            return value
-    name = _name(value)
-    if not isinstance(value, str | type):
-        raise RedisConfigError(alias, option, f"{value!r} is not a class or a dotted path.")
-    if isinstance(value, str):
-        try:
-            value = import_string(value)
-        except ImportError as exc:
-            raise RedisConfigError(alias, option, f"{name!r} cannot be imported: {exc}") from exc
-    target = _twin(value, known)
-    if target is None:
-        raise RedisConfigError(
-            alias,
-            option,
-            f"{name} has no asyncio equivalent in redis-py; use one of {', '.join(sorted(known))}.",
-        )
-    found: type[ConnectionPool] = import_string(target)
-    return found
-
-
-def _twin(value: object, known: Mapping[str, str]) -> str | None:
-    """The asyncio twin of the redis-py class ``value`` (exactly that class, not a subclass)."""
-    for path, twin in known.items():
-        try:
-            if import_string(path) is value:
-                return twin
-        except ImportError:
-            continue
-    return None
 
 
 def _finish(
@@ -372,16 +306,18 @@ def _finish(
         kwargs.pop(name, None)
     if "connection_class" in kwargs:
         value = kwargs["connection_class"]
-        twin = _twin(value if not isinstance(value, str) else _import(alias, value), _CONNECTIONS)
+        twin = twin_of(
+            value if not isinstance(value, str) else import_or_fail(alias, value), CONNECTIONS
+        )
         if twin is None:
             raise RedisConfigError(
                 alias,
                 option_of("connection_class"),
-                f"{_name(value)} has no asyncio equivalent in redis-py.",
+                f"{name_of(value)} has no asyncio equivalent in redis-py.",
             )
         kwargs["connection_class"] = import_string(twin)
     if "retry" in kwargs and kwargs["retry"] is not None:
-        kwargs["retry"] = _async_retry(alias, option_of("retry"), kwargs["retry"])
+        kwargs["retry"] = async_retry(alias, option_of("retry"), kwargs["retry"])
     merged = {**kwargs, **url_options}  # as in from_url: the URL wins
     for name in ("socket_timeout", "socket_connect_timeout"):
         value = merged.get(name)
@@ -408,32 +344,6 @@ def _finish(
     ):
         raise RedisConfigError(alias, option_of("max_connections"), "must be a whole number.")
     return RedisSpec(alias, url, pool_class, kwargs, timeout, max_connections, connect_timeout)
-
-
-def _import(alias: str, path: str) -> object:
-    try:
-        return import_string(path)
-    except ImportError as exc:
-        raise RedisConfigError(alias, path, f"cannot be imported: {exc}") from exc
-
-
-def _async_retry(alias: str, option: str, retry: object) -> object:
-    """redis-py's asyncio Retry with the same backoff, count and errors as a blocking one."""
-    from redis.asyncio.retry import Retry as AsyncRetry
-    from redis.retry import Retry
-
-    if isinstance(retry, AsyncRetry):
-        return retry
-    if type(retry) is Retry:
-        try:
-            return AsyncRetry(
-                backoff=retry._backoff,
-                retries=retry._retries,
-                supported_errors=retry._supported_errors,
-            )
-        except AttributeError:
-            pass
-    raise RedisConfigError(alias, option, f"{retry!r} has no asyncio equivalent in redis-py.")
 
 
 def _option_namer(alias: str) -> Callable[[str], str]:

@@ -1,0 +1,76 @@
+"""What the channel needs of redis-py's asyncio connections, in one place (internal).
+
+redis-py keeps a connection's stream writer in ``_writer`` and its health-check clock
+in ``next_health_check``; its pools took a command name in ``get_connection`` before
+5.3. The channel reads them through these helpers, and packs the plain commands of
+the library with hiredis exactly as redis-py would (see :func:`pack_fast`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from redis.asyncio.connection import AbstractConnection
+
+__all__ = [
+    "UTF8",
+    "WRITE_BUFFER_LIMIT",
+    "health_check_due",
+    "pack_fast",
+    "takes_command_name",
+    "writer_of",
+]
+
+UTF8: Final = ("utf-8", "strict")  # redis-py's default encoding of str arguments
+_FAST_TYPES: Final = frozenset({str, bytes, int, float})
+
+
+def pack_fast(args: tuple[Any, ...]) -> bytes | None:
+    """``args`` in RESP, as redis-py's packer (hiredis) writes them with the default
+    encoding, for the plain argument types the library sends; None for anything else
+    (redis-py then packs it, with its own checks and errors). Equivalence: tests."""
+    if _hiredis_pack is None or not args:
+        return None
+    name = args[0]
+    if (type(name) is str and " " in name) or (type(name) is bytes and b" " in name):
+        return None  # redis-py splits such a name into words
+    for arg in args:
+        if type(arg) not in _FAST_TYPES:  # bool, None, bytearray, memoryview, ...
+            return None
+    packed: bytes = _hiredis_pack(args)
+    return packed
+
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - the redis extra installs hiredis
+    _hiredis_pack = None
+
+
+#: Bytes waiting in the socket's buffer past which writes wait for it to drain.
+WRITE_BUFFER_LIMIT = 1 << 20
+
+
+def writer_of(connection: AbstractConnection) -> asyncio.StreamWriter | None:
+    """The connection's stream writer when it is connected (redis-py keeps it in _writer)."""
+    writer = getattr(connection, "_writer", None)
+    return writer if isinstance(writer, asyncio.StreamWriter) else None
+
+
+def health_check_due(connection: Any, loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether redis-py would PING ``connection`` before its next command."""
+    interval = getattr(connection, "health_check_interval", 0)
+    return bool(interval) and loop.time() > getattr(connection, "next_health_check", 0)
+
+
+@functools.cache
+def takes_command_name(pool_class: Any) -> bool:
+    """Whether the pool's ``get_connection`` still requires a command name (redis-py < 5.3)."""
+    parameter = inspect.signature(pool_class.get_connection).parameters.get("command_name")
+    return parameter is not None and parameter.default is inspect.Parameter.empty
