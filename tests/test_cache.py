@@ -911,13 +911,52 @@ async def test_more_responses_that_must_not_be_stored(cache_control: str) -> Non
     assert runs[name] == 2
 
 
-async def test_a_304_carries_the_length_of_the_200() -> None:
-    view_class, _ = counted()
+LAST_MODIFIED = "Sun, 06 Dec 2026 10:00:00 GMT"
+
+
+async def last_modified_response(view: Any, request: HttpRequest, run: int) -> HttpResponse:
+    response = JsonResponse({"run": run})
+    response["Last-Modified"] = LAST_MODIFIED
+    return response
+
+
+async def test_a_304_has_no_body_length_and_only_the_headers_a_304_may_carry() -> None:
+    """RFC 9110 15.4.5: no body, no length of the 200's, no other representation headers."""
+    view_class, _ = counted(respond=last_modified_response)
     url = route(view_class)
     first = await get(url)
-    not_modified = await get(url, headers={"If-None-Match": first["ETag"]})
+    not_modified = await get(url, headers={"If-None-Match": f'W/{first["ETag"]}, "other"'})
     assert not_modified.status_code == 304
-    assert not_modified["Content-Length"] == str(len(first.content))
+    assert not_modified.content == b""
+    assert not_modified.get("Content-Length", "0") == "0"
+    assert {name.lower() for name in not_modified.headers} <= {
+        *("cache-control", "content-location", "date", "etag", "expires", "vary"),
+        *("x-cache", "age", "content-length"),
+    }
+    assert not_modified["ETag"] == first["ETag"]
+    assert not_modified["X-Cache"] == "HIT"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"If-None-Match": "*"}, 304),
+        ({"If-Modified-Since": "Sun, 06 Dec 2026 10:00:00 GMT"}, 304),
+        ({"If-Modified-Since": "Sun, 06 Dec 2026 09:59:59 GMT"}, 200),
+        # If-None-Match takes precedence over If-Modified-Since (RFC 9110 13.2.2).
+        ({"If-None-Match": '"other"', "If-Modified-Since": "Mon, 07 Dec 2026 00:00:00 GMT"}, 200),
+        ({"If-Match": '"other"'}, 412),
+    ],
+)
+async def test_preconditions_on_a_stored_entry(headers: dict[str, str], status: int) -> None:
+    view_class, name = counted(respond=last_modified_response)
+    url = route(view_class)
+    await get(url)
+    response = await get(url, headers=headers)
+    assert (response.status_code, response["X-Cache"]) == (status, "HIT")
+    if status == 412:
+        assert response["Content-Type"] == "application/problem+json"
+    assert runs[name] == 1
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ What is asserted:
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -45,6 +46,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -428,3 +430,41 @@ async def test_redis_down_serves_uncached_and_recovers(
     assert back[0].json() == {"pid": server.pid, "run": 15 + skipped}
     assert runs(redis_client, "quick") == 15 + skipped
     assert_clean(server)
+
+
+# -- HTTP on a real server -------------------------------------------------------------------
+
+
+def _revalidate_on_one_connection(url: str) -> list[tuple[int, dict[str, str], bytes]]:
+    """GET, a revalidating GET with the ETag, then a GET again, on one keep-alive connection."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or LOCALHOST, parts.port, timeout=10)
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    try:
+        etag = ""
+        for conditional in (False, True, False):
+            headers = {"Host": SITE_HOST, **({"If-None-Match": etag} if conditional else {})}
+            connection.request("GET", parts.path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            answer_headers = {name.lower(): value for name, value in response.getheaders()}
+            etag = etag or answer_headers.get("etag", "")
+            answers.append((response.status, answer_headers, body))
+    finally:
+        connection.close()
+    return answers
+
+
+async def test_a_304_keeps_the_connection_alive(one_process: Server) -> None:
+    """uvicorn's default HTTP protocol (httptools) fails a 304 that announces a body length
+    and closes the connection; the answer after the 304 needs that same connection."""
+    first, not_modified, again = await asyncio.to_thread(
+        _revalidate_on_one_connection, one_process.url("quick")
+    )
+    assert (first[0], first[1]["x-cache"]) == (200, "MISS")
+    assert (not_modified[0], not_modified[1]["x-cache"]) == (304, "HIT")
+    assert not_modified[2] == b""
+    assert not_modified[1].get("content-length", "0") == "0"
+    assert (again[0], again[1]["x-cache"], again[2]) == (200, "HIT", first[2])
+    assert "ASGI" not in one_process.log, one_process.log
+    assert_clean(one_process)

@@ -57,14 +57,6 @@ def _seconds(value: str | None) -> int | None:
     return int(value)
 
 
-def _etag_matches(if_none_match: str, etag: str) -> bool:
-    """Weak comparison (RFC 9110 13.1.2): ``W/`` prefixes are ignored; ``*`` matches."""
-    if if_none_match.strip() == "*":
-        return True
-    target = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == target for tag in if_none_match.split(","))
-
-
 def _is_header_name(value: object) -> bool:
     return (
         isinstance(value, str)

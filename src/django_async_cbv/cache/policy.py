@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import get_conditional_response
+from django.utils.http import parse_http_date_safe
+
+from django_async_cbv.problems import problem_response
 
 from .entry import Entry
-from .headers import X_CACHE, _directives, _etag_matches, _vary_names
+from .headers import X_CACHE, _directives, _vary_names
 from .plan import _Plan
 
 #: Statuses never stored, whatever should_cache_response() says.
@@ -35,18 +39,33 @@ def _mark(response: HttpResponseBase, state: str, plan: _Plan) -> HttpResponseBa
 def _answer(
     request: HttpRequest, entry: Entry, state: str, plan: _Plan, now: float, *, head: bool
 ) -> HttpResponseBase:
-    """A response from ``entry``: a copy, or 304 when ``If-None-Match`` matches."""
-    if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
-    if if_none_match and 200 <= entry.status < 300 and _etag_matches(if_none_match, entry.etag):
-        response: HttpResponse = HttpResponse(status=304)
-        for name, value in entry.headers:
-            if name.lower() in {"etag", "cache-control", "vary", "expires", "last-modified"}:
-                response.headers[name] = value
-        del response.headers["Content-Type"]
-        # What a 200 would have carried (RFC 9110 8.6), not the empty body's 0.
-        response.headers["Content-Length"] = str(len(entry.body))
-    else:
-        response = entry.response(head=head)
+    """A response from ``entry``: a copy, or what the request's preconditions call for.
+
+    Preconditions are evaluated by Django (RFC 9110 13.2.2: ``If-Match``,
+    ``If-Unmodified-Since``, then ``If-None-Match`` with weak comparison and ``*``,
+    which takes precedence over ``If-Modified-Since``), against the entry's ETag and
+    stored ``Last-Modified``. A 304 carries no body and no body length (RFC 9110
+    15.4.5; some servers, uvicorn's httptools protocol among them, fail the connection
+    on a Content-Length with no body), and none of the entry's other representation
+    headers; ``Last-Modified`` goes too, since every entry has an ETag.
+    """
+    full = entry.response(head=head)
+    response: HttpResponseBase = full
+    if 200 <= entry.status < 300 and _has_preconditions(request):
+        answer = get_conditional_response(
+            request, etag=entry.etag, last_modified=_last_modified(entry), response=full
+        )
+        if answer is None:  # pragma: no cover - never None when given a response
+            answer = full
+        if answer.status_code == 304:
+            response = answer
+            del response.headers["Last-Modified"]
+        elif answer.status_code == 412:
+            return _mark(
+                problem_response(412, detail="A precondition of the request does not hold."),
+                state,
+                plan,
+            )
     response.headers["Age"] = str(max(0, math.floor(now - entry.stored_at)))
     if state == "STALE":
         response.headers["Cache-Control"] = "max-age=0"
@@ -57,6 +76,27 @@ def _answer(
         lifetime = max(0, math.floor(entry.fresh_until - entry.stored_at))
         response.headers["Cache-Control"] = f"max-age={lifetime}"
     return _mark(response, state, plan)
+
+
+_PRECONDITIONS: Final = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+
+
+def _has_preconditions(request: HttpRequest) -> bool:
+    meta = request.META
+    return any(name in meta for name in _PRECONDITIONS)
+
+
+def _last_modified(entry: Entry) -> int | None:
+    """The entry's ``Last-Modified`` as a Unix time, or None."""
+    for name, value in entry.headers:
+        if name.lower() == "last-modified":
+            return parse_http_date_safe(value)
+    return None
 
 
 def _messages_used(request: HttpRequest) -> bool:
