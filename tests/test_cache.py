@@ -920,6 +920,18 @@ async def last_modified_response(view: Any, request: HttpRequest, run: int) -> H
     return response
 
 
+async def test_if_unmodified_since_is_ignored_without_a_last_modified() -> None:
+    """RFC 9110 13.1.4: with no modification date, If-Unmodified-Since is ignored."""
+    view_class, _ = counted()
+    url = route(view_class)
+    await get(url)
+    response = await get(url, headers={"If-Unmodified-Since": "Sun, 06 Dec 2026 09:00:00 GMT"})
+    assert (response.status_code, response["X-Cache"]) == (200, "HIT")
+    etag = response["ETag"]
+    both = {"If-Unmodified-Since": "Sun, 06 Dec 2026 09:00:00 GMT", "If-None-Match": etag}
+    assert (await get(url, headers=both)).status_code == 304
+
+
 async def test_a_304_has_no_body_length_and_only_the_headers_a_304_may_carry() -> None:
     """RFC 9110 15.4.5: no body, no length of the 200's, no other representation headers."""
     view_class, _ = counted(respond=last_modified_response)
@@ -946,6 +958,8 @@ async def test_a_304_has_no_body_length_and_only_the_headers_a_304_may_carry() -
         # If-None-Match takes precedence over If-Modified-Since (RFC 9110 13.2.2).
         ({"If-None-Match": '"other"', "If-Modified-Since": "Mon, 07 Dec 2026 00:00:00 GMT"}, 200),
         ({"If-Match": '"other"'}, 412),
+        ({"If-Unmodified-Since": "Sun, 06 Dec 2026 09:00:00 GMT"}, 412),
+        ({"If-Unmodified-Since": "Sun, 06 Dec 2026 11:00:00 GMT"}, 200),
     ],
 )
 async def test_preconditions_on_a_stored_entry(headers: dict[str, str], status: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Final
 
@@ -52,8 +53,15 @@ def _answer(
     full = entry.response(head=head)
     response: HttpResponseBase = full
     if 200 <= entry.status < 300 and _has_preconditions(request):
+        last_modified = _last_modified(entry)
+        if last_modified is None and "HTTP_IF_UNMODIFIED_SINCE" in request.META:
+            # RFC 9110 13.1.4: ignored without a modification date (Django would fail it).
+            request = copy.copy(request)
+            request.META = {
+                k: v for k, v in request.META.items() if k != "HTTP_IF_UNMODIFIED_SINCE"
+            }
         answer = get_conditional_response(
-            request, etag=entry.etag, last_modified=_last_modified(entry), response=full
+            request, etag=entry.etag, last_modified=last_modified, response=full
         )
         if answer is None:  # pragma: no cover - never None when given a response
             answer = full
