@@ -23,6 +23,9 @@ leaves all of them out. Every test marked ``redis`` runs with ``redis_caches``.
     django-redis caches and ``redis_builtin`` is Django's own ``RedisCache``,
     all on the clean database; ``locmem`` is local memory. The previous
     ``CACHES`` (and fresh cache connections) are restored afterwards.
+``fresh_redis_state`` (function)
+    Forgets the library's store health records and django-redis's process-wide
+    pools before and after a test that builds its own ``CACHES``.
 
 Redis topologies
 ----------------
@@ -353,3 +356,24 @@ def failover_sentinel_group(request: pytest.FixtureRequest) -> Iterator[Sentinel
     group = _sentinel_group(request.config)
     yield group
     group.stop()
+
+
+@pytest.fixture
+def fresh_redis_state() -> Iterator[None]:
+    """Forget the store health records and django-redis's process-wide pools (keyed by URL
+    alone, so a pool of an earlier test's options would otherwise be reused), before and
+    after the test; then collect garbage (the system checks see every live breaker)."""
+    import gc
+
+    from django_redis.pool import ConnectionFactory
+
+    from django_async_cbv._redis import health
+
+    health.forget()
+    ConnectionFactory._pools.clear()
+    yield
+    health.forget()
+    for pool in ConnectionFactory._pools.values():
+        pool.disconnect()
+    ConnectionFactory._pools.clear()
+    gc.collect()

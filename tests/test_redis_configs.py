@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import itertools
 import time
 from collections.abc import Iterator
@@ -47,12 +46,15 @@ from django_async_cbv import (
     CircuitOpenError,
     CircuitState,
 )
-from django_async_cbv._redis import health as _store_health
 from tests.conftest import ACL_USERS
 from tests.redis_server import RedisServer
 from tests.redis_topologies import ReplicatedPair, TrickleProxy, client_for
 
-pytestmark = [pytest.mark.urls(__name__), pytest.mark.redis]
+pytestmark = [
+    pytest.mark.urls(__name__),
+    pytest.mark.redis,
+    pytest.mark.usefixtures("fresh_redis_state"),
+]
 
 ALIAS = "redis"
 DJANGO_REDIS = "django_redis.cache.RedisCache"
@@ -165,22 +167,6 @@ def other_clients(client: redis.Redis) -> list[dict[str, Any]]:
 
 
 # -- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_state() -> Iterator[None]:
-    """Forget the store health records and django-redis's process-wide pools (keyed by URL
-    alone, so a pool of an earlier test's options would otherwise be reused)."""
-    from django_redis.pool import ConnectionFactory
-
-    _store_health.forget()
-    ConnectionFactory._pools.clear()
-    yield
-    _store_health.forget()
-    for pool in ConnectionFactory._pools.values():
-        pool.disconnect()
-    ConnectionFactory._pools.clear()
-    gc.collect()  # the system checks see every live breaker: leave none behind
 
 
 @contextlib.contextmanager

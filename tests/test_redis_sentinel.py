@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import itertools
 import time
 from collections.abc import Iterator
@@ -35,7 +34,6 @@ import pytest
 import redis
 from django.test import override_settings
 
-from django_async_cbv._redis import health as _store_health
 from tests.redis_topologies import SentinelGroup, client_for
 from tests.test_redis_configs import (
     ALIAS,
@@ -53,25 +51,13 @@ from tests.test_redis_configs import (
 )
 
 # The views are routed in tests.test_redis_configs's URLconf by its helpers.
-pytestmark = [pytest.mark.urls("tests.test_redis_configs"), pytest.mark.redis]
+pytestmark = [
+    pytest.mark.urls("tests.test_redis_configs"),
+    pytest.mark.redis,
+    pytest.mark.usefixtures("fresh_redis_state"),
+]
 
 _made = itertools.count()
-
-
-@pytest.fixture(autouse=True)
-def fresh_state() -> Iterator[None]:
-    """Forget store health and django-redis's process-wide pools (keyed by URL alone:
-    ``redis://mymaster/0?is_master=1`` would otherwise reach an earlier group)."""
-    from django_redis.pool import ConnectionFactory
-
-    _store_health.forget()
-    ConnectionFactory._pools.clear()
-    yield
-    _store_health.forget()
-    for pool in ConnectionFactory._pools.values():
-        pool.disconnect()
-    ConnectionFactory._pools.clear()
-    gc.collect()
 
 
 def sentinel_config(group: SentinelGroup, *, factory_option: bool = True) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .wire import (
     UTF8,
     WRITE_BUFFER_LIMIT,
+    Command,
     health_check_due,
     pack_fast,
     takes_command_name,
@@ -43,37 +44,6 @@ if TYPE_CHECKING:
     from redis.asyncio.connection import AbstractConnection
 
 __all__ = ["Channel"]
-
-
-class _Command:
-    """One command (or a MULTI ... EXEC block) and the replies it is owed."""
-
-    __slots__ = ("args", "attempts", "deadline", "expected", "future", "replies")
-
-    def __init__(self, args: list[tuple[Any, ...]], future: asyncio.Future[Any]) -> None:
-        self.args = args
-        self.future = future
-        self.expected = len(args)
-        self.replies: list[Any] = []
-        self.deadline = 0.0
-        self.attempts = 0
-
-    def resolve(self) -> None:
-        future = self.future
-        if future.done():
-            return
-        replies = self.replies
-        if self.expected == 1:
-            reply = replies[0]
-        else:  # MULTI, the QUEUED replies, then EXEC's array
-            errors = [r for r in replies[:-1] if isinstance(r, Exception)]
-            reply = errors[0] if errors else replies[-1]
-            if isinstance(reply, list):
-                reply = next((r for r in reply if isinstance(r, Exception)), reply)
-        if isinstance(reply, Exception):
-            future.set_exception(reply)
-        else:
-            future.set_result(reply)
 
 
 class Channel:
@@ -92,8 +62,8 @@ class Channel:
         self.connect_timeout = connect_timeout
         self.name = name
         self.loop = asyncio.get_running_loop()
-        self._queue: list[_Command] = []  # not written yet
-        self._inflight: collections.deque[_Command] = collections.deque()  # owed replies
+        self._queue: list[Command] = []  # not written yet
+        self._inflight: collections.deque[Command] = collections.deque()  # owed replies
         self._connection: AbstractConnection | None = None
         self._sender: asyncio.Task[None] | None = None  # the slow path, while it runs
         self._flush_scheduled = False
@@ -129,7 +99,7 @@ class Channel:
         if self._closed:
             future.set_exception(_connection_error(f"{self} is closed."))
             return future
-        self._queue.append(_Command(args, future))
+        self._queue.append(Command(args, future))
         if not self._flush_scheduled and self._sender is None:
             # Runs after every callback already due in this turn of the loop, so the
             # commands they issue travel in the same write.
@@ -236,7 +206,7 @@ class Channel:
         self._connection = new
         return new
 
-    def _pack(self, connection: AbstractConnection, batch: list[_Command]) -> list[bytes]:
+    def _pack(self, connection: AbstractConnection, batch: list[Command]) -> list[bytes]:
         """The commands of ``batch`` still wanted, packed by redis-py; owed replies from now."""
         chunks: list[bytes] = []
         deadline = self.loop.time() + self.timeout
@@ -339,7 +309,7 @@ class Channel:
             exc = _connection_error(f"{self}: the reader was cancelled.")
         elif not isinstance(exc, RedisConnectionError | RedisTimeoutError | Exception):
             exc = _connection_error(f"{self}: {type(exc).__name__}: {exc}")
-        resend: list[_Command] = []
+        resend: list[Command] = []
         for command in owed:
             if command.future.done():
                 continue

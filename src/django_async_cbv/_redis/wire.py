@@ -1,6 +1,7 @@
 """What the channel needs of redis-py's asyncio connections, in one place (internal).
 
-redis-py keeps a connection's stream writer in ``_writer`` and its health-check clock
+:class:`Command` is one command (or a ``MULTI``/``EXEC`` block) with the replies it is
+owed. redis-py keeps a connection's stream writer in ``_writer`` and its health-check clock
 in ``next_health_check``; its pools took a command name in ``get_connection`` before
 5.3. The channel reads them through these helpers, and packs the plain commands of
 the library with hiredis exactly as redis-py would (see :func:`pack_fast`).
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UTF8",
     "WRITE_BUFFER_LIMIT",
+    "Command",
     "health_check_due",
     "pack_fast",
     "takes_command_name",
@@ -74,3 +76,34 @@ def takes_command_name(pool_class: Any) -> bool:
     """Whether the pool's ``get_connection`` still requires a command name (redis-py < 5.3)."""
     parameter = inspect.signature(pool_class.get_connection).parameters.get("command_name")
     return parameter is not None and parameter.default is inspect.Parameter.empty
+
+
+class Command:
+    """One command (or a MULTI ... EXEC block) and the replies it is owed."""
+
+    __slots__ = ("args", "attempts", "deadline", "expected", "future", "replies")
+
+    def __init__(self, args: list[tuple[Any, ...]], future: asyncio.Future[Any]) -> None:
+        self.args = args
+        self.future = future
+        self.expected = len(args)
+        self.replies: list[Any] = []
+        self.deadline = 0.0
+        self.attempts = 0
+
+    def resolve(self) -> None:
+        future = self.future
+        if future.done():
+            return
+        replies = self.replies
+        if self.expected == 1:
+            reply = replies[0]
+        else:  # MULTI, the QUEUED replies, then EXEC's array
+            errors = [r for r in replies[:-1] if isinstance(r, Exception)]
+            reply = errors[0] if errors else replies[-1]
+            if isinstance(reply, list):
+                reply = next((r for r in reply if isinstance(r, Exception)), reply)
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)

@@ -136,6 +136,9 @@ class RedisStore(Store):
     async def _execute(self, *args: Any) -> Any:
         return await self.channel().execute(*args)
 
+    async def _transaction(self, commands: list[tuple[Any, ...]]) -> Any:
+        return await self.channel().transaction(commands)
+
     async def lookup(
         self, gen_name: str, vary_name: str, entry_name: str, pass_name: str
     ) -> Lookup:
@@ -164,11 +167,7 @@ class RedisStore(Store):
             ("SET", self.key(vary_name), _encode_vary(vary), "PX", ms),
             ("SET", self.key(name), entry.dumps(), "PX", ms),
         ]
-
-        async def transaction() -> Any:
-            return await self.channel().transaction(commands)
-
-        await redis_call(transaction())
+        await redis_call(self._transaction(commands))
 
     async def lock(self, name: str, token: str, ttl: float) -> bool:
         ms = max(1, math.ceil(ttl * 1000))

@@ -29,7 +29,7 @@ from django.utils.module_loading import import_string
 from django_async_cbv import _redis
 from django_async_cbv._redis.health import StoreHealth, health_of
 from django_async_cbv._redis.health import forget as _forget_health
-from django_async_cbv._util import StoreError
+from django_async_cbv._util import StoreError, redis_call
 
 from .cache_limiter import fixed_window_check
 from .rates import Rate
@@ -222,14 +222,6 @@ def _gate(alias: str) -> asyncio.Semaphore:
     return gate
 
 
-@functools.cache
-def _redis_errors() -> tuple[type[Exception], type[Exception]]:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisError
-
-    return RedisConnectionError, RedisError
-
-
 async def _check(plan: _Plan, identity: str) -> Decision:
     """Count one request of ``identity`` under ``plan``.
 
@@ -262,7 +254,6 @@ async def _check(plan: _Plan, identity: str) -> Decision:
 
 
 async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
-    _, RedisError = _redis_errors()
     try:
         channel = _redis.channel_for(plan.alias, "ratelimit")
     except _redis.RedisConfigError as exc:
@@ -278,12 +269,10 @@ async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
         # replaced and the check sent once more by the channel. Should the first
         # attempt have run, the request counts twice: a refusal one request early,
         # never an admission beyond the limit.
-        try:
-            return await _limiter.check(
-                channel, _key_prefix(plan.alias), who, plan.rates, plan.algorithm
-            )
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreError.from_exception(exc) from exc
+        decision: Decision = await redis_call(
+            _limiter.check(channel, _key_prefix(plan.alias), who, plan.rates, plan.algorithm)
+        )
+        return decision
 
 
 async def _check_cache(plan: _Plan, who: str, store: _Store) -> Decision:
