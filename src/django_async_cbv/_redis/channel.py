@@ -6,8 +6,9 @@ limiter, the circuit breakers' scripts, the cache's writes) goes through a
 which the commands issued in one turn of the event loop travel in one write and their
 replies come back in order. The connection is redis-py's own (handshake, AUTH with or
 without a password, SELECT, CLIENT SETNAME, HELLO/RESP3, TLS, keepalive, health checks,
-connect retries, Sentinel's master discovery), and so is the parsing of every reply;
-the channel only decides when commands are written and whose reply is whose.
+connect retries, Sentinel's master discovery), and so is the parsing of every reply
+(by the connection's own hiredis reader, fed as the bytes arrive: see ``feed``); the
+channel only decides when commands are written and whose reply is whose.
 
 Deadlines are per command: a command that has no reply ``timeout`` seconds after it
 was written fails with redis-py's ``TimeoutError``, whatever else the connection is
@@ -29,10 +30,14 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import feed as _feed
 from .wire import (
     UTF8,
     WRITE_BUFFER_LIMIT,
     Command,
+    as_redis_error,
+    connection_error,
+    copy_error,
     health_check_due,
     pack_fast,
     takes_command_name,
@@ -68,7 +73,8 @@ class Channel:
         self._sender: asyncio.Task[None] | None = None  # the slow path, while it runs
         self._flush_scheduled = False
         self._idle: asyncio.Future[None] | None = None  # the idle reader waits on it
-        self._reader: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None  # redis-py reads (no feed)
+        self._feed: _feed.ReplyFeed | None = None  # replies parsed as they arrive
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -97,7 +103,7 @@ class Channel:
     def _submit(self, args: list[tuple[Any, ...]]) -> asyncio.Future[Any]:
         future = self.loop.create_future()
         if self._closed:
-            future.set_exception(_connection_error(f"{self} is closed."))
+            future.set_exception(connection_error(f"{self} is closed."))
             return future
         self._queue.append(Command(args, future))
         if not self._flush_scheduled and self._sender is None:
@@ -118,6 +124,7 @@ class Channel:
         writer = writer_of(connection) if connection is not None else None
         if (
             writer is None
+            or (self._feed is None and self._reader is None)
             or writer.transport.is_closing()
             or writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT
             or (not self._inflight and health_check_due(connection, self.loop))
@@ -148,16 +155,19 @@ class Channel:
                 try:
                     async with asyncio.timeout(bound):
                         connection = await self._connect()
+                        if not self._inflight and health_check_due(connection, self.loop):
+                            # redis-py's health check (a PING after an idle spell) reads
+                            # its own reply: only when none is owed, through its protocol.
+                            self._detach_feed()
+                            await connection.check_health()  # type: ignore[no-untyped-call]
                         batch, self._queue = self._queue, []
-                        idle = not self._inflight
                         chunks = self._pack(connection, batch)
                         if chunks:
-                            # A health check (PING, when the connection was idle for its
-                            # interval) reads a reply of its own: only when none is owed.
-                            await connection.send_packed_command(chunks, check_health=idle)
+                            self._listen(connection)
+                            await connection.send_packed_command(chunks, check_health=False)
                             self._written(connection)
                 except BaseException as exc:
-                    error = self._redis_error(exc, bound)
+                    error = as_redis_error(exc, f"{self}", bound)
                     if connection is None:  # no connection: nothing was written
                         self._fail_queued(error)
                     else:
@@ -173,26 +183,12 @@ class Channel:
                 self._flush_scheduled = True
                 self.loop.call_soon(self._flush)
 
-    def _redis_error(self, exc: BaseException, bound: float) -> BaseException:
-        """``exc`` as redis-py's exception, for the callers."""
-        from redis.exceptions import RedisError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
-        if isinstance(exc, TimeoutError) and not isinstance(exc, RedisError):
-            return RedisTimeoutError(f"No connection to Redis within {bound:g} s ({self}).")
-        if isinstance(exc, Exception) and not isinstance(exc, RedisError):
-            # A bad option that only fails when connecting (E015 catches most).
-            error = _connection_error(f"{self}: {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
-            return error
-        return exc
-
     async def _connect(self) -> AbstractConnection:
         connection = self._connection
         if connection is not None and connection.is_connected:
             return connection
         if connection is not None:  # closed since it was last used
-            self._broken(connection, _connection_error(f"{self}: the connection was closed."))
+            self._broken(connection, connection_error(f"{self}: the connection was closed."))
         # Connected, AUTHed and SELECTed by redis-py (a Sentinel pool asks for the master).
         pool: Any = self.pool  # get_connection() is untyped in redis-py
         new: AbstractConnection
@@ -202,7 +198,7 @@ class Channel:
             new = await pool.get_connection()
         if self._closed:
             self._release(new)
-            raise _connection_error(f"{self} is closed.")
+            raise connection_error(f"{self} is closed.")
         self._connection = new
         return new
 
@@ -229,8 +225,18 @@ class Channel:
             self._inflight.append(command)
         return chunks
 
+    def _listen(self, connection: AbstractConnection) -> None:
+        """Before a write: have the replies parsed as they arrive, where redis-py allows."""
+        if self._feed is None and self._reader is None:
+            self._feed = _feed.attach(connection, self._on_reply, self._on_feed_lost)
+
+    def _detach_feed(self) -> None:
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.detach()
+
     def _written(self, connection: AbstractConnection) -> None:
-        if self._inflight:
+        if self._inflight and self._feed is None:
             if self._reader is None:
                 self._reader = self.loop.create_task(self._read(connection))
             elif self._idle is not None and not self._idle.done():
@@ -256,17 +262,30 @@ class Channel:
                     reply = await connection.read_response(timeout=math.inf)
                 except ResponseError as exc:  # an error reply: the connection is fine
                     reply = exc
-                command = inflight[0]
-                command.replies.append(reply)
-                if len(command.replies) == command.expected:
-                    inflight.popleft()
-                    command.resolve()
+                self._on_reply(reply)
         except BaseException as exc:
             if self._reader is asyncio.current_task():
                 self._reader = None
             self._broken(connection, exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
+
+    def _on_reply(self, reply: Any) -> None:
+        inflight = self._inflight
+        if not inflight:  # a reply nobody is owed: the stream cannot be trusted
+            if self._connection is not None:
+                self._broken(self._connection, connection_error(f"{self}: unexpected reply."))
+            return
+        command = inflight[0]
+        command.replies.append(reply)
+        if len(command.replies) == command.expected:
+            inflight.popleft()
+            command.resolve()
+
+    def _on_feed_lost(self, exc: BaseException) -> None:
+        connection = self._connection
+        if connection is not None:
+            self._broken(connection, exc)
 
     def _check_deadline(self) -> None:
         """Fail the connection when its oldest command has waited ``timeout`` since written."""
@@ -297,6 +316,7 @@ class Channel:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._detach_feed()
         reader, self._reader = self._reader, None
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
@@ -306,9 +326,9 @@ class Channel:
         self._inflight.clear()
         self._drop(connection)
         if isinstance(exc, asyncio.CancelledError):
-            exc = _connection_error(f"{self}: the reader was cancelled.")
+            exc = connection_error(f"{self}: the reader was cancelled.")
         elif not isinstance(exc, RedisConnectionError | RedisTimeoutError | Exception):
-            exc = _connection_error(f"{self}: {type(exc).__name__}: {exc}")
+            exc = connection_error(f"{self}: {type(exc).__name__}: {exc}")
         resend: list[Command] = []
         for command in owed:
             if command.future.done():
@@ -323,7 +343,7 @@ class Channel:
                 command.replies.clear()
                 resend.append(command)
             else:
-                command.future.set_exception(_copy(exc))
+                command.future.set_exception(copy_error(exc))
         if resend:
             self._queue[:0] = resend
             if self._sender is None and not self._flush_scheduled:
@@ -333,10 +353,10 @@ class Channel:
     def _fail_queued(self, exc: BaseException) -> None:
         queued, self._queue = self._queue, []
         if isinstance(exc, asyncio.CancelledError):
-            exc = _connection_error(f"{self}: connecting was cancelled.")
+            exc = connection_error(f"{self}: connecting was cancelled.")
         for command in queued:
             if not command.future.done():
-                command.future.set_exception(_copy(exc))
+                command.future.set_exception(copy_error(exc))
 
     def _drop(self, connection: AbstractConnection) -> None:
         """Disconnect ``connection`` and give it back to the pool, in the background."""
@@ -369,29 +389,13 @@ class Channel:
     async def aclose(self) -> None:
         """Fail what is queued or owed, and give the connection back to the pool."""
         self._closed = True
-        self._fail_queued(_connection_error(f"{self} was closed."))
+        self._fail_queued(connection_error(f"{self} was closed."))
         connection = self._connection
         if connection is not None:
-            self._broken(connection, _connection_error(f"{self} was closed."))
+            self._broken(connection, connection_error(f"{self} was closed."))
         sender = self._sender
         if sender is not None and sender is not asyncio.current_task():
             sender.cancel()
             self._tasks.add(sender)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _connection_error(message: str) -> Exception:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    return RedisConnectionError(message)
-
-
-def _copy(exc: BaseException) -> BaseException:
-    """A new exception like ``exc`` for each caller (one shared object gathers tracebacks)."""
-    try:
-        copy = type(exc)(*exc.args)
-    except Exception:
-        return exc
-    copy.__cause__ = exc.__cause__ or exc
-    return copy

@@ -22,6 +22,9 @@ __all__ = [
     "UTF8",
     "WRITE_BUFFER_LIMIT",
     "Command",
+    "as_redis_error",
+    "connection_error",
+    "copy_error",
     "health_check_due",
     "pack_fast",
     "takes_command_name",
@@ -107,3 +110,35 @@ class Command:
             future.set_exception(reply)
         else:
             future.set_result(reply)
+
+
+def connection_error(message: str) -> Exception:
+    """redis-py's ``ConnectionError`` with ``message``."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return RedisConnectionError(message)
+
+
+def copy_error(exc: BaseException) -> BaseException:
+    """A new exception like ``exc`` for each caller (one shared object gathers tracebacks)."""
+    try:
+        copy = type(exc)(*exc.args)
+    except Exception:
+        return exc
+    copy.__cause__ = exc.__cause__ or exc
+    return copy
+
+
+def as_redis_error(exc: BaseException, channel: str, bound: float) -> BaseException:
+    """``exc`` (met while connecting and writing, within ``bound``) as redis-py's exception."""
+    from redis.exceptions import RedisError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(exc, TimeoutError) and not isinstance(exc, RedisError):
+        return RedisTimeoutError(f"No connection to Redis within {bound:g} s ({channel}).")
+    if isinstance(exc, Exception) and not isinstance(exc, RedisError):
+        # A bad option that only fails when connecting (E015 catches most).
+        error = connection_error(f"{channel}: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc
