@@ -1,4 +1,7 @@
-"""The example project's API, driven from its own OpenAPI document by Schemathesis.
+"""The example project's OpenAPI document and Swagger UI page, served by uvicorn.
+
+The document validates as OpenAPI 3.1, and the page loads only files the same
+server answers.
 
 Schemathesis reads ``/api/openapi.json`` from a real uvicorn process, generates
 requests for every operation (valid and invalid ones, with the example's bearer
@@ -23,6 +26,7 @@ from schemathesis import checks  # noqa: E402
 
 from tests.test_example_e2e import (  # noqa: E402
     ExampleServer,
+    fetch,
     migrated_db,  # noqa: F401  (a fixture)
     start_server,
 )
@@ -48,6 +52,55 @@ def api_server(
     print(
         f"\nschemathesis: {sent['requests']} schema-generated requests in {sent['seconds']:.1f} s"
     )
+
+
+def test_document_is_valid_openapi_31(api_server: ExampleServer) -> None:
+    """The served document passes openapi-spec-validator and lists the items routes."""
+    validator = pytest.importorskip("openapi_spec_validator")
+    response = fetch(api_server.url("/api/openapi.json"))
+    assert response.status == 200
+    assert response.headers.get_content_type() == "application/json"
+    document = response.json()
+    validator.validate(document)
+    assert document["openapi"] == "3.1.0"
+    assert document["info"] == {"title": "django-async-cbv example", "version": "1.0.0"}
+    assert set(document["paths"]) == {"/api/items/", "/api/items/{pk}/"}
+    assert set(document["paths"]["/api/items/"]) == {"get", "post"}
+    names = [p["name"] for p in document["paths"]["/api/items/"]["get"]["parameters"]]
+    assert names == ["page", "page_size", "q", "active"]  # the last two from the view's hook
+
+
+def test_swagger_ui_page_loads_only_local_files(api_server: ExampleServer) -> None:
+    """The page links its script, styles and icon on this server, and each is answered."""
+    page = fetch(api_server.url("/api/docs/"))
+    assert page.status == 200
+    assert page.headers.get_content_type() == "text/html"
+    html = page.body.decode()
+    assert 'data-schema-url="/api/openapi.json"' in html
+    links = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(links) == 4
+    types = {}
+    for link in links:
+        assert link.startswith("/api/docs/?asset="), link  # no other site
+        asset = fetch(api_server.url(link.replace("&amp;", "&")))
+        assert asset.status == 200, link
+        assert asset.body
+        types[link.split("=")[1].split("&")[0]] = asset.headers.get_content_type()
+    assert types == {
+        "favicon-32x32.png": "image/png",
+        "swagger-ui.css": "text/css",
+        "swagger-ui-bundle.js": "text/javascript",
+        "init.js": "text/javascript",
+    }
+    assert fetch(api_server.url("/api/docs/?asset=../settings.py")).status == 404
+
+
+def test_index_links_the_api_docs(api_server: ExampleServer) -> None:
+    """The index lists the Swagger UI page among the demos."""
+    demos = fetch(api_server.url("/?format=json")).json()["demos"]
+    assert {"title": "OpenAPI 3.1 document and Swagger UI", "url": "/api/docs/"}.items() <= {
+        k: v for d in demos if d["url"] == "/api/docs/" for k, v in d.items()
+    }.items()
 
 
 def test_api_conforms_to_its_schema(api_server: ExampleServer) -> None:
