@@ -118,6 +118,7 @@ def test_request_schemas_per_write(doc: dict[str, Any]) -> None:
     assert "created" not in create["properties"]  # read-only
     assert "attachment" not in create["properties"]  # a file cannot come in JSON
     assert create["properties"]["name"]["minLength"] == 1
+    assert create["properties"]["price"]["type"] == ["string", "number"]  # both are taken
     assert re.fullmatch(create["properties"]["price"]["pattern"], "123456.78")
     assert not re.fullmatch(create["properties"]["price"]["pattern"], "1234567.8")  # 8 digits
     update = body(ops["put"])

@@ -74,16 +74,19 @@ def _as_input(
     """Narrow a value's schema to what the form accepts.
 
     Form text fields refuse NUL characters and, when required, an empty or
-    all-whitespace value; decimals must fit the field's digits.
+    all-whitespace value; decimals are strings that fit the field's digits, or
+    numbers.
     """
     prop = {k: v for k, v in prop.items() if k != "readOnly"}
     kinds = prop.get("type")
     is_string = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
-    if isinstance(form_field, forms.DecimalField):
+    if isinstance(form_field, forms.DecimalField) and isinstance(kinds, str | list):
         whole = (form_field.max_digits or 30) - (form_field.decimal_places or 0)
         decimals = form_field.decimal_places
         fraction = "" if decimals == 0 else f"(\\.[0-9]{{1,{decimals or 30}}})?"
         prop["pattern"] = f"^-?[0-9]{{1,{max(whole, 1)}}}{fraction}$"
+        # A JSON number is taken too (the pattern constrains strings only).
+        prop["type"] = ["string", "number", *(["null"] if "null" in kinds else [])]
     elif isinstance(form_field, forms.CharField) and is_string and "format" not in prop:
         if form_field.required:
             prop["minLength"] = max(1, prop.get("minLength", 1))
