@@ -76,7 +76,7 @@ def ensure_installed(python: Path, name: str, requirements: Sequence[str]) -> No
 def example(port: int) -> None:
     """Migrate the example project's SQLite database, then serve it with uvicorn."""
     python = venv_python()
-    ensure_installed(python, "example", ["-e", ".[redis]", "uvicorn[standard]"])
+    ensure_installed(python, "example", ["-e", ".[redis,openapi]", "uvicorn[standard]"])
     run([python, EXAMPLE_DIR / "manage.py", "migrate", "--noinput"])
     argv = [
         str(python), "-m", "uvicorn", "example.asgi:application",

@@ -5,12 +5,20 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
+from django_async_cbv.openapi import OpenAPIView, SwaggerUIView
+
 from .views import IndexView
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", IndexView.as_view(), name="index"),
     path("demo/", include("demo.urls")),
     path("api/items/", include("items.urls")),
+    path(
+        "api/openapi.json",
+        OpenAPIView.as_view(title="django-async-cbv example", version="1.0.0"),
+        name="openapi",
+    ),
+    path("api/docs/", SwaggerUIView.as_view(schema_url="openapi"), name="api-docs"),
     path("items/", include("items.page_urls")),
     path("admin/", admin.site.urls),
 ]

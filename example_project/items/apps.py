@@ -19,6 +19,13 @@ class ItemsConfig(AppConfig):
             "open; writes need the header Authorization: Bearer demo-token.",
         ),
         Demo(
+            "api-docs",
+            "OpenAPI 3.1 document and Swagger UI",
+            "The items API described by OpenAPIView (/api/openapi.json) and explored in "
+            "Swagger UI, whose files come from a package: the page works offline. Click "
+            "Authorize and enter demo-token to try the writes.",
+        ),
+        Demo(
             "catalogue:list",
             "HTML pages with the async generic views",
             "A paginated list, detail, create, edit and delete pages over the same items, "

@@ -55,6 +55,28 @@ class ItemAPI(AsyncAPIView):
             queryset = queryset.filter(active=True)
         return queryset
 
+    def get_openapi_operation(
+        self, operation: dict[str, Any], *, method: str, action: str, path: str
+    ) -> dict[str, Any]:
+        # Document the list's own query parameters, read by filter_queryset() above.
+        if action == "list":
+            operation["parameters"] = [
+                *operation.get("parameters", []),
+                {
+                    "name": "q",
+                    "in": "query",
+                    "description": "Only items whose name contains this text.",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "active",
+                    "in": "query",
+                    "description": "1 or true: only active items.",
+                    "schema": {"type": "string"},
+                },
+            ]
+        return operation
+
     async def perform_create(self, form: Any) -> Model:
         item = await super().perform_create(form)
         await ItemEvent.objects.acreate(item_name=item.name, action="created")

@@ -79,6 +79,19 @@ class AsyncGenericAPIView(
         self._schema = None
         self.route_request(request, kwargs)
 
+    def get_openapi_operation(
+        self, operation: dict[str, Any], *, method: str, action: str, path: str
+    ) -> dict[str, Any]:
+        """Return this view's OpenAPI operation for ``method`` on ``path``, adjusted.
+
+        ``django_async_cbv.openapi`` calls it once per operation with the
+        operation it worked out from the class (``action`` is "list", "create",
+        ...); the view is built without a request. Override to add parameters
+        (e.g. those of a custom ``filter_queryset()``), responses or prose.
+        Default: ``operation`` unchanged.
+        """
+        return operation
+
     async def handle_exception(self, exc: Exception) -> HttpResponseBase:
         """Map Django's exceptions to problem responses; defer the rest to AsyncView.
 

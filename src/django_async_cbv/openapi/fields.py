@@ -1,0 +1,172 @@
+"""JSON Schema (the OpenAPI 3.1 dialect) for model fields, form fields and URL converters.
+
+The schemas describe the wire format of ``AsyncAPIView``: foreign keys as the
+related primary key, dates and times as ISO 8601 strings, decimals and UUIDs as
+strings, files as their name and binary data as base64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core import validators
+from django.db import models
+from django.urls import converters
+
+__all__ = [
+    "DECIMAL_PATTERN",
+    "converter_schema",
+    "form_field_schema",
+    "model_field_schema",
+    "nullable",
+]
+
+Schema = dict[str, Any]
+
+#: Decimals are sent as fixed-point strings, e.g. "-12.50".
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+#: Model field class → (JSON type, format), most specific classes first.
+_STRINGS: tuple[tuple[type[models.Field[Any, Any]], str | None], ...] = (
+    (models.DateTimeField, "date-time"),
+    (models.DateField, "date"),
+    (models.TimeField, "time"),
+    (models.DurationField, "duration"),
+    (models.UUIDField, "uuid"),
+    (models.EmailField, "email"),
+    (models.URLField, "uri"),
+    (models.GenericIPAddressField, None),
+    (models.SlugField, None),
+    (models.CharField, None),
+    (models.TextField, None),
+)
+
+
+def nullable(schema: Schema) -> Schema:
+    """Return ``schema`` that also admits ``null``."""
+    if "enum" in schema:
+        enum = schema["enum"]
+        return {**schema, "enum": enum if None in enum else [*enum, None]}
+    kind = schema.get("type")
+    if kind is None:
+        return schema  # any JSON value already includes null
+    kinds = kind if isinstance(kind, list) else [kind]
+    return {**schema, "type": kinds if "null" in kinds else [*kinds, "null"]}
+
+
+def _bounds(validator_list: list[Any]) -> Schema:
+    out: Schema = {}
+    for validator in validator_list:
+        limit = getattr(validator, "limit_value", None)
+        if callable(limit) or not isinstance(limit, int | float) or isinstance(limit, bool):
+            continue
+        if isinstance(validator, validators.MinValueValidator):
+            out["minimum"] = max(limit, out.get("minimum", limit))
+        elif isinstance(validator, validators.MaxValueValidator):
+            out["maximum"] = min(limit, out.get("maximum", limit))
+        elif isinstance(validator, validators.MinLengthValidator):
+            out["minLength"] = limit
+    return out
+
+
+def _target(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
+    target: Any = field
+    while target.is_relation and (target.many_to_one or target.one_to_one):
+        target = target.target_field  # a foreign key is sent as the related pk
+    return target  # type: ignore[no-any-return]
+
+
+def _base_schema(field: models.Field[Any, Any]) -> Schema:
+    if isinstance(field, models.BooleanField):
+        return {"type": "boolean"}
+    if isinstance(field, models.DecimalField):
+        return {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
+    if isinstance(field, models.FloatField):
+        return {"type": "number"}
+    if isinstance(field, models.IntegerField | models.AutoField):
+        return {"type": "integer", **_bounds(list(field.validators))}
+    if isinstance(field, models.JSONField):
+        return {}
+    if isinstance(field, models.FileField):
+        return {"type": "string"}
+    if isinstance(field, models.BinaryField):
+        return {"type": "string", "contentEncoding": "base64"}
+    for kind, fmt in _STRINGS:
+        if isinstance(field, kind):
+            schema: Schema = {"type": "string"}
+            if fmt:
+                schema["format"] = fmt
+            if isinstance(field, models.CharField) and field.max_length:
+                schema["maxLength"] = field.max_length
+            return schema
+    return {}  # a custom field: any JSON value
+
+
+def model_field_schema(field: models.Field[Any, Any]) -> Schema:
+    """Return the schema of ``field``'s value as ``AsyncAPIView`` serializes it."""
+    target = _target(field)
+    schema = _base_schema(target)
+    if field.choices and target is field:
+        values = [value for value, _label in field.flatchoices if value is not None and value != ""]
+        if values:
+            if isinstance(field, models.DecimalField):
+                values = [format(v, f".{field.decimal_places or 0}f") for v in values]
+            schema = {"enum": values}
+            if field.blank and isinstance(field, models.CharField | models.TextField):
+                schema["enum"].append("")
+    if isinstance(field, models.FileField) or field.null:
+        schema = nullable(schema)
+    if field.help_text:
+        schema["description"] = str(field.help_text)
+    return schema
+
+
+def form_field_schema(field: forms.Field) -> Schema:
+    """Return the schema of a JSON value for a form field that is not a model field."""
+    schema: Schema
+    if isinstance(field, forms.JSONField):
+        return {}
+    if isinstance(field, forms.ModelMultipleChoiceField):
+        return {"type": "array", "items": {}}
+    if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
+        choices: Any = field.choices
+        values = [v for v, label in choices if not isinstance(label, list | tuple) and v != ""]
+        schema = {"enum": values} if values else {}
+    elif isinstance(field, forms.BooleanField):
+        schema = {"type": "boolean"}
+    elif isinstance(field, forms.DecimalField):
+        schema = {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
+    elif isinstance(field, forms.FloatField):
+        schema = {"type": "number"}
+    elif isinstance(field, forms.IntegerField):
+        schema = {"type": "integer", **_bounds(list(field.validators))}
+    elif isinstance(field, forms.DateTimeField):
+        schema = {"type": "string", "format": "date-time"}
+    elif isinstance(field, forms.DateField):
+        schema = {"type": "string", "format": "date"}
+    elif isinstance(field, forms.TimeField):
+        schema = {"type": "string", "format": "time"}
+    elif isinstance(field, forms.UUIDField):
+        schema = {"type": "string", "format": "uuid"}
+    elif isinstance(field, forms.CharField):
+        schema = {"type": "string"}
+        if field.max_length:
+            schema["maxLength"] = field.max_length
+    else:
+        schema = {}
+    if field.help_text:
+        schema["description"] = str(field.help_text)
+    return schema
+
+
+def converter_schema(converter: Any) -> Schema:
+    """Return the schema of a path parameter matched by a Django path converter."""
+    if isinstance(converter, converters.IntConverter):
+        return {"type": "integer", "minimum": 0}
+    if isinstance(converter, converters.UUIDConverter):
+        return {"type": "string", "format": "uuid"}
+    regex = getattr(converter, "regex", None)
+    if isinstance(converter, converters.PathConverter) or not isinstance(regex, str):
+        return {"type": "string", "minLength": 1}
+    return {"type": "string", "pattern": f"^(?:{regex})$"}

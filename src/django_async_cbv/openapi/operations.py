@@ -1,0 +1,333 @@
+"""The operations of one ``AsyncAPIView`` route: parameters, bodies and responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import models
+
+from django_async_cbv.api.base import AsyncGenericAPIView
+from django_async_cbv.api.config import overrides
+from django_async_cbv.api.schema import Schema as ModelSchema
+from django_async_cbv.ratelimit import AsyncRateLimitMixin
+
+from .components import Components, problem_content, ratelimit_headers
+from .fields import model_field_schema
+from .query import list_parameters
+
+__all__ = ["route_operations"]
+
+Schema = dict[str, Any]
+
+_SUMMARY = {
+    "list": "List {plural}",
+    "retrieve": "Retrieve one {name}",
+    "create": "Create one {name}",
+    "update": "Replace one {name}",
+    "partial_update": "Update part of one {name}",
+    "destroy": "Delete one {name}",
+}
+_SUCCESS = {"list": 200, "retrieve": 200, "create": 201, "update": 200, "partial_update": 200}
+_DETAIL = {
+    304: "The representation matches If-None-Match.",
+    400: "Invalid input.",
+    401: "Authentication is required.",
+    403: "Permission denied.",
+    404: "Not found.",
+    409: "The write conflicts with stored data.",
+    412: "If-Match does not match the stored object; nothing was written.",
+    413: "The request body is too large.",
+    415: "The request body is not application/json.",
+    428: "The request must carry If-Match.",
+    429: "Too many requests.",
+    504: "The handler timed out.",
+}
+_WRITES = ("create", "update", "partial_update")
+
+
+def _problem(status: int, headers: Schema | None = None) -> Schema:
+    response: Schema = {"description": _DETAIL[status], "content": problem_content()}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _etag_header() -> Schema:
+    return {
+        "ETag": {"description": "A strong validator of the object.", "schema": {"type": "string"}}
+    }
+
+
+def _header_param(name: str, description: str, required: bool = False) -> Schema:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _conditional(view: Any) -> bool:
+    """Whether the view class has conditional writes (ETag, If-Match)."""
+    return hasattr(view, "require_if_match")
+
+
+class RouteDoc:
+    """Builds the operations of one view on one route."""
+
+    def __init__(
+        self, view: AsyncGenericAPIView, schema: ModelSchema | None, components: Components
+    ) -> None:
+        self.view = view
+        self.cls = type(view)
+        self.schema = schema
+        self.components = components
+        self.owner = self.cls.__name__
+        model = schema.model if schema is not None else None
+        self.name = model._meta.verbose_name if model is not None else self.owner
+        self.plural = model._meta.verbose_name_plural if model is not None else self.owner
+        self.base_name = model.__name__ if model is not None else self.owner
+        self.object: Schema = (
+            {"$ref": components.object_ref(schema, self.owner)}
+            if schema is not None
+            else {"type": "object"}
+        )
+
+    def operation(self, action: str, method: str, path: str, op_id: str) -> Schema:
+        """Return the operation object of ``action`` answered for ``method``."""
+        op: Schema = {
+            "operationId": op_id,
+            "summary": _SUMMARY[action].format(name=self.name, plural=self.plural),
+            "tags": [self.base_name],
+        }
+        doc = (self.cls.__doc__ or "").strip()
+        if doc:
+            op["description"] = doc.split("\n\n", 1)[0]
+        params = self.parameters(action)
+        if params:
+            op["parameters"] = params
+        body = self.request_body(action)
+        if body:
+            op["requestBody"] = body
+        op["responses"] = self.responses(action, method)
+        security = self.security()
+        if security:
+            op["security"] = security
+        return op
+
+    def parameters(self, action: str) -> list[Schema]:
+        """Return the query and header parameters of ``action``."""
+        view = self.view
+        if action == "list":
+            return list_parameters(view, self.schema)
+        params: list[Schema] = []
+        if not _conditional(view):
+            return params
+        if action == "retrieve":
+            params.append(_header_param("If-None-Match", "An ETag seen before: 304 if it matches."))
+        elif action in ("update", "partial_update", "destroy"):
+            required = bool(getattr(view, "require_if_match", False))
+            params.append(
+                _header_param(
+                    "If-Match",
+                    "The object's ETag: the write happens only if it still matches (412).",
+                    required,
+                )
+            )
+        return params
+
+    def request_body(self, action: str) -> Schema | None:
+        """Return the request body of a write, or None."""
+        if action not in _WRITES:
+            return None
+        form_class = self.view.form_class or (self.schema.form_class if self.schema else None)
+        if form_class is None:
+            body: Schema = {"type": "object"}
+        else:
+            mode = {"create": "create", "update": "update", "partial_update": "partial"}[action]
+            body = {
+                "$ref": self.components.request_ref(form_class, mode, self.base_name, self.owner)
+            }
+        return {"required": True, "content": {"application/json": {"schema": body}}}
+
+    def responses(self, action: str, method: str) -> Schema:
+        """Return the responses of ``action``: its success, then its problems."""
+        view, responses = self.view, {}
+        headers: Schema = {}
+        limited = isinstance(view, AsyncRateLimitMixin) and self._limited(method)
+        if limited:
+            headers.update(ratelimit_headers())
+        success: Schema
+        if action == "destroy":
+            success = {"description": "Deleted."}
+        else:
+            success = {
+                "description": "OK" if action != "create" else "Created.",
+                "content": {"application/json": {"schema": self._success_schema(action)}},
+            }
+        own = dict(headers)
+        if action == "create":
+            own["Location"] = {
+                "description": "The URL of the new object.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        if _conditional(view) and action in ("retrieve", *_WRITES):
+            own.update(_etag_header())
+        if own:
+            success["headers"] = own
+        responses[str(_SUCCESS.get(action, 204))] = success
+        statuses = self._problem_statuses(action)
+        for status in statuses:
+            extra = dict(headers)
+            if status == 415:
+                accept = "Accept-Post" if action == "create" else "Accept-Patch"
+                if action in ("create", "partial_update"):
+                    extra[accept] = {"schema": {"type": "string"}}
+            if status == 401:
+                extra["WWW-Authenticate"] = {"required": True, "schema": {"type": "string"}}
+            if status == 429:
+                extra["Retry-After"] = {"required": True, "schema": {"type": "integer"}}
+            if status == 304:
+                responses["304"] = {"description": _DETAIL[304], "headers": extra or _etag_header()}
+                continue
+            responses[str(status)] = _problem(status, extra)
+        return responses
+
+    def _success_schema(self, action: str) -> Schema:
+        if action != "list":
+            return self.object
+        cursor = getattr(self.view, "pagination", "page") == "cursor"
+        nullable_url = {"type": ["string", "null"], "format": "uri"}
+        properties: Schema = {
+            "next": nullable_url,
+            "previous": nullable_url,
+            "results": {"type": "array", "items": self.object},
+        }
+        if not cursor:
+            properties = {"count": {"type": "integer", "minimum": 0}, **properties}
+        envelope = {"type": "object", "properties": properties, "required": list(properties)}
+        name = f"{self.base_name}{'CursorPage' if cursor else 'Page'}"
+        return {"$ref": self.components.add(name, envelope, self.owner)}
+
+    def _problem_statuses(self, action: str) -> list[int]:
+        view = self.view
+        statuses: list[int] = []
+        conditional = _conditional(view)
+        if action == "retrieve" and conditional:
+            statuses.append(304)
+        if action in _WRITES or (
+            action == "list"
+            and (
+                getattr(view, "pagination", "page") == "cursor"
+                or getattr(view, "filter_fields", None)
+                or getattr(view, "ordering_fields", None)
+            )
+        ):
+            statuses.append(400)
+        if self._challenges():
+            statuses.append(401)
+        statuses.append(403)
+        if action != "create" and (action != "list" or view.paginate_by is not None):
+            statuses.append(404)
+        if action in ("create", "update", "partial_update", "destroy"):
+            statuses.append(409)
+        if conditional and action in ("update", "partial_update", "destroy"):
+            statuses.append(412)
+        if action in _WRITES:
+            statuses += [413, 415]
+        if (
+            conditional
+            and getattr(view, "require_if_match", False)
+            and action
+            in (
+                "update",
+                "partial_update",
+                "destroy",
+            )
+        ):
+            statuses.append(428)
+        if isinstance(view, AsyncRateLimitMixin):
+            statuses.append(429)
+        if view.timeout is not None:
+            statuses.append(504)
+        return statuses
+
+    def _limited(self, method: str) -> bool:
+        methods = getattr(self.view, "rate_limit_methods", None)
+        return methods is None or method.upper() in {m.upper() for m in methods}
+
+    def _challenges(self) -> bool:
+        return overrides(self.cls, AsyncGenericAPIView, "get_authenticate_header")
+
+    def security(self) -> list[Schema]:
+        """Return the security requirements: the bearer scheme as an alternative to none."""
+        if not self._challenges():
+            return []
+        try:
+            challenge = self.view.get_authenticate_header()
+        except Exception:  # a hook that needs a request: no scheme to document
+            return []
+        scheme = (challenge or "").split(" ", 1)[0].lower()
+        if scheme not in {"bearer", "basic"}:
+            return []
+        name = f"{scheme}Auth"
+        self.components.security[name] = {"type": "http", "scheme": scheme}
+        return [{}, {name: []}]
+
+
+def _lookup_schema(schema: ModelSchema | None, lookup: str) -> Schema | None:
+    if schema is None:
+        return None
+    model: type[models.Model] = schema.model
+    name = lookup.split("__", 1)[0]
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    return model_field_schema(field) if isinstance(field, models.Field) else None
+
+
+def route_operations(
+    view: AsyncGenericAPIView,
+    schema: ModelSchema | None,
+    components: Components,
+    path: str,
+    parameters: dict[str, Schema],
+    used_ids: set[str],
+) -> Schema:
+    """Return the path item of ``view`` on one route: its parameters and operations."""
+    doc = RouteDoc(view, schema, components)
+    kwarg = view.get_lookup_url_kwarg()
+    detail = kwarg in parameters
+    route: Mapping[str, str] = view._detail_route if detail else view._list_route
+    item: Schema = {}
+    path_params: list[Schema] = []
+    for name, param_schema in parameters.items():
+        if name == kwarg and param_schema.get("type") == "string" and "pattern" not in param_schema:
+            param_schema = {
+                **param_schema,
+                **(_lookup_schema(schema, view.get_lookup_field()) or {}),
+            }
+            param_schema.pop("readOnly", None)
+        path_params.append({"name": name, "in": "path", "required": True, "schema": param_schema})
+    if path_params:
+        item["parameters"] = path_params
+    for method in _methods(view, route):
+        action = route[method]
+        op_id = _unique(f"{doc.owner}_{action}", used_ids)
+        operation = doc.operation(action, method, path, op_id)
+        operation = view.get_openapi_operation(operation, method=method, action=action, path=path)
+        item[method] = operation
+    return item
+
+
+def _methods(view: AsyncGenericAPIView, route: Mapping[str, str]) -> Sequence[str]:
+    return [m for m in view.http_method_names if m in route and m != "head"]
+
+
+def _unique(op_id: str, used: set[str]) -> str:
+    candidate, n = op_id, 2
+    while candidate in used:
+        candidate, n = f"{op_id}{n}", n + 1
+    used.add(candidate)
+    return candidate

@@ -1,0 +1,1 @@
+"""URLconfs and views for the OpenAPI tests (tests/test_openapi.py)."""

@@ -1,0 +1,313 @@
+"""The OpenAPI 3.1 document of the API views, and the views that serve it."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.test import AsyncClient, override_settings
+
+from django_async_cbv.openapi import OpenAPIView, SwaggerUIView, build_document
+from django_async_cbv.openapi import views as openapi_views
+from django_async_cbv.openapi.fields import model_field_schema
+
+MAIN = "tests.openapi_urls.main"
+SMALL = "tests.openapi_urls.small"
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    document = build_document("Tests", "2.0", urlconf=MAIN)
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(document)
+    return document
+
+
+def schema(doc: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    return doc["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+
+
+def param_names(operation: dict[str, Any]) -> list[str]:
+    return [p["name"] for p in operation.get("parameters", [])]
+
+
+# -- paths ---------------------------------------------------------------------------
+
+
+def test_every_api_route_is_a_path_with_its_own_methods(doc: dict[str, Any]) -> None:
+    """One class on two routes gives two path items; the plain view is left out."""
+    methods = {path: sorted(set(item) - {"parameters"}) for path, item in doc["paths"].items()}
+    assert methods == {
+        "/widgets/": ["get", "post"],
+        "/widgets/{pk}/": ["delete", "get", "patch", "put"],
+        "/bookmarks/": ["get"],  # read-only: no write methods anywhere
+        "/bookmarks/{pk}/": ["get"],
+        "/countries/": ["get", "post"],
+        "/countries/{code}/": ["delete", "get", "patch", "put"],
+        "/shops/{shop}/tags/": ["get", "post"],
+        "/shops/{shop}/tags/{pk}/": ["delete", "get", "patch", "put"],
+        "/queried/": ["get", "post"],
+        "/conditional/{pk}/": ["delete", "get", "patch", "put"],
+        "/limited/": ["get", "post"],
+        "/bearer/": ["get", "post"],
+        "/bearer/{pk}/": ["delete", "get", "patch", "put"],
+        "/hooked/": ["get", "post"],
+        "/hooked/{pk}/": ["delete", "get", "patch", "put"],
+    }
+    assert doc["openapi"] == "3.1.0"
+    assert doc["info"] == {"title": "Tests", "version": "2.0"}
+    ids = [
+        op["operationId"]
+        for item in doc["paths"].values()
+        for op in item.values()
+        if "operationId" in op
+    ]
+    assert len(ids) == len(set(ids))
+
+
+def test_path_parameters_follow_the_converters(doc: dict[str, Any]) -> None:
+    """int → integer ≥ 0, uuid → format uuid, slug and regex groups → patterns."""
+    paths = doc["paths"]
+    params = {p["name"]: p for p in paths["/shops/{shop}/tags/{pk}/"]["parameters"]}
+    assert params["pk"]["schema"] == {"type": "string", "format": "uuid"}
+    assert params["pk"]["required"] is True
+    assert re.fullmatch(params["shop"]["schema"]["pattern"], "corner-shop")
+    assert not re.fullmatch(params["shop"]["schema"]["pattern"], "a/b")
+    assert paths["/widgets/{pk}/"]["parameters"] == [
+        {"name": "pk", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    ]
+    code = paths["/countries/{code}/"]["parameters"][0]["schema"]
+    assert re.fullmatch(code["pattern"], "FR")
+    assert not re.fullmatch(code["pattern"], "fr")
+
+
+# -- schemas ---------------------------------------------------------------------------
+
+
+def test_object_schema_follows_the_wire_format(doc: dict[str, Any]) -> None:
+    """Types and formats as serialized; the pk and non-writable fields are read-only."""
+    ok = doc["paths"]["/widgets/{pk}/"]["get"]["responses"]["200"]
+    widget = schema(doc, ok["content"]["application/json"]["schema"])
+    props = widget["properties"]
+    assert widget["required"] == list(props)
+    assert props["id"]["type"] == "integer"
+    assert props["id"]["readOnly"] is True
+    assert props["name"] == {"type": "string", "maxLength": 40}
+    assert props["price"]["type"] == "string"
+    assert props["price"]["format"] == "decimal"
+    assert props["weight"] == {"type": ["number", "null"]}
+    assert props["released"] == {"type": ["string", "null"], "format": "date"}
+    assert props["starts_at"] == {"type": ["string", "null"], "format": "time"}
+    assert props["created"] == {"type": "string", "format": "date-time", "readOnly": True}
+    assert props["code"] == {"type": "string", "format": "uuid"}
+    assert props["meta"] == {}
+    assert props["active"] == {"type": "boolean"}
+    assert props["attachment"] == {"type": ["string", "null"], "readOnly": True}
+
+
+def test_request_schemas_per_write(doc: dict[str, Any]) -> None:
+    """POST requires fields without a default, PUT every field, PATCH none."""
+    ops = doc["paths"]["/widgets/{pk}/"]
+    body = lambda op: schema(doc, op["requestBody"]["content"]["application/json"]["schema"])  # noqa: E731
+    create = body(doc["paths"]["/widgets/"]["post"])
+    assert create["required"] == ["name", "price"]
+    assert "created" not in create["properties"]  # read-only
+    assert "attachment" not in create["properties"]  # a file cannot come in JSON
+    assert create["properties"]["name"]["minLength"] == 1
+    assert create["properties"]["price"]["type"] == ["string", "number"]  # both are taken
+    assert re.fullmatch(create["properties"]["price"]["pattern"], "123456.78")
+    assert not re.fullmatch(create["properties"]["price"]["pattern"], "1234567.8")  # 8 digits
+    update = body(ops["put"])
+    assert update["required"] == list(update["properties"])
+    assert "required" not in body(ops["patch"])
+    # A natural key is written on create only.
+    assert "code" in body(doc["paths"]["/countries/"]["post"])["required"]
+    assert "code" not in body(doc["paths"]["/countries/{code}/"]["put"])["properties"]
+
+
+def test_choices_and_null_give_enums() -> None:
+    """Choices become an enum; null=True adds null; blank text choices add ''."""
+    field = models.CharField(max_length=5, choices=[("a", "A"), ("b", "B")], null=True)
+    assert model_field_schema(field) == {"enum": ["a", "b", None]}
+    blank = models.CharField(max_length=5, choices=[("a", "A")], blank=True)
+    assert model_field_schema(blank) == {"enum": ["a", ""]}
+    number = models.IntegerField(choices=[(1, "one"), (2, "two")], help_text="How many")
+    assert model_field_schema(number) == {"enum": [1, 2], "description": "How many"}
+
+
+# -- lists -----------------------------------------------------------------------------
+
+
+def test_list_envelope_and_page_parameters(doc: dict[str, Any]) -> None:
+    """A paginated list: count/next/previous/results, ?page= and ?page_size=, 404."""
+    op = doc["paths"]["/widgets/"]["get"]
+    assert param_names(op) == ["page", "page_size"]
+    envelope = schema(doc, op["responses"]["200"]["content"]["application/json"]["schema"])
+    assert envelope["required"] == ["count", "next", "previous", "results"]
+    assert envelope["properties"]["next"]["type"] == ["string", "null"]
+    assert set(op["responses"]) == {"200", "403", "404"}
+    unpaginated = doc["paths"]["/bookmarks/"]["get"]
+    assert param_names(unpaginated) == []
+    assert set(unpaginated["responses"]) == {"200", "403"}
+
+
+def test_filters_search_ordering_and_cursor(doc: dict[str, Any]) -> None:
+    """filter_fields, search_fields, ordering_fields and pagination = "cursor"."""
+    op = doc["paths"]["/queried/"]["get"]
+    params = {p["name"]: p["schema"] for p in op["parameters"]}
+    assert list(params) == [
+        "quantity", "quantity__in", "quantity__gte", "quantity__lte", "quantity__gt",
+        "quantity__lt",
+        "active", "active__in",
+        "released", "released__in", "released__gte", "released__lte", "released__gt",
+        "released__lt",
+        "name", "name__in",
+        "search", "ordering", "cursor", "page_size",
+    ]  # fmt: skip
+    assert params["released__gte"] == {"type": "string", "format": "date"}
+    assert params["active"] == {"type": "boolean"}
+    ordering = params["ordering"]["pattern"]
+    assert re.fullmatch(ordering, "-price,name")
+    assert not re.fullmatch(ordering, "price,secret")
+    envelope = schema(doc, op["responses"]["200"]["content"]["application/json"]["schema"])
+    assert envelope["required"] == ["next", "previous", "results"]  # no count
+    assert "400" in op["responses"]
+
+
+# -- responses -------------------------------------------------------------------------
+
+
+def test_problems_per_status(doc: dict[str, Any]) -> None:
+    """Each action lists its problem statuses, as application/problem+json."""
+    widgets = doc["paths"]["/widgets/"]
+    detail = doc["paths"]["/widgets/{pk}/"]
+    statuses = lambda op: sorted(op["responses"])  # noqa: E731
+    assert statuses(widgets["post"]) == ["201", "400", "403", "409", "413", "415"]
+    assert statuses(detail["get"]) == ["200", "403", "404"]
+    assert statuses(detail["patch"]) == ["200", "400", "403", "404", "409", "413", "415"]
+    assert statuses(detail["delete"]) == ["204", "403", "404", "409"]
+    created = widgets["post"]["responses"]["201"]
+    assert created["headers"]["Location"]["required"] is True
+    problem = detail["put"]["responses"]["400"]["content"]
+    assert problem == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    assert "Accept-Patch" in detail["patch"]["responses"]["415"]["headers"]
+    assert "Accept-Post" in widgets["post"]["responses"]["415"]["headers"]
+
+
+def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
+    """ETag, If-None-Match/304, If-Match/412 and, with require_if_match, 428."""
+    item = doc["paths"]["/conditional/{pk}/"]
+    get = item["get"]
+    assert param_names(get) == ["If-None-Match"]
+    assert {"200", "304"} <= set(get["responses"])
+    assert "ETag" in get["responses"]["200"]["headers"]
+    for method in ("put", "patch", "delete"):
+        if_match = item[method]["parameters"][0]
+        assert (if_match["name"], if_match["in"], if_match["required"]) == (
+            "If-Match",
+            "header",
+            True,
+        )
+        assert {"412", "428"} <= set(item[method]["responses"])
+    plain = doc["paths"]["/widgets/{pk}/"]
+    assert "parameters" not in plain["put"]
+    assert "ETag" not in plain["get"]["responses"]["200"].get("headers", {})
+
+
+def test_rate_limited_methods_document_429_and_ratelimit_fields(doc: dict[str, Any]) -> None:
+    """429 with Retry-After; RateLimit fields on the responses of the limited method."""
+    post = doc["paths"]["/limited/"]["post"]["responses"]
+    assert post["429"]["headers"]["Retry-After"]["required"] is True
+    assert {"RateLimit", "RateLimit-Policy"} <= set(post["201"]["headers"])
+    assert {"RateLimit", "RateLimit-Policy"} <= set(post["400"]["headers"])
+    get = doc["paths"]["/limited/"]["get"]["responses"]
+    assert "headers" not in get["200"]  # rate_limit_methods = ["POST"]
+    assert "429" not in doc["paths"]["/widgets/"]["post"]["responses"]
+
+
+def test_challenge_gives_401_and_a_security_scheme(doc: dict[str, Any]) -> None:
+    """A challenge gives 401 with WWW-Authenticate and optional bearer auth; timeout, 504."""
+    post = doc["paths"]["/bearer/"]["post"]
+    assert post["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert "504" in post["responses"]
+    assert post["security"] == [{}, {"bearerAuth": []}]
+    assert doc["components"]["securitySchemes"] == {
+        "bearerAuth": {"type": "http", "scheme": "bearer"}
+    }
+    assert "401" not in doc["paths"]["/widgets/"]["post"]["responses"]
+
+
+def test_get_openapi_operation_adjusts_each_operation(doc: dict[str, Any]) -> None:
+    """The view's hook sees every operation, with its method, action and path."""
+    item = doc["paths"]["/hooked/{pk}/"]
+    assert item["delete"]["x-seen"] == ["delete", "destroy", "/hooked/{pk}/"]
+    assert item["delete"]["deprecated"] is True
+    assert doc["paths"]["/hooked/"]["post"]["x-seen"] == ["post", "create", "/hooked/"]
+    assert "x-seen" not in doc["paths"]["/widgets/"]["post"]
+
+
+# -- the views -------------------------------------------------------------------------
+
+
+@override_settings(ROOT_URLCONF=MAIN)
+async def test_openapi_view_serves_the_document() -> None:
+    """GET answers the document as JSON; writes are 405."""
+    response = await AsyncClient().get("/openapi.json")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content) == build_document("Tests", "2.0", urlconf=MAIN)
+    assert (await AsyncClient().post("/openapi.json")).status_code == 405
+
+
+async def test_document_follows_a_changed_urlconf() -> None:
+    """The cached document is per URLconf: switching ROOT_URLCONF changes it."""
+    with override_settings(ROOT_URLCONF=MAIN):
+        many = json.loads((await AsyncClient().get("/openapi.json")).content)
+    with override_settings(ROOT_URLCONF=SMALL):
+        few = json.loads((await AsyncClient().get("/openapi.json")).content)
+    assert "/widgets/" in many["paths"]
+    assert set(few["paths"]) == {"/only/"}
+
+
+@pytest.mark.parametrize("kwargs", [{"title": ""}, {"version": 2}])
+def test_openapi_view_requires_title_and_version(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"OpenAPIView\.(title|version)"):
+        OpenAPIView.as_view(**kwargs)
+
+
+@override_settings(ROOT_URLCONF=MAIN)
+async def test_swagger_ui_page_and_assets() -> None:
+    """The page reverses a URL name and links its files on the same view."""
+    client = AsyncClient()
+    page = await client.get("/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-schema-url="/openapi.json"' in html
+    assert "https://" not in html
+    assert "http://" not in html
+    script = await client.get("/docs/", {"asset": "swagger-ui-bundle.js"})
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("text/javascript")
+    assert b"SwaggerUIBundle" in script.content
+    assert "immutable" in script["Cache-Control"]
+    missing = await client.get("/docs/", {"asset": "../../settings.py"})
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/problem+json"
+
+
+def test_swagger_ui_requires_a_schema_url() -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"SwaggerUIView\.schema_url"):
+        SwaggerUIView.as_view()
+
+
+def test_swagger_ui_without_its_assets_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the openapi extra, as_view() says what to install."""
+    monkeypatch.setattr(openapi_views, "assets_available", lambda: False)
+    with pytest.raises(ImproperlyConfigured, match=r"django-async-cbv\[openapi\]"):
+        SwaggerUIView.as_view(schema_url="/openapi.json")
