@@ -48,7 +48,8 @@ class AsyncCacheMixin(_CacheFlow):
     Every attribute has a ``get_<name>()`` method to vary it per request.
     """
 
-    #: Seconds a response stays fresh (capped by its own ``max-age``/``s-maxage``).
+    #: Seconds a response stays fresh (less when its ``s-maxage``, ``max-age`` or
+    #: ``Expires`` says so).
     cache_timeout: ClassVar[float] = 300
     #: The cache alias; None means ``ASYNC_CBV["CACHE_ALIAS"]``.
     cache_alias: ClassVar[str | None] = None
