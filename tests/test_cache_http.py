@@ -360,3 +360,20 @@ async def test_a_stored_etag_is_djangos() -> None:
     view_class, _ = counted(respond=responder())
     response = await get(route(view_class))
     assert response["ETag"] == set_response_etag(HttpResponse(b"run 1"))["ETag"]
+
+
+def test_entries_without_the_revalidate_flag_still_load() -> None:
+    """Entries stored before the flag existed load as may-go-stale; a bad flag is a miss."""
+    import json
+
+    from django_async_cbv.cache import Entry
+
+    entry = Entry(200, "OK", [("Content-Type", "text/plain")], b"x", '"e"', 1.0, 2.0)
+    magic, head, body = entry.dumps().split(b"\n", 2)
+    meta = json.loads(head)
+    assert meta.pop("revalidate") is False
+    older = Entry.loads(magic + b"\n" + json.dumps(meta).encode() + b"\n" + body)
+    assert older is not None
+    assert older.revalidate is False
+    meta["revalidate"] = "yes"
+    assert Entry.loads(magic + b"\n" + json.dumps(meta).encode() + b"\n" + body) is None
