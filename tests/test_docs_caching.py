@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -59,6 +60,22 @@ async def test_dashboard_is_cached_per_user() -> None:
         assert "private" in response["Cache-Control"]
     assert (await ada.get("/dashboard/"))["X-Cache"] == "HIT"
     assert json.loads((await AsyncClient().get("/dashboard/")).content)["user"] is None
+
+
+@pytest.mark.urls("docs.examples.caching")
+async def test_prices_are_kept_for_their_s_maxage(redis_client: Any) -> None:
+    client = AsyncClient()
+    first = await client.get("/prices/")
+    hit = await client.get("/prices/")
+    assert (first["X-Cache"], hit["X-Cache"]) == ("MISS", "HIT")
+    assert {d.strip() for d in hit["Cache-Control"].split(",")} == {
+        "public",
+        "max-age=10",
+        "s-maxage=60",
+    }
+    [entry] = redis_client.keys("*:e:*")
+    assert 55_000 < redis_client.pttl(entry) <= 60_000  # s-maxage, not max-age
+    assert caching.PricesView.cache_max_entry_size == 256 * 1024
 
 
 @pytest.fixture

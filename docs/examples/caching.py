@@ -4,6 +4,7 @@ import asyncio
 
 from django.http import JsonResponse
 from django.urls import path
+from django.utils.cache import patch_cache_control
 
 from django_async_cbv import AsyncCacheMixin, AsyncView
 
@@ -36,7 +37,19 @@ class DashboardView(AsyncCacheMixin, AsyncView):
         return JsonResponse({"user": name, "widgets": ["news", "weather"]})
 
 
+class PricesView(AsyncCacheMixin, AsyncView):
+    cache_timeout = 300
+    cache_max_entry_size = 256 * 1024  # larger price lists are served, not stored
+
+    async def get(self, request):
+        response = JsonResponse({"EUR": 1.0, "NOK": 11.7})
+        # Browsers keep it 10 s; shared caches, this one included, 60 s.
+        patch_cache_control(response, public=True, max_age=10, s_maxage=60)
+        return response
+
+
 urlpatterns = [
     path("forecast/<slug:city>/", ForecastView.as_view()),
     path("dashboard/", DashboardView.as_view()),
+    path("prices/", PricesView.as_view()),
 ]

@@ -13,14 +13,27 @@ answers ``{"pid": <the serving process>, "run": <that run's number>}``.
     Counts its run, takes 0.5 s, and answers 500 (a problem) on the first run only.
 ``first-hangs/``
     Counts its run; the first run never returns (the test kills its process).
+``hangs/``
+    Counts its run; the first run hangs (it ignores cancellation, as a call stuck in
+    a thread would) until the test pushes to the Redis list ``release:hangs``. No
+    ``timeout``: nothing but the cache's own bound stops its followers waiting.
+``big/``
+    Counts its run and answers a body of 2 MiB (above the default
+    ``cache_max_entry_size``).
 ``package/``
     Not cached: where the server imported ``django_async_cbv`` from, and the host
     the request named.
+
+``CACHE_TEST_WAIT`` (seconds), when set, shortens the cache's waits in this process
+(the default wait for a view without ``timeout``, and the lock's lifetime), so that a
+test of those bounds takes seconds rather than 40; only the servers such tests start
+set it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import redis.asyncio
@@ -30,6 +43,10 @@ from django.urls import URLPattern, path
 
 import django_async_cbv
 from django_async_cbv import AsyncCacheMixin, AsyncView, problem_response
+from django_async_cbv.cache import flow
+
+if wait := os.environ.get("CACHE_TEST_WAIT"):
+    flow._DEFAULT_WAIT = flow.LOCK_TIMEOUT = float(wait)  # type: ignore[misc]
 
 
 async def count_run(name: str) -> int:
@@ -73,6 +90,32 @@ class FirstHangs(AsyncCacheMixin, AsyncView):
         return answer(run)
 
 
+class Hangs(AsyncCacheMixin, AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        run = await count_run("hangs")
+        if run == 1:
+            client = redis.asyncio.Redis.from_url(settings.RUNS_REDIS_URL)
+            try:
+                while True:
+                    released = asyncio.ensure_future(client.blpop(["release:hangs"], timeout=1))
+                    with contextlib.suppress(asyncio.CancelledError):
+                        if await asyncio.shield(released) is not None:
+                            break
+                    if not released.done():
+                        await asyncio.wait([released])
+                    if released.result() is not None:
+                        break
+            finally:
+                await client.aclose()
+        return answer(run)
+
+
+class Big(AsyncCacheMixin, AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        run = await count_run("big")
+        return HttpResponse(b"%d\n" % run + b"x" * (2 * 1024 * 1024))
+
+
 class Package(AsyncView):
     async def get(self, request: HttpRequest) -> HttpResponse:
         return JsonResponse(
@@ -85,5 +128,7 @@ urlpatterns: list[URLPattern] = [
     path("quick/", Quick.as_view()),
     path("first-fails/", FirstFails.as_view()),
     path("first-hangs/", FirstHangs.as_view()),
+    path("hangs/", Hangs.as_view()),
+    path("big/", Big.as_view()),
     path("package/", Package.as_view()),
 ]

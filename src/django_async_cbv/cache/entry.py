@@ -29,6 +29,7 @@ class Entry:
     generation: str = ""
     vary: tuple[str, ...] = ()
     name: str = ""  # the entry's key name: which variant of the URL it is
+    revalidate: bool = False  # must-revalidate or proxy-revalidate: never served stale
 
     def dumps(self) -> bytes:
         head = {
@@ -41,6 +42,7 @@ class Entry:
             "generation": self.generation,
             "vary": list(self.vary),
             "name": self.name,
+            "revalidate": self.revalidate,
         }
         return _MAGIC + json.dumps(head, separators=(",", ":")).encode() + b"\n" + self.body
 
@@ -80,8 +82,9 @@ class Entry:
                 generation=meta["generation"],
                 vary=tuple(meta["vary"]),
                 name=meta["name"],
+                revalidate=meta.get("revalidate", False),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
         if not (
             type(entry.status) is int
@@ -92,6 +95,7 @@ class Entry:
                 isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)
                 for t in (entry.stored_at, entry.fresh_until)
             )
+            and isinstance(entry.revalidate, bool)
             and not _BAD_VALUE.search(entry.reason + entry.etag)
         ):
             return None

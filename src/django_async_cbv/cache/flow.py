@@ -9,19 +9,22 @@ import math
 import secrets
 import time
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.cache import set_response_etag
+from django.utils.http import quote_etag
 
 from django_async_cbv._redis.health import health_of
 from django_async_cbv._util import StoreError
 from django_async_cbv.stages import CallNext
 
 from .entry import Entry
+from .freshness import Freshness
 from .headers import PER_REQUEST_HEADERS, SAFE_METHODS, UNSAFE_METHODS, X_CACHE, _vary_names
+from .locks import _held, _store_failed
 from .plan import _authenticated, _Plan, _same_variant
 from .policy import _answer, _mark
 from .store import Store, store_for
@@ -41,10 +44,34 @@ _DEFAULT_WAIT: Final = 30.0  # seconds a waiter allows a leader of a view withou
 _KNOWN_VARY_MAX = 10_000
 _known_vary: dict[str, tuple[str, ...]] = {}
 
-# In-process coalescing: one future per event loop and key, set by the leader.
-_flights: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Future[object]]
-] = weakref.WeakKeyDictionary()
+#: Seconds a leader's followers allow it beyond its own wait for another's lock.
+_GRACE: Final = 1.0
+
+
+@dataclass(eq=False)
+class _Flight:
+    """One leader's run in this process: its outcome, and how long followers wait."""
+
+    future: asyncio.Future[object]
+    deadline: float  # time.monotonic() past which followers stop waiting (the leader moves it)
+
+
+async def _follow(flight: _Flight) -> object:
+    """The leader's outcome; TimeoutError once its deadline has passed unmet."""
+    while (remaining := flight.deadline - time.monotonic()) > 0:
+        try:
+            return await asyncio.wait_for(asyncio.shield(flight.future), remaining)
+        except TimeoutError:
+            continue  # the leader may have moved its deadline (its handler started)
+    if flight.future.done():
+        return flight.future.result()
+    raise TimeoutError
+
+
+# In-process coalescing: one flight per event loop and key, set by the leader.
+_flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], _Flight]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _remember_vary(name: str, vary: tuple[str, ...]) -> None:
@@ -53,7 +80,7 @@ def _remember_vary(name: str, vary: tuple[str, ...]) -> None:
     _known_vary[name] = vary
 
 
-def _loop_flights() -> dict[tuple[str, str], asyncio.Future[object]]:
+def _loop_flights() -> dict[tuple[str, str], _Flight]:
     loop = asyncio.get_running_loop()
     flights = _flights.get(loop)
     if flights is None:
@@ -75,9 +102,14 @@ class _CacheFlow:
 
         async def _plan(self, request: HttpRequest) -> _Plan: ...
 
-        def _storable_ttl(
-            self, request: HttpRequest, response: HttpResponseBase, plan: _Plan, touched: bool
-        ) -> float | None: ...
+        def _storable(
+            self,
+            request: HttpRequest,
+            response: HttpResponseBase,
+            plan: _Plan,
+            touched: bool,
+            now: float,
+        ) -> Freshness | None: ...
 
         async def _invalidate_after_write(self) -> None: ...
 
@@ -111,7 +143,7 @@ class _CacheFlow:
             return _answer(request, entry, "HIT", plan, now, head=head)
         if head:
             return _mark(await call_next(request), "MISS", plan)
-        if entry is not None and now < entry.fresh_until + plan.stale_ttl:
+        if entry is not None and not entry.revalidate and now < entry.fresh_until + plan.stale_ttl:
             token = secrets.token_hex(16)
             try:
                 leading = await store.lock(plan.lock_name, token, LOCK_TIMEOUT)
@@ -120,7 +152,7 @@ class _CacheFlow:
                 leading = False
             if not leading:
                 return _answer(request, entry, "STALE", plan, now, head=False)
-            async with _held(store, plan, token):
+            async with _held(store, plan, token, LOCK_TIMEOUT):
                 response, _ = await self._run_and_store(
                     request, call_next, plan, store, found.generation
                 )
@@ -156,6 +188,12 @@ class _CacheFlow:
             found.entry = None
         return found
 
+    def _wait_bound(self) -> float:
+        """Longest wait for one leader: the view's ``timeout`` (30 s without one) plus
+        ``LOCK_TIMEOUT``."""
+        handler_timeout = getattr(self, "get_timeout", lambda: None)()
+        return float(handler_timeout or _DEFAULT_WAIT) + LOCK_TIMEOUT
+
     async def _coalesce(
         self,
         request: HttpRequest,
@@ -167,15 +205,30 @@ class _CacheFlow:
         """Run the handler once for all concurrent requests of one key."""
         flights = _loop_flights()
         flight_key = (plan.alias, f"{plan.lock_name}:{generation}")
+        patient = True
         while (flight := flights.get(flight_key)) is not None:
-            outcome = await asyncio.shield(flight)
+            try:
+                outcome = await _follow(flight)
+            except TimeoutError:
+                # The leader is hung: stop following it. This request leads instead,
+                # without waiting for the lock the hung leader holds, and the others
+                # that waited for the hung leader follow this one.
+                if flights.get(flight_key) is flight:
+                    del flights[flight_key]
+                if not flight.future.done():
+                    flight.future.set_result(_RELEAD)
+                patient = False
+                break
             if outcome is _RELEAD:
                 continue  # the leader was cancelled: the first waiter here leads instead
             if isinstance(outcome, Entry) and _same_variant(request, plan, outcome):
                 return _answer(request, outcome, "HIT", plan, time.time(), head=False)
             response, _ = await self._run_and_store(request, call_next, plan, store, generation)
             return response
-        flight = asyncio.get_running_loop().create_future()
+        bound = self._wait_bound()
+        flight = _Flight(
+            asyncio.get_running_loop().create_future(), time.monotonic() + bound + _GRACE
+        )
         flights[flight_key] = flight
         result: object = None
         token = secrets.token_hex(16)
@@ -183,18 +236,22 @@ class _CacheFlow:
             async with contextlib.AsyncExitStack() as lock:
                 try:
                     if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
-                        await lock.enter_async_context(_held(store, plan, token))
+                        await lock.enter_async_context(_held(store, plan, token, LOCK_TIMEOUT))
                         # The key may have been filled between this request's look and
                         # its lock (by a leader that has finished since): look again.
                         found = await self._find_fresh(store, request, plan)
-                    else:
+                    elif patient:
                         found = await self._wait_for_other(request, plan, store, token, lock)
+                    else:
+                        found = _Found(None, generation, False)
                 except StoreError as exc:
                     _store_failed(plan, exc, "serving uncached")
                     return _mark(await call_next(request), "BYPASS", plan)
                 if found.entry is not None:
                     result = found.entry
                     return _answer(request, found.entry, "HIT", plan, time.time(), head=False)
+                # Followers give the handler the same bound from its start.
+                flight.deadline = time.monotonic() + bound
                 response, result = await self._run_and_store(
                     request, call_next, plan, store, generation, leading=True
                 )
@@ -203,8 +260,8 @@ class _CacheFlow:
             result = _RELEAD  # the client went away: a waiting request takes over
             raise
         finally:
-            if not flight.done():
-                flight.set_result(result)
+            if not flight.future.done():
+                flight.future.set_result(result)
             if flights.get(flight_key) is flight:
                 del flights[flight_key]
 
@@ -222,12 +279,10 @@ class _CacheFlow:
         marked as not storable (then run without waiting), or its lock is gone and
         this request takes it (the lock then joins ``lock``). A live leader keeps its
         lock; a dead one's lock expires within ``LOCK_TIMEOUT``. The wait is bounded
-        all the same, by the view's ``timeout`` (30 s without one) plus
-        ``LOCK_TIMEOUT``; past that the handler runs without the lock.
+        all the same, by :meth:`_wait_bound`; past that the handler runs without the
+        lock.
         """
-        handler_timeout = getattr(self, "get_timeout", lambda: None)()
-        longest = float(handler_timeout or _DEFAULT_WAIT) + LOCK_TIMEOUT
-        deadline = time.monotonic() + longest
+        deadline = time.monotonic() + self._wait_bound()
         pause = 0.005
         found = _Found(None, "", False)
         while time.monotonic() < deadline:
@@ -237,7 +292,7 @@ class _CacheFlow:
             if found.entry is not None or found.passing:
                 return found
             if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
-                await lock.enter_async_context(_held(store, plan, token))
+                await lock.enter_async_context(_held(store, plan, token, LOCK_TIMEOUT))
                 return await self._find_fresh(store, request, plan)
         return _Found(None, found.generation, False)
 
@@ -269,8 +324,9 @@ class _CacheFlow:
             touched = bool(getattr(session, "accessed", False))
             if session is not None:
                 session.accessed = accessed_before or touched
-        ttl = self._storable_ttl(request, response, plan, touched)
-        if ttl is None:
+        now = time.time()
+        fresh = self._storable(request, response, plan, touched, now)
+        if fresh is None:
             if leading:
                 try:
                     await store.mark_pass(plan.pass_name, generation, min(plan.timeout, _PASS_TTL))
@@ -278,10 +334,10 @@ class _CacheFlow:
                     _store_failed(plan, exc, "the answer was not stored")
             return _mark(response, "MISS", plan), None
         assert isinstance(response, HttpResponse)
-        now = time.time()
+        ttl = fresh.ttl
         body = response.content
         if "ETag" not in response.headers:
-            response.headers["ETag"] = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
+            _set_etag(response)
         vary = tuple(_vary_names(response))
         name = plan.entry_name(request, vary)
         entry = Entry(
@@ -299,9 +355,11 @@ class _CacheFlow:
             fresh_until=now + ttl,
             generation=generation,
             vary=vary,
+            revalidate=fresh.revalidate,
         )
+        keep = ttl if fresh.revalidate else ttl + plan.stale_ttl
         try:
-            await store.store(name, entry, plan.vary_name, vary, ttl + plan.stale_ttl)
+            await store.store(name, entry, plan.vary_name, vary, keep)
         except StoreError as exc:
             _store_failed(plan, exc, "response not stored")
             return _mark(response, "BYPASS", plan), None
@@ -311,47 +369,8 @@ class _CacheFlow:
         return _mark(response, "MISS", plan), entry
 
 
-def _store_failed(plan: _Plan, exc: StoreError, consequence: str) -> None:
-    """Record a failed call to the store and log it (at most once a second)."""
-    health = health_of(plan.alias)
-    health.failed(definitive=exc.definitive)
-    health.log("Cache %r unavailable (%s); %s.", plan.alias, exc, consequence)
-
-
-@contextlib.asynccontextmanager
-async def _held(store: Store, plan: _Plan, token: str) -> AsyncIterator[None]:
-    """Keep the key's lock alive while the block runs; release it afterwards."""
-
-    async def keep() -> None:
-        while True:
-            await asyncio.sleep(LOCK_TIMEOUT / 3)
-            try:
-                await store.extend(plan.lock_name, token, LOCK_TIMEOUT)
-            except StoreError:
-                return  # it expires by itself; others then take over
-
-    keeper = asyncio.ensure_future(keep())
-    try:
-        yield
-    finally:
-        keeper.cancel()
-        # Shielded: a cancellation arriving now must not leave the lock behind.
-        release = asyncio.ensure_future(_release(keeper, store, plan, token))
-        try:
-            await asyncio.shield(release)
-        except asyncio.CancelledError:
-            await release
-            raise
-
-
-async def _release(keeper: asyncio.Future[None], store: Store, plan: _Plan, token: str) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
-        await keeper
-    await _unlock(store, plan, token)
-
-
-async def _unlock(store: Store, plan: _Plan, token: str) -> None:
-    try:
-        await store.unlock(plan.lock_name, token)
-    except StoreError as exc:
-        _store_failed(plan, exc, "a lock is left to expire")
+def _set_etag(response: HttpResponse) -> None:
+    """A strong ETag from the body: Django's, which gives none to an empty body."""
+    set_response_etag(response)
+    if "ETag" not in response.headers:
+        response.headers["ETag"] = quote_etag(hashlib.md5(b"", usedforsecurity=False).hexdigest())

@@ -29,18 +29,6 @@ def _meta_key(name: str) -> str:
     return str(HttpHeaders.to_wsgi_name(name))
 
 
-def _directives(value: str) -> dict[str, str | None]:
-    """``Cache-Control`` directives by lower-case name (quoted commas are rare; a
-    comma inside a quoted value splits it, which only ever adds directives)."""
-    found: dict[str, str | None] = {}
-    for item in value.split(","):
-        name, sep, argument = item.strip().partition("=")
-        name = name.strip().lower()
-        if name:
-            found.setdefault(name, argument.strip().strip('"') if sep else None)
-    return found
-
-
 def _vary_names(response: HttpResponseBase) -> list[str]:
     """The response's ``Vary`` field names, trimmed and lower-cased, in order, unique."""
     names: list[str] = []

@@ -11,6 +11,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone, translation
+from django.utils.cache import has_vary_header
 
 from django_async_cbv._redis.health import health_of
 from django_async_cbv._util import StoreError, maybe_await
@@ -18,13 +19,23 @@ from django_async_cbv.conf import get_settings
 from django_async_cbv.stages import CACHE, USER, CallNext, request_stage
 
 from .flow import _CacheFlow
-from .headers import X_CACHE, _request_header, _seconds, _vary_names
-from .plan import _header_names, _Plan, _static_plan, _user_identity, _validate, digest
+from .freshness import Freshness, freshness
+from .headers import X_CACHE, _request_header
+from .plan import (
+    DEFAULT_MAX_ENTRY_SIZE,
+    _header_names,
+    _Plan,
+    _static_plan,
+    _user_identity,
+    _validate,
+    digest,
+)
 from .policy import _NEVER_STORED, _messages_used
 from .store import _new_generation, store_for
 
 __all__ = ["AsyncCacheMixin"]
 
+logger = logging.getLogger("django_async_cbv.cache")
 
 #: Where ``cache_header_stage`` runs: before every built-in stage, so it sees their answers.
 CACHE_HEADER: Final = USER - 10
@@ -37,7 +48,8 @@ class AsyncCacheMixin(_CacheFlow):
     Every attribute has a ``get_<name>()`` method to vary it per request.
     """
 
-    #: Seconds a response stays fresh (capped by its own ``max-age``/``s-maxage``).
+    #: Seconds a response stays fresh (less when its ``s-maxage``, ``max-age`` or
+    #: ``Expires`` says so).
     cache_timeout: ClassVar[float] = 300
     #: The cache alias; None means ``ASYNC_CBV["CACHE_ALIAS"]``.
     cache_alias: ClassVar[str | None] = None
@@ -50,6 +62,9 @@ class AsyncCacheMixin(_CacheFlow):
     #: Seconds after expiry during which the stale entry is served while one request
     #: refreshes it.
     cache_stale_ttl: ClassVar[float] = 0
+    #: Largest body (bytes) that is stored; larger responses are served, not stored.
+    #: None: no limit.
+    cache_max_entry_size: ClassVar[int | None] = DEFAULT_MAX_ENTRY_SIZE
 
     request: HttpRequest
 
@@ -67,6 +82,7 @@ class AsyncCacheMixin(_CacheFlow):
                 "cache_vary_on",
                 "cache_per_user",
                 "cache_stale_ttl",
+                "cache_max_entry_size",
             )
         }
         _validate(cls.__qualname__, values)
@@ -112,6 +128,10 @@ class AsyncCacheMixin(_CacheFlow):
     def get_cache_stale_ttl(self) -> float:
         """Seconds a stale entry may still be served, for this request."""
         return self.cache_stale_ttl
+
+    def get_cache_max_entry_size(self) -> int | None:
+        """Largest body in bytes that is stored, for this request (None: no limit)."""
+        return self.cache_max_entry_size
 
     async def get_cache_key(self) -> str:
         """The URL-level key of this request (a hex digest).
@@ -201,15 +221,16 @@ class AsyncCacheMixin(_CacheFlow):
         vary_on = await maybe_await(self.get_cache_vary_on())
         per_user = await maybe_await(self.get_cache_per_user())
         stale_ttl = await maybe_await(self.get_cache_stale_ttl())
+        max_size = await maybe_await(self.get_cache_max_entry_size())
         if not isinstance(vary_on, str | tuple) and isinstance(vary_on, Iterable):
             vary_on = tuple(vary_on)  # read once: a generator would be empty the second time
         try:
             static = _static_plan(
-                cls.__module__, view, timeout, alias, prefix, vary_on, per_user, stale_ttl
+                cls.__module__, view, timeout, alias, prefix, vary_on, per_user, stale_ttl, max_size
             )
         except TypeError:  # an unhashable value: validated every time
             static = _static_plan.__wrapped__(
-                cls.__module__, view, timeout, alias, prefix, vary_on, per_user, stale_ttl
+                cls.__module__, view, timeout, alias, prefix, vary_on, per_user, stale_ttl, max_size
             )
         alias = static.alias or get_settings().cache_alias
         if alias not in settings.CACHES:
@@ -225,26 +246,27 @@ class AsyncCacheMixin(_CacheFlow):
             per_user=static.per_user,
             prefix=static.prefix,
             base=base,
+            max_entry_size=static.max_entry_size,
         )
 
-    def _storable_ttl(
-        self, request: HttpRequest, response: HttpResponseBase, plan: _Plan, touched: bool
-    ) -> float | None:
-        """Seconds to store ``response`` for, or None when a rule forbids storing it."""
+    def _storable(
+        self,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        plan: _Plan,
+        touched: bool,
+        now: float,
+    ) -> Freshness | None:
+        """How long to store ``response`` for, or None when a rule forbids storing it."""
         if request.method != "GET" or response.streaming or not isinstance(response, HttpResponse):
-            return None
+            return None  # streaming and file responses included
         if response.status_code in _NEVER_STORED or "Content-Range" in response.headers:
             return None  # partial or validator-dependent: another request would get it
         if not self.should_cache_response(response):
             return None
         if response.cookies or "Set-Cookie" in response.headers:
             return None
-        if "*" in _vary_names(response):
-            return None
-        cache_control = response.headers.get("Cache-Control", "")
-        lowered = cache_control.lower()
-        # Refused by directive, and by substring too (as strict as Django 5.2's check).
-        if any(word in lowered for word in ("private", "no-store", "no-cache")):
+        if has_vary_header(response, "*"):
             return None
         if touched or request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
             return None
@@ -253,21 +275,19 @@ class AsyncCacheMixin(_CacheFlow):
         nonce = getattr(request, "_csp_nonce", None)
         if nonce is not None and bool(nonce):
             return None
-        ttl = plan.timeout
-        ages: dict[str, list[str | None]] = {}
-        for item in cache_control.split(","):
-            name, sep, argument = item.strip().partition("=")
-            name = name.strip().lower()
-            if name in ("max-age", "s-maxage"):
-                ages.setdefault(name, []).append(argument.strip().strip('"') if sep else None)
-        for values in ages.values():
-            if len(values) != 1:
-                return None  # a repeated directive: do not guess which one counts
-            seconds = _seconds(values[0])
-            if seconds is None or seconds == 0:
-                return None  # malformed, or expressly not to be reused
-            ttl = min(ttl, seconds)
-        return ttl if ttl > 0 else None
+        fresh = freshness(response, plan.timeout, now)
+        if fresh is None:
+            return None
+        size = len(response.content)
+        if plan.max_entry_size is not None and size > plan.max_entry_size:
+            logger.debug(
+                "%s: a response of %d bytes is not stored (cache_max_entry_size is %d).",
+                type(self).__qualname__,
+                size,
+                plan.max_entry_size,
+            )
+            return None
+        return fresh
 
     async def _invalidate_after_write(self) -> None:
         alias = await maybe_await(self.get_cache_alias()) or get_settings().cache_alias

@@ -6,7 +6,7 @@ import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
@@ -15,6 +15,9 @@ from django_async_cbv._validation import is_number
 
 from .entry import Entry
 from .headers import _is_header_name, _request_header
+
+#: Bytes of body above which a response is served but not stored (1 MiB).
+DEFAULT_MAX_ENTRY_SIZE: Final = 1024 * 1024
 
 
 def digest(*parts: str | bytes | None) -> str:
@@ -45,6 +48,7 @@ class _Plan:
     per_user: bool
     prefix: str  # digest of the key prefix
     base: str  # the URL-level key (get_cache_key())
+    max_entry_size: int | None = None  # bytes of body; None: no limit
 
     @property
     def gen_name(self) -> str:
@@ -78,6 +82,7 @@ class _StaticPlan(NamedTuple):
     vary_on: tuple[str, ...]
     per_user: bool
     prefix: str  # digest of the key prefix (by default the view's dotted path)
+    max_entry_size: int | None  # bytes of body; None: no limit
 
 
 @functools.lru_cache(maxsize=512, typed=True)  # typed: True, 1 and 1.0 are told apart
@@ -90,6 +95,7 @@ def _static_plan(
     vary_on: Any,
     per_user: Any,
     stale_ttl: Any,
+    max_entry_size: Any = DEFAULT_MAX_ENTRY_SIZE,
 ) -> _StaticPlan:
     """Validate the values (remembering those found valid) and derive what they give."""
     _validate(
@@ -101,6 +107,7 @@ def _static_plan(
             "cache_vary_on": vary_on,
             "cache_per_user": per_user,
             "cache_stale_ttl": stale_ttl,
+            "cache_max_entry_size": max_entry_size,
         },
     )
     return _StaticPlan(
@@ -110,6 +117,7 @@ def _static_plan(
         vary_on=_header_names(vary_on),
         per_user=bool(per_user),
         prefix=digest(prefix or f"{module}.{view}"),
+        max_entry_size=max_entry_size,
     )
 
 
@@ -139,6 +147,11 @@ def _validate(view: str, values: Mapping[str, Any]) -> None:
     if bad:
         raise ImproperlyConfigured(
             f"{view}.cache_vary_on has invalid header name(s): {', '.join(map(repr, bad))}."
+        )
+    size = values.get("cache_max_entry_size")
+    if size is not None and not (type(size) is int and size > 0):
+        raise ImproperlyConfigured(
+            f"{view}.cache_max_entry_size must be a positive number of bytes or None, not {size!r}."
         )
     if not isinstance(values["cache_per_user"], bool):
         raise ImproperlyConfigured(

@@ -7,13 +7,13 @@ import math
 from typing import Final
 
 from django.http import HttpRequest, HttpResponseBase
-from django.utils.cache import get_conditional_response
+from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.http import parse_http_date_safe
 
 from django_async_cbv.problems import problem_response
 
 from .entry import Entry
-from .headers import X_CACHE, _directives, _vary_names
+from .headers import X_CACHE
 from .plan import _Plan
 
 #: Statuses never stored, whatever should_cache_response() says.
@@ -23,17 +23,9 @@ _NEVER_STORED: Final = frozenset({206, 304})
 def _mark(response: HttpResponseBase, state: str, plan: _Plan) -> HttpResponseBase:
     response.headers[X_CACHE] = state
     if plan.vary_on:
-        present = _vary_names(response)
-        extra = [name for name in plan.vary_on if name not in present]
-        if extra:
-            current = response.headers.get("Vary")
-            response.headers["Vary"] = ", ".join(filter(None, [current, *extra]))
+        patch_vary_headers(response, plan.vary_on)
     if plan.per_user:
-        directives = response.headers.get("Cache-Control")
-        if directives is None:
-            response.headers["Cache-Control"] = "private"
-        elif "private" not in _directives(directives):
-            response.headers["Cache-Control"] = f"private, {directives}"
+        patch_cache_control(response, private=True)  # and drops a "public"
     return response
 
 
