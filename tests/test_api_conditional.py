@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -13,6 +15,7 @@ from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
+from django_async_cbv.api.uniqueness import unique_checks_are_constraints
 from tests.models import AuditEntry, Widget
 from tests.test_api_support import PROBLEM, URLS, body, full_widget, make_widget, send, widget_data
 
@@ -237,3 +240,66 @@ async def test_duplicate_found_by_validation_is_still_400(client: AsyncClient) -
     assert response.status_code == 400
     assert "name" in body(response)["errors"]
     assert await Widget.objects.acount() == 1
+
+
+# -- unique checks left to the database ---------------------------------------------------
+
+
+@pytest.fixture
+def unique_check_calls() -> Iterator[list[str]]:
+    """Record every unique check a model runs (each is a query)."""
+    calls: list[str] = []
+    original = models.Model._perform_unique_checks
+
+    def perform(self: models.Model, checks: Any) -> Any:
+        calls.append(type(self).__name__)
+        return original(self, checks)
+
+    with mock.patch.object(models.Model, "_perform_unique_checks", perform):
+        yield calls
+
+
+async def test_default_create_leaves_unique_checks_to_the_database(
+    client: AsyncClient, unique_check_calls: list[str]
+) -> None:
+    """No unique query on the way in; a duplicate the database refuses is still a 400."""
+    first = await send(client, "POST", "/widgets/", widget_data(name="once"))
+    assert first.status_code == 201
+    assert unique_check_calls == []
+    again = await send(client, "POST", "/widgets/", widget_data(name="once"))
+    assert again.status_code == 400
+    assert body(again)["errors"] == {"name": ["Widget with this Name already exists."]}
+    assert unique_check_calls == ["Widget"]
+    assert await Widget.objects.acount() == 1
+
+
+async def test_an_overridden_hook_gets_a_form_with_unique_checks_done(
+    client: AsyncClient, unique_check_calls: list[str]
+) -> None:
+    response = await send(client, "POST", "/audited/", widget_data(name="hooked"))
+    assert response.status_code == 201
+    assert unique_check_calls == ["Widget"]
+
+
+class _CaseInsensitive(models.Model):
+    name = models.CharField(max_length=10, unique=True)
+
+    class Meta:
+        abstract = True
+
+    def validate_unique(self, exclude: Any = None) -> None:
+        super().validate_unique(exclude)
+
+
+class _PerDay(models.Model):
+    day = models.DateField()
+    title = models.CharField(max_length=10, unique_for_date="day")
+
+    class Meta:
+        abstract = True
+
+
+def test_unique_checks_no_constraint_backs_are_never_deferred() -> None:
+    assert unique_checks_are_constraints(Widget)
+    assert not unique_checks_are_constraints(_CaseInsensitive)
+    assert not unique_checks_are_constraints(_PerDay)

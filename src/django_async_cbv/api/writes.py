@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Generator, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Awaitable, Callable, Generator
+from contextlib import nullcontext
 from inspect import isawaitable
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.db import IntegrityError, models, router, transaction
+from django.db import IntegrityError, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -41,6 +41,8 @@ from .conditional import check_write_preconditions, etag_of, has_write_precondit
 from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .schema import Schema
+from .transactions import inserting, write_transaction
+from .uniqueness import defer_unique_checks, run_deferred_checks, unique_checks_are_constraints
 
 __all__ = ["CONFLICT_DETAIL", "WriteMixin"]
 
@@ -100,44 +102,6 @@ def call_from_thread(hook: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-class WriteAbandoned(Exception):
-    """Raised in a write's thread to roll it back: its request was cancelled."""
-
-
-@contextmanager
-def _inserting(instance: models.Model) -> Iterator[None]:
-    """Make the next ``instance.save()`` insert, as ``QuerySet.create()`` does.
-
-    Without ``force_insert``, saving an instance whose primary key is set (a
-    natural key the client chose) updates a row that already has that key. The
-    insert is forced into every table of a multi-table-inheritance model, and
-    only for the first save: a ``save()`` or receiver that saves again updates.
-    """
-    cls = type(instance)
-    tables = (cls, *cls._meta.get_parent_list())
-
-    def save_once(*args: Any, **kwargs: Any) -> Any:
-        instance.__dict__.pop("save", None)
-        if not args and not any(kwargs.get(k) for k in ("force_update", "update_fields")):
-            kwargs.setdefault("force_insert", tables)
-        return cls.save(instance, *args, **kwargs)
-
-    instance.save = save_once  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        instance.__dict__.pop("save", None)
-
-
-@contextmanager
-def _unless_cancelled(abandoned: threading.Event) -> Iterator[None]:
-    """Roll the enclosing transaction back if the request was cancelled meanwhile."""
-    yield
-    if abandoned.is_set():
-        logger.warning("Rolled back a write: its request was cancelled before it committed")
-        raise WriteAbandoned("the request was cancelled before the write committed")
-
-
 async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
     """Run ``func(abandoned)`` in one ``sync_to_async`` hop.
 
@@ -189,6 +153,7 @@ class WriteMixin:
     object: models.Model | None
     _current_schema: Callable[[], Awaitable[Schema]]
     get_schema: Callable[[], Schema]
+    _schema: Schema | None
     get_filtered_queryset: Callable[[], Awaitable[models.QuerySet[Any]]]
     serialize: Callable[[models.Model], Any]
     json_response: Callable[[Any], HttpResponse]
@@ -302,16 +267,31 @@ class WriteMixin:
             mode != CREATE and instance is not None and has_write_preconditions(self.request)
         )
         rows = await self.get_filtered_queryset() if conditional else None
+        # The default form saved by the default hook: its unique checks can wait
+        # for the database to refuse a row, when the database enforces them all.
+        defer = (
+            not conditional
+            and self._schema is not None
+            and form_class is self._schema.form_class
+            and getattr(type(self), hook.__name__) is getattr(WriteMixin, hook.__name__)
+            and unique_checks_are_constraints(model)
+        )
 
-        def validate(kwargs: dict[str, Any]) -> BaseModelForm[Any] | None:
-            form = self.form = form_class(**kwargs)
+        def validate(kwargs: dict[str, Any], *, defer: bool = False) -> BaseModelForm[Any] | None:
+            form: BaseModelForm[Any] = form_class(**kwargs)
+            self.form = form
             for name in drop:
                 form.fields.pop(name, None)
-            return form if form.is_valid() else None
+            if defer:
+                defer_unique_checks(form)
+            if form.is_valid():
+                return form
+            if defer:  # a duplicate is reported beside the other errors
+                run_deferred_checks(form)
+            return None
 
         def save(form: BaseModelForm[Any]) -> tuple[models.Model, str | None]:
-            inserting = _inserting(form.instance) if mode == CREATE else nullcontext()
-            with inserting:
+            with inserting(form.instance) if mode == CREATE else nullcontext():
                 obj = call_from_thread(hook, form)
             if obj is None:
                 obj = form.instance
@@ -323,7 +303,7 @@ class WriteMixin:
             using = router.db_for_write(model, instance=instance)
             if rows is not None:
                 assert instance is not None
-                with transaction.atomic(using=using), _unless_cancelled(abandoned):
+                with write_transaction(using, abandoned):
                     current = self._current_row(instance, rows, using)
                     if current is None:
                         raise Http404
@@ -332,11 +312,17 @@ class WriteMixin:
                     return None if form is None else save(form)
             # Validation only reads: before the transaction, so that the write
             # lock is held for the write alone.
-            form = validate(form_kwargs)
+            form = validate(form_kwargs, defer=defer)
             if form is None:
                 return None
-            with transaction.atomic(using=using), _unless_cancelled(abandoned):
-                return save(form)
+            try:
+                with write_transaction(using, abandoned):
+                    return save(form)
+            except IntegrityError:
+                # Rolled back. A duplicate the skipped checks find is a 400.
+                if defer and run_deferred_checks(form):
+                    return None
+                raise
 
         saved = await _in_write_thread(write)
         if saved is None:
@@ -360,7 +346,7 @@ class WriteMixin:
         rows = await self.get_filtered_queryset() if conditional else None
 
         def destroy(abandoned: threading.Event) -> None:
-            with transaction.atomic(using=using), _unless_cancelled(abandoned):
+            with write_transaction(using, abandoned):
                 target = obj
                 if rows is not None:
                     current = self._current_row(obj, rows, using)
