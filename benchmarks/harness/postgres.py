@@ -1,4 +1,4 @@
-"""The ``api`` scenario's PostgreSQL: initdb into a temp dir, pg_ctl start/stop, one database per variant.
+"""The api scenario's PostgreSQL: a cluster initdb'd into a temp dir, one database per variant.
 
 Debian's ``postgresql`` package puts the server binaries in
 ``/usr/lib/postgresql/<version>/bin``. PostgreSQL refuses to run as root, so as
