@@ -59,8 +59,12 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database and a uvicorn process serving the write test server."""
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
+    """A migrated database and two uvicorn processes serving the write test server.
+
+    Two processes, so that writers meet in the database's own locks, not only in
+    one process's queue.
+    """
     if request.param == "sqlite":
         db = {"WRITE_SERVER_ENGINE": "sqlite", "WRITE_SERVER_NAME": str(tmp_path / "db.sqlite3")}
     else:
@@ -78,13 +82,17 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    server = UvicornServer("tests.write_server.asgi:application", env, cwd=ROOT)
+    servers = [
+        UvicornServer("tests.write_server.asgi:application", env, cwd=ROOT) for _ in range(2)
+    ]
     try:
-        yield server.wait_ready()
+        yield [server.wait_ready() for server in servers]
     finally:
-        server.stop()
-    assert "Traceback" not in server.log, server.log
-    assert "locked" not in server.log, server.log
+        for server in servers:
+            server.stop()
+    for server in servers:
+        assert "Traceback" not in server.log, server.log
+        assert "locked" not in server.log, server.log
 
 
 async def send(
@@ -95,11 +103,12 @@ async def send(
         return response.status, response.headers.copy(), json.loads(raw) if raw else None
 
 
-async def test_concurrent_patches_with_one_etag_one_wins(served: str) -> None:
+async def test_concurrent_patches_with_one_etag_one_wins(served: list[str]) -> None:
     async with aiohttp.ClientSession() as session:
-        status, headers, note = await send(session, "POST", f"{served}/notes/", {"title": "t"})
+        status, headers, note = await send(session, "POST", f"{served[0]}/notes/", {"title": "t"})
         assert status == 201
-        url = f"{served}/notes/{note['id']}/"
+        urls = [f"{base}/notes/{note['id']}/" for base in served]
+        url = urls[0]
         etag = headers["ETag"]
         for attempt in range(3):  # a fresh ETag each time: every round is a new race
             answers = await asyncio.gather(
@@ -107,7 +116,7 @@ async def test_concurrent_patches_with_one_etag_one_wins(served: str) -> None:
                     send(
                         session,
                         "PATCH",
-                        url,
+                        urls[i % len(urls)],  # half to each process
                         {"body": f"round {attempt} writer {i}"},
                         **{"If-Match": etag},
                     )
@@ -126,12 +135,13 @@ async def test_concurrent_patches_with_one_etag_one_wins(served: str) -> None:
             etag = headers["ETag"]
 
 
-async def test_require_if_match_refuses_an_unconditional_patch(served: str) -> None:
+async def test_require_if_match_refuses_an_unconditional_patch(served: list[str]) -> None:
+    base = served[0]
     async with aiohttp.ClientSession() as session:
-        status, _, note = await send(session, "POST", f"{served}/notes/", {"title": "u"})
+        status, _, note = await send(session, "POST", f"{base}/notes/", {"title": "u"})
         assert status == 201
         status, headers, _ = await send(
-            session, "PATCH", f"{served}/notes/{note['id']}/", {"body": "x"}
+            session, "PATCH", f"{base}/notes/{note['id']}/", {"body": "x"}
         )
         assert status == 428
         assert headers["Content-Type"] == "application/problem+json"
