@@ -48,6 +48,7 @@ from harness import cache as cb  # noqa: E402
 from harness import checks, scenarios  # noqa: E402
 from harness import ratelimit as rl  # noqa: E402
 from harness.load import LoadError, LoadResult, run_load, wrk_path  # noqa: E402
+from harness.postgres import PostgresServer, find_bin_dir  # noqa: E402
 from harness.redis_server import RedisError, RedisServer  # noqa: E402
 from harness.redis_server import from_environment as redis_from_environment  # noqa: E402
 from harness.report import Summary, ratio, render_table  # noqa: E402
@@ -89,6 +90,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         help="comma-separated variant keys to run (default: all); see --list",
+    )
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="api: SQLite (default) or a PostgreSQL server the harness starts itself",
+    )
+    parser.add_argument(
+        "--endpoints", help="api: comma-separated endpoints to measure (default: all)"
     )
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
@@ -202,11 +212,14 @@ def source_state() -> dict[str, str]:
     }
 
 
-def seed_database(tmpdir: Path) -> Path:
+def seed_database(tmpdir: Path, pg: PostgresServer | None = None) -> Path:
     db = tmpdir / "seed.sqlite3"
+    target = {"BENCH_PG": pg.dsn("bench_seed")} if pg is not None else {"BENCH_DB": str(db)}
+    if pg is not None:
+        pg.psql("CREATE DATABASE bench_seed")
     env = {
         **os.environ,
-        "BENCH_DB": str(db),
+        **target,
         "DJANGO_SETTINGS_MODULE": "benchproj.settings",
         "PYTHONPATH": str(BENCH_DIR),
     }
@@ -260,6 +273,7 @@ class Running:
     server: Server
     port: int
     db: Path | None
+    pg: tuple[PostgresServer, str] | None = None  # the server and the variant's database
 
 
 def start_variant(
@@ -271,11 +285,18 @@ def start_variant(
     tmpdir: Path | None,
     use_wrk: bool,
     running: list[Running],
+    pg: PostgresServer | None = None,
 ) -> None:
     """Start the variant's server, check every endpoint, warm it up."""
     env = dict(variant.env)
     db = None
-    if variant.needs_db:
+    pg_db = None
+    if variant.needs_db and pg is not None:
+        name = "bench_" + "".join(c if c.isalnum() else "_" for c in variant.key)
+        pg.psql(f"CREATE DATABASE {name} TEMPLATE bench_seed")
+        env["BENCH_PG"] = pg.dsn(name)
+        pg_db = (pg, name)
+    elif variant.needs_db:
         assert db_seed is not None
         assert tmpdir is not None
         db = tmpdir / f"{variant.key.replace('/', '-')}.sqlite3"
@@ -286,7 +307,7 @@ def start_variant(
         port = server.start()
     except ServerError as exc:
         raise RunFailed(f"server for {variant.key} failed to start: {exc}", EXIT_SETUP) from exc
-    run = Running(variant, server, port, db)
+    run = Running(variant, server, port, db, pg_db)
     running.append(run)
     for ep in scenario.endpoints:
         verify(run, ep, "pre")
@@ -298,8 +319,7 @@ def start_variant(
                 tag=f"{tag_of(variant)}-{ep.key}-warm", xff_pool=ep.xff_pool,
             )  # fmt: skip
             check_load(run, ep, res, "warm-up")
-    if db is not None:
-        reset_database(db)
+    reset_rows(run)
     print(f"  started {variant.key} on port {port} (checked, warmed up)", flush=True)
 
 
@@ -331,6 +351,15 @@ def check_load(run: Running, ep: scenarios.Endpoint, res: LoadResult, phase: str
         raise RunFailed(f"{key}: server died during {ep.key}\n{run.server.tail()}", EXIT_SETUP)
     if res.requests == 0:
         raise RunFailed(f"{key} {ep.key}: no request completed during the {phase}")
+
+
+def reset_rows(run: Running) -> None:
+    """Delete the rows that create runs added to the variant's database (SQLite or PostgreSQL)."""
+    if run.pg is not None:
+        pg, name = run.pg
+        pg.psql(f"DELETE FROM items_item WHERE id > {SEEDED_ROWS}", name)
+    elif run.db is not None:
+        reset_database(run.db)
 
 
 def reset_database(db: Path) -> None:
@@ -696,7 +725,7 @@ def make_scenario(args: argparse.Namespace) -> scenarios.Scenario:
     if args.scenario == "hello":
         return scenarios.hello()
     if args.scenario == "api":
-        return scenarios.api(args.middleware)
+        return scenarios.api(args.middleware, args.database, args.endpoints)
     if args.scenario == "cache":
         return scenarios.cache(args.middleware)
     return scenarios.ratelimit(args.middleware)
@@ -712,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
     tmpdir: Path | None = None
     cleanup: list[list[Running]] = []
     redis: RedisServer | None = None
+    pg: PostgresServer | None = None
     try:
         preflight(args.scenario)
         select_variants(scenario, args.variants)
@@ -742,8 +772,20 @@ def main(argv: list[str] | None = None) -> int:
             shm = Path("/dev/shm")
             base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
             tmpdir = Path(tempfile.mkdtemp(prefix="django-async-cbv-bench-", dir=base))
-            db_seed = seed_database(tmpdir)
-            print(f"database: 1,000 rows seeded in {db_seed}", flush=True)
+            if args.database == "postgresql":
+                bin_dir = find_bin_dir()
+                if bin_dir is None:
+                    raise RunFailed(
+                        "PostgreSQL is not installed (apt-get install postgresql)", EXIT_SETUP
+                    )
+                pg = PostgresServer(bin_dir)
+                try:
+                    pg.start()
+                except RuntimeError as exc:
+                    raise RunFailed(str(exc), EXIT_SETUP) from exc
+            db_seed = seed_database(tmpdir, pg)
+            where = f"PostgreSQL {bin_dir.parent.name} on port {pg.port}" if pg else db_seed
+            print(f"database: 1,000 rows seeded in {where}", flush=True)
 
         if args.scenario in ("ratelimit", "cache"):
             # Redis stands for a separate machine: on the load generator's core, not the server's.
@@ -764,8 +806,9 @@ def main(argv: list[str] | None = None) -> int:
         cleanup.append(running)
         for variant in runnable:
             start_variant(
-                variant, scenario, args, (server_cpu, load_cpu), db_seed, tmpdir, use_wrk, running
-            )
+                variant, scenario, args, (server_cpu, load_cpu), db_seed, tmpdir, use_wrk,
+                running, pg,
+            )  # fmt: skip
         if args.scenario == "ratelimit":
             assert redis is not None
             check_limiters_active(redis, running)
@@ -799,8 +842,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
             for run in running:
-                if run.db is not None:
-                    reset_database(run.db)
+                reset_rows(run)
         for run in running:
             for ep in scenario.endpoints:
                 verify(run, ep, "post")
@@ -886,6 +928,8 @@ def main(argv: list[str] | None = None) -> int:
                 run.server.stop()
         if redis is not None:
             redis.stop()
+        if pg is not None:
+            pg.stop()
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
 

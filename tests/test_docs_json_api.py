@@ -100,6 +100,34 @@ async def test_json_api_quickstart_meta_ordering(client: AsyncClient) -> None:
     assert names == ["a", "b", "c"]
 
 
+@pytest.mark.urls("docs.examples.json_api_conditional")
+async def test_json_api_conditional(client: AsyncClient) -> None:
+    """The guide's round trip: ETag, 304, 428 without If-Match, 412 on a stale one."""
+    created = await send(client, "POST", "/items/", ITEM)
+    assert created.status_code == 201
+    url, etag = created["Location"], created["ETag"]
+    # A read with the ETag it has: 304, no body.
+    cached = await client.get(url, headers={"If-None-Match": etag})
+    assert (cached.status_code, cached.content, cached["ETag"]) == (304, b"", etag)
+    # No If-Match: 428, nothing written.
+    refused = await send(client, "PATCH", url, {"quantity": 1})
+    assert refused.status_code == 428
+    assert refused["Content-Type"] == PROBLEM
+    # The current ETag: the change is made, and the answer has the new ETag.
+    changed = await send(client, "PATCH", url, {"quantity": 1}, headers={"If-Match": etag})
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+    # The old ETag again (a client that did not see that change): 412, nothing written.
+    stale = await send(client, "PATCH", url, {"quantity": 7}, headers={"If-Match": etag})
+    assert stale.status_code == 412
+    assert stale["Content-Type"] == PROBLEM
+    assert body(await client.get(url))["quantity"] == 1
+    # If-Match: * matches whatever version is stored.
+    gone = await send(client, "DELETE", url, headers={"If-Match": "*"})
+    assert gone.status_code == 204
+    assert await item_count() == 0
+
+
 @pytest.mark.urls("docs.examples.json_api_permission")
 async def test_json_api_permission(client: AsyncClient) -> None:
     """Anonymous clients may read but not write (403); a logged-in user may write."""

@@ -1,6 +1,7 @@
 """Create and fill the SQLite database of the ``api`` scenario.
 
-Usage: ``BENCH_DB=/path/to/file.sqlite3 python -m benchproj.seed [ROWS]``.
+Usage: ``BENCH_DB=/path/to/file.sqlite3 python -m benchproj.seed [ROWS]``, or with
+``BENCH_PG=host:port:user:dbname`` for an (empty) PostgreSQL database.
 The rows are deterministic, so every run measures the same data.
 """
 
@@ -13,8 +14,8 @@ ROWS_DEFAULT = 1000
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchproj.settings")
-    if not os.environ.get("BENCH_DB"):
-        print("BENCH_DB must name the database file to create", file=sys.stderr)
+    if not os.environ.get("BENCH_DB") and not os.environ.get("BENCH_PG"):
+        print("BENCH_DB (or BENCH_PG) must name the database to fill", file=sys.stderr)
         return 2
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else ROWS_DEFAULT
 
@@ -26,9 +27,10 @@ def main() -> int:
 
     from benchproj.items.models import Item
 
-    with connection.cursor() as cursor:
-        # Persistent for the file: every later connection uses WAL too.
-        cursor.execute("PRAGMA journal_mode=WAL;")
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            # Persistent for the file: every later connection uses WAL too.
+            cursor.execute("PRAGMA journal_mode=WAL;")
     call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
     Item.objects.bulk_create(
         Item(

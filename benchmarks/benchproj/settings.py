@@ -5,6 +5,8 @@ Environment variables (set by the harness, one server process each):
 ``BENCH_URLCONF``     dotted path of the URLconf this server mounts.
 ``BENCH_MIDDLEWARE``  ``default`` (the list ``startproject`` writes) or ``minimal`` (none).
 ``BENCH_DB``          path of the SQLite file (the ``api`` scenario); unset means in-memory.
+``BENCH_PG``          ``host:port:user:dbname``: the ``api`` scenario on PostgreSQL instead
+                      (``run.py api --database postgresql``); BENCH_DB is then ignored.
 ``BENCH_REDIS_URL``   the ``ratelimit`` and ``cache`` scenarios: the ``default`` cache is
                       django-redis at this URL, and every framework takes the client
                       address from the last ``X-Forwarded-For`` entry (one trusted
@@ -78,6 +80,20 @@ DATABASES = {
         "CONN_MAX_AGE": 0,
     }
 }
+
+_pg = os.environ.get("BENCH_PG")
+if _pg:
+    _host, _port, _user, _name = _pg.split(":")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": _host,
+            "PORT": _port,
+            "USER": _user,
+            "NAME": _name,
+            "CONN_MAX_AGE": 0,
+        }
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True

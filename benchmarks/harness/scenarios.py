@@ -147,7 +147,7 @@ API_VARIANTS = [
 ]
 
 
-def api(middleware: str = "default") -> Scenario:
+def api(middleware: str = "default", database: str = "sqlite", only: str | None = None) -> Scenario:
     variants = [
         Variant(
             key,
@@ -165,6 +165,10 @@ def api(middleware: str = "default") -> Scenario:
         Endpoint("retrieve", "GET", f"/items/{RETRIEVE_PK}/", _verify_retrieve),
         Endpoint("create", "POST", "/items/", _verify_create),
     ]
+    if only:
+        wanted = {key.strip() for key in only.split(",")}
+        endpoints = [ep for ep in endpoints if ep.key in wanted]
+    engine = "PostgreSQL" if database == "postgresql" else "SQLite"
     target_min = {"list": 1.0, "retrieve": 1.0, "create": 0.95}
     tables = [
         Table(
@@ -182,7 +186,7 @@ def api(middleware: str = "default") -> Scenario:
     ]
     return Scenario(
         "api",
-        f"JSON CRUD over one model (1,000 rows, SQLite), {middleware} middleware",
+        f"JSON CRUD over one model (1,000 rows, {engine}), {middleware} middleware",
         variants,
         endpoints,
         tables,

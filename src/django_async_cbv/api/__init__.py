@@ -6,6 +6,7 @@
 ``objects``        the queryset, object lookup and serialization
 ``pagination``     ``?page=`` and ``?page_size=``
 ``writes``         forms, ``perform_*`` hooks, one transaction per write
+``conditional``    ``ETag``, ``If-None-Match`` → 304, ``If-Match`` → 412, 428
 ``input``          JSON values checked and shaped for a form
 ``base``           ``AsyncGenericAPIView``: the base, without actions
 ``actions``        ``ListMixin`` … ``DestroyMixin``: one action each

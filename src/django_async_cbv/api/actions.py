@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from django_async_cbv._util import maybe_await
 
@@ -40,44 +40,51 @@ class ListMixin(_Base):
 class RetrieveMixin(_Base):
     """GET and HEAD on the detail route → ``retrieve``."""
 
-    async def retrieve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """Answer 200 with the object."""
+    async def retrieve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer 200 with the object and its ``ETag``; 304 if ``If-None-Match`` matches."""
         obj = await maybe_await(self.get_object())
-        return self.json_response(await maybe_await(self.serialize(obj)))
+        return self.conditional_read(self.object_response(await maybe_await(self.serialize(obj))))
 
 
 class CreateMixin(_Base):
     """POST on the list route → ``create``."""
 
     async def create(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """Validate the body and insert the object; answer 201 with it and ``Location``."""
+        """Validate the body and insert the object; answer 201 with it, ``Location``, ``ETag``."""
         self.object = None
         obj, location = await self.save_form(CREATE, "Accept-Post")
         headers = {"Location": location} if location else None
-        return self.json_response(await maybe_await(self.serialize(obj)), 201, headers)
+        return self.object_response(await maybe_await(self.serialize(obj)), 201, headers)
 
 
 class UpdateMixin(_Base):
     """PUT (``update``) and PATCH (``partial_update``) on the detail route."""
 
     async def update(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """Replace every writable field of the object (all required); answer 200 with it."""
+        """Replace every writable field of the object (all required); answer 200 with it.
+
+        ``If-Match`` is evaluated against the stored row inside the write's
+        transaction (412 when it fails); the answer carries the new ``ETag``.
+        """
+        self.check_precondition_required()
         await maybe_await(self.get_object())
         obj, _ = await self.save_form(UPDATE)
-        return self.json_response(await maybe_await(self.serialize(obj)))
+        return self.object_response(await maybe_await(self.serialize(obj)))
 
     async def partial_update(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """Validate and change only the fields sent; answer 200 with the object."""
+        """Validate and change only the fields sent; answer 200 with the object and ``ETag``."""
+        self.check_precondition_required()
         await maybe_await(self.get_object())
         obj, _ = await self.save_form(PARTIAL, "Accept-Patch")
-        return self.json_response(await maybe_await(self.serialize(obj)))
+        return self.object_response(await maybe_await(self.serialize(obj)))
 
 
 class DestroyMixin(_Base):
     """DELETE on the detail route → ``destroy``."""
 
     async def destroy(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """Delete the object; answer 204 with an empty body."""
+        """Delete the object (412 if ``If-Match`` fails); answer 204 with an empty body."""
+        self.check_precondition_required()
         obj = await maybe_await(self.get_object())
         await self.delete_object(obj)
         response = HttpResponse(status=204)

@@ -19,6 +19,7 @@ from django_async_cbv.problems import problem_response
 from django_async_cbv.views import AsyncView
 
 from .access import SAFE_METHODS, AccessMixin
+from .conditional import ConditionalMixin
 from .config import CONFIG_ATTRS, Config, build_config
 from .input import invalid
 from .objects import ObjectMixin
@@ -32,7 +33,13 @@ logger = logging.getLogger("django_async_cbv")
 
 
 class AsyncGenericAPIView(
-    RoutingMixin, AccessMixin, ObjectMixin, PaginationMixin, WriteMixin, AsyncView
+    RoutingMixin,
+    AccessMixin,
+    ObjectMixin,
+    PaginationMixin,
+    WriteMixin,
+    ConditionalMixin,
+    AsyncView,
 ):
     """The base of JSON API views over a model, without actions.
 

@@ -36,6 +36,7 @@ CONFIG_ATTRS = frozenset(
         "paginate_by",
         "max_paginate_by",
         "ordering",
+        "require_if_match",
     }
 )
 
@@ -186,6 +187,11 @@ def build_config(cls: type, base: type, initkwargs: Mapping[str, Any]) -> Config
         raise ImproperlyConfigured(
             f"{owner}.max_paginate_by ({max_paginate_by}) is smaller than paginate_by "
             f"({paginate_by}); raise max_paginate_by or lower paginate_by."
+        )
+    require_if_match = attr("require_if_match")
+    if not isinstance(require_if_match, bool):
+        raise ImproperlyConfigured(
+            f"{owner}.require_if_match must be True or False, not {require_if_match!r}."
         )
     ordering = attr("ordering")
     if isinstance(ordering, str):

@@ -2,9 +2,15 @@
 
 A create or update reads the JSON body, shapes it for the form, and then, in one
 ``sync_to_async`` hop, validates the form and calls the ``perform_*`` hook inside
-``transaction.atomic``: an exception anywhere (validation queries, a model's own
-``save()``, a signal receiver, the form's ``save()``, the hook, ``Location``) leaves
-nothing written. A create always inserts; an existing primary key is a 400 from
+``transaction.atomic``. Validation only reads, and runs before the transaction
+opens, so that a write holds the database's write lock (SQLite's is one for the
+whole database) only while it writes; what validation could not see, a race with
+another request, the database refuses: an ``IntegrityError`` answered with 409.
+Every write (a model's own ``save()``, a signal receiver, the form's ``save()``,
+the hook, ``Location``) is in the transaction: an exception anywhere leaves
+nothing written. A write with ``If-Match`` (or ``If-None-Match``) locks the row
+first and evaluates the precondition, then validates and saves, all inside the
+transaction. A create always inserts; an existing primary key is a 400 from
 validation, or a 409 when the database catches a race. A write whose request is
 cancelled (a timeout, a client that went away) is rolled back, unless it had
 already committed.
@@ -15,24 +21,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Generator, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Awaitable, Callable, Generator
+from contextlib import nullcontext
 from inspect import isawaitable
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.db import IntegrityError, models, router, transaction
+from django.db import IntegrityError, models, router
 from django.forms import BaseModelForm
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 
 from django_async_cbv._json import read_json_object
 from django_async_cbv._util import maybe_await
 from django_async_cbv.exceptions import ProblemError
 
+from .conditional import check_write_preconditions, etag_of, has_write_preconditions, lock_row
 from .input import CREATE, get_input_plan, invalid
+from .objects import ObjectMixin
 from .schema import Schema
+from .transactions import inserting, write_transaction
+from .uniqueness import defer_unique_checks, run_deferred_checks, unique_checks_are_constraints
 
 __all__ = ["CONFLICT_DETAIL", "WriteMixin"]
 
@@ -92,44 +102,6 @@ def call_from_thread(hook: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-class WriteAbandoned(Exception):
-    """Raised in a write's thread to roll it back: its request was cancelled."""
-
-
-@contextmanager
-def _inserting(instance: models.Model) -> Iterator[None]:
-    """Make the next ``instance.save()`` insert, as ``QuerySet.create()`` does.
-
-    Without ``force_insert``, saving an instance whose primary key is set (a
-    natural key the client chose) updates a row that already has that key. The
-    insert is forced into every table of a multi-table-inheritance model, and
-    only for the first save: a ``save()`` or receiver that saves again updates.
-    """
-    cls = type(instance)
-    tables = (cls, *cls._meta.get_parent_list())
-
-    def save_once(*args: Any, **kwargs: Any) -> Any:
-        instance.__dict__.pop("save", None)
-        if not args and not any(kwargs.get(k) for k in ("force_update", "update_fields")):
-            kwargs.setdefault("force_insert", tables)
-        return cls.save(instance, *args, **kwargs)
-
-    instance.save = save_once  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        instance.__dict__.pop("save", None)
-
-
-@contextmanager
-def _unless_cancelled(abandoned: threading.Event) -> Iterator[None]:
-    """Roll the enclosing transaction back if the request was cancelled meanwhile."""
-    yield
-    if abandoned.is_set():
-        logger.warning("Rolled back a write: its request was cancelled before it committed")
-        raise WriteAbandoned("the request was cancelled before the write committed")
-
-
 async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
     """Run ``func(abandoned)`` in one ``sync_to_async`` hop.
 
@@ -147,6 +119,9 @@ async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
     except IntegrityError as exc:
         logger.warning("Integrity error answered with 409: %s", exc)
         raise ProblemError(409, detail=CONFLICT_DETAIL) from None
+
+
+_DEFAULT_SERIALIZE = ObjectMixin.serialize
 
 
 def _delete(obj: models.Model) -> None:
@@ -177,6 +152,11 @@ class WriteMixin:
     kwargs: dict[str, Any]
     object: models.Model | None
     _current_schema: Callable[[], Awaitable[Schema]]
+    get_schema: Callable[[], Schema]
+    _schema: Schema | None
+    get_filtered_queryset: Callable[[], Awaitable[models.QuerySet[Any]]]
+    serialize: Callable[[models.Model], Any]
+    json_response: Callable[[Any], HttpResponse]
     get_lookup_field: Callable[[], str]
     get_lookup_url_kwarg: Callable[[], str]
 
@@ -245,14 +225,35 @@ class WriteMixin:
         path = self.request.path
         return f"{path if path.endswith('/') else path + '/'}{quote(str(value), safe='')}/"
 
+    def _current_row(
+        self, obj: models.Model, rows: models.QuerySet[Any], using: str
+    ) -> models.Model | None:
+        """Lock ``obj``'s row, re-read it and evaluate the write's preconditions.
+
+        Runs inside the write's transaction. Returns the stored object as it is
+        now (None if it is gone); raises a 412 problem if a precondition fails.
+        """
+        current = None
+        if lock_row(obj, using):
+            current = next(iter(rows.using(using).filter(pk=obj.pk)[:1]), None)
+        etag = None
+        if current is not None:
+            if getattr(type(self), "serialize", None) is _DEFAULT_SERIALIZE:
+                data = self.get_schema().serialize(current)
+            else:
+                data = call_from_thread(self.serialize, current)
+            etag = etag_of(self.json_response(data).content)
+        check_write_preconditions(self.request, etag)
+        return current
+
     async def save_form(
         self, mode: str, accept_header: str | None = None
     ) -> tuple[models.Model, str | None]:
         """Read the body, validate it and save it; return the object and its ``Location``.
 
         ``mode`` is ``"create"``, ``"update"`` (PUT) or ``"partial"`` (PATCH).
-        Validation errors raise a 400 problem; nothing is written unless
-        everything succeeds.
+        Validation errors raise a 400 problem, failed preconditions a 412;
+        nothing is written unless everything succeeds.
         """
         self.payload = read_json_object(self.request, accept_header)
         form_class = await maybe_await(self.get_form_class())
@@ -262,23 +263,66 @@ class WriteMixin:
 
         model = form_class._meta.model
         instance = form_kwargs.get("instance")
+        conditional = (
+            mode != CREATE and instance is not None and has_write_preconditions(self.request)
+        )
+        rows = await self.get_filtered_queryset() if conditional else None
+        # The default form saved by the default hook: its unique checks can wait
+        # for the database to refuse a row, when the database enforces them all.
+        defer = (
+            not conditional
+            and self._schema is not None
+            and form_class is self._schema.form_class
+            and getattr(type(self), hook.__name__) is getattr(WriteMixin, hook.__name__)
+            and unique_checks_are_constraints(model)
+        )
+
+        def validate(kwargs: dict[str, Any], *, defer: bool = False) -> BaseModelForm[Any] | None:
+            form: BaseModelForm[Any] = form_class(**kwargs)
+            self.form = form
+            for name in drop:
+                form.fields.pop(name, None)
+            if defer:
+                defer_unique_checks(form)
+            if form.is_valid():
+                return form
+            if defer:  # a duplicate is reported beside the other errors
+                run_deferred_checks(form)
+            return None
+
+        def save(form: BaseModelForm[Any]) -> tuple[models.Model, str | None]:
+            with inserting(form.instance) if mode == CREATE else nullcontext():
+                obj = call_from_thread(hook, form)
+            if obj is None:
+                obj = form.instance
+            _refresh_generated(obj)
+            location = self.get_location(obj) if mode == CREATE else None
+            return obj, location
 
         def write(abandoned: threading.Event) -> tuple[models.Model, str | None] | None:
             using = router.db_for_write(model, instance=instance)
-            with transaction.atomic(using=using), _unless_cancelled(abandoned):
-                form = self.form = form_class(**form_kwargs)
-                for name in drop:
-                    form.fields.pop(name, None)
-                if not form.is_valid():
+            if rows is not None:
+                assert instance is not None
+                with write_transaction(using, abandoned):
+                    current = self._current_row(instance, rows, using)
+                    if current is None:
+                        raise Http404
+                    self.object = current
+                    form = validate({**form_kwargs, "instance": current})
+                    return None if form is None else save(form)
+            # Validation only reads: before the transaction, so that the write
+            # lock is held for the write alone.
+            form = validate(form_kwargs, defer=defer)
+            if form is None:
+                return None
+            try:
+                with write_transaction(using, abandoned):
+                    return save(form)
+            except IntegrityError:
+                # Rolled back. A duplicate the skipped checks find is a 400.
+                if defer and run_deferred_checks(form):
                     return None
-                inserting = _inserting(form.instance) if mode == CREATE else nullcontext()
-                with inserting:
-                    obj = call_from_thread(hook, form)
-                if obj is None:
-                    obj = form.instance
-                _refresh_generated(obj)
-                location = self.get_location(obj) if mode == CREATE else None
-            return obj, location
+                raise
 
         saved = await _in_write_thread(write)
         if saved is None:
@@ -292,11 +336,23 @@ class WriteMixin:
         return saved
 
     async def delete_object(self, obj: models.Model) -> None:
-        """Call ``perform_destroy(obj)`` inside ``transaction.atomic``, in one thread hop."""
+        """Call ``perform_destroy(obj)`` inside ``transaction.atomic``, in one thread hop.
+
+        With ``If-Match`` (or ``If-None-Match``), the row is locked and the
+        precondition evaluated first, in the same transaction.
+        """
         using = router.db_for_write(type(obj), instance=obj)
+        conditional = has_write_preconditions(self.request)
+        rows = await self.get_filtered_queryset() if conditional else None
 
         def destroy(abandoned: threading.Event) -> None:
-            with transaction.atomic(using=using), _unless_cancelled(abandoned):
-                call_from_thread(self.perform_destroy, obj)
+            with write_transaction(using, abandoned):
+                target = obj
+                if rows is not None:
+                    current = self._current_row(obj, rows, using)
+                    if current is None:
+                        raise Http404
+                    target = self.object = current
+                call_from_thread(self.perform_destroy, target)
 
         await _in_write_thread(destroy)

@@ -23,7 +23,8 @@ from django.forms import models as model_forms
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 
 from django_async_cbv._hooks import call_hook
-from django_async_cbv.api.writes import _unless_cancelled, call_from_thread
+from django_async_cbv.api.transactions import _unless_cancelled
+from django_async_cbv.api.writes import call_from_thread
 from django_async_cbv.views import AsyncView
 
 from .base import ContextMixin, TemplateResponseMixin

@@ -1,0 +1,88 @@
+"""The api scenario's PostgreSQL: a cluster initdb'd into a temp dir, one database per variant.
+
+Debian's ``postgresql`` package puts the server binaries in
+``/usr/lib/postgresql/<version>/bin``. PostgreSQL refuses to run as root, so as
+root the cluster belongs to the package's ``postgres`` user (``runuser``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+USER = "postgres"
+
+
+def find_bin_dir() -> Path | None:
+    """The newest installed server's bin directory, or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: p.parts)
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("pg_ctl")
+    return Path(on_path).parent if on_path else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """``initdb`` + ``pg_ctl start`` on 127.0.0.1 and a free port; ``stop()`` removes it all."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin_dir = bin_dir
+        self.root = Path(tempfile.mkdtemp(prefix="acbv-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self.port = _free_port()
+        self.host = "127.0.0.1"
+        self.user = USER
+        self._as_root = os.geteuid() == 0
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        if self._as_root:
+            command = ["runuser", "-u", USER, "--", *command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+    def start(self) -> None:
+        """Create the cluster and start it; raise RuntimeError with its output on failure."""
+        if self._as_root:
+            shutil.chown(self.root, USER)
+        steps = [
+            ("initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8"),
+            (
+                "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
+                "-o", f"-h {self.host} -p {self.port} -k {self.root} -F", "start",
+            ),
+        ]  # fmt: skip
+        for step in steps:
+            result = self._run(*step)
+            if result.returncode != 0:
+                log = self.log.read_text() if self.log.exists() else ""
+                raise RuntimeError(f"{step[0]} failed:\n{result.stdout}{result.stderr}{log}")
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown) and delete its files."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def psql(self, sql: str, dbname: str = "postgres") -> None:
+        """Run ``sql`` through psql; raise RuntimeError with its output on failure."""
+        result = self._run(
+            "psql", "-h", self.host, "-p", str(self.port), "-U", USER, "-d", dbname,
+            "-v", "ON_ERROR_STOP=1", "-q", "-c", sql,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed: {sql}\n{result.stdout}{result.stderr}")
+
+    def dsn(self, dbname: str) -> str:
+        """The ``BENCH_PG`` value of a database of this server."""
+        return f"{self.host}:{self.port}:{USER}:{dbname}"

@@ -1,0 +1,57 @@
+"""When a write may leave its unique checks to the database.
+
+A ``ModelForm`` checks unique fields with one ``SELECT`` each before saving: on a
+small model that query is most of the cost of a create. When every check it
+would make is also a database constraint, the write skips them and saves; only
+if the database then refuses the row (``IntegrityError``, the transaction rolled
+back) are the checks run, so that a duplicate is still a 400 naming the field,
+and anything else a 409.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.db import models
+from django.forms import BaseModelForm
+
+__all__ = ["defer_unique_checks", "run_deferred_checks", "unique_checks_are_constraints"]
+
+_UNIQUE_METHODS = ("validate_unique", "_get_unique_checks", "_perform_unique_checks")
+_DATE_CHECKS = ("unique_for_date", "unique_for_month", "unique_for_year")
+
+
+@cache
+def unique_checks_are_constraints(model: type[models.Model]) -> bool:
+    """Whether every unique check of ``model``'s ``validate_unique()`` is a constraint.
+
+    False when the model overrides the checks (they may test what no constraint
+    does, e.g. case-insensitively) or has ``unique_for_date``-style fields, which
+    only Python checks.
+    """
+    base = models.Model
+    if any(getattr(model, name) is not getattr(base, name) for name in _UNIQUE_METHODS):
+        return False
+    return not any(
+        getattr(field, name, None) for field in model._meta.fields for name in _DATE_CHECKS
+    )
+
+
+def _skip() -> None:
+    """Stands in for ``form.validate_unique`` until the database has spoken."""
+
+
+def defer_unique_checks(form: BaseModelForm[Any]) -> None:
+    """Make ``form.is_valid()`` skip its unique checks (see :func:`run_deferred_checks`)."""
+    form.validate_unique = _skip  # type: ignore[method-assign]
+
+
+def run_deferred_checks(form: BaseModelForm[Any]) -> bool:
+    """Run the unique checks that :func:`defer_unique_checks` skipped.
+
+    Returns whether they found an error (a duplicate), now in ``form.errors``.
+    """
+    form.__dict__.pop("validate_unique", None)
+    form.validate_unique()
+    return bool(form.errors)

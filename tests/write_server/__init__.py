@@ -1,0 +1,1 @@
+"""A small project served by uvicorn for the concurrent conditional-write tests."""

@@ -1,0 +1,48 @@
+"""Settings of the write test server, read from the environment.
+
+``WRITE_SERVER_ENGINE``  ``sqlite`` (default) or ``postgresql``.
+``WRITE_SERVER_NAME``    the SQLite file, or the PostgreSQL database name.
+``WRITE_SERVER_HOST`` / ``WRITE_SERVER_PORT`` / ``WRITE_SERVER_USER``  PostgreSQL only.
+
+SQLite runs with Django's defaults (no ``transaction_mode``, the default busy
+timeout): conditional writes must serialise without help from the settings.
+"""
+
+from __future__ import annotations
+
+import os
+
+SECRET_KEY = "django-async-cbv-write-test-server"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = ["django_async_cbv", "tests.write_server"]
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "tests.write_server.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if os.environ.get("WRITE_SERVER_ENGINE", "sqlite") == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ["WRITE_SERVER_NAME"],
+            "HOST": os.environ["WRITE_SERVER_HOST"],
+            "PORT": os.environ["WRITE_SERVER_PORT"],
+            "USER": os.environ["WRITE_SERVER_USER"],
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ["WRITE_SERVER_NAME"],
+        }
+    }
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+}
