@@ -21,7 +21,8 @@ reads it, so a check made after a request sees everything that request logged.
 ``check_logs()`` fails with ``AsgiErrorLogged`` when a server has logged an ASGI error
 (uvicorn's "Exception in ASGI application", Hypercorn's "Error in ASGI Framework", a
 traceback, ...) since the previous check; tests/conftest.py runs it after every test and
-at the end of the session, so a server that logs an ASGI error fails the test.
+after its teardown (where module-scoped servers shut down), so a server that logs an
+ASGI error fails the test.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class ServerKind:
     #: ``python -m <module>``.
     module: str
     #: Arguments after the application; ``{lifespan}`` is replaced by "on" or "off".
+    #: (Hypercorn always starts the lifespan protocol; Django's own application refuses
+    #: it, and Hypercorn logs a warning and serves on: not an error.)
     args: tuple[str, ...]
     #: The log line announcing the listening socket; group 1 is the base URL.
     ready: re.Pattern[str]
@@ -60,8 +63,6 @@ class ServerKind:
     asgi_errors: tuple[str, ...]
     #: Logged once the application completed the lifespan shutdown, if the server logs it.
     shutdown_complete: str | None
-    #: Whether the server can be told not to send lifespan events (Hypercorn always does).
-    lifespan_optional: bool = True
 
     def __str__(self) -> str:
         return self.name
@@ -105,7 +106,6 @@ HYPERCORN = ServerKind(
         "ASGI Framework Lifespan errored",
     ),
     shutdown_complete=None,
-    lifespan_optional=False,
 )
 #: Every server of the matrix; the first is the one of the single-server tests.
 SERVERS = (UVICORN_HTTPTOOLS, UVICORN_H11, HYPERCORN)
