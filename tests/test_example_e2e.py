@@ -108,7 +108,9 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db_path
 
 
-def start_server(migrated_db: Path, tmp_path: Path, kind: ServerKind, **env: str) -> ExampleServer:
+def start_server(
+    migrated_db: Path, tmp_path: Path, kind: ServerKind = DEFAULT, **env: str
+) -> ExampleServer:
     db_path = tmp_path / "example.sqlite3"
     shutil.copyfile(migrated_db, db_path)
     server = ExampleServer(example_env(db_path, **env), kind)
