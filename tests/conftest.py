@@ -56,12 +56,13 @@ adds the ``redis`` mark. Tests flush them themselves (``FLUSHALL``).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 from django.test import override_settings
 
+from tests.asgi_servers import DEFAULT, AsgiErrorLogged, ServerKind, check_logs
 from tests.http_upstream import Upstream
 from tests.redis_server import RedisServer, RedisStartError
 
@@ -132,6 +133,51 @@ def pytest_terminal_summary(
         red=True,
     )
     terminalreporter.write_sep("!", red=True, bold=True)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test that uses ``server_kind`` once under each server its marker names."""
+    if "server_kind" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("servers")
+    kinds = marker.args if marker is not None else (DEFAULT,)
+    metafunc.parametrize("server_kind", kinds, indirect=True, ids=str, scope="module")
+
+
+@pytest.fixture(scope="module")
+def server_kind(request: pytest.FixtureRequest) -> ServerKind:
+    """The ASGI server of this test's parametrization (see pytest_generate_tests)."""
+    kind: ServerKind = request.param
+    return kind
+
+
+def _checking_asgi_logs(item: pytest.Item, when: str) -> Generator[None, None, None]:
+    """Run a test phase, then fail it if an ASGI server under test logged an error.
+
+    A phase that failed anyway keeps its own failure, and shows the errors beside it.
+    """
+    try:
+        result = yield
+    except BaseException:
+        try:
+            check_logs()
+        except AsgiErrorLogged as logged:
+            item.add_report_section(when, "ASGI server errors", str(logged))
+        raise
+    check_logs()
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """What the servers logged during the test."""
+    return (yield from _checking_asgi_logs(item, "call"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """What they logged during its teardown: the shutdown of the servers of its fixtures."""
+    return (yield from _checking_asgi_logs(item, "teardown"))
 
 
 def _unavailable(config: pytest.Config, reason: str) -> NoReturn:

@@ -1,10 +1,13 @@
-"""Response caching under real concurrency: real uvicorn processes sharing one Redis.
+"""Response caching under real concurrency: real ASGI server processes sharing one Redis.
 
-Each server is ``uvicorn tests.cache_server.asgi:application`` (Django's
-``startproject`` middleware, a django-redis default cache with ``KEY_PREFIX``
-``"cache-test"``) in its own process on a port the OS picks (``--port 0``), read from
-uvicorn's "Uvicorn running on ..." log line. The servers import the package from this
-checkout's ``src`` (``PYTHONPATH``; asserted through ``/package/``). "Two processes"
+Each server serves ``tests.cache_server.asgi:application`` (Django's ``startproject``
+middleware, a django-redis default cache with ``KEY_PREFIX`` ``"cache-test"``) in its
+own process on a port the OS picks, read from the server's log (tests/asgi_servers.py).
+The tests marked ``EVERY_SERVER`` (HTTP, and coalescing across processes) run under
+every server of the matrix: uvicorn with httptools, uvicorn with h11, Hypercorn; the
+others, whose subject is Redis and not the server, under uvicorn with httptools. The
+servers import the package from this checkout's ``src`` (``PYTHONPATH``; asserted
+through ``/package/``). "Two processes"
 means two servers on two ports, the requests alternating between them; every request
 carries ``Host: site.test``, as behind a load balancer (the host is part of the cache
 key: with ``127.0.0.1:<port>`` each process would have entries of its own).
@@ -53,8 +56,8 @@ import pytest
 from multidict import CIMultiDict
 
 from django_async_cbv.cache import LOCK_TIMEOUT
+from tests.asgi_servers import DEFAULT, SERVERS, AsgiServer, ServerKind
 from tests.redis_server import RedisServer
-from tests.uvicorn_server import UvicornServer
 
 pytestmark = pytest.mark.e2e
 
@@ -71,16 +74,17 @@ LOCALHOST = "127.0.0.1"
 SITE_HOST = "site.test"
 #: The longest a request may take while the cache's Redis is down.
 BYPASS_BUDGET = 2.0
+EVERY_SERVER = pytest.mark.servers(*SERVERS)
 
 
 # -- servers ---------------------------------------------------------------------------------
 
 
-class Server(UvicornServer):
-    """One uvicorn process serving the cache test server project."""
+class Server(AsgiServer):
+    """One server process serving the cache test server project."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        super().__init__(APP, env, cwd=ROOT)
+    def __init__(self, env: Mapping[str, str], kind: ServerKind = DEFAULT) -> None:
+        super().__init__(APP, env, kind=kind, cwd=ROOT)
 
     def url(self, path: str) -> str:
         assert self.base_url is not None
@@ -106,12 +110,12 @@ def server_env(redis_url: str, db_path: Path, *, runs_url: str | None = None) ->
     return env
 
 
-def start(env: Mapping[str, str], count: int = 1) -> list[Server]:
+def start(env: Mapping[str, str], count: int = 1, kind: ServerKind = DEFAULT) -> list[Server]:
     """Start ``count`` servers at once; return them once all listen (stopped on failure)."""
     servers: list[Server] = []
     try:
         for _ in range(count):
-            servers.append(Server(env))
+            servers.append(Server(env, kind))
         for server in servers:
             server.wait_ready()
     except BaseException:
@@ -147,26 +151,30 @@ def migrated_db(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return db_path
 
 
-@pytest.fixture(scope="module")
-def one_process(redis_url: str, migrated_db: Path) -> Iterator[Server]:
-    """One uvicorn process; the cache is the suite's Redis."""
-    [server] = start(server_env(redis_url, migrated_db))
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert_clean(server)
-
-
-@pytest.fixture(scope="module")
-def two_processes(redis_url: str, migrated_db: Path) -> Iterator[list[Server]]:
-    """Two uvicorn processes on two ports, sharing the suite's Redis."""
-    servers = start(server_env(redis_url, migrated_db), 2)
+def serving(
+    redis_url: str, migrated_db: Path, count: int, kind: ServerKind = DEFAULT
+) -> Iterator[list[Server]]:
+    """``count`` servers of ``kind`` sharing the suite's Redis, stopped afterwards."""
+    servers = start(server_env(redis_url, migrated_db), count, kind)
     try:
         yield servers
     finally:
         stop(servers)
-    assert_clean(*servers)
+
+
+@pytest.fixture(scope="module")
+def one_process(redis_url: str, migrated_db: Path, server_kind: ServerKind) -> Iterator[Server]:
+    """One server process; the cache is the suite's Redis."""
+    for [server] in serving(redis_url, migrated_db, 1, server_kind):
+        yield server
+
+
+@pytest.fixture(scope="module")
+def two_processes(
+    redis_url: str, migrated_db: Path, server_kind: ServerKind
+) -> Iterator[list[Server]]:
+    """Two server processes on two ports, sharing the suite's Redis."""
+    yield from serving(redis_url, migrated_db, 2, server_kind)
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -250,6 +258,7 @@ def assert_one_miss(answers: list[Answer], *, log: str = "") -> None:
 # -- the servers run this checkout -----------------------------------------------------------
 
 
+@EVERY_SERVER
 async def test_servers_import_this_checkout(one_process: Server) -> None:
     async with new_session() as session:
         answer = await fetch(session, one_process.url("package"))
@@ -276,6 +285,7 @@ async def test_one_process_runs_a_cold_key_once(one_process: Server, redis_clien
     assert cache_keys(redis_client, "lock") == []  # released
 
 
+@EVERY_SERVER
 async def test_two_processes_run_a_cold_key_once(
     two_processes: list[Server], redis_client: Any
 ) -> None:
@@ -455,9 +465,11 @@ def _revalidate_on_one_connection(url: str) -> list[tuple[int, dict[str, str], b
     return answers
 
 
+@EVERY_SERVER
 async def test_a_304_keeps_the_connection_alive(one_process: Server) -> None:
     """uvicorn's default HTTP protocol (httptools) fails a 304 that announces a body length
-    and closes the connection; the answer after the 304 needs that same connection."""
+    and closes the connection; the answer after the 304 needs that same connection.
+    Under every server of the matrix."""
     first, not_modified, again = await asyncio.to_thread(
         _revalidate_on_one_connection, one_process.url("quick")
     )
@@ -466,5 +478,4 @@ async def test_a_304_keeps_the_connection_alive(one_process: Server) -> None:
     assert not_modified[2] == b""
     assert not_modified[1].get("content-length", "0") == "0"
     assert (again[0], again[1]["x-cache"], again[2]) == (200, "HIT", first[2])
-    assert "ASGI" not in one_process.log, one_process.log
-    assert_clean(one_process)
+    assert one_process.asgi_errors() == [], one_process.log

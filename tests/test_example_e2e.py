@@ -1,8 +1,11 @@
-"""The example project, served by a real uvicorn process and called over real HTTP.
+"""The example project, served by real ASGI server processes and called over real HTTP.
 
-Each server runs ``example.asgi:application`` from ``example_project/`` on a port
-the OS picks (``--port 0``); the test reads the port from uvicorn's
-"Uvicorn running on ..." log line, which is also the readiness signal.
+The tests run under each server of the matrix (tests/asgi_servers.py: uvicorn with
+httptools, uvicorn with h11, Hypercorn), but for the few of the application's own slow
+logic (``ONE_SERVER``: under uvicorn with httptools). Each server runs ``example.asgi:application``
+from ``example_project/`` on a port the OS picks, read from the server's "running on"
+log line, which is also the readiness signal. A server that logs an ASGI error fails
+the test (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -26,12 +29,16 @@ from typing import Any
 
 import pytest
 
-from tests.uvicorn_server import UvicornServer
+from tests.asgi_servers import DEFAULT, HYPERCORN, SERVERS, AsgiServer, ServerKind
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.servers(*SERVERS)]
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "example_project"
 PROBLEM_JSON = "application/problem+json"
+
+#: For the tests of the application's own logic (timeouts, the breaker's states, Redis),
+#: which no server changes and which take seconds each: the default server only.
+ONE_SERVER = pytest.mark.servers(DEFAULT)
 
 
 @dataclass
@@ -72,14 +79,12 @@ def example_env(db_path: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-class ExampleServer(UvicornServer):
-    """A uvicorn child process serving the example project."""
+class ExampleServer(AsgiServer):
+    """A server child process serving the example project, which answers the lifespan."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], kind: ServerKind) -> None:
         super().__init__(
-            "example.asgi:application",
-            env,
-            args=("--app-dir", str(EXAMPLE_DIR), "--lifespan", "on"),
+            "example.asgi:application", env, kind=kind, lifespan=True, app_dir=EXAMPLE_DIR
         )
 
     def url(self, path: str) -> str:
@@ -103,10 +108,12 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db_path
 
 
-def start_server(migrated_db: Path, tmp_path: Path, **env: str) -> ExampleServer:
+def start_server(
+    migrated_db: Path, tmp_path: Path, kind: ServerKind = DEFAULT, **env: str
+) -> ExampleServer:
     db_path = tmp_path / "example.sqlite3"
     shutil.copyfile(migrated_db, db_path)
-    server = ExampleServer(example_env(db_path, **env))
+    server = ExampleServer(example_env(db_path, **env), kind)
     try:
         server.wait_ready()
     except BaseException:
@@ -116,10 +123,15 @@ def start_server(migrated_db: Path, tmp_path: Path, **env: str) -> ExampleServer
 
 
 @pytest.fixture(scope="module")
-def server(migrated_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleServer]:
+def server(
+    migrated_db: Path, tmp_path_factory: pytest.TempPathFactory, server_kind: ServerKind
+) -> Iterator[ExampleServer]:
     """The example project with its default settings (local-memory cache)."""
     running = start_server(
-        migrated_db, tmp_path_factory.mktemp("example"), EXAMPLE_BREAKER_RECOVERY_TIMEOUT="1"
+        migrated_db,
+        tmp_path_factory.mktemp("example"),
+        server_kind,
+        EXAMPLE_BREAKER_RECOVERY_TIMEOUT="1",
     )
     yield running
     running.stop()
@@ -201,6 +213,7 @@ def test_fanout_upstream_failure_fills_only_its_slot(server: ExampleServer) -> N
     assert "Traceback" not in html
 
 
+@ONE_SERVER
 def test_fanout_timeout_cancels_the_straggler(server: ExampleServer) -> None:
     """A call slower than the gather timeout is cancelled; its slot is TimeoutError."""
     response = fetch(server.url("/demo/fanout/?format=json&delay=0.05&orders=4"))
@@ -319,11 +332,12 @@ def test_rate_limited_demo_refuses_the_sixth_request(server: ExampleServer) -> N
     assert forged.status == 429
 
 
+@ONE_SERVER
 def test_rate_limited_demo_on_redis_uses_the_sliding_window(
-    redis_url: str, redis_client: Any, migrated_db: Path, tmp_path: Path
+    redis_url: str, redis_client: Any, migrated_db: Path, tmp_path: Path, server_kind: ServerKind
 ) -> None:
     """With REDIS_URL the demo counts in Redis with the sliding window."""
-    server = start_server(migrated_db, tmp_path, REDIS_URL=redis_url)
+    server = start_server(migrated_db, tmp_path, server_kind, REDIS_URL=redis_url)
     try:
         responses = [fetch(server.url(LIMITED)) for _ in range(6)]
     finally:
@@ -389,6 +403,7 @@ def breaker_state(server: ExampleServer) -> str:
     return state
 
 
+@ONE_SERVER
 def test_flaky_upstream_opens_fails_fast_probes_and_closes(server: ExampleServer) -> None:
     """The demo's breaker goes through every state, over real HTTP through AsyncHTTPClient."""
     ok = fetch(server.url("/demo/flaky/?failure_rate=0"))
@@ -437,29 +452,33 @@ def test_breakers_page_lists_the_named_breakers(server: ExampleServer) -> None:
 # -- process lifecycle ---------------------------------------------------------------------
 
 
-def test_shutdown_is_clean(migrated_db: Path, tmp_path: Path) -> None:
+def test_shutdown_is_clean(migrated_db: Path, tmp_path: Path, server_kind: ServerKind) -> None:
     """SIGTERM runs the lifespan shutdown, which closes the upstream session cleanly."""
-    server = start_server(migrated_db, tmp_path)
+    server = start_server(migrated_db, tmp_path, server_kind)
     try:
         assert fetch(server.url("/demo/fanout/?format=json&delay=0")).status == 200
     finally:
         log = server.stop()
     # Recent uvicorn versions re-raise the SIGTERM they handled once shut down.
     assert server.process.returncode in (0, -signal.SIGTERM), log
-    assert "Application shutdown complete" in log
-    assert "Finished server process" in log
-    for trouble in ("Traceback", "Unclosed", "never awaited", "Task was destroyed"):
+    if server_kind.shutdown_complete is not None:
+        assert server_kind.shutdown_complete in log
+    if server_kind is HYPERCORN:  # it says so when the application refuses the lifespan
+        assert "without Lifespan support" not in log, log
+    assert server.asgi_errors() == [], log
+    for trouble in ("Unclosed", "never awaited", "Task was destroyed"):
         assert trouble not in log, log
 
 
 # -- Redis ---------------------------------------------------------------------------------
 
 
+@ONE_SERVER
 def test_redis_cache_when_redis_url_is_set(
-    redis_url: str, redis_client: Any, migrated_db: Path, tmp_path: Path
+    redis_url: str, redis_client: Any, migrated_db: Path, tmp_path: Path, server_kind: ServerKind
 ) -> None:
     """With REDIS_URL the project caches in Redis through django-redis."""
-    server = start_server(migrated_db, tmp_path, REDIS_URL=redis_url)
+    server = start_server(migrated_db, tmp_path, server_kind, REDIS_URL=redis_url)
     try:
         first = fetch(server.url("/?format=json")).json()["cache"]
         second = fetch(server.url("/?format=json")).json()["cache"]

@@ -44,8 +44,8 @@ from multidict import CIMultiDict
 from django_async_cbv.ratelimit import client_digest
 from django_async_cbv.ratelimit.rates import parse_rates
 from django_async_cbv.ratelimit.redis_limiter import redis_keys
+from tests.asgi_servers import AsgiServer
 from tests.ratelimit_server import SECRET_KEY as SERVER_SECRET_KEY
-from tests.uvicorn_server import UvicornServer
 
 pytestmark = pytest.mark.e2e
 
@@ -82,8 +82,8 @@ REMAINING = re.compile(r'^"(?P<rate>[^"]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
 # -- servers ---------------------------------------------------------------------------------
 
 
-class Server(UvicornServer):
-    """One uvicorn process serving the test server project."""
+class Server(AsgiServer):
+    """One uvicorn process (httptools) serving the test server project."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(APP, env, cwd=ROOT)

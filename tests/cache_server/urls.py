@@ -23,6 +23,12 @@ answers ``{"pid": <the serving process>, "run": <that run's number>}``.
 ``package/``
     Not cached: where the server imported ``django_async_cbv`` from, and the host
     the request named.
+``broken/stream/`` and ``broken/length/``
+    Deliberately broken, for the test of the harness (tests/test_asgi_servers.py):
+    a streamed answer whose iterator raises after the first chunk, which Django's
+    ASGI handler passes on to the server, and an answer whose body is longer than its
+    ``Content-Length``, which the server refuses to send. Each server logs an ASGI
+    error.
 
 ``CACHE_TEST_WAIT`` (seconds), when set, shortens the cache's waits in this process
 (the default wait for a view without ``timeout``, and the lock's lifetime), so that a
@@ -35,10 +41,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import AsyncIterator
 
 import redis.asyncio
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
 
 import django_async_cbv
@@ -123,6 +130,22 @@ class Package(AsyncView):
         )
 
 
+class BrokenStream(AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"the first chunk\n"
+            raise RuntimeError("the stream breaks, as designed")
+
+        return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+class BrokenLength(AsyncView):
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(
+            b"ten bytes!", content_type="text/plain", headers={"Content-Length": "3"}
+        )
+
+
 urlpatterns: list[URLPattern] = [
     path("slow/", Slow.as_view()),
     path("quick/", Quick.as_view()),
@@ -131,4 +154,6 @@ urlpatterns: list[URLPattern] = [
     path("hangs/", Hangs.as_view()),
     path("big/", Big.as_view()),
     path("package/", Package.as_view()),
+    path("broken/stream/", BrokenStream.as_view()),
+    path("broken/length/", BrokenLength.as_view()),
 ]
