@@ -1,0 +1,243 @@
+"""The library's commands on a Redis Cluster, per event loop (internal).
+
+A cluster alias (django-redis with the connection factory of
+:mod:`django_async_cbv.redis_cluster`) gets a :class:`ClusterBackend` per loop instead
+of a single pool: a ``redis.asyncio.cluster.RedisCluster`` client, which owns the
+cluster's topology (the slot table, read with ``CLUSTER SLOTS`` from the nodes it
+knows), and, per primary and purpose, a :class:`~.channel.Channel` on a pool of that node's connections.
+
+:class:`ClusterChannel` offers what the blocks use of a channel (``execute``,
+``evalsha``, ``eval``, ``transaction``), each routed by its first key: every command
+of the library touches the keys of one hash slot (see docs/redis.md, "Key layout"), so
+it goes, pipelined with the other commands of the loop turn, to the primary that
+redis-py's slot table names for that slot.
+
+When the cluster answers otherwise:
+
+- ``MOVED``, ``ASK``, ``TRYAGAIN`` or ``CLUSTERDOWN`` for a command (resharding, a
+  failover): the command is sent again through ``RedisCluster.execute_command``, so
+  redis-py follows the redirection (``ASKING`` included), retries, and updates or
+  reloads its slot table, which the next commands are routed by. A transaction is
+  sent again once, on the fast path, after the slot table was reloaded.
+- A connection error or timeout (a primary down): the slot table is reloaded in the
+  background (one reload at a time) and the error goes to the caller, which degrades
+  as it does for a single Redis (cache ``BYPASS``, rate limit per
+  ``RATE_LIMIT_FAIL_OPEN``, breaker on its own state). Once the cluster has promoted a
+  replica, the reloaded table routes to it.
+- ``NOSCRIPT`` (a primary that never ran the script, or a promoted replica: scripts
+  are not replicated) goes to the caller, which sends ``EVAL`` (see the stores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .channel import Channel
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    from .config import RedisSpec
+
+__all__ = ["ClusterBackend", "ClusterChannel"]
+
+logger = logging.getLogger("django_async_cbv")
+
+
+def node_url(url: str, host: str, port: int) -> str:
+    """``url`` (scheme, credentials, query) pointed at ``host:port``."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    netloc = f"{userinfo}@{address}" if userinfo else address
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class ClusterBackend:
+    """One loop's cluster client for one alias, with its per-node pools and channels."""
+
+    def __init__(self, spec: RedisSpec) -> None:
+        from redis.asyncio.cluster import RedisCluster
+
+        self.spec = spec
+        self.cluster: RedisCluster = RedisCluster.from_url(spec.url, **spec.kwargs)
+        self.client = self.cluster
+        self.pools: dict[str, ConnectionPool] = {}
+        self.node_channels: dict[tuple[str, str], Channel] = {}
+        self.channels: dict[str, ClusterChannel] = {}
+        self._ready = False
+        self._loading: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def channel(self, purpose: str) -> ClusterChannel:
+        """The loop's channel to the cluster for ``purpose``."""
+        channel = self.channels.get(purpose)
+        if channel is None:
+            channel = self.channels[purpose] = ClusterChannel(self, purpose)
+        return channel
+
+    def node_channel(self, node: ClusterNode, purpose: str) -> Channel:
+        """The channel to primary ``node`` for ``purpose`` (on that node's pool)."""
+        key = (node.name, purpose)
+        channel = self.node_channels.get(key)
+        if channel is None:
+            pool = self.pools.get(node.name)
+            if pool is None:
+                url = node_url(self.spec.url, node.host, int(node.port))
+                pool = self.pools[node.name] = self.spec.pool_class.from_url(
+                    url, **self.spec.kwargs
+                )
+            channel = self.node_channels[key] = Channel(
+                pool,
+                self.spec.socket_timeout,
+                f"{self.spec.alias}/{node.name}/{purpose}",
+                self.spec.connect_timeout,
+            )
+        return channel
+
+    async def ready(self) -> None:
+        """Wait for the first load of the slot table (raises redis-py's error if it fails)."""
+        if not self._ready:
+            await self.reload()
+
+    async def reload(self) -> None:
+        """Reload the slot table from the cluster; concurrent callers share one reload."""
+        task = self._loading
+        if task is None:
+            task = self._loading = asyncio.ensure_future(self._load())
+            task.add_done_callback(self._loaded)
+        await asyncio.shield(task)
+
+    def reload_soon(self) -> None:
+        """Reload the slot table in the background (once at a time); errors are logged."""
+        if self._loading is None and not self._closed:
+            task = self._loading = asyncio.ensure_future(self._load())
+            task.add_done_callback(self._loaded)
+
+    async def _load(self) -> None:
+        bound = self.spec.connect_timeout + self.spec.socket_timeout
+        async with asyncio.timeout(bound * 3):  # a few nodes tried, each within its timeouts
+            await self.cluster.nodes_manager.initialize()
+        self._ready = True
+
+    def _loaded(self, task: asyncio.Task[None]) -> None:
+        self._loading = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("Redis Cluster %r: reloading the slots failed", self.spec.alias)
+
+    def primary_for(self, key: str) -> ClusterNode:
+        """The primary serving ``key``'s slot, per redis-py's slot table."""
+        node = self.cluster.get_node_from_key(key)
+        assert node is not None
+        return node
+
+    async def aclose(self) -> None:
+        self._closed = True
+        loading = self._loading
+        if loading is not None:
+            loading.cancel()
+            with contextlib.suppress(BaseException):
+                await loading
+        await asyncio.gather(
+            *(channel.aclose() for channel in self.node_channels.values()),
+            return_exceptions=True,
+        )
+        for pool in self.pools.values():
+            with contextlib.suppress(Exception):
+                await pool.aclose()
+        with contextlib.suppress(Exception):
+            await self.cluster.aclose()
+
+
+def _cluster_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(redirections and cluster states redis-py handles, connection failures)."""
+    from redis.exceptions import (
+        AskError,
+        ClusterDownError,
+        MovedError,
+        SlotNotCoveredError,
+        TryAgainError,
+    )
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (
+        (MovedError, AskError, TryAgainError, ClusterDownError, SlotNotCoveredError),
+        (RedisConnectionError, RedisTimeoutError),
+    )
+
+
+class ClusterChannel:
+    """The commands of one purpose on a cluster, each to the primary of its key's slot."""
+
+    def __init__(self, backend: ClusterBackend, purpose: str) -> None:
+        self.backend = backend
+        self.purpose = purpose
+
+    def __repr__(self) -> str:
+        return f"<ClusterChannel {self.backend.spec.alias}/{self.purpose}>"
+
+    async def execute(self, *args: Any) -> Any:
+        """Send one command whose first argument after the name is its key."""
+        return await self._run(str(args[1]), lambda channel: channel.execute(*args), args)
+
+    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """``EVALSHA``; fails with redis-py's NoScriptError when the primary lacks it."""
+        command = ("EVALSHA", sha, numkeys, *keys_and_args)
+        return await self._run(
+            str(keys_and_args[0]), lambda channel: channel.execute(*command), command
+        )
+
+    async def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """``EVAL`` (which also caches the script on that primary)."""
+        command = ("EVAL", script, numkeys, *keys_and_args)
+        return await self._run(
+            str(keys_and_args[0]), lambda channel: channel.execute(*command), command
+        )
+
+    async def transaction(self, commands: Sequence[tuple[Any, ...]]) -> Any:
+        """``MULTI``, ``commands`` (keys of one slot), ``EXEC``; resolves to EXEC's replies."""
+        return await self._run(
+            str(commands[0][1]), lambda channel: channel.transaction(commands), None
+        )
+
+    async def _run(
+        self,
+        key: str,
+        send: Callable[[Channel], asyncio.Future[Any]],
+        command: tuple[Any, ...] | None,
+    ) -> Any:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import RedisError
+
+        backend = self.backend
+        redirected, failed = _cluster_errors()
+        try:
+            await backend.ready()
+            try:
+                channel = backend.node_channel(backend.primary_for(key), self.purpose)
+                return await send(channel)
+            except redirected:
+                if command is not None:
+                    # redis-py follows MOVED/ASK, retries TRYAGAIN/CLUSTERDOWN, and
+                    # updates its slot table (the next commands' routes).
+                    return await backend.cluster.execute_command(*command)
+                await backend.reload()
+                channel = backend.node_channel(backend.primary_for(key), self.purpose)
+                return await send(channel)
+        except failed:
+            backend.reload_soon()  # a primary may be down: learn of its replacement
+            raise
+        except Exception as exc:
+            if isinstance(exc, RedisError):  # an error reply (NOSCRIPT, ...): no news
+                raise
+            # redis-py's cluster exceptions (no node reachable, a slot not covered) and
+            # a reload that ran out of time: to the callers, the store is unreachable.
+            backend.reload_soon()
+            raise RedisConnectionError(f"{self}: {type(exc).__name__}: {exc}") from exc
