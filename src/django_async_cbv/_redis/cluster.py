@@ -4,7 +4,8 @@ A cluster alias (django-redis with the connection factory of
 :mod:`django_async_cbv.redis_cluster`) gets a :class:`ClusterBackend` per loop instead
 of a single pool: a ``redis.asyncio.cluster.RedisCluster`` client, which owns the
 cluster's topology (the slot table, read with ``CLUSTER SLOTS`` from the nodes it
-knows), and, per primary and purpose, a :class:`~.channel.Channel` on a pool of that node's connections.
+knows), and, per primary and purpose, a :class:`~.channel.Channel` on a pool of that
+node's connections.
 
 :class:`ClusterChannel` offers what the blocks use of a channel (``execute``,
 ``evalsha``, ``eval``, ``transaction``), each routed by its first key: every command
