@@ -124,7 +124,10 @@ class ClusterBackend:
     async def _load(self) -> None:
         bound = self.spec.connect_timeout + self.spec.socket_timeout
         async with asyncio.timeout(bound * 3):  # a few nodes tried, each within its timeouts
-            await self.cluster.nodes_manager.initialize()
+            if self._ready:
+                await self.cluster.nodes_manager.initialize()
+            else:  # the client's own first initialisation (its command parser too)
+                await self.cluster.initialize()
         self._ready = True
 
     def _loaded(self, task: asyncio.Task[None]) -> None:
