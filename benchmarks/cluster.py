@@ -43,8 +43,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from harness.load import LoadResult, run_load  # noqa: E402
-from harness.redis_server import RedisServer  # noqa: E402
 from harness.redis_cluster import RedisClusterNodes  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
 from harness.server import Server  # noqa: E402
 
 XFF_POOL = 5000
@@ -52,13 +52,14 @@ HIT_TARGET = 0.85
 LIMITER_TARGET = 0.90
 
 #: key, label, URLconf, on the cluster, X-Forwarded-For load
+LIMITED = "benchproj.ratelimit.acbv_limited"
 VARIANTS = [
     ("hello", "AsyncView (no cache, no limit)", "benchproj.urls.hello_asyncview", False, False),
     ("hello-xff", "AsyncView, X-Forwarded-For load", "benchproj.urls.hello_asyncview", False, True),
     ("cache-single", "AsyncCacheMixin hit, one Redis", "benchproj.cache.acbv_cached", False, False),
     ("cache-cluster", "AsyncCacheMixin hit, Cluster", "benchproj.cache.acbv_cached", True, False),
-    ("rl-single", "AsyncRateLimitMixin, one Redis", "benchproj.ratelimit.acbv_limited", False, True),
-    ("rl-cluster", "AsyncRateLimitMixin, Cluster", "benchproj.ratelimit.acbv_limited", True, True),
+    ("rl-single", "AsyncRateLimitMixin, one Redis", LIMITED, False, True),
+    ("rl-cluster", "AsyncRateLimitMixin, Cluster", LIMITED, True, True),
 ]
 
 
@@ -119,7 +120,7 @@ def main() -> int:
                             extra_args=("--no-proxy-headers",))  # fmt: skip
             server.start()
             servers[key] = server
-        for key, _label, module, _c, xff in VARIANTS:
+        for key, _label, _module, _c, xff in VARIANTS:
             assert servers[key].port is not None
             answers = [get(servers[key].port, xff) for _ in range(2)]
             caches = [headers.get("x-cache") for _, headers in answers]
@@ -184,8 +185,10 @@ def main() -> int:
     for name, (ours, base, target) in ratios.items():
         if ours in rps and base in rps and rps[base]:
             value = summary[name] = rps[ours] / rps[base]
-            met = "" if target is None else f"  target >= {target:.2f}: " + (
-                "met" if value >= target else "NOT met"
+            met = (
+                ""
+                if target is None
+                else f"  target >= {target:.2f}: " + ("met" if value >= target else "NOT met")
             )
             print(f"{name:<40} {value:>6.2f}x{met}")
     if args.output:

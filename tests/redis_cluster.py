@@ -259,3 +259,45 @@ class RedisCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _myid(port: int) -> str:
+    client = client_for(port)
+    try:
+        return str(client.execute_command("CLUSTER", "MYID").decode())
+    finally:
+        client.close()
+
+
+class SlotMove:
+    """Moves one hash slot from its primary to another, step by step (as ``redis-cli
+    --cluster reshard`` does): ``begin()`` marks it migrating/importing, ``migrate_keys()``
+    moves its keys (requests for it then get ``ASK``), ``finish()`` gives the slot to
+    the target on every primary (requests to the source then get ``MOVED``)."""
+
+    def __init__(self, cluster: RedisCluster, slot: int, source: int, target: int) -> None:
+        self.cluster = cluster
+        self.slot, self.source, self.target = slot, source, target
+        self.source_id, self.target_id = _myid(source), _myid(target)
+
+    def _run(self, port: int, *args: Any) -> Any:
+        client = client_for(port)
+        try:
+            return client.execute_command(*args)
+        finally:
+            client.close()
+
+    def begin(self) -> None:
+        self._run(self.target, "CLUSTER", "SETSLOT", self.slot, "IMPORTING", self.source_id)
+        self._run(self.source, "CLUSTER", "SETSLOT", self.slot, "MIGRATING", self.target_id)
+
+    def migrate_keys(self) -> int:
+        keys = self._run(self.source, "CLUSTER", "GETKEYSINSLOT", self.slot, 1000)
+        if keys:
+            self._run(self.source, "MIGRATE", "127.0.0.1", self.target, "", 0, 5000, "KEYS", *keys)
+        return len(keys)
+
+    def finish(self) -> None:
+        for port in (self.target, self.source, *self.cluster.primaries()):
+            self._run(port, "CLUSTER", "SETSLOT", self.slot, "NODE", self.target_id)
+        self.cluster.wait_ok()

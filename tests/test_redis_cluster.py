@@ -9,6 +9,10 @@ What is asserted:
   primary, every key of the view in one hash slot; invalidation turns it into a miss;
 - each rate limit algorithm counts exactly, its keys in one slot; a shared breaker
   opens for every breaker object of its name;
+- a view's slot moved to another primary while it is served: ``BYPASS`` while the
+  slot migrates (``TRYAGAIN``), a command for a moved key follows ``ASK``, the hit
+  follows ``MOVED`` once the slot is handed over, then goes straight to the new
+  primary;
 - a primary killed mid-test: every answer in between is a 200 (``BYPASS``, a
   fail-open rate limit), never a 500; once its replica is promoted, the blocks work
   again on the new primary (whose script cache is empty: ``NOSCRIPT``, then ``EVAL``).
@@ -29,10 +33,10 @@ from django.urls import clear_url_caches, path, resolve
 from django.views.decorators.cache import cache_page
 from docs.examples import settings_redis
 
-from django_async_cbv import CircuitBreaker
+from django_async_cbv import CircuitBreaker, _redis
 from django_async_cbv.checks import check_redis_caches
 from tests import test_redis_configs as configs
-from tests.redis_cluster import RedisCluster
+from tests.redis_cluster import RedisCluster, SlotMove
 from tests.redis_topologies import client_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.urls("tests.test_redis_configs")]
@@ -235,3 +239,44 @@ async def test_a_killed_primary_degrades_then_recovers(
         finally:
             client.close()
         assert stats["cmdstat_eval"]["calls"] >= 1
+
+
+async def test_a_resharded_slot_is_followed(
+    failover_redis_cluster: RedisCluster, fresh_redis_state: None
+) -> None:
+    cluster = failover_redis_cluster
+    entry = settings_redis.cluster(cluster.url)["default"]
+    with override_settings(CACHES={"default": entry, ALIAS: entry}):
+        url, name = configs.cached_view()
+        assert [(await configs.get(url))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+        where = cluster.cluster_client()
+        try:
+            key = configs.keys(where, "*async_cbv:c:*")[0]
+            slot = where.keyslot(key)
+        finally:
+            where.close()
+        source = cluster.primary_of(key)
+        target = next(port for port in cluster.primaries() if port != source)
+        move = SlotMove(cluster, slot, source, target)
+        move.begin()
+        # While the slot migrates, a lookup naming a missing key (the URL's pass key)
+        # gets TRYAGAIN: served uncached at once, never an error.
+        migrating = await configs.get(url)
+        assert (migrating.status_code, migrating["X-Cache"]) == (200, "BYPASS")
+        assert move.migrate_keys() >= 3
+        reset_stats(cluster)
+        # The source answers ASK for a moved key: redis-py asks the target.
+        channel = _redis.channel_for(ALIAS, "cache")
+        assert channel is not None
+        assert await channel.execute("GET", key) is not None
+        assert commands_on_primaries(cluster)[target].get("asking") == 1
+        assert (await configs.get(url)).status_code == 200
+        move.finish()
+        moved = await configs.get(url)  # the source answers MOVED
+        assert (moved.status_code, moved["X-Cache"]) == (200, "HIT")
+        reset_stats(cluster)
+        direct = await configs.get(url)  # the slot table knows the new owner
+        assert (direct.status_code, direct["X-Cache"]) == (200, "HIT")
+        ran = {port: stats for port, stats in commands_on_primaries(cluster).items() if stats}
+        assert ran == {target: {"evalsha": 1, "get": 4}}, ran
+        assert configs.runs[name] == 3  # the first MISS and the two uncached answers

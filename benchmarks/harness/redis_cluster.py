@@ -37,11 +37,9 @@ class RedisClusterNodes:
     def __init__(self, count: int = 3, timeout: float = 30.0) -> None:
         self.timeout = timeout
         self.dirs = [tempfile.TemporaryDirectory(prefix="bench-cluster-") for _ in range(count)]
+        options = ("--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
         self.nodes = [
-            RedisServer(
-                args=("--cluster-enabled", "yes", "--dir", d.name, "--cluster-node-timeout", "2000"),
-                port_factory=_cluster_port,
-            )
+            RedisServer(args=(*options, "--dir", d.name), port_factory=_cluster_port)
             for d in self.dirs
         ]
 

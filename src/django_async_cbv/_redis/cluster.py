@@ -15,11 +15,16 @@ redis-py's slot table names for that slot.
 
 When the cluster answers otherwise:
 
-- ``MOVED``, ``ASK``, ``TRYAGAIN`` or ``CLUSTERDOWN`` for a command (resharding, a
-  failover): the command is sent again through ``RedisCluster.execute_command``, so
-  redis-py follows the redirection (``ASKING`` included), retries, and updates or
-  reloads its slot table, which the next commands are routed by. A transaction is
-  sent again once, on the fast path, after the slot table was reloaded.
+- ``MOVED`` or ``ASK`` for a command (resharding): the command is sent again through
+  ``RedisCluster.execute_command``, so redis-py follows the redirection (``ASKING``
+  included) and updates or reloads its slot table, which the next commands are
+  routed by. A transaction is sent again once, on the fast path, after the slot
+  table was reloaded.
+- ``TRYAGAIN`` (a script naming keys of a migrating slot of which some have moved
+  and some are missing: a cache lookup whose entry is missing, say) and
+  ``CLUSTERDOWN`` go to the caller at once, which degrades as below (redis-py's
+  retries would hold the request for up to a second); ``CLUSTERDOWN`` also reloads
+  the slot table in the background.
 - A connection error or timeout (a primary down): the slot table is reloaded in the
   background (one reload at a time) and the error goes to the caller, which degrades
   as it does for a single Redis (cache ``BYPASS``, rate limit per
@@ -160,21 +165,12 @@ class ClusterBackend:
 
 
 def _cluster_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
-    """(redirections and cluster states redis-py handles, connection failures)."""
-    from redis.exceptions import (
-        AskError,
-        ClusterDownError,
-        MovedError,
-        SlotNotCoveredError,
-        TryAgainError,
-    )
+    """(redirections redis-py follows, failures that call for a new slot table)."""
+    from redis.exceptions import AskError, ClusterDownError, MovedError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    return (
-        (MovedError, AskError, TryAgainError, ClusterDownError, SlotNotCoveredError),
-        (RedisConnectionError, RedisTimeoutError),
-    )
+    return (MovedError, AskError), (RedisConnectionError, RedisTimeoutError, ClusterDownError)
 
 
 class ClusterChannel:
@@ -229,8 +225,8 @@ class ClusterChannel:
                 return await send(channel)
             except redirected:
                 if command is not None:
-                    # redis-py follows MOVED/ASK, retries TRYAGAIN/CLUSTERDOWN, and
-                    # updates its slot table (the next commands' routes).
+                    # redis-py follows MOVED/ASK and updates its slot table (the next
+                    # commands' routes).
                     return await backend.cluster.execute_command(*command)
                 await backend.reload()
                 channel = backend.node_channel(backend.primary_for(key), self.purpose)
@@ -241,7 +237,8 @@ class ClusterChannel:
         except Exception as exc:
             if isinstance(exc, RedisError):  # an error reply (NOSCRIPT, ...): no news
                 raise
-            # redis-py's cluster exceptions (no node reachable, a slot not covered) and
+            # redis-py's cluster exceptions (no node reachable, a slot not covered: the
+            # slot table is older than a failover's end) and
             # a reload that ran out of time: to the callers, the store is unreachable.
             backend.reload_soon()
             raise RedisConnectionError(f"{self}: {type(exc).__name__}: {exc}") from exc
