@@ -280,3 +280,28 @@ async def test_a_resharded_slot_is_followed(
         ran = {port: stats for port, stats in commands_on_primaries(cluster).items() if stats}
         assert ran == {target: {"evalsha": 1, "get": 4}}, ran
         assert configs.runs[name] == 3  # the first MISS and the two uncached answers
+
+
+def test_an_option_the_cluster_client_refuses_is_a_check_error(fresh_redis_state: None) -> None:
+    """E015 names the option (no cluster needed: nothing connects)."""
+    entry = settings_redis.cluster("redis://127.0.0.1:1/0")["default"]
+    entry["OPTIONS"] = {**entry["OPTIONS"], "CONNECTION_POOL_KWARGS": {"no_such_option": 1}}
+    with override_settings(CACHES={"default": entry}):
+        errors = check_redis_caches()
+    assert [e.id for e in errors] == ["django_async_cbv.E015"]
+    assert "no_such_option" in errors[0].msg
+
+
+def test_the_library_classes_by_any_path_are_a_cluster(fresh_redis_state: None) -> None:
+    from django_async_cbv.redis_cluster import ClusterClient, ClusterConnectionFactory
+
+    entry = settings_redis.cluster("redis://127.0.0.1:1/0")["default"]
+    for options in (
+        {"CLIENT_CLASS": ClusterClient, "CONNECTION_FACTORY": ClusterConnectionFactory},
+        {"CONNECTION_FACTORY": "django_async_cbv.redis_cluster.ClusterConnectionFactory"},
+    ):
+        with override_settings(CACHES={"default": {**entry, "OPTIONS": options}}):
+            assert _redis.is_cluster_alias("default")
+    with override_settings(CACHES={"default": {**entry, "OPTIONS": {}}}):
+        assert _redis.is_redis_alias("default")
+        assert not _redis.is_cluster_alias("default")
