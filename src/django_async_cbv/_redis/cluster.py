@@ -164,13 +164,23 @@ class ClusterBackend:
             await self.cluster.aclose()
 
 
-def _cluster_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
-    """(redirections redis-py follows, failures that call for a new slot table)."""
-    from redis.exceptions import AskError, ClusterDownError, MovedError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
+def _cluster_reply(exc: Exception) -> str | None:
+    """ "redirect" for ``MOVED``/``ASK``, "down" for ``CLUSTERDOWN``, else None.
 
-    return (MovedError, AskError), (RedisConnectionError, RedisTimeoutError, ClusterDownError)
+    By the error's class where redis-py's parser made one (``MovedError``, ...), else by
+    its text: redis-py before 5.1 raises a plain ResponseError for them on a
+    connection that does not use its cluster parser, as the channels' do.
+    """
+    from redis.exceptions import AskError, ClusterDownError
+
+    if isinstance(exc, AskError):  # MovedError is an AskError
+        return "redirect"
+    if isinstance(exc, ClusterDownError):
+        return "down"
+    word = str(exc).split(" ", 1)[0]
+    if word in ("MOVED", "ASK"):
+        return "redirect"
+    return "down" if word in ("CLUSTERDOWN", "MASTERDOWN") else None
 
 
 class ClusterChannel:
@@ -214,31 +224,36 @@ class ClusterChannel:
         command: tuple[Any, ...] | None,
     ) -> Any:
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError, ResponseError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
 
         backend = self.backend
-        redirected, failed = _cluster_errors()
         try:
             await backend.ready()
+            channel = backend.node_channel(backend.primary_for(key), self.purpose)
             try:
-                channel = backend.node_channel(backend.primary_for(key), self.purpose)
                 return await send(channel)
-            except redirected:
-                if command is not None:
-                    # redis-py follows MOVED/ASK and updates its slot table (the next
-                    # commands' routes).
-                    return await backend.cluster.execute_command(*command)
-                await backend.reload()
-                channel = backend.node_channel(backend.primary_for(key), self.purpose)
-                return await send(channel)
-        except failed:
+            except ResponseError as exc:
+                kind = _cluster_reply(exc)
+                if kind == "down":
+                    backend.reload_soon()
+                if kind != "redirect":
+                    raise
+            if command is not None:
+                # redis-py follows MOVED/ASK and updates its slot table (the next
+                # commands' routes).
+                return await backend.cluster.execute_command(*command)
+            await backend.reload()
+            channel = backend.node_channel(backend.primary_for(key), self.purpose)
+            return await send(channel)
+        except (RedisConnectionError, RedisTimeoutError):
             backend.reload_soon()  # a primary may be down: learn of its replacement
             raise
         except Exception as exc:
             if isinstance(exc, RedisError):  # an error reply (NOSCRIPT, ...): no news
                 raise
             # redis-py's cluster exceptions (no node reachable, a slot not covered: the
-            # slot table is older than a failover's end) and
-            # a reload that ran out of time: to the callers, the store is unreachable.
+            # slot table is older than a failover's end) and a reload that ran out of
+            # time: to the callers, the store is unreachable.
             backend.reload_soon()
             raise RedisConnectionError(f"{self}: {type(exc).__name__}: {exc}") from exc
