@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from .channel import Channel
@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 __all__ = ["ClusterBackend", "ClusterChannel"]
 
 logger = logging.getLogger("django_async_cbv")
+
+#: Seconds between two background reloads of the slot table (while commands fail).
+RELOAD_INTERVAL: Final = 0.25
 
 
 def node_url(url: str, host: str, port: int) -> str:
@@ -73,12 +76,12 @@ class ClusterBackend:
 
         self.spec = spec
         self.cluster: RedisCluster = RedisCluster.from_url(spec.url, **spec.kwargs)
-        self.client = self.cluster
         self.pools: dict[str, ConnectionPool] = {}
         self.node_channels: dict[tuple[str, str], Channel] = {}
         self.channels: dict[str, ClusterChannel] = {}
         self._ready = False
         self._loading: asyncio.Task[None] | None = None
+        self._loaded_at = float("-inf")  # loop time of the last reload's end
         self._closed = False
 
     def channel(self, purpose: str) -> ClusterChannel:
@@ -121,8 +124,14 @@ class ClusterBackend:
         await asyncio.shield(task)
 
     def reload_soon(self) -> None:
-        """Reload the slot table in the background (once at a time); errors are logged."""
-        if self._loading is None and not self._closed:
+        """Reload the slot table in the background: one reload at a time, at most one
+        every :data:`RELOAD_INTERVAL` seconds however many commands fail."""
+        loop = asyncio.get_running_loop()
+        if (
+            self._loading is None
+            and not self._closed
+            and loop.time() - self._loaded_at >= RELOAD_INTERVAL
+        ):
             task = self._loading = asyncio.ensure_future(self._load())
             task.add_done_callback(self._loaded)
 
@@ -137,6 +146,7 @@ class ClusterBackend:
 
     def _loaded(self, task: asyncio.Task[None]) -> None:
         self._loading = None
+        self._loaded_at = task.get_loop().time()
         if not task.cancelled() and task.exception() is not None:
             logger.debug("Redis Cluster %r: reloading the slots failed", self.spec.alias)
 
