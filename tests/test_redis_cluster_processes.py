@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -128,6 +129,11 @@ async def test_two_processes_share_one_circuit(
         while len(pending) > 2:  # the refused ones answer at once; the probes wait
             _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         assert all(t.result() == 503 for t in tasks if t.done())
+        # The two probes were admitted; each counts its run before it waits (polled).
+        deadline = time.monotonic() + 10
+        while await calls() < 3 + 2:
+            assert time.monotonic() < deadline, "the probes did not run"
+            await asyncio.sleep(0.01)
         assert await calls() == 3 + 2
         await cluster_client.rpush(RELEASE_KEY, "go", "go")
         statuses = Counter(await asyncio.gather(*tasks))
