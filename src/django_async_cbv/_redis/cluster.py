@@ -82,6 +82,8 @@ class ClusterBackend:
         self._ready = False
         self._loading: asyncio.Task[None] | None = None
         self._loaded_at = float("-inf")  # loop time of the last reload's end
+        self._again = False  # reload once more when the running reload ends
+        self._later: asyncio.TimerHandle | None = None  # a reload waiting for its turn
         self._closed = False
 
     def channel(self, purpose: str) -> ClusterChannel:
@@ -117,21 +119,35 @@ class ClusterBackend:
 
     async def reload(self) -> None:
         """Reload the slot table from the cluster; concurrent callers share one reload."""
+        if self._loading is None:
+            self._reload_now()
         task = self._loading
-        if task is None:
-            task = self._loading = asyncio.ensure_future(self._load())
-            task.add_done_callback(self._loaded)
+        if task is None:  # closed
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            raise RedisConnectionError(f"The cluster client of {self.spec.alias!r} is closed.")
         await asyncio.shield(task)
 
     def reload_soon(self) -> None:
-        """Reload the slot table in the background: one reload at a time, at most one
-        every :data:`RELOAD_INTERVAL` seconds however many commands fail."""
+        """Reload the slot table in the background, at most one reload every
+        :data:`RELOAD_INTERVAL` seconds however many commands fail; a failure during a
+        reload (which may have read the table before a failover ended), or too soon
+        after one, gets a reload of its own once its turn comes."""
+        if self._closed or self._later is not None:
+            return
+        if self._loading is not None:
+            self._again = True
+            return
         loop = asyncio.get_running_loop()
-        if (
-            self._loading is None
-            and not self._closed
-            and loop.time() - self._loaded_at >= RELOAD_INTERVAL
-        ):
+        wait = self._loaded_at + RELOAD_INTERVAL - loop.time()
+        if wait > 0:
+            self._later = loop.call_later(wait, self._reload_now)
+        else:
+            self._reload_now()
+
+    def _reload_now(self) -> None:
+        self._later = None
+        if self._loading is None and not self._closed:
             task = self._loading = asyncio.ensure_future(self._load())
             task.add_done_callback(self._loaded)
 
@@ -149,6 +165,9 @@ class ClusterBackend:
         self._loaded_at = task.get_loop().time()
         if not task.cancelled() and task.exception() is not None:
             logger.debug("Redis Cluster %r: reloading the slots failed", self.spec.alias)
+        if self._again and not self._closed:
+            self._again = False
+            self.reload_soon()
 
     def primary_for(self, key: str) -> ClusterNode:
         """The primary serving ``key``'s slot, per redis-py's slot table."""
@@ -158,6 +177,9 @@ class ClusterBackend:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         loading = self._loading
         if loading is not None:
             loading.cancel()
