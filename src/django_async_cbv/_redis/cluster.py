@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -111,6 +112,11 @@ class ClusterBackend:
                 self.spec.connect_timeout,
             )
         return channel
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the slot table was loaded once (commands can be routed)."""
+        return self._ready
 
     async def ready(self) -> None:
         """Wait for the first load of the slot table (raises redis-py's error if it fails)."""
@@ -216,61 +222,105 @@ def _cluster_reply(exc: Exception) -> str | None:
 
 
 class ClusterChannel:
-    """The commands of one purpose on a cluster, each to the primary of its key's slot."""
+    """The commands of one purpose on a cluster, each to the primary of its key's slot.
+
+    Each method returns a future, as :class:`~.channel.Channel`'s do: once the slot
+    table is loaded, a command is handed to its primary's channel at once, and only a
+    failure takes a coroutine (``_recover``).
+    """
 
     def __init__(self, backend: ClusterBackend, purpose: str) -> None:
         self.backend = backend
         self.purpose = purpose
+        self.loop = asyncio.get_running_loop()
 
     def __repr__(self) -> str:
         return f"<ClusterChannel {self.backend.spec.alias}/{self.purpose}>"
 
-    async def execute(self, *args: Any) -> Any:
+    def execute(self, *args: Any) -> asyncio.Future[Any]:
         """Send one command whose first argument after the name is its key."""
-        return await self._run(str(args[1]), lambda channel: channel.execute(*args), args)
+        return self._submit(args[1], lambda channel: channel.execute(*args), args)
 
-    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> asyncio.Future[Any]:
         """``EVALSHA``; fails with redis-py's NoScriptError when the primary lacks it."""
         command = ("EVALSHA", sha, numkeys, *keys_and_args)
-        return await self._run(
-            str(keys_and_args[0]), lambda channel: channel.execute(*command), command
-        )
+        return self._submit(keys_and_args[0], lambda channel: channel.execute(*command), command)
 
-    async def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> Any:
+    def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> asyncio.Future[Any]:
         """``EVAL`` (which also caches the script on that primary)."""
         command = ("EVAL", script, numkeys, *keys_and_args)
-        return await self._run(
-            str(keys_and_args[0]), lambda channel: channel.execute(*command), command
-        )
+        return self._submit(keys_and_args[0], lambda channel: channel.execute(*command), command)
 
-    async def transaction(self, commands: Sequence[tuple[Any, ...]]) -> Any:
+    def transaction(self, commands: Sequence[tuple[Any, ...]]) -> asyncio.Future[Any]:
         """``MULTI``, ``commands`` (keys of one slot), ``EXEC``; resolves to EXEC's replies."""
-        return await self._run(
-            str(commands[0][1]), lambda channel: channel.transaction(commands), None
-        )
+        return self._submit(commands[0][1], lambda channel: channel.transaction(commands), None)
 
-    async def _run(
+    def _submit(
+        self, key: Any, send: _Send, command: tuple[Any, ...] | None
+    ) -> asyncio.Future[Any]:
+        backend = self.backend
+        if backend.is_ready:
+            try:
+                channel = backend.node_channel(backend.primary_for(str(key)), self.purpose)
+            except Exception:  # a slot not covered: the slow path says what to do
+                pass
+            else:
+                inner = send(channel)
+                outer = self.loop.create_future()
+                inner.add_done_callback(
+                    functools.partial(self._answered, outer, str(key), send, command)
+                )
+                outer.add_done_callback(functools.partial(_forward_cancel, inner))
+                return outer
+        return asyncio.ensure_future(self._recover(None, str(key), send, command))
+
+    def _answered(
         self,
+        outer: asyncio.Future[Any],
         key: str,
-        send: Callable[[Channel], asyncio.Future[Any]],
+        send: _Send,
+        command: tuple[Any, ...] | None,
+        inner: asyncio.Future[Any],
+    ) -> None:
+        if outer.done():  # the caller gave up
+            return
+        if inner.cancelled():
+            outer.cancel()
+            return
+        exc = inner.exception()
+        if exc is None:
+            outer.set_result(inner.result())
+            return
+        kind = _kind_of(exc)
+        if kind == "redirect":
+            task = asyncio.ensure_future(self._recover(exc, key, send, command))
+            task.add_done_callback(functools.partial(_chain, outer))
+            return
+        if kind == "lost":
+            self.backend.reload_soon()  # a primary may be down: learn of its replacement
+        outer.set_exception(exc)
+
+    async def _recover(
+        self,
+        redirect: BaseException | None,
+        key: str,
+        send: _Send,
         command: tuple[Any, ...] | None,
     ) -> Any:
+        """The slow path: the first load of the slot table, a redirection to follow."""
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import RedisError, ResponseError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
+        from redis.exceptions import RedisError
 
         backend = self.backend
         try:
-            await backend.ready()
-            channel = backend.node_channel(backend.primary_for(key), self.purpose)
-            try:
-                return await send(channel)
-            except ResponseError as exc:
-                kind = _cluster_reply(exc)
-                if kind == "down":
-                    backend.reload_soon()
-                if kind != "redirect":
-                    raise
+            if redirect is None:
+                await backend.ready()
+                channel = backend.node_channel(backend.primary_for(key), self.purpose)
+                try:
+                    return await send(channel)
+                except Exception as exc:
+                    if _kind_of(exc) != "redirect":
+                        raise
             if command is not None:
                 # redis-py follows MOVED/ASK and updates its slot table (the next
                 # commands' routes).
@@ -278,14 +328,49 @@ class ClusterChannel:
             await backend.reload()
             channel = backend.node_channel(backend.primary_for(key), self.purpose)
             return await send(channel)
-        except (RedisConnectionError, RedisTimeoutError):
-            backend.reload_soon()  # a primary may be down: learn of its replacement
-            raise
         except Exception as exc:
-            if isinstance(exc, RedisError):  # an error reply (NOSCRIPT, ...): no news
+            kind = _kind_of(exc)
+            if kind == "lost":
+                backend.reload_soon()
+            if isinstance(exc, RedisError):
                 raise
             # redis-py's cluster exceptions (no node reachable, a slot not covered: the
             # slot table is older than a failover's end) and a reload that ran out of
             # time: to the callers, the store is unreachable.
             backend.reload_soon()
             raise RedisConnectionError(f"{self}: {type(exc).__name__}: {exc}") from exc
+
+
+_Send = Callable[[Channel], "asyncio.Future[Any]"]
+
+
+def _kind_of(exc: BaseException) -> str | None:
+    """ "redirect" (MOVED, ASK), "lost" (a connection failure, CLUSTERDOWN), else None."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(exc, ResponseError):
+        kind = _cluster_reply(exc)
+        return "lost" if kind == "down" else kind
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "lost"
+    return None
+
+
+def _forward_cancel(inner: asyncio.Future[Any], outer: asyncio.Future[Any]) -> None:
+    if outer.cancelled():
+        inner.cancel()  # the channel skips a command whose caller gave up
+
+
+def _chain(outer: asyncio.Future[Any], task: asyncio.Future[Any]) -> None:
+    if outer.done():
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller gave up
+        return
+    if task.cancelled():
+        outer.cancel()
+    elif (exc := task.exception()) is not None:
+        outer.set_exception(exc)
+    else:
+        outer.set_result(task.result())
