@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -206,8 +206,6 @@ def spec_for(alias: str) -> RedisSpec | None:
         spec = _sentinel_spec(alias, config, options)
     elif kind == "cluster":
         spec = _cluster_spec(alias, config, options)
-        _try_cluster(spec)
-        return spec
     else:
         spec = _django_redis_spec(alias, config, options)
     _try_pool(spec)
@@ -310,33 +308,7 @@ def _cluster_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, A
     servers = _servers(alias, config.get("LOCATION"), ",")
     kwargs = _django_redis_kwargs(alias, options)
     pool_class = async_pool(alias, "CONNECTION_POOL_CLASS", None, POOLS)  # each node's
-    spec = _finish(alias, servers[0], pool_class, kwargs)
-    return RedisSpec(
-        alias=alias,
-        url=spec.url,
-        pool_class=spec.pool_class,
-        kwargs=spec.kwargs,
-        socket_timeout=spec.socket_timeout,
-        max_connections=spec.max_connections,
-        connect_timeout=spec.connect_timeout,
-        cluster=True,
-    )
-
-
-def _try_cluster(spec: RedisSpec) -> None:
-    """Build the asyncio cluster client (no I/O) to surface a bad option now."""
-    from redis.asyncio.cluster import RedisCluster
-
-    try:
-        RedisCluster.from_url(spec.url, **spec.kwargs)
-    except TypeError as exc:
-        match = _UNEXPECTED.search(str(exc))
-        option = _option_namer(spec.alias)(match.group(1)) if match else "OPTIONS"
-        raise RedisConfigError(
-            spec.alias, option, f"redis-py's asyncio RedisCluster does not accept it ({exc})."
-        ) from exc
-    except Exception as exc:
-        raise RedisConfigError(spec.alias, "OPTIONS", f"{type(exc).__name__}: {exc}") from exc
+    return replace(_finish(alias, servers[0], pool_class, kwargs), cluster=True)
 
 
 def _finish(
@@ -408,10 +380,16 @@ _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
 def _try_pool(spec: RedisSpec) -> None:
-    """Build the pool and one connection object (no I/O) to surface a bad option now."""
+    """Build the pool and one connection object, or the asyncio cluster client (no I/O),
+    to surface a bad option now."""
     try:
-        pool: Any = spec.make_pool()[0]
-        pool.make_connection()  # untyped in redis-py
+        if spec.cluster:
+            from redis.asyncio.cluster import RedisCluster
+
+            RedisCluster.from_url(spec.url, **spec.kwargs)
+        else:
+            pool: Any = spec.make_pool()[0]
+            pool.make_connection()  # untyped in redis-py
     except RedisConfigError:
         raise
     except TypeError as exc:
