@@ -51,6 +51,10 @@ adds the ``redis`` mark. Tests flush them themselves (``FLUSHALL``).
 ``sentinel_group`` (module) / ``failover_sentinel_group`` (function)
     A :class:`SentinelGroup` (primary, replica, one Sentinel, service
     ``mymaster``); the function-scoped one is for tests that kill the primary.
+``redis_cluster`` (session) / ``failover_redis_cluster`` (function)
+    A :class:`~tests.redis_cluster.RedisCluster`: three primaries with one replica
+    each (``.url`` names a node); the function-scoped one is for tests that kill a
+    primary.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from tests.redis_server import RedisServer, RedisStartError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from tests.redis_cluster import RedisCluster
     from tests.redis_topologies import ReplicatedPair, SentinelGroup, TrickleProxy
 
 if TYPE_CHECKING:
@@ -85,6 +90,8 @@ TOPOLOGY_FIXTURES = frozenset(
         "trickle_proxy",
         "sentinel_group",
         "failover_sentinel_group",
+        "redis_cluster",
+        "failover_redis_cluster",
     }
 )
 REDIS_FIXTURES = (
@@ -404,6 +411,26 @@ def failover_sentinel_group(request: pytest.FixtureRequest) -> Iterator[Sentinel
     group.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(request: pytest.FixtureRequest) -> Iterator[RedisCluster]:
+    """Three primaries and their replicas, one cluster, shared by the session."""
+    from tests.redis_cluster import RedisCluster
+
+    cluster = _started(request.config, "a Redis Cluster", lambda: RedisCluster().start())
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def failover_redis_cluster(request: pytest.FixtureRequest) -> Iterator[RedisCluster]:
+    """A Redis Cluster of one test's own, for tests that kill a primary."""
+    from tests.redis_cluster import RedisCluster
+
+    cluster = _started(request.config, "a Redis Cluster", lambda: RedisCluster().start())
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
 def fresh_redis_state() -> Iterator[None]:
     """Forget the store health records and django-redis's process-wide pools (keyed by URL
@@ -414,11 +441,16 @@ def fresh_redis_state() -> Iterator[None]:
     from django_redis.pool import ConnectionFactory
 
     from django_async_cbv._redis import health
+    from django_async_cbv.redis_cluster import ClusterConnectionFactory
 
     health.forget()
     ConnectionFactory._pools.clear()
+    ClusterConnectionFactory._clusters.clear()
     yield
     health.forget()
+    for client in ClusterConnectionFactory._clusters.values():
+        client.close()
+    ClusterConnectionFactory._clusters.clear()
     for pool in ConnectionFactory._pools.values():
         pool.disconnect()
     ConnectionFactory._pools.clear()

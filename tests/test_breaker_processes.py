@@ -11,6 +11,7 @@ ends the recovery period by moving the circuit's opening time back an hour in Re
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -69,6 +70,12 @@ async def test_two_processes_share_one_circuit(
         while len(pending) > 2:  # the refused ones answer at once; the probes wait
             _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         assert all(t.result() == 503 for t in tasks if t.done())
+        # The two probes were admitted; each counts its run before it waits (polled: the
+        # second one's count may still be on its way when the 48 refusals are in).
+        deadline = time.monotonic() + 10
+        while await calls(async_redis_client) < 3 + 2:
+            assert time.monotonic() < deadline, "the probes did not run"
+            await asyncio.sleep(0.01)
         assert await calls(async_redis_client) == 3 + 2
         assert (await async_redis_client.hget(CIRCUIT_KEY, "s")) == b"2"
         await async_redis_client.rpush(RELEASE_KEY, "go", "go")

@@ -14,6 +14,7 @@ from django.test import override_settings
 from docs.examples import settings_redis
 
 from django_async_cbv.checks import check_redis_caches
+from tests.redis_cluster import RedisCluster
 from tests.redis_server import RedisServer
 from tests.redis_topologies import SentinelGroup
 from tests.test_redis_configs import cached_view, get, runs
@@ -52,3 +53,13 @@ async def test_tls_acl(tls_redis: RedisServer) -> None:
 
 async def test_sentinel(sentinel_group: SentinelGroup) -> None:
     await serves_hits(settings_redis.sentinel(sentinel_group.sentinels))
+
+
+async def test_cluster(redis_cluster: RedisCluster, fresh_redis_state: None) -> None:
+    redis_cluster.flushall()
+    await serves_hits(settings_redis.cluster(redis_cluster.url))
+    client = redis_cluster.cluster_client()
+    try:
+        assert any(True for _ in client.scan_iter(match="*async_cbv:c:{*", count=1000))
+    finally:
+        client.close()

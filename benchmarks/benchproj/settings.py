@@ -15,6 +15,9 @@ Environment variables (set by the harness, one server process each):
 ``BENCH_CACHE_PREFIX`` the cache's KEY_PREFIX (one per server, so no two variants share keys).
 ``BENCH_RL_RATE``     ``ratelimit``: the limit of every limited variant (default ``100/m``).
 ``BENCH_RL_ALGORITHM`` ``ratelimit``: AsyncRateLimitMixin's algorithm (default ``sliding_window``).
+``BENCH_CLUSTER_URL`` ``cluster.py``: the ``default`` cache is a Redis Cluster (one node's URL),
+                      through the entry of docs/redis.md; ``BENCH_REDIS_URL`` still names
+                      the single Redis where the handlers count their runs.
 """
 
 import os
@@ -136,3 +139,13 @@ if _redis_url:
     # django-ratelimit has no proxy count; a function does the same (benchproj.ratelimit).
     RATELIMIT_IP_META_KEY = "benchproj.ratelimit.client_ip"
     RATELIMIT_USE_CACHE = "default"
+
+_cluster_url = os.environ.get("BENCH_CLUSTER_URL")
+if _redis_url and _cluster_url:
+    CACHES["default"].update(
+        LOCATION=_cluster_url,
+        OPTIONS={
+            "CLIENT_CLASS": "django_async_cbv.redis_cluster.ClusterClient",
+            "CONNECTION_FACTORY": "django_async_cbv.redis_cluster.ClusterConnectionFactory",
+        },
+    )

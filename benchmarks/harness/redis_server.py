@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .server import pin_prefix
@@ -39,9 +40,18 @@ def _free_port() -> int:
 class RedisServer:
     """A redis-server process of our own, or the server named by REDIS_URL."""
 
-    def __init__(self, url: str | None = None, cpu: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        cpu: int | None = None,
+        *,
+        args: tuple[str, ...] = (),
+        port_factory: Callable[[], int] | None = None,
+    ) -> None:
         self.external = url
         self.cpu = cpu
+        self.args = args  # extra configuration (cluster.py: a cluster node's)
+        self.port_factory = port_factory or _free_port
         self.url: str | None = url
         self.proc: subprocess.Popen[str] | None = None
         self._log: list[str] = []
@@ -64,7 +74,7 @@ class RedisServer:
                     "redis-server) or set REDIS_URL to a Redis the benchmark may empty."
                 )
             for _attempt in range(5):
-                port = _free_port()
+                port = self.port_factory()
                 if self._spawn(binary, port, timeout):
                     self.url = f"redis://127.0.0.1:{port}/0"
                     break
@@ -80,6 +90,7 @@ class RedisServer:
             "--port", str(port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no",
             "--protected-mode", "yes", "--daemonize", "no",
+            *self.args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd,

@@ -79,3 +79,22 @@ def sentinel(sentinels: list[tuple[str, int]]) -> dict[str, Any]:
             },
         }
     }
+
+
+def cluster(node_url: str) -> dict[str, Any]:
+    # Redis Cluster (or a managed cluster endpoint), through django-redis and the
+    # library's cluster client and connection factory.
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            # One node (or the managed service's cluster endpoint): the other nodes
+            # are discovered from it.
+            "LOCATION": node_url,  # e.g. "redis://10.0.0.1:7000/0"
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_async_cbv.redis_cluster.ClusterClient",
+                "CONNECTION_FACTORY": "django_async_cbv.redis_cluster.ClusterConnectionFactory",
+                "SOCKET_CONNECT_TIMEOUT": 0.5,  # seconds
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }

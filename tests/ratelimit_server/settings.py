@@ -41,6 +41,23 @@ CACHES = {
     "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
 
+if os.environ.get("REDIS_CLUSTER_URL"):
+    # tests/test_redis_cluster_processes.py: the cache is a Redis Cluster, through the
+    # client and connection factory of the entry of docs/redis.md, with this server's
+    # own timeouts (REDIS_URL still counts the views' runs).
+    from docs.examples.settings_redis import cluster
+
+    _entry = cluster(os.environ["REDIS_CLUSTER_URL"])["default"]
+    _options = {"CLIENT_CLASS", "CONNECTION_FACTORY"}
+    CACHES["default"] = {
+        **CACHES["default"],
+        "LOCATION": _entry["LOCATION"],
+        "OPTIONS": {
+            **CACHES["default"].get("OPTIONS", {}),
+            **{name: value for name, value in _entry["OPTIONS"].items() if name in _options},
+        },
+    }
+
 ASYNC_CBV = {
     "CACHE_ALIAS": "default",
     "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),

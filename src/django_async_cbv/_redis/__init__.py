@@ -13,6 +13,10 @@ purpose (cache, rate limit, circuit breakers), so that a large cache entry never
 delays a rate limit check; with a pool capped below :data:`MIN_POOL_FOR_PURPOSES`
 connections, the purposes share one. Nothing of the library waits for a connection
 of a full pool or is refused one.
+
+A Redis Cluster alias gets a :class:`~.cluster.ClusterBackend` instead: the same
+channels, one set per primary, behind a :class:`~.cluster.ClusterChannel` that routes
+each command by its key's hash slot (see ``cluster``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from django.dispatch import receiver
 from django_async_cbv._redis.loops import PerLoop
 
 from .channel import Channel
+from .cluster import ClusterBackend, ClusterChannel
 from .config import (
     DEFAULT_SOCKET_CONNECT_TIMEOUT,
     DEFAULT_SOCKET_TIMEOUT,
@@ -41,6 +46,7 @@ from .config import (
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis
+    from redis.asyncio.cluster import RedisCluster
     from redis.asyncio.sentinel import Sentinel
 
 __all__ = [
@@ -48,15 +54,21 @@ __all__ = [
     "DEFAULT_SOCKET_TIMEOUT",
     "DJANGO_BACKEND",
     "DJANGO_REDIS_BACKEND",
+    "AnyChannel",
     "Channel",
+    "ClusterChannel",
     "RedisConfigError",
     "aclose_current_loop",
     "async_redis_for_alias",
     "channel_for",
+    "is_cluster_alias",
     "is_redis_alias",
     "is_redis_config",
     "spec_for",
 ]
+
+#: What :func:`channel_for` hands out: a channel to one server, or to a cluster.
+AnyChannel = Channel | ClusterChannel
 
 #: A pool capped below this many connections gives all purposes one channel.
 MIN_POOL_FOR_PURPOSES: Final = 8
@@ -102,12 +114,12 @@ class _Backend:
                     await client.aclose()
 
 
-async def _aclose_all(backends: Iterable[_Backend]) -> None:
+async def _aclose_all(backends: Iterable[_Backend | ClusterBackend]) -> None:
     await asyncio.gather(*(backend.aclose() for backend in backends), return_exceptions=True)
 
 
 #: Each event loop's backends, by cache alias.
-backends: PerLoop[_Backend] = PerLoop("redis pools", _aclose_all)
+backends: PerLoop[_Backend | ClusterBackend] = PerLoop("redis pools", _aclose_all)
 
 # spec_for() per alias (None: not Redis), until CACHES changes.
 _specs: dict[str, RedisSpec | None] = {}
@@ -126,17 +138,25 @@ def is_redis_alias(alias: str) -> bool:
     return _spec(alias) is not None
 
 
-def _backend(alias: str) -> _Backend | None:
+def _backend(alias: str) -> _Backend | ClusterBackend | None:
     spec = _spec(alias)
     if spec is None:
         return None
     backend = backends.get(alias)
     if backend is None:
-        backend = backends.get_or_create(alias, lambda: _Backend(spec))
+        backend = backends.get_or_create(
+            alias, lambda: ClusterBackend(spec) if spec.cluster else _Backend(spec)
+        )
     return backend
 
 
-def channel_for(alias: str, purpose: str) -> Channel | None:
+def is_cluster_alias(alias: str) -> bool:
+    """Whether cache ``alias`` is a Redis Cluster to the library (raises as :func:`spec_for`)."""
+    spec = _spec(alias)
+    return spec is not None and spec.cluster
+
+
+def channel_for(alias: str, purpose: str) -> AnyChannel | None:
     """The running loop's channel to cache ``alias`` for ``purpose``; None if not Redis.
 
     Raises ImproperlyConfigured (:class:`RedisConfigError`, naming the option) when
@@ -146,11 +166,14 @@ def channel_for(alias: str, purpose: str) -> Channel | None:
     return None if backend is None else backend.channel(purpose)
 
 
-def async_redis_for_alias(alias: str) -> Redis | None:
-    """A redis-py asyncio client on the running loop's pool for ``alias``; None if not Redis."""
+def async_redis_for_alias(alias: str) -> Redis | RedisCluster | None:
+    """A redis-py asyncio client on the running loop's pool for ``alias`` (the loop's
+    ``RedisCluster`` client for a cluster); None if not Redis."""
     backend = _backend(alias)
     if backend is None:
         return None
+    if isinstance(backend, ClusterBackend):
+        return backend.cluster
     if backend.client is None:
         from redis.asyncio import Redis
 

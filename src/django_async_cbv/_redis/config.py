@@ -1,7 +1,8 @@
 """How the library connects to the Redis behind a cache alias (internal).
 
 :func:`spec_for` reads a ``CACHES`` entry the way its backend reads it, django-redis
-(its default connection factory, or its Sentinel factory) or Django's own
+(its default connection factory, its Sentinel factory, or the library's Redis
+Cluster factory, :mod:`django_async_cbv.redis_cluster`) or Django's own
 ``RedisCache``, and turns it into a :class:`RedisSpec`: the URL of the server both
 backends write to and the keyword arguments of a redis-py *asyncio* connection pool
 equivalent to the backend's own (blocking) pool. Every option is redis-py's to
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -65,6 +66,8 @@ _DEFAULT_CLIENT: Final = "django_redis.client.DefaultClient"
 _SENTINEL_CLIENT: Final = "django_redis.client.SentinelClient"
 _DEFAULT_FACTORY: Final = "django_redis.pool.ConnectionFactory"
 _SENTINEL_FACTORY: Final = "django_redis.pool.SentinelConnectionFactory"
+_CLUSTER_CLIENT: Final = "django_async_cbv.redis_cluster.ClusterClient"
+_CLUSTER_FACTORY: Final = "django_async_cbv.redis_cluster.ClusterConnectionFactory"
 
 # django-redis options that become connection keyword arguments (when truthy, as there).
 _DJANGO_REDIS_KWARGS: Final = {
@@ -83,7 +86,10 @@ class RedisSpec:
 
     ``kwargs`` go to ``pool_class.from_url(url, ...)``. For Sentinel, ``sentinels``
     lists the sentinels' (host, port), ``service`` names the monitored master, and
-    the pool is a sentinel-managed pool of that master's connections.
+    the pool is a sentinel-managed pool of that master's connections. For Redis
+    Cluster (``cluster``), ``url`` and ``kwargs`` are those of
+    ``redis.asyncio.cluster.RedisCluster.from_url`` (see ``cluster``), and
+    ``pool_class`` the class of the pool of each node's connections.
     """
 
     alias: str
@@ -96,6 +102,7 @@ class RedisSpec:
     sentinels: tuple[tuple[str, int], ...] = ()
     service: str = ""
     sentinel_kwargs: dict[str, Any] | None = field(default=None)
+    cluster: bool = False
 
     def make_pool(self) -> tuple[ConnectionPool, Sentinel | None]:
         """A new asyncio connection pool (and the Sentinel manager it asks, if any).
@@ -124,8 +131,9 @@ def is_redis_config(config: Mapping[str, Any]) -> bool:
     """Whether a ``CACHES`` entry is a Redis the library talks to directly.
 
     Django's ``RedisCache``, or django-redis with its default client and connection
-    factory, or its Sentinel client and factory (sharded, herd or custom clients and
-    factories do not qualify).
+    factory, or its Sentinel client and factory, or the Redis Cluster client and
+    factory of :mod:`django_async_cbv.redis_cluster` (sharded, herd or custom clients
+    and factories do not qualify).
     """
     backend = config.get("BACKEND")
     if backend == DJANGO_BACKEND:
@@ -136,7 +144,7 @@ def is_redis_config(config: Mapping[str, Any]) -> bool:
 
 
 def _django_redis_kind(options: Mapping[str, Any]) -> str | None:
-    """'plain', 'sentinel', or None when the client or factory is not one we speak for.
+    """'plain', 'sentinel', 'cluster', or None when the client or factory is not one we speak for.
 
     Classes are compared, not paths: django-redis takes any path to them (e.g.
     ``django_redis.client.default.DefaultClient``).
@@ -153,6 +161,10 @@ def _django_redis_kind(options: Mapping[str, Any]) -> str | None:
         return "plain"
     if client in (default_client, sentinel_client) and factory is _resolve(_SENTINEL_FACTORY):
         return "sentinel"
+    if client in (default_client, _resolve(_CLUSTER_CLIENT)) and factory is _resolve(
+        _CLUSTER_FACTORY
+    ):
+        return "cluster"
     return None
 
 
@@ -190,8 +202,10 @@ def spec_for(alias: str) -> RedisSpec | None:
         raise RedisConfigError(alias, "OPTIONS", "must be a dict.")
     if config.get("BACKEND") == DJANGO_BACKEND:
         spec = _django_spec(alias, config, options)
-    elif _django_redis_kind(options) == "sentinel":
+    elif (kind := _django_redis_kind(options)) == "sentinel":
         spec = _sentinel_spec(alias, config, options)
+    elif kind == "cluster":
+        spec = _cluster_spec(alias, config, options)
     else:
         spec = _django_redis_spec(alias, config, options)
     _try_pool(spec)
@@ -289,6 +303,14 @@ def _sentinel_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, 
     )
 
 
+def _cluster_spec(alias: str, config: Mapping[str, Any], options: Mapping[str, Any]) -> RedisSpec:
+    """The library's ClusterConnectionFactory: the cluster one node of LOCATION belongs to."""
+    servers = _servers(alias, config.get("LOCATION"), ",")
+    kwargs = _django_redis_kwargs(alias, options)
+    pool_class = async_pool(alias, "CONNECTION_POOL_CLASS", None, POOLS)  # each node's
+    return replace(_finish(alias, servers[0], pool_class, kwargs), cluster=True)
+
+
 def _finish(
     alias: str, url: str, pool_class: type[ConnectionPool], kwargs: dict[str, Any]
 ) -> RedisSpec:
@@ -358,10 +380,16 @@ _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
 def _try_pool(spec: RedisSpec) -> None:
-    """Build the pool and one connection object (no I/O) to surface a bad option now."""
+    """Build the pool and one connection object, or the asyncio cluster client (no I/O),
+    to surface a bad option now."""
     try:
-        pool: Any = spec.make_pool()[0]
-        pool.make_connection()  # untyped in redis-py
+        if spec.cluster:
+            from redis.asyncio.cluster import RedisCluster
+
+            RedisCluster.from_url(spec.url, **spec.kwargs)
+        else:
+            pool: Any = spec.make_pool()[0]
+            pool.make_connection()  # untyped in redis-py
     except RedisConfigError:
         raise
     except TypeError as exc:

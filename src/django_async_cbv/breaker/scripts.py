@@ -43,7 +43,7 @@ from django_async_cbv._util import lua_script, script_sha
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from django_async_cbv._redis import Channel
+    from django_async_cbv._redis import AnyChannel
 
 __all__ = ["KEEP_MS", "SCRIPTS", "keys_for", "run"]
 
@@ -86,7 +86,7 @@ def keys_for(prefix: str, name: str) -> list[str]:
 
 
 async def run(
-    client: Channel | Redis, operation: str, keys: list[str], args: list[str | int]
+    client: AnyChannel | Redis, operation: str, keys: list[str], args: list[str | int]
 ) -> list[int]:
     """EVALSHA the operation's script; on NOSCRIPT, EVAL it (which also caches it)."""
     from redis.exceptions import NoScriptError

@@ -29,6 +29,7 @@ from .plan import (
     _user_identity,
     _validate,
     digest,
+    key_namespace,
 )
 from .policy import _NEVER_STORED, _messages_used
 from .store import _new_generation, store_for
@@ -175,7 +176,7 @@ class AsyncCacheMixin(_CacheFlow):
     def _class_plan_names(cls) -> tuple[str, str]:
         alias = cls.cache_alias or get_settings().cache_alias
         prefix = cls.cache_key_prefix or f"{cls.__module__}.{cls.__qualname__}"
-        return alias, f"async_cbv:c:{digest(prefix)}:gen"
+        return alias, f"{key_namespace(alias, digest(prefix))}:gen"
 
     @classmethod
     def invalidate_cache(cls) -> None:
@@ -303,7 +304,7 @@ class AsyncCacheMixin(_CacheFlow):
             health.log(lost, alias, "down", level=logging.ERROR)
             return
         try:
-            await store_for(alias).bump(f"async_cbv:c:{digest(prefix)}:gen")
+            await store_for(alias).bump(f"{key_namespace(alias, digest(prefix))}:gen")
         except StoreError as exc:
             health.failed(definitive=exc.definitive)
             health.log(lost, alias, exc, level=logging.ERROR)

@@ -11,6 +11,7 @@ from typing import Any, Final, NamedTuple
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
+from django_async_cbv import _redis
 from django_async_cbv._validation import is_number
 
 from .entry import Entry
@@ -33,6 +34,20 @@ def digest(*parts: str | bytes | None) -> str:
     return hasher.hexdigest()
 
 
+def key_namespace(alias: str, prefix: str) -> str:
+    """The start of every key name of a view's cache (``prefix``: the digest of its prefix).
+
+    ``async_cbv:c:<prefix>``; on a Redis Cluster ``async_cbv:c:{<prefix>}``: the digest is
+    the hash tag, so all keys of one view (its generation, every entry, vary, lock and
+    pass key) share one slot and a lookup is one script on one primary.
+    """
+    try:
+        cluster = _redis.is_cluster_alias(alias)
+    except ImproperlyConfigured:
+        cluster = False  # the alias's calls fail, and are logged, anyway
+    return f"async_cbv:c:{{{prefix}}}" if cluster else f"async_cbv:c:{prefix}"
+
+
 def _non_negative(value: object) -> bool:
     return is_number(value) and value >= 0
 
@@ -50,27 +65,31 @@ class _Plan:
     base: str  # the URL-level key (get_cache_key())
     max_entry_size: int | None = None  # bytes of body; None: no limit
 
+    @functools.cached_property
+    def namespace(self) -> str:
+        return key_namespace(self.alias, self.prefix)
+
     @property
     def gen_name(self) -> str:
-        return f"async_cbv:c:{self.prefix}:gen"
+        return f"{self.namespace}:gen"
 
     @property
     def vary_name(self) -> str:
-        return f"async_cbv:c:{self.prefix}:vary:{self.base}"
+        return f"{self.namespace}:vary:{self.base}"
 
     @property
     def lock_name(self) -> str:
-        return f"async_cbv:c:{self.prefix}:lock:{self.base}"
+        return f"{self.namespace}:lock:{self.base}"
 
     @property
     def pass_name(self) -> str:
-        return f"async_cbv:c:{self.prefix}:pass:{self.base}"
+        return f"{self.namespace}:pass:{self.base}"
 
     def entry_name(self, request: HttpRequest, vary: tuple[str, ...]) -> str:
         parts: list[str | None] = [self.base]
         for name in vary:
             parts += [name, _request_header(request, name)]
-        return f"async_cbv:c:{self.prefix}:e:{digest(*parts)}"
+        return f"{self.namespace}:e:{digest(*parts)}"
 
 
 class _StaticPlan(NamedTuple):

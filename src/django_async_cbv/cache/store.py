@@ -21,7 +21,7 @@ from django_async_cbv._util import StoreError, lua_script, redis_call, script_sh
 from .entry import Entry, _load_entry
 
 if TYPE_CHECKING:
-    from django_async_cbv._redis import Channel
+    from django_async_cbv._redis import AnyChannel
 
 
 # One round trip for a lookup: the generation (created at a random value when
@@ -113,7 +113,7 @@ class RedisStore(Store):
     def key(self, name: str) -> str:
         return str(_make_key(self.alias)(name))
 
-    def channel(self) -> Channel:
+    def channel(self) -> AnyChannel:
         try:
             channel = _redis.channel_for(self.alias, "cache")
         except _redis.RedisConfigError as exc:

@@ -41,7 +41,7 @@ from .rates import Rate
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from django_async_cbv._redis import Channel
+    from django_async_cbv._redis import AnyChannel
 
 __all__ = ["ALGORITHMS", "SCRIPTS", "Decision", "RedisLimiter", "redis_keys"]
 
@@ -97,7 +97,7 @@ class RedisLimiter:
 
     async def check(
         self,
-        client: Channel | Redis,
+        client: AnyChannel | Redis,
         key_prefix: str,
         identity: str,
         rates: tuple[Rate, ...],
@@ -142,7 +142,7 @@ def _seconds(ms: int) -> int:
 
 
 async def _run(
-    client: Channel | Redis, algorithm: str, keys: list[str], args: list[str | int]
+    client: AnyChannel | Redis, algorithm: str, keys: list[str], args: list[str | int]
 ) -> list[Any]:
     """EVALSHA the algorithm's script; on NOSCRIPT, EVAL it (which also caches it)."""
     from redis.exceptions import NoScriptError

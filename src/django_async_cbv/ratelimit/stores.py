@@ -233,9 +233,10 @@ async def _check(plan: _Plan, identity: str) -> Decision:
     health = health_of(plan.alias)
     if health.should_skip():
         raise _StoreDown("the store is down (skipped until it answers again)")
+    probing = health.down  # down, and this request's turn to try it
     try:
         if store.redis:
-            decision = await _check_redis(plan, who, health)
+            decision = await _check_redis(plan, who, health, probing=probing)
         else:
             decision = await _check_cache(plan, who, store)
     except StoreError as exc:
@@ -253,7 +254,9 @@ async def _check(plan: _Plan, identity: str) -> Decision:
     return decision
 
 
-async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
+async def _check_redis(
+    plan: _Plan, who: str, health: StoreHealth, *, probing: bool = False
+) -> Decision:
     try:
         channel = _redis.channel_for(plan.alias, "ratelimit")
     except _redis.RedisConfigError as exc:
@@ -263,7 +266,9 @@ async def _check_redis(plan: _Plan, who: str, health: StoreHealth) -> Decision:
     if channel is None:  # CACHES changed under the request
         raise StoreError(f"the cache {plan.alias!r} is no longer Redis")
     async with _gate(plan.alias):
-        if health.should_skip():  # found down while this request waited for its turn
+        # Found down while this request waited for its turn (a probe goes on: its turn
+        # was taken by the check above, and asking again would skip it).
+        if not probing and health.should_skip():
             raise _StoreDown("the store is down (skipped until it answers again)")
         # A connection the server has closed (restart, failover, idle timeout) is
         # replaced and the check sent once more by the channel. Should the first
