@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.asgi_servers import AsgiServer
 from tests.postgres_server import PostgresServer, find_bin_dir
-from tests.uvicorn_server import UvicornServer
 
 pytestmark = pytest.mark.e2e
 
@@ -82,9 +82,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    servers = [
-        UvicornServer("tests.write_server.asgi:application", env, cwd=ROOT) for _ in range(2)
-    ]
+    servers = [AsgiServer("tests.write_server.asgi:application", env, cwd=ROOT) for _ in range(2)]
     try:
         yield [server.wait_ready() for server in servers]
     finally:
