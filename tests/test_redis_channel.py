@@ -290,3 +290,38 @@ def test_the_fast_packer_writes_what_redis_py_writes(name: Any, rest: list[Any])
     if fast is None:
         return  # redis-py packs it (and raises its own errors)
     assert [fast] == Connection().pack_command(*args)
+
+
+async def test_failed_health_checks_fail_the_command_within_its_bound(trickle_proxy: Any) -> None:
+    """Connections that open but never answer the health check's PING (no handshake to
+    read first): the command fails after a second one, not when the server comes back."""
+    import inspect
+
+    from redis.asyncio import ConnectionPool
+    from redis.asyncio.connection import AbstractConnection
+
+    from django_async_cbv._redis.channel import Channel
+
+    # No CLIENT SETINFO (driver_info since redis-py 7, lib_name before), nor HELLO.
+    if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters:
+        no_setinfo: dict[str, Any] = {"driver_info": None}
+    else:
+        no_setinfo = {"lib_name": None, "lib_version": None}
+    pool = ConnectionPool.from_url(
+        trickle_proxy.url,
+        health_check_interval=30,  # a connection without a handshake is checked at once
+        protocol=2,
+        **no_setinfo,
+        socket_timeout=0.2,
+        socket_connect_timeout=0.2,
+    )
+    channel = Channel(pool, 0.2, "unanswered", 0.2)
+    trickle_proxy.interval = 3600  # the server's bytes are held until the proxy stops
+    trickle_proxy.trickle = True
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await asyncio.wait_for(channel.execute("PING"), 10)
+        assert trickle_proxy.connections == 2
+    finally:
+        await channel.aclose()
+        await pool.aclose()

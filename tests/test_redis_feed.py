@@ -173,3 +173,39 @@ async def test_a_reply_nobody_is_owed_breaks_the_connection(redis_url: str) -> N
         assert await channel.execute("ECHO", "y") == b"y"
         assert feed_of(channel) is not feed
         await _redis.aclose_current_loop()
+
+
+def test_replies_are_parsed_as_they_arrive_over_tls_under_uvloop(tls_redis: RedisServer) -> None:
+    """uvicorn runs on uvloop when it is installed: its TLS transport takes the feed too,
+    and a connection the server closes is replaced there as well."""
+    uvloop = pytest.importorskip("uvloop")
+    admin = redis.Redis.from_url(tls_redis.url, ssl_ca_certs=tls_redis.ca_file)
+    big = b"u" * (1 << 20)
+
+    async def run() -> None:
+        assert "uvloop" in type(asyncio.get_running_loop()).__module__
+        channel = _redis.channel_for("default", "cache")
+        assert channel is not None
+        replies = await asyncio.gather(
+            channel.execute("SET", "big", big),
+            *(channel.execute("ECHO", str(i)) for i in range(50)),
+            channel.evalsha("0" * 40, 0),
+            channel.execute("GET", "big"),
+            return_exceptions=True,
+        )
+        assert replies[0] == b"OK"
+        assert replies[1:51] == [str(i).encode() for i in range(50)]
+        assert type(replies[51]).__name__ == "NoScriptError"
+        assert replies[52] == big
+        old = feed_of(channel)
+        admin.client_kill_filter(_type="normal", skipme=True)
+        assert await channel.execute("ECHO", "after") == b"after"
+        assert feed_of(channel) is not old
+        await _redis.aclose_current_loop()
+
+    url = tls_redis.url
+    try:
+        with caches(url, ssl_ca_certs=tls_redis.ca_file, ssl_cert_reqs="required"):
+            uvloop.run(run())
+    finally:
+        admin.close()

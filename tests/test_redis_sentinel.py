@@ -213,3 +213,35 @@ def test_harness_sentinel_failover_promotes_the_replica(
         master.close()
     with primary_client(group) as client:
         assert client.get("after") == b"2"
+
+
+async def test_a_demoted_primary_is_left_for_the_one_the_sentinel_names(
+    failover_sentinel_group: SentinelGroup,
+) -> None:
+    """An operator demotes the primary (REPLICAOF) without the Sentinel closing its
+    clients: its READONLY reply drops the connection, as redis-py's Sentinel connections
+    do, instead of keeping every later write on a replica."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ResponseError
+
+    from django_async_cbv import _redis
+
+    group = failover_sentinel_group
+    with sentinel_alias(group):
+        channel = _redis.channel_for(ALIAS, "cache")
+        assert channel is not None
+        assert await channel.execute("SET", "before", "1") == b"OK"
+        first = await channel.execute("CLIENT", "ID")
+        old = client_for(group.master.port)
+        new = client_for(group.replica.port)
+        try:
+            new.execute_command("REPLICAOF", "NO", "ONE")
+            old.execute_command("REPLICAOF", "127.0.0.1", str(group.replica.port))
+            with pytest.raises((RedisConnectionError, ResponseError)):
+                await channel.execute("SET", "after", "1")
+            # The connection that answered READONLY is closed, not kept for the next write.
+            assert str(first) not in [c["id"] for c in old.client_list()]
+        finally:
+            old.close()
+            new.close()
+            await _redis.aclose_current_loop()

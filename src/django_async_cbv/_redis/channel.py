@@ -145,10 +145,12 @@ class Channel:
 
         Connecting, the handshake, the retries the options ask for, Sentinel's
         discovery and a health check all take place within ``connect_timeout +
-        timeout``. A failure to connect fails the queued commands; a failed write breaks
-        the connection (see ``_broken``: a command is sent once more on a new one).
+        timeout``. A failure to connect fails the queued commands; a failed write or health
+        check breaks the connection (see ``_broken``: a command is sent once more on a new
+        one), and a second connection lost in one run fails what is queued.
         """
         bound = self.connect_timeout + self.timeout
+        lost = 0
         try:
             while self._queue and not self._closed:
                 connection: AbstractConnection | None = None
@@ -168,14 +170,14 @@ class Channel:
                             self._written(connection)
                 except BaseException as exc:
                     error = as_redis_error(exc, f"{self}", bound)
-                    if connection is None:  # no connection: nothing was written
-                        self._fail_queued(error)
-                    else:
+                    if connection is not None:
                         self._broken(connection, error)
-                    if not isinstance(exc, Exception):
+                        lost += 1
+                    if connection is None or lost > 1 or not isinstance(exc, Exception):
                         self._fail_queued(error)
+                    if not isinstance(exc, Exception):
                         raise
-                    if connection is None:
+                    if connection is None or lost > 1:
                         return
         finally:
             self._sender = None

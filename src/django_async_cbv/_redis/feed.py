@@ -12,9 +12,11 @@ end of stream, the closing of the connection) goes on to redis-py's protocol as 
 
 The feed is detached whenever redis-py reads on its own (its health-check ``PING``),
 and only ever attached to a connection whose hiredis reader holds no unread bytes. Where
-the connection's parser is not hiredis, or its protocol could carry push frames that
-the installed hiredis cannot tell from replies, :func:`attach` returns None and the
-channel reads through redis-py's ``read_response`` in a task instead.
+the connection's parser is not hiredis, its protocol could carry push frames that the
+installed hiredis cannot tell from replies, or its class reads replies in a
+``read_response`` of its own (a Sentinel connection drops itself on a ``READONLY``
+reply from a demoted primary), :func:`attach` returns None and the channel reads
+through that ``read_response`` in a task instead.
 """
 
 from __future__ import annotations
@@ -129,8 +131,11 @@ def attach(
     redis-py's own reading must stay (see the module's docstring)."""
     try:
         from redis._parsers import _AsyncHiredisParser
+        from redis.asyncio.connection import AbstractConnection
     except ImportError:  # pragma: no cover - every supported redis-py has it
         return None
+    if type(connection).read_response is not AbstractConnection.read_response:
+        return None  # e.g. SentinelManagedConnection: what it does there must happen
     writer = writer_of(connection)
     parser = getattr(connection, "_parser", None)
     if writer is None or not isinstance(parser, _AsyncHiredisParser):
