@@ -179,12 +179,17 @@ class QueryPlan:
             if not raw:
                 continue
             try:
-                conditions[spec.lookup] = self._parse(spec, raw)
+                value = self._parse(spec, raw)
             except ValidationError as exc:
                 errors[name] = list(exc.messages)
+            else:
+                if value != []:  # "?x__in=," names no value: ignored like "?x__in="
+                    conditions[spec.lookup] = value
         words = (query.get("search") or "").split() if self.search else []
         if len(words) > MAX_SEARCH_WORDS:
             errors["search"] = [f"Use at most {MAX_SEARCH_WORDS} words."]
+        elif any("\x00" in word for word in words):
+            errors["search"] = ["Null characters are not allowed."]
         if errors:
             raise invalid(errors)
         if conditions:
