@@ -34,7 +34,7 @@ class CursorAPI(AsyncAPIView):
     pagination = "cursor"
     paginate_by = 3
     max_paginate_by = 5
-    ordering_fields = ["weight", "released", "name"]
+    ordering_fields = ["weight", "released", "name", "price", "created", "category"]
 
 
 class OtherCursorAPI(CursorAPI):
@@ -203,6 +203,21 @@ def test_default_ordering_with_nulls_both_ways() -> None:
             break
         url = local(data["previous"])
     assert list(itertools.chain.from_iterable(pages)) == expected
+
+
+def test_decimal_datetime_and_foreign_key_keys_round_trip() -> None:
+    """Cursor values of Decimal, datetime (with microseconds) and foreign key columns."""
+    from tests.models import Category
+
+    kinds = [Category.objects.create(name=n) for n in ("a", "b")]
+    for i in range(7):
+        Widget.objects.create(
+            name=f"k{i}", price=["1.10", "2.20"][i % 2], category=[None, *kinds][i % 3]
+        )
+    for ordering in ("-price,created", "-created", "category,-price"):
+        ids, _ = walk(f"/widgets/?page_size=2&ordering={ordering}")
+        keys = [key.replace("category", "category_id") for key in ordering.split(",")]
+        assert ids == db_order(",".join(keys)), ordering
 
 
 def test_an_emptied_page_still_links_back() -> None:
