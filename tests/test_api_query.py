@@ -256,6 +256,30 @@ async def test_a_full_page_and_its_count_take_one_thread_hop(
     assert seen[0][0] == seen[1][0] != 0
 
 
+# -- description ------------------------------------------------------------------------
+
+
+def test_the_query_parameters_of_a_view_are_listed() -> None:
+    """What an API description generator reads: every parameter, with field and lookup."""
+    params = LookupsAPI.get_query_parameters()
+    assert [(p.name, p.kind, p.lookup, p.many) for p in params] == [
+        ("quantity__gte", "filter", "gte", False),
+        ("tag", "filter", "exact", False),
+        ("page", "page", None, False),
+        ("page_size", "page_size", None, False),
+    ]
+    assert params[0].field is Widget._meta.get_field("quantity")
+    names = [p.name for p in FilteredAPI.get_query_parameters()]
+    assert names[:3] == ["name", "name__in", "quantity"]
+    assert "created__lte" in names
+    assert "category__gte" not in names
+    assert names[-4:] == ["search", "ordering", "page", "page_size"]
+    ordering = FilteredAPI.get_query_parameters()[-3]
+    assert ordering.choices == ("price", "quantity", "released", "-price", "-quantity", "-released")
+    cursor = type("C", (FilteredAPI,), {"pagination": "cursor"}).get_query_parameters()
+    assert [p.name for p in cursor[-2:]] == ["cursor", "page_size"]
+
+
 # -- misconfiguration ---------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 
 from django_async_cbv.exceptions import ProblemError
 
-from .config import PAGINATION_STYLES, Config
+from .config import PAGINATION_STYLES
 from .cursor import Keyset, cursor_keys, cursor_salt
 from .filtering import QueryParameter, QueryPlan, compile_query
 
@@ -78,7 +78,6 @@ class PaginationMixin:
     ordering_fields: Sequence[str] = ()
 
     request: HttpRequest
-    _config: Config
 
     def get_pagination(self) -> str:
         """Return ``"page"`` or ``"cursor"``."""
