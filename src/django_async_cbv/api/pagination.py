@@ -17,7 +17,7 @@ from django.http import HttpRequest
 
 from django_async_cbv.exceptions import ProblemError
 
-from .config import PAGINATION_STYLES
+from .config import PAGINATION_STYLES, Config
 from .cursor import Keyset, cursor_keys, cursor_salt
 from .filtering import QueryParameter, QueryPlan, compile_query
 
@@ -97,6 +97,16 @@ class PaginationMixin:
 
     def get_query_plan(self, model: type[models.Model]) -> QueryPlan:
         """Return the compiled filters, search and ordering names of this request."""
+        config: Config = self._config  # type: ignore[attr-defined]
+        cls = type(self)
+        if (
+            config.query is not None
+            and model is config.model
+            and cls.get_filter_fields is PaginationMixin.get_filter_fields
+            and cls.get_search_fields is PaginationMixin.get_search_fields
+            and cls.get_ordering_fields is PaginationMixin.get_ordering_fields
+        ):
+            return config.query  # the class's own, compiled by as_view()
         return compile_query(
             type(self).__qualname__,
             model,
