@@ -2,7 +2,7 @@
 
 A cursor holds the ordering it was made for, the values of that ordering's keys
 (the pk last) in the row it starts after, and the direction. It is signed with
-``django.core.signing`` and a salt of the view class, so a cursor that was
+``django.core.signing.Signer`` and a salt of the view class, so a cursor that was
 altered, or made by another view, is refused with a 400 problem.
 
 The next page is ``WHERE (k1, k2, ..., pk) after (v1, v2, ..., vpk)`` in the
@@ -98,7 +98,7 @@ class Keyset:
     def __init__(self, queryset: models.QuerySet[Any], keys: tuple[str, ...], salt: str) -> None:
         self.queryset = queryset
         self.keys = keys
-        self.salt = salt
+        self.signer = signing.Signer(salt=salt)  # no timestamp: a position does not expire
         meta = queryset.model._meta
         self.fields = [meta.get_field(key.removeprefix("-")) for key in keys]
         self.nulls_largest = connections[queryset.db].features.nulls_order_largest
@@ -110,12 +110,12 @@ class Keyset:
 
     def _sign(self, values: list[Any], reverse: bool, inclusive: bool) -> str:
         payload = {"k": list(self.keys), "v": values, "r": int(reverse), "i": int(inclusive)}
-        return signing.dumps(payload, salt=self.salt, compress=True)
+        return self.signer.sign_object(payload)
 
     def read(self, cursor: str) -> tuple[list[Any], bool, bool]:
         """Return ``(values, reverse, inclusive)`` of a cursor; 400 if it is not ours."""
         try:
-            payload = signing.loads(cursor, salt=self.salt)
+            payload = self.signer.unsign_object(cursor)
             if payload["k"] != list(self.keys):
                 raise ValueError("another ordering")
             values = [
