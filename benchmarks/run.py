@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Run a benchmark scenario and print a side-by-side table."
     )
-    parser.add_argument("scenario", choices=["hello", "api", "ratelimit", "cache"])
+    parser.add_argument("scenario", choices=["hello", "api", "pages", "ratelimit", "cache"])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument(
         "--duration", type=int, default=5, help="seconds measured per run (default 5)"
@@ -212,7 +212,11 @@ def source_state() -> dict[str, str]:
     }
 
 
-def seed_database(tmpdir: Path, pg: PostgresServer | None = None) -> Path:
+def seed_rows(scenario: str) -> int:
+    return scenarios.PAGES_ROWS if scenario == "pages" else SEEDED_ROWS
+
+
+def seed_database(tmpdir: Path, pg: PostgresServer | None = None, rows: int = SEEDED_ROWS) -> Path:
     db = tmpdir / "seed.sqlite3"
     target = {"BENCH_PG": pg.dsn("bench_seed")} if pg is not None else {"BENCH_DB": str(db)}
     if pg is not None:
@@ -224,8 +228,8 @@ def seed_database(tmpdir: Path, pg: PostgresServer | None = None) -> Path:
         "PYTHONPATH": str(BENCH_DIR),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "benchproj.seed", str(SEEDED_ROWS)],
-        cwd=BENCH_DIR, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "-m", "benchproj.seed", str(rows)],
+        cwd=BENCH_DIR, env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         raise RunFailed(f"seeding the database failed:\n{proc.stdout}\n{proc.stderr}", EXIT_SETUP)
@@ -319,7 +323,7 @@ def start_variant(
                 tag=f"{tag_of(variant)}-{ep.key}-warm", xff_pool=ep.xff_pool,
             )  # fmt: skip
             check_load(run, ep, res, "warm-up")
-    reset_rows(run)
+    reset_rows(run, seed_rows(scenario.name))
     print(f"  started {variant.key} on port {port} (checked, warmed up)", flush=True)
 
 
@@ -353,23 +357,23 @@ def check_load(run: Running, ep: scenarios.Endpoint, res: LoadResult, phase: str
         raise RunFailed(f"{key} {ep.key}: no request completed during the {phase}")
 
 
-def reset_rows(run: Running) -> None:
+def reset_rows(run: Running, rows: int = SEEDED_ROWS) -> None:
     """Delete the rows that create runs added to the variant's database (SQLite or PostgreSQL)."""
     if run.pg is not None:
         pg, name = run.pg
-        pg.psql(f"DELETE FROM items_item WHERE id > {SEEDED_ROWS}", name)
+        pg.psql(f"DELETE FROM items_item WHERE id > {int(rows)}", name)
     elif run.db is not None:
-        reset_database(run.db)
+        reset_database(run.db, rows)
 
 
-def reset_database(db: Path) -> None:
+def reset_database(db: Path, rows: int = SEEDED_ROWS) -> None:
     """Delete the rows that create runs added, so every list and detail run sees 1,000 rows.
 
     The server is idle at this point; SQLite in WAL mode lets a second
     connection write, and the server's next connection sees the change.
     """
     with sqlite3.connect(db, timeout=30) as conn:
-        conn.execute("DELETE FROM items_item WHERE id > ?", (SEEDED_ROWS,))
+        conn.execute("DELETE FROM items_item WHERE id > ?", (rows,))
     conn.close()
 
 
@@ -721,6 +725,25 @@ def cache_extras(
     }
 
 
+def pages_extras(scenario: scenarios.Scenario, summaries: dict[tuple[str, str], Summary]) -> dict:
+    """Page 5,000 against page 1, per variant; the cursor variant's target."""
+    print("\npage 5,000 / page 1 (same variant; [range of per-round ratios]):")
+    out: dict = {"ratios": {}, "failures": []}
+    for v in scenario.variants:
+        deep, first = summaries.get((v.key, "page5000")), summaries.get((v.key, "page1"))
+        if deep is None or first is None:
+            continue
+        value = ratio(deep, first)
+        pairs = [d.rps / f.rps for d, f in zip(deep.rounds, first.rounds, strict=False) if f.rps]
+        out["ratios"][v.key] = value
+        print(f"  {v.label:<34} {value:5.2f}  [{min(pairs):.2f}-{max(pairs):.2f}]")
+    if "cursor" in out["ratios"]:
+        value = out["ratios"]["cursor"]
+        met = "met" if value >= scenarios.PAGES_TARGET else "NOT met"
+        print(f"  target: cursor page 5,000 >= {scenarios.PAGES_TARGET:.2f}x page 1: {met}")
+    return out
+
+
 def make_scenario(args: argparse.Namespace) -> scenarios.Scenario:
     if args.scenario == "hello":
         return scenarios.hello()
@@ -728,6 +751,8 @@ def make_scenario(args: argparse.Namespace) -> scenarios.Scenario:
         return scenarios.api(args.middleware, args.database, args.endpoints)
     if args.scenario == "cache":
         return scenarios.cache(args.middleware)
+    if args.scenario == "pages":
+        return scenarios.pages(args.middleware)
     return scenarios.ratelimit(args.middleware)
 
 
@@ -783,9 +808,9 @@ def main(argv: list[str] | None = None) -> int:
                     pg.start()
                 except RuntimeError as exc:
                     raise RunFailed(str(exc), EXIT_SETUP) from exc
-            db_seed = seed_database(tmpdir, pg)
+            db_seed = seed_database(tmpdir, pg, seed_rows(args.scenario))
             where = f"PostgreSQL {bin_dir.parent.name} on port {pg.port}" if pg else db_seed
-            print(f"database: 1,000 rows seeded in {where}", flush=True)
+            print(f"database: {seed_rows(args.scenario):,} rows seeded in {where}", flush=True)
 
         if args.scenario in ("ratelimit", "cache"):
             # Redis stands for a separate machine: on the load generator's core, not the server's.
@@ -842,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
             for run in running:
-                reset_rows(run)
+                reset_rows(run, seed_rows(args.scenario))
         for run in running:
             for ep in scenario.endpoints:
                 verify(run, ep, "post")
@@ -876,6 +901,8 @@ def main(argv: list[str] | None = None) -> int:
         if redis is not None and args.scenario == "cache":
             extras["cache"] = cache_extras(args, scenario, running, redis, load_cpu, summaries)
             extras["redis"] = redis.description
+        if args.scenario == "pages":
+            extras["pages"] = pages_extras(scenario, summaries)
 
         out_path = args.output
         if out_path is None:

@@ -377,3 +377,63 @@ async def test_json_api_readonly(client: AsyncClient) -> None:
         assert refused.status_code == 405
         assert refused["Allow"] == "GET, HEAD, OPTIONS"
     assert await item_count() == 1
+
+
+async def _names(client: AsyncClient, url: str) -> list[str]:
+    response = await client.get(url)
+    assert response.status_code == 200, response.content
+    return [item["name"] for item in body(response)["results"]]
+
+
+@pytest.mark.urls("docs.examples.json_api_querying")
+async def test_json_api_querying(client: AsyncClient) -> None:
+    """The filters, search words and orderings the querying example lists in its comments."""
+    from items.models import Item
+
+    for name, description, price, quantity, active in [
+        ("Milk jug", "Stainless steel.", "14.90", 8, True),
+        ("Cup", "Porcelain jug-shaped cup.", "4.50", 3, True),
+        ("Tamper", "Walnut handle.", "29.00", 1, False),
+    ]:
+        await Item.objects.acreate(
+            name=name, description=description, price=price, quantity=quantity, active=active
+        )
+    assert await _names(client, "/items/?active=true&price__gte=10&price__lt=20") == ["Milk jug"]
+    assert await _names(client, "/items/?quantity__in=1,2,3") == ["Cup", "Tamper"]
+    assert await _names(client, "/items/?created_at__gte=2000-01-01") == [
+        "Cup",
+        "Milk jug",
+        "Tamper",
+    ]
+    assert await _names(client, "/items/?search=milk%20jug") == ["Milk jug"]
+    assert await _names(client, "/items/?search=JUG") == ["Cup", "Milk jug"]
+    assert await _names(client, "/items/?ordering=-price,name") == ["Tamper", "Milk jug", "Cup"]
+    refused = await client.get("/items/?price__gte=cheap&ordering=quantity")
+    assert refused.status_code == 400
+    assert refused["Content-Type"] == PROBLEM
+    assert sorted(body(refused)["errors"]) == ["price__gte"]
+    assert (await client.get("/items/?ordering=quantity")).status_code == 400
+    assert await _names(client, "/stock/?quantity__lte=5") == ["Cup", "Tamper"]
+    assert await _names(client, "/stock/?quantity__gte=5&name=Cup") == ["Cup"]  # gte: not offered
+
+
+@pytest.mark.urls("docs.examples.json_api_cursor")
+async def test_json_api_cursor(client: AsyncClient) -> None:
+    """Cursor pages: newest first, no count, next and previous links, a tampered cursor 400."""
+    from items.models import Item
+
+    for name in ("a", "b", "c", "d", "e"):
+        await Item.objects.acreate(name=name, price="1.00")
+    first = body(await client.get("/feed/"))
+    assert list(first) == ["next", "previous", "results"]
+    assert [i["name"] for i in first["results"]] == ["e", "d"]
+    second = body(await client.get(first["next"]))
+    assert [i["name"] for i in second["results"]] == ["c", "b"]
+    last = body(await client.get(second["next"]))
+    assert ([i["name"] for i in last["results"]], last["next"]) == (["a"], None)
+    assert body(await client.get(second["previous"]))["results"] == first["results"]
+    cheap = body(await client.get("/feed/?ordering=price&page_size=4"))
+    assert [i["name"] for i in cheap["results"]] == ["a", "b", "c", "d"]
+    tampered = await client.get(first["next"][:-3] + "abc")
+    assert tampered.status_code == 400
+    assert list(body(tampered)["errors"]) == ["cursor"]

@@ -33,14 +33,17 @@ def main() -> int:
             cursor.execute("PRAGMA journal_mode=WAL;")
     call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
     Item.objects.bulk_create(
-        Item(
-            name=f"seed-item-{i:05d}",
-            description=f"Seeded item number {i}, used by the benchmark list and detail pages.",
-            price=Decimal(i % 500) + Decimal("0.99"),
-            quantity=i % 97,
-            is_active=i % 3 != 0,
-        )
-        for i in range(1, rows + 1)
+        (
+            Item(
+                name=f"seed-item-{i:05d}",
+                description=f"Seeded item number {i}, used by the benchmark list and detail pages.",
+                price=Decimal(i % 500) + Decimal("0.99"),
+                quantity=i % 97,
+                is_active=i % 3 != 0,
+            )
+            for i in range(1, rows + 1)
+        ),
+        batch_size=5000,
     )
     count = Item.objects.count()
     if count != rows:

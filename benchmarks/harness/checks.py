@@ -84,6 +84,23 @@ def check_list(reply: Reply) -> None:
     _expect(ids == sorted(ids) and ids[0] == 1, f"list: first page ids {ids}")
 
 
+def check_page(first_id: int, size: int = 20) -> Callable[[Reply], None]:
+    """A list page (numbered or cursor) whose rows are ``first_id`` and the next ones by pk."""
+
+    def check(reply: Reply) -> None:
+        _expect(reply.status == 200, f"page: status {reply.status}, body {reply.body[:300]!r}")
+        data = reply.json()
+        _expect(isinstance(data, dict) and "results" in data, "page: no results")
+        for obj in data["results"]:
+            _check_item(obj, "page")
+        ids = [obj["id"] for obj in data["results"]]
+        expected = list(range(first_id, first_id + size))
+        _expect(ids == expected, f"page: ids {ids[:3]}..., expected {expected[:3]}...")
+        _expect(bool(data.get("next")), "page: no next link")
+
+    return check
+
+
 def check_retrieve(pk: int) -> Callable[[Reply], None]:
     def check(reply: Reply) -> None:
         _expect(reply.status == 200, f"retrieve: status {reply.status}, body {reply.body[:300]!r}")

@@ -193,6 +193,94 @@ def api(middleware: str = "default", database: str = "sqlite", only: str | None 
     )
 
 
+PAGES_ROWS = 1_000_000
+PAGES_DEEP = 5000  # the deep page's number: rows 99,981 to 100,000
+PAGES_TARGET = 0.90  # cursor page 5,000 >= 0.90x cursor page 1
+PAGES_VARIANTS = [
+    # key, label, URLconf module
+    ("cursor", "AsyncAPIView, cursor pages", "benchproj.api.acbv_cursor"),
+    ("asyncapiview", "AsyncAPIView, numbered pages", "benchproj.api.acbv"),
+    ("ninja", "django-ninja, numbered pages", "benchproj.api.ninja_api"),
+]
+
+_CURSOR = r"""
+import sys
+import django
+django.setup()
+from benchproj.api.acbv_cursor import cursor_after
+print("CURSOR " + cursor_after(int(sys.argv[1])))
+"""
+
+
+def _deep_cursor(after_pk: int) -> str:
+    """The cursor variant's signed cursor after row ``after_pk`` ("" if it cannot make one)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchproj.settings",
+        "PYTHONPATH": os.pathsep.join(
+            [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        "BENCH_DB": ":memory:",
+        "BENCH_URLCONF": "benchproj.api.acbv_cursor",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _CURSOR, str(after_pk)],
+        cwd=BENCH_DIR, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    for line in proc.stdout.splitlines():
+        if line.startswith("CURSOR "):
+            return line[7:]
+    return ""  # an older library: the cursor variant is skipped by the probe
+
+
+def pages(middleware: str = "default") -> Scenario:
+    """Page 1 and page 5,000 of a 1,000,000-row table: keyset cursors vs OFFSET pages.
+
+    One URL serves every variant: numbered pages read ``page`` and ignore
+    ``cursor``, the cursor variant reads ``cursor`` and ignores ``page``.
+    """
+    variants = [
+        Variant(
+            key,
+            label,
+            DJANGO_APP,
+            {"BENCH_URLCONF": module, "BENCH_MIDDLEWARE": middleware},
+            needs_db=True,
+            module=module,
+        )
+        for key, label, module in PAGES_VARIANTS
+    ]
+    first = (PAGES_DEEP - 1) * 20 + 1
+    deep = f"/items/?page={PAGES_DEEP}&cursor={_deep_cursor(first - 1)}"
+    endpoints = [
+        Endpoint("page1", "GET", "/items/", lambda port, tag: _verify_page(port, "/items/", 1)),
+        Endpoint("page5000", "GET", deep, lambda port, tag: _verify_page(port, deep, first)),
+    ]
+    keys = [key for key, *_ in PAGES_VARIANTS]
+    tables = [
+        Table(
+            f"pages {ep.key}: GET {ep.path if len(ep.path) < 40 else ep.path[:40] + '...'}",
+            ep.key,
+            keys,
+            baseline="cursor",
+            also_vs="ninja",
+        )
+        for ep in endpoints
+    ]
+    return Scenario(
+        "pages",
+        f"page 1 and page {PAGES_DEEP:,} of a {PAGES_ROWS:,}-row SQLite table, {middleware}"
+        " middleware",
+        variants,
+        endpoints,
+        tables,
+    )
+
+
+def _verify_page(port: int, path: str, first_id: int) -> None:
+    checks.check_page(first_id)(checks.request(port, "GET", path))
+
+
 RATELIMIT_RATE = "100/m"
 RATELIMIT_XFF_POOL = 5000
 RATELIMIT_TARGET = 0.90

@@ -4,7 +4,9 @@
 ``routing``        the route (list or detail) and the action of a request
 ``access``         ``authenticate()``, CSRF for session users, permissions
 ``objects``        the queryset, object lookup and serialization
-``pagination``     ``?page=`` and ``?page_size=``
+``filtering``      ``filter_fields``, ``search_fields``, ``ordering_fields``, compiled
+``cursor``         signed ``?cursor=`` positions and keyset pages
+``pagination``     the list's query string: filters, ordering, ``?page=``/``?cursor=``
 ``writes``         forms, ``perform_*`` hooks, one transaction per write
 ``conditional``    ``ETag``, ``If-None-Match`` → 304, ``If-Match`` → 412, 428
 ``input``          JSON values checked and shaped for a form

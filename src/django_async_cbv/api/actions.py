@@ -29,12 +29,13 @@ class ListMixin(_Base):
     """GET and HEAD on the list route → ``list``."""
 
     async def list(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """Answer 200 with one page: ``{"count", "next", "previous", "results"}``."""
+        """Answer 200 with one page: ``{"count", "next", "previous", "results"}``.
+
+        Cursor pages (``pagination = "cursor"``) have no ``count``.
+        """
         page = await self.paginate(await self.get_filtered_queryset())
         results = [await maybe_await(self.serialize(obj)) for obj in page.objects]
-        return self.json_response(
-            {"count": page.count, "next": page.next, "previous": page.previous, "results": results}
-        )
+        return self.json_response(page.envelope(results))
 
 
 class RetrieveMixin(_Base):

@@ -18,10 +18,15 @@ from django.forms import BaseModelForm
 
 from django_async_cbv._validation import is_whole
 
+from .cursor import cursor_keys
+from .filtering import QueryPlan, compile_query
 from .input import get_input_plan
 from .schema import get_schema, model_field_names, natural_key
 
-__all__ = ["CONFIG_ATTRS", "Config", "build_config", "overrides"]
+__all__ = ["CONFIG_ATTRS", "PAGINATION_STYLES", "Config", "build_config", "overrides"]
+
+#: The values of ``pagination``.
+PAGINATION_STYLES = ("page", "cursor")
 
 #: The attributes whose values shape the configuration.
 CONFIG_ATTRS = frozenset(
@@ -37,6 +42,10 @@ CONFIG_ATTRS = frozenset(
         "max_paginate_by",
         "ordering",
         "require_if_match",
+        "pagination",
+        "filter_fields",
+        "search_fields",
+        "ordering_fields",
     }
 )
 
@@ -48,6 +57,9 @@ class Config:
     model: type[models.Model] | None  # None: only get_queryset() knows it
     fields: tuple[str, ...] | None  # the class's ``fields``
     read_only_fields: tuple[str, ...]
+    query: QueryPlan | None = None  # None: only get_queryset() knows the model
+    pagination: str = "page"
+    paginated: bool = True  # paginate_by is not None
 
 
 def overrides(cls: type, base: type, name: str) -> bool:
@@ -204,8 +216,42 @@ def build_config(cls: type, base: type, initkwargs: Mapping[str, Any]) -> Config
         for name in ordering:
             if isinstance(name, str) and name != "?" and model is not None:
                 _check_lookup(owner, "ordering", model, name)
+    pagination = attr("pagination")
+    if pagination not in PAGINATION_STYLES:
+        raise ImproperlyConfigured(
+            f"{owner}.pagination must be 'page' or 'cursor', not {pagination!r}."
+        )
+    if pagination == "cursor" and paginate_by is None:
+        raise ImproperlyConfigured(
+            f"{owner} has pagination = 'cursor' and paginate_by = None; cursor pages need "
+            "a page size."
+        )
+    query = None
+    if model is not None:
+        query = compile_query(
+            owner, model, attr("filter_fields"), attr("search_fields"), attr("ordering_fields")
+        )
+        if pagination == "cursor":
+            _check_cursor_ordering(owner, model, ordering, queryset)
     return Config(
         model=None if schema is None else schema.model,
         fields=None if fields is None else tuple(fields),
         read_only_fields=tuple(read_only),
+        query=query,
+        pagination=pagination,
+        paginated=paginate_by is not None,
     )
+
+
+def _check_cursor_ordering(
+    owner: str, model: type[models.Model], ordering: Any, queryset: Any
+) -> None:
+    """The default ordering of cursor pages must be field names (a keyset)."""
+    if ordering:
+        cursor_keys(owner, model, ordering)
+        return
+    query = getattr(queryset, "query", None)  # a manager has no query of its own
+    if query is not None and query.order_by:
+        cursor_keys(owner, model, query.order_by, "queryset")
+    elif query is None or query.default_ordering:
+        cursor_keys(owner, model, list(model._meta.ordering or ()), "Meta.ordering")

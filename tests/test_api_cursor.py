@@ -1,0 +1,283 @@
+"""AsyncAPIView with ``pagination = "cursor"``: signed cursors, keyset pages, NULLs and ties.
+
+The property tests are sync tests driving Django's AsyncClient through
+``async_to_sync`` (as in test_api_fuzz.py), with a fixed, derandomized budget.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core import signing
+from django.db.backends.utils import CursorWrapper
+from django.test import AsyncClient
+from django.urls import path
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from django_async_cbv import AsyncAPIView
+from django_async_cbv.api.cursor import cursor_salt
+from tests.models import Widget
+from tests.test_api_support import PROBLEM, body
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
+
+
+class CursorAPI(AsyncAPIView):
+    model = Widget
+    fields = ["name", "weight", "released"]
+    pagination = "cursor"
+    paginate_by = 3
+    max_paginate_by = 5
+    ordering_fields = ["weight", "released", "name", "price", "created", "category"]
+
+
+class OtherCursorAPI(CursorAPI):
+    """The same model and ordering, another view: its cursors are foreign to CursorAPI."""
+
+
+class ReleasedFirstAPI(CursorAPI):
+    ordering = ["-released"]
+
+
+urlpatterns = [
+    path("widgets/", CursorAPI.as_view()),
+    path("widgets/<int:pk>/", CursorAPI.as_view()),
+    path("other/", OtherCursorAPI.as_view()),
+    path("released/", ReleasedFirstAPI.as_view()),
+]
+
+PROPERTY = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+_names = itertools.count()
+
+
+def add(weight: float | None = None, released: datetime.date | None = None) -> Widget:
+    return Widget.objects.create(
+        name=f"w{next(_names)}", price="1.00", weight=weight, released=released
+    )
+
+
+def get(url: str) -> Any:
+    return async_to_sync(AsyncClient().get)(url)
+
+
+def page(url: str) -> dict[str, Any]:
+    response = get(url)
+    assert response.status_code == 200, response.content
+    return body(response)  # type: ignore[no-any-return]
+
+
+def local(url: str | None) -> str:
+    assert url is not None
+    assert url.startswith("http://testserver/")
+    return url.removeprefix("http://testserver")
+
+
+def walk(url: str, direction: str = "next", between: Any = None) -> tuple[list[int], str]:
+    """Follow ``direction`` links from ``url``; return the ids seen and the last page's URL."""
+    ids: list[int] = []
+    for _ in range(200):
+        data = page(url)
+        ids += [row["id"] for row in data["results"]]
+        if data[direction] is None:
+            return ids, url
+        if between is not None:
+            between()
+        url = local(data[direction])
+    raise AssertionError("the pages did not end")
+
+
+def db_order(ordering: str) -> list[int]:
+    """The ids in the order SQLite sorts them (NULLs first ascending), the pk last."""
+    keys = [*ordering.split(","), "id"] if ordering else ["id"]
+    return list(Widget.objects.order_by(*keys).values_list("id", flat=True))
+
+
+def cursor_of(url: str | None) -> str:
+    return parse_qs(urlsplit(url).query)["cursor"][0]  # type: ignore[arg-type]
+
+
+def test_pages_have_no_count_and_link_both_ways() -> None:
+    ids = [add().pk for _ in range(7)]
+    first = page("/widgets/")
+    assert list(first) == ["next", "previous", "results"]
+    assert first["previous"] is None
+    second = page(local(first["next"]))
+    third = page(local(second["next"]))
+    assert [r["id"] for r in first["results"] + second["results"] + third["results"]] == ids
+    assert third["next"] is None
+    back = page(local(third["previous"]))
+    assert back["results"] == second["results"]
+    assert page(local(back["previous"]))["results"] == first["results"]
+
+
+def test_a_cursor_page_is_one_query_without_offset_or_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for _ in range(10):
+        add()
+    url = local(page("/widgets/?page_size=2")["next"])
+    url = local(page(url)["next"])
+    seen: list[str] = []
+    execute = CursorWrapper.execute
+
+    def recording(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        seen.append(sql)
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(CursorWrapper, "execute", recording)
+    assert len(page(url)["results"]) == 2
+    assert len(seen) == 1
+    assert "OFFSET" not in seen[0]
+    assert "COUNT" not in seen[0]
+    assert seen[0].endswith("LIMIT 3")
+
+
+def test_page_size_is_capped_and_kept_in_the_links() -> None:
+    for _ in range(12):
+        add()
+    first = page("/widgets/?page_size=50")
+    assert len(first["results"]) == 5
+    assert "cursor=" in first["next"]
+    assert parse_qs(urlsplit(first["next"]).query)["page_size"] == ["50"]
+
+
+def test_other_parameters_are_kept_and_page_is_ignored() -> None:
+    for weight in (1.0, 2.0, 3.0, 4.0, 5.0):
+        add(weight)
+    first = page("/widgets/?ordering=-weight&page_size=2&page=7")
+    assert [r["weight"] for r in first["results"]] == [5.0, 4.0]
+    query = parse_qs(urlsplit(first["next"]).query)
+    assert query["ordering"] == ["-weight"]
+    assert "page" not in query
+    assert [r["weight"] for r in page(local(first["next"]))["results"]] == [3.0, 2.0]
+
+
+def bad_cursor(url: str) -> None:
+    response = get(url)
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == PROBLEM
+    assert list(body(response)["errors"]) == ["cursor"]
+
+
+def test_a_tampered_foreign_or_misplaced_cursor_is_400() -> None:
+    for _ in range(5):
+        add()
+    cursor = cursor_of(page("/widgets/?page_size=2")["next"])
+    payload = signing.Signer(salt=cursor_salt(CursorAPI)).unsign_object(cursor)
+    payload["v"] = [0]
+    forged = signing.Signer(salt="another salt").sign_object(payload)
+    bad_cursor(f"/widgets/?cursor={forged}")
+    bad_cursor(f"/widgets/?cursor={cursor[:-2]}xx")
+    bad_cursor("/widgets/?cursor=garbage")
+    bad_cursor(f"/other/?cursor={cursor}")  # foreign: another view's salt
+    bad_cursor(f"/widgets/?cursor={cursor}&ordering=-weight")  # made for another ordering
+    assert get(f"/widgets/?cursor={cursor}").status_code == 200
+
+
+def test_default_ordering_with_nulls_both_ways() -> None:
+    days = [None, datetime.date(2026, 1, 1), None, datetime.date(2026, 2, 1), None]
+    for day in days * 2:
+        add(released=day)
+    expected = db_order("-released")
+    assert "cursor=" in page("/released/?page_size=2")["next"]
+    forward, last = walk("/released/?page_size=2")
+    assert forward == expected
+    pages = []
+    url = last
+    while True:
+        data = page(url)
+        pages.insert(0, [r["id"] for r in data["results"]])
+        if data["previous"] is None:
+            break
+        url = local(data["previous"])
+    assert list(itertools.chain.from_iterable(pages)) == expected
+
+
+def test_decimal_datetime_and_foreign_key_keys_round_trip() -> None:
+    """Cursor values of Decimal, datetime (with microseconds) and foreign key columns."""
+    from tests.models import Category
+
+    kinds = [Category.objects.create(name=n) for n in ("a", "b")]
+    for i in range(7):
+        Widget.objects.create(
+            name=f"k{i}", price=["1.10", "2.20"][i % 2], category=[None, *kinds][i % 3]
+        )
+    for ordering in ("-price,created", "-created", "category,-price"):
+        ids, _ = walk(f"/widgets/?page_size=2&ordering={ordering}")
+        keys = [key.replace("category", "category_id") for key in ordering.split(",")]
+        assert ids == db_order(",".join(keys)), ordering
+
+
+def test_an_emptied_page_still_links_back() -> None:
+    rows = [add(weight=1.0) for _ in range(4)]
+    second = local(page("/widgets/?page_size=2")["next"])
+    Widget.objects.filter(pk__in=[rows[2].pk, rows[3].pk]).delete()
+    data = page(second)
+    assert data["results"] == []
+    assert data["next"] is None
+    back = page(local(data["previous"]))
+    assert [r["id"] for r in back["results"]] == [rows[0].pk, rows[1].pk]
+    assert back["previous"] is None
+
+
+ORDERINGS = ["", "weight", "-weight", "released,-weight", "-released,weight", "-name"]
+values = st.tuples(
+    st.sampled_from([None, 1.0, 2.0, 2.0, 3.0]),
+    st.sampled_from([None, datetime.date(2026, 1, 1), datetime.date(2026, 3, 1)]),
+)
+
+
+@PROPERTY
+@given(
+    rows=st.lists(values, max_size=14),
+    ordering=st.sampled_from(ORDERINGS),
+    size=st.integers(1, 4),
+    inserts=st.lists(st.lists(values, max_size=3), max_size=6),
+)
+def test_every_row_is_seen_exactly_once_across_inserts(
+    rows: list[tuple[Any, Any]],
+    ordering: str,
+    size: int,
+    inserts: list[list[tuple[Any, Any]]],
+) -> None:
+    """Forward paging sees every row that existed at the start once, in order, and
+    no row twice, however many rows (NULLs and ties included) arrive between pages;
+    paging back from the end (without inserts) sees the same rows in the same order.
+    """
+    Widget.objects.all().delete()
+    for weight, released in rows:
+        add(weight, released)
+    expected = db_order(ordering)
+    start = f"/widgets/?page_size={size}" + (f"&ordering={ordering}" if ordering else "")
+
+    backward_pages: list[list[int]] = []
+    url = walk(start)[1]
+    while True:
+        data = page(url)
+        backward_pages.insert(0, [r["id"] for r in data["results"]])
+        if data["previous"] is None:
+            break
+        url = local(data["previous"])
+    assert list(itertools.chain.from_iterable(backward_pages)) == expected
+
+    batches = iter(inserts)
+
+    def insert() -> None:
+        for weight, released in next(batches, []):
+            add(weight, released)
+
+    seen, _ = walk(start, between=insert)
+    assert len(seen) == len(set(seen))
+    assert [pk for pk in seen if pk in set(expected)] == expected
