@@ -187,9 +187,9 @@ def test_problems_per_status(doc: dict[str, Any]) -> None:
     detail = doc["paths"]["/widgets/{pk}/"]
     statuses = lambda op: sorted(op["responses"])  # noqa: E731
     assert statuses(widgets["post"]) == ["201", "400", "403", "409", "413", "415"]
-    assert statuses(detail["get"]) == ["200", "403", "404"]
-    assert statuses(detail["patch"]) == ["200", "400", "403", "404", "409", "413", "415"]
-    assert statuses(detail["delete"]) == ["204", "403", "404", "409"]
+    assert statuses(detail["get"]) == ["200", "304", "403", "404"]
+    assert statuses(detail["patch"]) == ["200", "400", "403", "404", "409", "412", "413", "415"]
+    assert statuses(detail["delete"]) == ["204", "403", "404", "409", "412"]
     created = widgets["post"]["responses"]["201"]
     assert created["headers"]["Location"]["required"] is True
     problem = detail["put"]["responses"]["400"]["content"]
@@ -201,7 +201,8 @@ def test_problems_per_status(doc: dict[str, Any]) -> None:
 
 
 def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
-    """ETag, If-None-Match/304, If-Match/412 and, with require_if_match, 428."""
+    """ETag, If-None-Match/304, If-Match/412 on every API view; with require_if_match,
+    If-Match is required and a request without it is 428."""
     item = doc["paths"]["/conditional/{pk}/"]
     get = item["get"]
     assert param_names(get) == ["If-None-Match"]
@@ -216,8 +217,12 @@ def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
         )
         assert {"412", "428"} <= set(item[method]["responses"])
     plain = doc["paths"]["/widgets/{pk}/"]
-    assert "parameters" not in plain["put"]
-    assert "ETag" not in plain["get"]["responses"]["200"].get("headers", {})
+    assert "ETag" in plain["get"]["responses"]["200"]["headers"]
+    for method in ("put", "patch", "delete"):
+        if_match = plain[method]["parameters"][0]
+        assert (if_match["name"], if_match["required"]) == ("If-Match", False)
+        assert "412" in plain[method]["responses"]
+        assert "428" not in plain[method]["responses"]
 
 
 def test_rate_limited_methods_document_429_and_ratelimit_fields(doc: dict[str, Any]) -> None:
