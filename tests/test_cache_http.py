@@ -136,7 +136,13 @@ async def test_an_upstream_age_shortens_the_life(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("alias", ALIASES)
 @pytest.mark.parametrize(
-    "cache_control", ["max-age=10, must-revalidate", "Proxy-Revalidate, max-age=10"]
+    "cache_control",
+    [
+        "max-age=10, must-revalidate",
+        "Proxy-Revalidate, max-age=10",
+        # RFC 9111 5.2.2.10: s-maxage has proxy-revalidate's meaning for a shared cache.
+        "max-age=600, s-maxage=10",
+    ],
 )
 async def test_revalidate_entries_are_never_served_stale(
     alias: str, cache_control: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
@@ -176,11 +182,12 @@ async def test_revalidate_entries_are_never_served_stale(
     assert runs[name] == 2
 
 
+@pytest.mark.parametrize("cache_control", ["max-age=10, must-revalidate", "s-maxage=10"])
 async def test_a_revalidate_entry_is_kept_no_longer_than_its_life(
-    redis_client: redis.Redis,
+    cache_control: str, redis_client: redis.Redis
 ) -> None:
     view_class, _ = counted(
-        cache_stale_ttl=600, respond=responder(**{"Cache-Control": "max-age=10, must-revalidate"})
+        cache_stale_ttl=600, respond=responder(**{"Cache-Control": cache_control})
     )
     await get(route(view_class))
     [key] = redis_client.keys("*:e:*")

@@ -19,15 +19,16 @@ from .headers import _seconds
 #: (with or without arguments, e.g. ``no-cache="Set-Cookie"``), as strictly as
 #: Django's cache middleware matches ``private``.
 _REFUSED: Final = ("private", "no-store", "no-cache")
-#: Directives that forbid serving the entry once it is stale (RFC 9111 5.2.2.2, 5.2.2.8).
-_NO_STALE: Final = frozenset({"must-revalidate", "proxy-revalidate"})
+#: Directives that forbid serving the entry once it is stale (RFC 9111 5.2.2.2, 5.2.2.8,
+#: and 5.2.2.10: for a shared cache, ``s-maxage`` means ``proxy-revalidate`` too).
+_NO_STALE: Final = frozenset({"must-revalidate", "proxy-revalidate", "s-maxage"})
 
 
 class Freshness(NamedTuple):
     """How long to keep a response: its remaining life, and whether it may go stale."""
 
     ttl: float  # seconds from now the entry is fresh
-    revalidate: bool  # must-revalidate or proxy-revalidate: never served stale
+    revalidate: bool  # must-revalidate, proxy-revalidate or s-maxage: never served stale
 
 
 def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshness | None:
