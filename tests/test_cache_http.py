@@ -92,12 +92,12 @@ async def test_cache_timeout_still_caps_s_maxage(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("alias", ALIASES)
 async def test_expires_bounds_the_life(alias: str, clock: FakeClock) -> None:
-    """Expires minus Date (RFC 9111 4.2.1), below cache_timeout."""
+    """Expires minus Date (RFC 9111 4.2.1), less the age Date shows, below cache_timeout."""
     view_class, name = counted(
         cache_alias=alias,
         respond=responder(
-            Date=lambda now: http_date(now - 100),  # an upstream's answer: Date is its own
-            Expires=lambda now: http_date(now - 100 + 20),
+            Date=lambda now: http_date(now - 5),  # an upstream's answer, 5 s old
+            Expires=lambda now: http_date(now - 5 + 25),
         ),
     )
     url = route(view_class)
@@ -123,6 +123,32 @@ async def test_an_invalid_or_past_expires_is_not_stored(expires: str, clock: Fak
 async def test_max_age_overrides_expires(clock: FakeClock) -> None:
     view_class, _ = counted(respond=responder(**{"Cache-Control": "max-age=60", "Expires": "0"}))
     assert await states(route(view_class), clock, 0, 30, 61) == ["MISS", "HIT", "MISS"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Cache-Control": "max-age=60"},
+        {"Cache-Control": "s-maxage=60"},
+        {"Expires": lambda now: http_date(now - 100 + 60)},
+    ],
+)
+async def test_a_date_older_than_the_life_is_not_stored(
+    headers: dict[str, Any], clock: FakeClock
+) -> None:
+    """RFC 9111 4.2.3: the age is at least now minus Date (the apparent age)."""
+    view_class, name = counted(respond=responder(Date=lambda now: http_date(now - 100), **headers))
+    assert await states(route(view_class), clock, 0, 1) == ["MISS", "MISS"]
+    assert runs[name] == 2
+
+
+async def test_the_larger_of_age_and_the_apparent_age_counts(clock: FakeClock) -> None:
+    view_class, _ = counted(
+        respond=responder(
+            **{"Cache-Control": "max-age=60", "Age": "10"}, Date=lambda now: http_date(now - 30)
+        )
+    )
+    assert await states(route(view_class), clock, 0, 29, 31) == ["MISS", "HIT", "MISS"]
 
 
 async def test_an_upstream_age_shortens_the_life(clock: FakeClock) -> None:

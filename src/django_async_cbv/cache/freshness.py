@@ -40,8 +40,9 @@ def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshne
     an invalid ``Expires`` (RFC 9111 5.3: already expired); or no life left.
 
     The life is ``s-maxage``, else ``max-age``, else ``Expires`` minus ``Date`` (or
-    minus now without ``Date``), less the response's own ``Age`` (an upstream's answer
-    that has already aged); without any of them, ``timeout``.
+    minus now without ``Date``), less the age the response already has: the larger of
+    its ``Age`` and now minus its ``Date`` (an upstream's answer that has already
+    aged); without any of them, ``timeout``.
     """
     headers = response.headers
     cache_control = headers.get("Cache-Control", "")
@@ -66,6 +67,7 @@ def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshne
         seconds[name] = value
     if seconds.get("max-age") == 0:
         return None  # expressly not to be reused without revalidation
+    date = parse_http_date_safe(headers["Date"]) if "Date" in headers else None
     lifetime: float | None
     if "s-maxage" in seconds:
         lifetime = seconds["s-maxage"]
@@ -75,12 +77,14 @@ def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshne
         expires = parse_http_date_safe(headers["Expires"])
         if expires is None:
             return None
-        date = parse_http_date_safe(headers["Date"]) if "Date" in headers else None
         lifetime = expires - (date if date is not None else now)
     else:
         lifetime = None
     if lifetime is not None:
-        lifetime -= _seconds(headers.get("Age")) or 0
+        # RFC 9111 4.2.3: the age it arrived with is the larger of its Age and the
+        # time since its Date (the apparent age; never below 0 for a Date ahead).
+        age = _seconds(headers.get("Age")) or 0
+        lifetime -= max(age, now - date) if date is not None else age
     ttl = timeout if lifetime is None else min(timeout, lifetime)
     if ttl <= 0:
         return None
