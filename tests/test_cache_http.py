@@ -157,7 +157,23 @@ async def test_an_upstream_age_shortens_the_life(clock: FakeClock) -> None:
     url = route(view_class)
     assert await states(url, clock, 0, 9, 11) == ["MISS", "HIT", "MISS"]
     clock.now += 1
-    assert (await get(url))["Age"] == "1"  # a hit's Age is its own, the upstream's not replayed
+    # A hit's Age is the age it was stored with and its time in the cache (RFC 9111
+    # 4.2.3): with the stored max-age=60, a cache downstream sees 9 s left, not 59.
+    hit = await get(url)
+    assert (hit["X-Cache"], hit["Cache-Control"], hit["Age"]) == ("HIT", "max-age=60", "51")
+
+
+async def test_an_aged_answer_without_cache_control_gets_a_consistent_max_age(
+    clock: FakeClock,
+) -> None:
+    """Without the view's Cache-Control, max-age minus Age is what is left, miss or hit."""
+    view_class, _ = counted(respond=responder(Age="50"))  # cache_timeout=300 applies
+    url = route(view_class)
+    miss = await get(url)
+    assert (miss["Cache-Control"], miss["Age"]) == ("max-age=350", "50")
+    clock.now += 10
+    hit = await get(url)
+    assert (hit["X-Cache"], hit["Cache-Control"], hit["Age"]) == ("HIT", "max-age=350", "60")
 
 
 @pytest.mark.parametrize("alias", ALIASES)

@@ -351,7 +351,8 @@ class _CacheFlow:
             ],
             body=body,
             etag=response.headers["ETag"],
-            stored_at=now,
+            # When it was made, not received: a hit's Age includes the age it came with.
+            stored_at=now - fresh.age,
             fresh_until=now + ttl,
             generation=generation,
             vary=vary,
@@ -365,7 +366,8 @@ class _CacheFlow:
             return _mark(response, "BYPASS", plan), None
         _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
         if "Cache-Control" not in response.headers:
-            response.headers["Cache-Control"] = f"max-age={math.floor(ttl)}"
+            # Its life with the age it has (RFC 9111: what is left is max-age minus Age).
+            response.headers["Cache-Control"] = f"max-age={math.floor(ttl + fresh.age)}"
         return _mark(response, "MISS", plan), entry
 
 

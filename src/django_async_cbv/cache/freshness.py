@@ -29,6 +29,7 @@ class Freshness(NamedTuple):
 
     ttl: float  # seconds from now the entry is fresh
     revalidate: bool  # must-revalidate, proxy-revalidate or s-maxage: never served stale
+    age: float = 0.0  # seconds old it already is (RFC 9111 4.2.3's corrected initial age)
 
 
 def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshness | None:
@@ -80,12 +81,14 @@ def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshne
         lifetime = expires - (date if date is not None else now)
     else:
         lifetime = None
+    # RFC 9111 4.2.3: the age it arrived with is the larger of its Age and the time
+    # since its Date (the apparent age; never below 0 for a Date ahead).
+    age: float = _seconds(headers.get("Age")) or 0
+    if date is not None:
+        age = max(age, now - date)
     if lifetime is not None:
-        # RFC 9111 4.2.3: the age it arrived with is the larger of its Age and the
-        # time since its Date (the apparent age; never below 0 for a Date ahead).
-        age = _seconds(headers.get("Age")) or 0
-        lifetime -= max(age, now - date) if date is not None else age
+        lifetime -= age
     ttl = timeout if lifetime is None else min(timeout, lifetime)
     if ttl <= 0:
         return None
-    return Freshness(ttl, revalidate=bool(names & _NO_STALE))
+    return Freshness(ttl, revalidate=bool(names & _NO_STALE), age=age)
