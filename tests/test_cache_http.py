@@ -426,3 +426,21 @@ def test_entries_without_the_revalidate_flag_still_load() -> None:
     assert older.revalidate is False
     meta["revalidate"] = "yes"
     assert Entry.loads(magic + b"\n" + json.dumps(meta).encode() + b"\n" + body) is None
+
+
+async def test_an_async_should_cache_response_is_awaited() -> None:
+    """An ``async def`` hook's answer counts (a coroutine is not a yes)."""
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse(f"run {n}", status=404 if request.GET.get("missing") else 200)
+
+    async def should_cache_response(self: Any, response: HttpResponse) -> bool:
+        await asyncio.sleep(0)
+        return response.status_code == 404 and self.request.GET.get("keep") is not None
+
+    view_class, name = counted(respond=respond, should_cache_response=should_cache_response)
+    url = route(view_class)
+    assert [(await get(url))["X-Cache"] for _ in range(2)] == ["MISS", "MISS"]
+    kept = url + "?missing=1&keep=1"
+    assert [(await get(kept))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+    assert runs[name] == 3

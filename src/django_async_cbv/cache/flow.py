@@ -102,7 +102,7 @@ class _CacheFlow:
 
         async def _plan(self, request: HttpRequest) -> _Plan: ...
 
-        def _storable(
+        async def _storable(
             self,
             request: HttpRequest,
             response: HttpResponseBase,
@@ -325,7 +325,7 @@ class _CacheFlow:
             if session is not None:
                 session.accessed = accessed_before or touched
         now = time.time()
-        fresh = self._storable(request, response, plan, touched, now)
+        fresh = await self._storable(request, response, plan, touched, now)
         if fresh is None:
             if leading:
                 try:
