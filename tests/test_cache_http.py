@@ -444,3 +444,32 @@ async def test_an_async_should_cache_response_is_awaited() -> None:
     kept = url + "?missing=1&keep=1"
     assert [(await get(kept))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
     assert runs[name] == 3
+
+
+async def test_a_leader_cancelled_while_its_lock_is_being_taken_releases_it(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client gone while the lock's SET is on its way: the lock is not left to expire."""
+    from django_async_cbv.cache.store import RedisStore
+
+    view_class, name = counted()
+    url = route(view_class)
+    sent, reply = asyncio.Event(), asyncio.Event()
+    lock = RedisStore.lock
+
+    async def lock_with_a_late_reply(self: Any, *args: Any) -> bool:
+        taken = await lock(self, *args)  # Redis has run the SET ...
+        sent.set()
+        await reply.wait()  # ... and its reply is still on its way
+        return taken
+
+    monkeypatch.setattr(RedisStore, "lock", lock_with_a_late_reply)
+    leader = asyncio.ensure_future(get(url))
+    await sent.wait()
+    assert redis_client.keys("*:lock:*")
+    leader.cancel()  # before the reply comes
+    reply.set()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    assert redis_client.keys("*:lock:*") == []  # released, not left for LOCK_TIMEOUT
+    assert runs[name] == 0

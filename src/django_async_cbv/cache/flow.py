@@ -24,7 +24,7 @@ from django_async_cbv.stages import CallNext
 from .entry import Entry
 from .freshness import Freshness
 from .headers import PER_REQUEST_HEADERS, SAFE_METHODS, UNSAFE_METHODS, X_CACHE, _vary_names
-from .locks import _held, _store_failed
+from .locks import _held, _store_failed, _take
 from .plan import _authenticated, _Plan, _same_variant
 from .policy import _answer, _mark
 from .store import Store, store_for
@@ -146,7 +146,7 @@ class _CacheFlow:
         if entry is not None and not entry.revalidate and now < entry.fresh_until + plan.stale_ttl:
             token = secrets.token_hex(16)
             try:
-                leading = await store.lock(plan.lock_name, token, LOCK_TIMEOUT)
+                leading = await _take(store, plan, token, LOCK_TIMEOUT)
             except StoreError as exc:
                 _store_failed(plan, exc, "serving the stale entry")
                 leading = False
@@ -235,7 +235,7 @@ class _CacheFlow:
         try:
             async with contextlib.AsyncExitStack() as lock:
                 try:
-                    if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
+                    if await _take(store, plan, token, LOCK_TIMEOUT):
                         await lock.enter_async_context(_held(store, plan, token, LOCK_TIMEOUT))
                         # The key may have been filled between this request's look and
                         # its lock (by a leader that has finished since): look again.
@@ -291,7 +291,7 @@ class _CacheFlow:
             found = await self._find_fresh(store, request, plan)
             if found.entry is not None or found.passing:
                 return found
-            if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
+            if await _take(store, plan, token, LOCK_TIMEOUT):
                 await lock.enter_async_context(_held(store, plan, token, LOCK_TIMEOUT))
                 return await self._find_fresh(store, request, plan)
         return _Found(None, found.generation, False)
