@@ -92,12 +92,12 @@ async def test_cache_timeout_still_caps_s_maxage(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("alias", ALIASES)
 async def test_expires_bounds_the_life(alias: str, clock: FakeClock) -> None:
-    """Expires minus Date (RFC 9111 4.2.1), below cache_timeout."""
+    """Expires minus Date (RFC 9111 4.2.1), less the age Date shows, below cache_timeout."""
     view_class, name = counted(
         cache_alias=alias,
         respond=responder(
-            Date=lambda now: http_date(now - 100),  # an upstream's answer: Date is its own
-            Expires=lambda now: http_date(now - 100 + 20),
+            Date=lambda now: http_date(now - 5),  # an upstream's answer, 5 s old
+            Expires=lambda now: http_date(now - 5 + 25),
         ),
     )
     url = route(view_class)
@@ -125,18 +125,66 @@ async def test_max_age_overrides_expires(clock: FakeClock) -> None:
     assert await states(route(view_class), clock, 0, 30, 61) == ["MISS", "HIT", "MISS"]
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Cache-Control": "max-age=60"},
+        {"Cache-Control": "s-maxage=60"},
+        {"Expires": lambda now: http_date(now - 100 + 60)},
+    ],
+)
+async def test_a_date_older_than_the_life_is_not_stored(
+    headers: dict[str, Any], clock: FakeClock
+) -> None:
+    """RFC 9111 4.2.3: the age is at least now minus Date (the apparent age)."""
+    view_class, name = counted(respond=responder(Date=lambda now: http_date(now - 100), **headers))
+    assert await states(route(view_class), clock, 0, 1) == ["MISS", "MISS"]
+    assert runs[name] == 2
+
+
+async def test_the_larger_of_age_and_the_apparent_age_counts(clock: FakeClock) -> None:
+    view_class, _ = counted(
+        respond=responder(
+            **{"Cache-Control": "max-age=60", "Age": "10"}, Date=lambda now: http_date(now - 30)
+        )
+    )
+    assert await states(route(view_class), clock, 0, 29, 31) == ["MISS", "HIT", "MISS"]
+
+
 async def test_an_upstream_age_shortens_the_life(clock: FakeClock) -> None:
     """An answer already 50 s old with max-age=60 has 10 s left."""
     view_class, _ = counted(respond=responder(**{"Cache-Control": "max-age=60", "Age": "50"}))
     url = route(view_class)
     assert await states(url, clock, 0, 9, 11) == ["MISS", "HIT", "MISS"]
     clock.now += 1
-    assert (await get(url))["Age"] == "1"  # a hit's Age is its own, the upstream's not replayed
+    # A hit's Age is the age it was stored with and its time in the cache (RFC 9111
+    # 4.2.3): with the stored max-age=60, a cache downstream sees 9 s left, not 59.
+    hit = await get(url)
+    assert (hit["X-Cache"], hit["Cache-Control"], hit["Age"]) == ("HIT", "max-age=60", "51")
+
+
+async def test_an_aged_answer_without_cache_control_gets_a_consistent_max_age(
+    clock: FakeClock,
+) -> None:
+    """Without the view's Cache-Control, max-age minus Age is what is left, miss or hit."""
+    view_class, _ = counted(respond=responder(Age="50"))  # cache_timeout=300 applies
+    url = route(view_class)
+    miss = await get(url)
+    assert (miss["Cache-Control"], miss["Age"]) == ("max-age=350", "50")
+    clock.now += 10
+    hit = await get(url)
+    assert (hit["X-Cache"], hit["Cache-Control"], hit["Age"]) == ("HIT", "max-age=350", "60")
 
 
 @pytest.mark.parametrize("alias", ALIASES)
 @pytest.mark.parametrize(
-    "cache_control", ["max-age=10, must-revalidate", "Proxy-Revalidate, max-age=10"]
+    "cache_control",
+    [
+        "max-age=10, must-revalidate",
+        "Proxy-Revalidate, max-age=10",
+        # RFC 9111 5.2.2.10: s-maxage has proxy-revalidate's meaning for a shared cache.
+        "max-age=600, s-maxage=10",
+    ],
 )
 async def test_revalidate_entries_are_never_served_stale(
     alias: str, cache_control: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
@@ -176,11 +224,12 @@ async def test_revalidate_entries_are_never_served_stale(
     assert runs[name] == 2
 
 
+@pytest.mark.parametrize("cache_control", ["max-age=10, must-revalidate", "s-maxage=10"])
 async def test_a_revalidate_entry_is_kept_no_longer_than_its_life(
-    redis_client: redis.Redis,
+    cache_control: str, redis_client: redis.Redis
 ) -> None:
     view_class, _ = counted(
-        cache_stale_ttl=600, respond=responder(**{"Cache-Control": "max-age=10, must-revalidate"})
+        cache_stale_ttl=600, respond=responder(**{"Cache-Control": cache_control})
     )
     await get(route(view_class))
     [key] = redis_client.keys("*:e:*")
@@ -377,3 +426,50 @@ def test_entries_without_the_revalidate_flag_still_load() -> None:
     assert older.revalidate is False
     meta["revalidate"] = "yes"
     assert Entry.loads(magic + b"\n" + json.dumps(meta).encode() + b"\n" + body) is None
+
+
+async def test_an_async_should_cache_response_is_awaited() -> None:
+    """An ``async def`` hook's answer counts (a coroutine is not a yes)."""
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        return HttpResponse(f"run {n}", status=404 if request.GET.get("missing") else 200)
+
+    async def should_cache_response(self: Any, response: HttpResponse) -> bool:
+        await asyncio.sleep(0)
+        return response.status_code == 404 and self.request.GET.get("keep") is not None
+
+    view_class, name = counted(respond=respond, should_cache_response=should_cache_response)
+    url = route(view_class)
+    assert [(await get(url))["X-Cache"] for _ in range(2)] == ["MISS", "MISS"]
+    kept = url + "?missing=1&keep=1"
+    assert [(await get(kept))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+    assert runs[name] == 3
+
+
+async def test_a_leader_cancelled_while_its_lock_is_being_taken_releases_it(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client gone while the lock's SET is on its way: the lock is not left to expire."""
+    from django_async_cbv.cache.store import RedisStore
+
+    view_class, name = counted()
+    url = route(view_class)
+    sent, reply = asyncio.Event(), asyncio.Event()
+    lock = RedisStore.lock
+
+    async def lock_with_a_late_reply(self: Any, *args: Any) -> bool:
+        taken = await lock(self, *args)  # Redis has run the SET ...
+        sent.set()
+        await reply.wait()  # ... and its reply is still on its way
+        return taken
+
+    monkeypatch.setattr(RedisStore, "lock", lock_with_a_late_reply)
+    leader = asyncio.ensure_future(get(url))
+    await sent.wait()
+    assert redis_client.keys("*:lock:*")
+    leader.cancel()  # before the reply comes
+    reply.set()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    assert redis_client.keys("*:lock:*") == []  # released, not left for LOCK_TIMEOUT
+    assert runs[name] == 0

@@ -29,7 +29,7 @@ class Entry:
     generation: str = ""
     vary: tuple[str, ...] = ()
     name: str = ""  # the entry's key name: which variant of the URL it is
-    revalidate: bool = False  # must-revalidate or proxy-revalidate: never served stale
+    revalidate: bool = False  # must-revalidate, proxy-revalidate, s-maxage: never stale
 
     def dumps(self) -> bytes:
         head = {

@@ -24,7 +24,7 @@ from django_async_cbv.stages import CallNext
 from .entry import Entry
 from .freshness import Freshness
 from .headers import PER_REQUEST_HEADERS, SAFE_METHODS, UNSAFE_METHODS, X_CACHE, _vary_names
-from .locks import _held, _store_failed
+from .locks import _held, _store_failed, _take
 from .plan import _authenticated, _Plan, _same_variant
 from .policy import _answer, _mark
 from .store import Store, store_for
@@ -102,7 +102,7 @@ class _CacheFlow:
 
         async def _plan(self, request: HttpRequest) -> _Plan: ...
 
-        def _storable(
+        async def _storable(
             self,
             request: HttpRequest,
             response: HttpResponseBase,
@@ -146,7 +146,7 @@ class _CacheFlow:
         if entry is not None and not entry.revalidate and now < entry.fresh_until + plan.stale_ttl:
             token = secrets.token_hex(16)
             try:
-                leading = await store.lock(plan.lock_name, token, LOCK_TIMEOUT)
+                leading = await _take(store, plan, token, LOCK_TIMEOUT)
             except StoreError as exc:
                 _store_failed(plan, exc, "serving the stale entry")
                 leading = False
@@ -235,7 +235,7 @@ class _CacheFlow:
         try:
             async with contextlib.AsyncExitStack() as lock:
                 try:
-                    if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
+                    if await _take(store, plan, token, LOCK_TIMEOUT):
                         await lock.enter_async_context(_held(store, plan, token, LOCK_TIMEOUT))
                         # The key may have been filled between this request's look and
                         # its lock (by a leader that has finished since): look again.
@@ -291,7 +291,7 @@ class _CacheFlow:
             found = await self._find_fresh(store, request, plan)
             if found.entry is not None or found.passing:
                 return found
-            if await store.lock(plan.lock_name, token, LOCK_TIMEOUT):
+            if await _take(store, plan, token, LOCK_TIMEOUT):
                 await lock.enter_async_context(_held(store, plan, token, LOCK_TIMEOUT))
                 return await self._find_fresh(store, request, plan)
         return _Found(None, found.generation, False)
@@ -325,7 +325,7 @@ class _CacheFlow:
             if session is not None:
                 session.accessed = accessed_before or touched
         now = time.time()
-        fresh = self._storable(request, response, plan, touched, now)
+        fresh = await self._storable(request, response, plan, touched, now)
         if fresh is None:
             if leading:
                 try:
@@ -351,7 +351,8 @@ class _CacheFlow:
             ],
             body=body,
             etag=response.headers["ETag"],
-            stored_at=now,
+            # When it was made, not received: a hit's Age includes the age it came with.
+            stored_at=now - fresh.age,
             fresh_until=now + ttl,
             generation=generation,
             vary=vary,
@@ -365,7 +366,8 @@ class _CacheFlow:
             return _mark(response, "BYPASS", plan), None
         _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
         if "Cache-Control" not in response.headers:
-            response.headers["Cache-Control"] = f"max-age={math.floor(ttl)}"
+            # Its life with the age it has (RFC 9111: what is left is max-age minus Age).
+            response.headers["Cache-Control"] = f"max-age={math.floor(ttl + fresh.age)}"
         return _mark(response, "MISS", plan), entry
 
 

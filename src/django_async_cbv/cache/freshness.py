@@ -19,15 +19,17 @@ from .headers import _seconds
 #: (with or without arguments, e.g. ``no-cache="Set-Cookie"``), as strictly as
 #: Django's cache middleware matches ``private``.
 _REFUSED: Final = ("private", "no-store", "no-cache")
-#: Directives that forbid serving the entry once it is stale (RFC 9111 5.2.2.2, 5.2.2.8).
-_NO_STALE: Final = frozenset({"must-revalidate", "proxy-revalidate"})
+#: Directives that forbid serving the entry once it is stale (RFC 9111 5.2.2.2, 5.2.2.8,
+#: and 5.2.2.10: for a shared cache, ``s-maxage`` means ``proxy-revalidate`` too).
+_NO_STALE: Final = frozenset({"must-revalidate", "proxy-revalidate", "s-maxage"})
 
 
 class Freshness(NamedTuple):
     """How long to keep a response: its remaining life, and whether it may go stale."""
 
     ttl: float  # seconds from now the entry is fresh
-    revalidate: bool  # must-revalidate or proxy-revalidate: never served stale
+    revalidate: bool  # must-revalidate, proxy-revalidate or s-maxage: never served stale
+    age: float = 0.0  # seconds old it already is (RFC 9111 4.2.3's corrected initial age)
 
 
 def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshness | None:
@@ -39,8 +41,9 @@ def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshne
     an invalid ``Expires`` (RFC 9111 5.3: already expired); or no life left.
 
     The life is ``s-maxage``, else ``max-age``, else ``Expires`` minus ``Date`` (or
-    minus now without ``Date``), less the response's own ``Age`` (an upstream's answer
-    that has already aged); without any of them, ``timeout``.
+    minus now without ``Date``), less the age the response already has: the larger of
+    its ``Age`` and now minus its ``Date`` (an upstream's answer that has already
+    aged); without any of them, ``timeout``.
     """
     headers = response.headers
     cache_control = headers.get("Cache-Control", "")
@@ -65,6 +68,7 @@ def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshne
         seconds[name] = value
     if seconds.get("max-age") == 0:
         return None  # expressly not to be reused without revalidation
+    date = parse_http_date_safe(headers["Date"]) if "Date" in headers else None
     lifetime: float | None
     if "s-maxage" in seconds:
         lifetime = seconds["s-maxage"]
@@ -74,13 +78,17 @@ def freshness(response: HttpResponseBase, timeout: float, now: float) -> Freshne
         expires = parse_http_date_safe(headers["Expires"])
         if expires is None:
             return None
-        date = parse_http_date_safe(headers["Date"]) if "Date" in headers else None
         lifetime = expires - (date if date is not None else now)
     else:
         lifetime = None
+    # RFC 9111 4.2.3: the age it arrived with is the larger of its Age and the time
+    # since its Date (the apparent age; never below 0 for a Date ahead).
+    age: float = _seconds(headers.get("Age")) or 0
+    if date is not None:
+        age = max(age, now - date)
     if lifetime is not None:
-        lifetime -= _seconds(headers.get("Age")) or 0
+        lifetime -= age
     ttl = timeout if lifetime is None else min(timeout, lifetime)
     if ttl <= 0:
         return None
-    return Freshness(ttl, revalidate=bool(names & _NO_STALE))
+    return Freshness(ttl, revalidate=bool(names & _NO_STALE), age=age)

@@ -20,6 +20,36 @@ def _store_failed(plan: _Plan, exc: StoreError, consequence: str) -> None:
     health.log("Cache %r unavailable (%s); %s.", plan.alias, exc, consequence)
 
 
+async def _take(store: Store, plan: _Plan, token: str, ttl: float) -> bool:
+    """Take the key's lock (``store.lock``); True when taken.
+
+    Cancelled while the store's answer is on its way (the client went away), it waits
+    for that answer and releases a lock it took: left alone, a lock that nobody holds
+    would hold up the key's requests, in every process, until it expired.
+    """
+    attempt = asyncio.ensure_future(store.lock(plan.lock_name, token, ttl))
+    try:
+        return await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        cleanup = asyncio.ensure_future(_release_if_taken(attempt, store, plan, token))
+        try:
+            await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            await cleanup
+        raise
+
+
+async def _release_if_taken(
+    attempt: asyncio.Future[bool], store: Store, plan: _Plan, token: str
+) -> None:
+    try:
+        taken = await attempt
+    except StoreError:
+        return
+    if taken:
+        await _unlock(store, plan, token)
+
+
 @contextlib.asynccontextmanager
 async def _held(store: Store, plan: _Plan, token: str, ttl: float) -> AsyncIterator[None]:
     """Keep the key's lock (``ttl`` seconds) alive while the block runs; release it after."""

@@ -167,6 +167,7 @@ class AsyncCacheMixin(_CacheFlow):
 
         Widen it to store other statuses; the safety rules (cookies, ``Vary: *``,
         ``Cache-Control``, the session, CSRF and CSP nonces) apply whatever it says.
+        May be overridden with ``async def``.
         """
         return response.status_code == 200
 
@@ -250,7 +251,7 @@ class AsyncCacheMixin(_CacheFlow):
             max_entry_size=static.max_entry_size,
         )
 
-    def _storable(
+    async def _storable(
         self,
         request: HttpRequest,
         response: HttpResponseBase,
@@ -263,7 +264,7 @@ class AsyncCacheMixin(_CacheFlow):
             return None  # streaming and file responses included
         if response.status_code in _NEVER_STORED or "Content-Range" in response.headers:
             return None  # partial or validator-dependent: another request would get it
-        if not self.should_cache_response(response):
+        if not await maybe_await(self.should_cache_response(response)):
             return None
         if response.cookies or "Set-Cookie" in response.headers:
             return None
