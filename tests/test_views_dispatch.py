@@ -17,6 +17,7 @@ from django.contrib.auth.mixins import (
     PermissionRequiredMixin,
     UserPassesTestMixin,
 )
+from django.contrib.auth.models import User
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
@@ -110,3 +111,60 @@ def test_a_routed_view_with_a_sync_access_mixin_is_a_check_error() -> None:
         messages = [m for m in run_checks() if m.id == "django_async_cbv.E010"]
     assert len(messages) == 1
     assert "AsyncLoginRequiredMixin" in messages[0].msg
+
+
+# -- sync overrides of async hooks ----------------------------------------------------
+
+
+def test_a_sync_hook_that_edits_supers_result_fails_at_class_creation() -> None:
+    from django_async_cbv import AsyncTemplateView
+
+    with pytest.raises(ImproperlyConfigured, match=r"get_context_data\(\).*async def"):
+
+        class Page(AsyncTemplateView):
+            template_name = "page.html"
+
+            def get_context_data(self, **kwargs: Any) -> Any:
+                context = super().get_context_data(**kwargs)
+                context["extra"] = 1
+                return context
+
+
+def test_the_check_follows_the_mro_into_mixins() -> None:
+    from django_async_cbv import AsyncListView
+
+    class Narrowed:
+        def get_queryset(self) -> Any:
+            return super().get_queryset().filter(pk=1)  # type: ignore[misc]
+
+    with pytest.raises(ImproperlyConfigured, match=r"Narrowed\.get_queryset\(\)"):
+        type("Listing", (Narrowed, AsyncListView), {"model": User})
+
+
+class PassThrough(AsyncView):
+    async def get_data(self) -> dict[str, int]:
+        return {"n": 1}
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        from django_async_cbv._util import maybe_await
+
+        return HttpResponse(str((await maybe_await(self.get_data()))["n"]))
+
+
+class SyncPassThrough(PassThrough):
+    def get_data(self) -> Any:  # type: ignore[override]
+        return super().get_data()  # passed on as it is: awaited by the caller
+
+
+class SyncOwnValue(PassThrough):
+    def get_data(self) -> Any:  # type: ignore[override]
+        return {"n": 2}  # no super(): a plain value
+
+
+urlpatterns += [path("pass/", SyncPassThrough.as_view()), path("own/", SyncOwnValue.as_view())]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+async def test_sync_hooks_that_work_are_still_allowed(async_client: AsyncClient) -> None:
+    assert (await async_client.get("/pass/")).content == b"1"
+    assert (await async_client.get("/own/")).content == b"2"

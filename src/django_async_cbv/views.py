@@ -26,6 +26,7 @@ from django.utils.log import log_response
 from django.views import View
 
 from ._handler_threads import _abandon, _run_in_own_thread
+from ._overrides import check_dispatch, check_sync_overrides
 from ._util import maybe_await
 from ._validation import is_positive_number
 from .exceptions import (
@@ -51,41 +52,6 @@ def _validate_timeout(value: object, where: str) -> float | None:
             f"{where} must be None or a positive number of seconds, not {value!r}."
         )
     return float(value)  # type: ignore[arg-type]
-
-
-#: Django's sync access mixins and the library's async twins that replace them.
-_ASYNC_TWINS = {
-    "LoginRequiredMixin": "AsyncLoginRequiredMixin",
-    "PermissionRequiredMixin": "AsyncPermissionRequiredMixin",
-    "UserPassesTestMixin": "AsyncUserPassesTestMixin",
-}
-
-
-def _check_dispatch(cls: type) -> None:
-    """Refuse a plain ``def dispatch`` above AsyncView's: it fails only at request time.
-
-    Django's sync access mixins return a redirect or raise from such a ``dispatch``,
-    which Django then tries to await (a 500 for anonymous users).
-    """
-    for klass in cls.__mro__:
-        if klass is AsyncView:
-            return
-        dispatch = vars(klass).get("dispatch")
-        if dispatch is None or iscoroutinefunction(dispatch):
-            continue
-        twin = _ASYNC_TWINS.get(klass.__name__)
-        if twin is not None and klass.__module__ == "django.contrib.auth.mixins":
-            raise ImproperlyConfigured(
-                f"{cls.__qualname__} uses Django's {klass.__name__}, whose dispatch() is "
-                f"sync and fails on an async view. Use django_async_cbv.{twin} (the same "
-                "attributes and hooks) instead."
-            )
-        raise ImproperlyConfigured(
-            f"{cls.__qualname__}: {klass.__qualname__}.dispatch() is a plain 'def', but an "
-            "AsyncView's dispatch() is async. Write 'async def dispatch(self, request, "
-            "*args, **kwargs)' and 'return await super().dispatch(request, *args, "
-            "**kwargs)', or plug the step in as a request stage."
-        )
 
 
 class _Unmapped(BaseException):
@@ -127,7 +93,7 @@ class AsyncView(View):
         checks. Override to validate more attributes; call ``super()``.
         """
         initkwargs = initkwargs or {}
-        _check_dispatch(cls)
+        check_dispatch(cls, AsyncView)
         _validate_timeout(initkwargs.get("timeout", cls.timeout), f"{cls.__qualname__}.timeout")
 
     @classmethod
@@ -157,6 +123,7 @@ class AsyncView(View):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        check_sync_overrides(cls, AsyncView)
         cls._stages = stages_of(cls)
 
     async def dispatch(  # type: ignore[override]  # async by design
