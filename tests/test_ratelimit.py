@@ -152,7 +152,7 @@ def test_checks_report_each_problem_with_its_id(settings: Any) -> None:
     on_files = view(rate_limit_algorithm="fixed_window", rate_limit_cache_alias="files")
     missing = view(rate_limit_algorithm="fixed_window", rate_limit_cache_alias="nope")
     expected: list[tuple[type, type, str, str]] = [
-        (sliding, CheckError, "E011", "supports only 'fixed_window'"),
+        (sliding, CheckWarning, "W001", "local-memory cache 'default': every process"),
         (fixed, CheckWarning, "W001", "local-memory cache 'default': every process"),
         (on_db, CheckError, "E011", "'db' .*DatabaseCache.* has no atomic increment"),
         (on_dummy, CheckError, "E011", "has no atomic increment"),
@@ -183,7 +183,11 @@ def test_checks_pass_on_redis(settings: Any) -> None:
 
 async def test_a_request_on_an_unfit_cache_is_refused_loudly() -> None:
     # CACHES may change after as_view() (tests override it): the request checks again.
-    with pytest.raises(ImproperlyConfigured, match="supports only 'fixed_window'"):
+    dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    with (
+        override_settings(CACHES=dummy),
+        pytest.raises(ImproperlyConfigured, match="has no atomic increment"),
+    ):
         await call(view())
 
 

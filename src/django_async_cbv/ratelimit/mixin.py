@@ -133,8 +133,8 @@ class AsyncRateLimitMixin:
                 CheckError(
                     str(exc),
                     hint="Point rate_limit_cache_alias (or ASYNC_CBV['CACHE_ALIAS']) at a "
-                    "Redis cache, or use rate_limit_algorithm = 'fixed_window' on "
-                    "memcached or local memory.",
+                    "Redis cache (or local memory, one budget per process), or use "
+                    "rate_limit_algorithm = 'fixed_window' on memcached.",
                     obj=cls,
                     id="django_async_cbv.E011",
                 )

@@ -127,14 +127,18 @@ class RedisLimiter:
         for rate in rates:
             args += [rate.count, rate.period]
         reply = await _run(client, algorithm, keys, args)
-        values = [int(v) for v in reply]
-        allowed = values[0] == 1
-        return Decision(
-            allowed=allowed,
-            retry_after=0 if allowed else max(1, _seconds(values[1])),
-            remaining=tuple(values[2::2]),
-            reset=tuple(_seconds(ms) for ms in values[3::2]),
-        )
+        return decision_of([int(v) for v in reply])
+
+
+def decision_of(values: list[int]) -> Decision:
+    """A check script's reply (allowed, retry ms, then remaining and reset ms per rate)."""
+    allowed = values[0] == 1
+    return Decision(
+        allowed=allowed,
+        retry_after=0 if allowed else max(1, _seconds(values[1])),
+        remaining=tuple(values[2::2]),
+        reset=tuple(_seconds(ms) for ms in values[3::2]),
+    )
 
 
 def _seconds(ms: int) -> int:

@@ -32,6 +32,7 @@ from django_async_cbv._redis.health import forget as _forget_health
 from django_async_cbv._util import StoreError, redis_call
 
 from .cache_limiter import fixed_window_check
+from .local_limiter import local_check
 from .rates import Rate
 from .redis_limiter import Decision, RedisLimiter
 from .validation import _hashable, _validate_rates
@@ -45,8 +46,9 @@ class _Store:
 
     alias: str
     redis: bool  # one script per check through redis.asyncio; else add + incr
-    local_memory: bool  # per process
+    local_memory: bool  # per process; every algorithm, under a lock of this process
     label: str
+    location: str = ""
 
 
 _LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
@@ -94,11 +96,12 @@ def _store_for(alias: str) -> _Store:
         if not any(_is_subclass(backend_class, name) for name in atomic):
             raise ImproperlyConfigured(
                 f"The cache {alias!r} ({backend}) has no atomic increment, so it cannot "
-                "count requests exactly. Rate limit on a Redis cache (any algorithm), or "
-                "on memcached or local memory (fixed_window only)."
+                "count requests exactly. Rate limit on a Redis cache or in local memory "
+                "(any algorithm), or on memcached (fixed_window only)."
             )
         local = _is_subclass(backend_class, _LOCMEM)
-        store = _Store(alias, redis=False, local_memory=local, label=backend)
+        location = str(config.get("LOCATION", ""))
+        store = _Store(alias, redis=False, local_memory=local, label=backend, location=location)
     _stores[alias] = store
     return store
 
@@ -156,11 +159,11 @@ def _plan(view: str, rate: object, algorithm: object, alias: object, scope: str)
         store = _store_for(alias)
     except ImproperlyConfigured as exc:
         raise ImproperlyConfigured(f"{view}.rate_limit_cache_alias: {exc}") from None
-    if not store.redis and algorithm != "fixed_window":
+    if not store.redis and not store.local_memory and algorithm != "fixed_window":
         raise ImproperlyConfigured(
             f"{view}.rate_limit_algorithm is {algorithm!r}, but the cache {alias!r} "
-            f"({store.label}) supports only 'fixed_window'. Use a Redis cache for "
-            f"{algorithm!r}."
+            f"({store.label}) supports only 'fixed_window'. Use a Redis cache (or local "
+            f"memory, one budget per process) for {algorithm!r}."
         )
     return _Plan(rates=rates, algorithm=algorithm, alias=alias, scope=scope)
 
@@ -285,7 +288,11 @@ async def _check_cache(plan: _Plan, who: str, store: _Store) -> Decision:
     cache = caches[plan.alias]
     try:
         if store.local_memory:
-            # Memory only, under the cache's own lock: no I/O to keep off the loop.
+            # Memory only, under locks of this process: no I/O to keep off the loop.
+            if plan.algorithm != "fixed_window":
+                return local_check(
+                    cache, store.location, f"async_cbv:rl:{who}", plan.rates, plan.algorithm
+                )
             return fixed_window_check(cache, key_base, plan.rates)
         return await _in_thread(plan.alias, key_base, plan.rates)
     except Exception as exc:
