@@ -127,6 +127,16 @@ def test_django_cache_api(cluster: RedisCluster, where: redis.RedisCluster) -> N
     assert cache.get("n") is None
 
 
+def test_keys_reads_every_primary(cluster: RedisCluster, where: redis.RedisCluster) -> None:
+    """``keys`` (KEYS) names the matching keys of every primary, as ``iter_keys`` does."""
+    cache = caches["default"]
+    many = {f"k{i}": i for i in range(20)}
+    cache.set_many(many, 30)
+    assert len({where.get_node_from_key(cache.make_key(k)).name for k in many}) == 3
+    assert sorted(cache.keys("k*")) == sorted(many)
+    assert sorted(cache.iter_keys("k*")) == sorted(many)
+
+
 def test_cache_page(cluster: RedisCluster) -> None:
     counted: list[int] = []
 
