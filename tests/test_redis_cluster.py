@@ -302,6 +302,33 @@ def test_an_option_the_cluster_client_refuses_is_a_check_error(fresh_redis_state
     assert "no_such_option" in errors[0].msg
 
 
+def _same_address(address: tuple[str, int]) -> tuple[str, int]:
+    return address
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"require_full_coverage": False},
+        {"reinitialize_steps": 10},
+        {"dynamic_startup_nodes": False},
+        {"address_remap": _same_address},
+    ],
+    ids=lambda option: next(iter(option)),
+)
+async def test_options_of_the_cluster_client_alone(
+    cluster: RedisCluster, option: dict[str, Any]
+) -> None:
+    """``RedisCluster``'s own options in CONNECTION_POOL_KWARGS (which the factory passes
+    to it) are valid, and the blocks' connections to each node do without them."""
+    entry = settings_redis.cluster(cluster.url)["default"]
+    entry["OPTIONS"] = {**entry["OPTIONS"], "CONNECTION_POOL_KWARGS": option}
+    with override_settings(CACHES={"default": entry, ALIAS: entry}):
+        assert check_redis_caches() == []
+        url, _name = configs.cached_view()
+        assert [(await configs.get(url))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+
+
 def test_the_library_classes_by_any_path_are_a_cluster(fresh_redis_state: None) -> None:
     from django_async_cbv.redis_cluster import ClusterClient, ClusterConnectionFactory
 

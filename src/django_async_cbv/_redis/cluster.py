@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -67,6 +68,35 @@ def node_url(url: str, host: str, port: int) -> str:
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     netloc = f"{userinfo}@{address}" if userinfo else address
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _cluster_only() -> frozenset[str]:
+    """Keyword arguments of ``RedisCluster`` that no connection nor pool takes."""
+    from redis.asyncio.cluster import RedisCluster
+    from redis.asyncio.connection import (
+        AbstractConnection,
+        Connection,
+        ConnectionPool,
+        SSLConnection,
+    )
+
+    taken: set[str] = set()
+    for cls in (AbstractConnection, Connection, SSLConnection, ConnectionPool):
+        taken |= set(inspect.signature(cls.__init__).parameters)
+    return frozenset(set(inspect.signature(RedisCluster.__init__).parameters) - taken)
+
+
+def node_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of one node's pool: ``RedisCluster``'s, less its own options
+    (``require_full_coverage``, ``address_remap``, ...), ``ssl`` as ``RedisCluster``
+    applies it (an ``SSLConnection``)."""
+    cluster_only = _cluster_only()
+    pool_kwargs = {k: v for k, v in kwargs.items() if k not in cluster_only}
+    if kwargs.get("ssl") and "connection_class" not in pool_kwargs:
+        from redis.asyncio.connection import SSLConnection
+
+        pool_kwargs["connection_class"] = SSLConnection
+    return pool_kwargs
 
 
 class ClusterBackend:
@@ -103,7 +133,7 @@ class ClusterBackend:
             if pool is None:
                 url = node_url(self.spec.url, node.host, int(node.port))
                 pool = self.pools[node.name] = self.spec.pool_class.from_url(
-                    url, **self.spec.kwargs
+                    url, **node_kwargs(self.spec.kwargs)
                 )
             channel = self.node_channels[key] = Channel(
                 pool,
