@@ -20,6 +20,7 @@ What is asserted:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -300,6 +301,52 @@ def test_an_option_the_cluster_client_refuses_is_a_check_error(fresh_redis_state
         errors = check_redis_caches()
     assert [e.id for e in errors] == ["django_async_cbv.E015"]
     assert "no_such_option" in errors[0].msg
+
+
+async def test_a_burst_of_moved_commands_takes_no_connection_each(
+    failover_redis_cluster: RedisCluster, fresh_redis_state: None
+) -> None:
+    """Commands in flight when their slot moved all get ``MOVED``: they are all answered,
+    on the new primary's few connections, not on a connection each (past redis-py's 100
+    per node, the rest failed)."""
+    cluster = failover_redis_cluster
+    entry = settings_redis.cluster(cluster.url)["default"]
+    with override_settings(CACHES={"default": entry, ALIAS: entry}):
+        keys = [f"{{burst}}:{i}" for i in range(300)]
+        where = cluster.cluster_client()
+        try:
+            for key in keys:
+                where.set(key, key)
+            slot = where.keyslot(keys[0])
+        finally:
+            where.close()
+        channel = _redis.channel_for(ALIAS, "cache")
+        assert channel is not None
+        assert await channel.execute("GET", keys[0]) == keys[0].encode()  # table loaded
+        source = cluster.primary_of(keys[0])
+        target = next(port for port in cluster.primaries() if port != source)
+        move = SlotMove(cluster, slot, source, target)
+        move.begin()
+        assert move.migrate_keys() == len(keys)
+        move.finish()
+        before = connections_received(target)
+        replies = await asyncio.gather(
+            *(channel.execute("GET", key) for key in keys), return_exceptions=True
+        )
+        assert replies == [key.encode() for key in keys], [
+            r for r in replies if isinstance(r, BaseException)
+        ][:3]
+        # Besides the INFO calls: the channel's connection, and the cluster client's.
+        assert connections_received(target) - before < 10
+
+
+def connections_received(port: int) -> int:
+    """How many connections the node accepted since it started (this one included)."""
+    client = client_for(port)
+    try:
+        return int(client.info("stats")["total_connections_received"])
+    finally:
+        client.close()
 
 
 def _same_address(address: tuple[str, int]) -> tuple[str, int]:

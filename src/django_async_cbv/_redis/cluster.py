@@ -15,7 +15,11 @@ redis-py's slot table names for that slot.
 
 When the cluster answers otherwise:
 
-- ``MOVED`` or ``ASK`` for a command (resharding): the command is sent again through
+- ``MOVED`` (a slot handed over): the slot table is reloaded, once for all the
+  commands that were on their way (unless it already names the new primary), and the
+  command is sent again on its primary's channel: a burst of
+  redirected commands shares that primary's connections as the others do.
+- ``ASK`` (a slot migrating), or ``MOVED`` again: the command is sent again through
   ``RedisCluster.execute_command``, so redis-py follows the redirection (``ASKING``
   included) and updates or reloads its slot table, which the next commands are
   routed by. A transaction is sent again once, on the fast path, after the slot
@@ -163,6 +167,16 @@ class ClusterBackend:
 
             raise RedisConnectionError(f"The cluster client of {self.spec.alias!r} is closed.")
         await asyncio.shield(task)
+
+    async def follow_moved(self, key: str, moved: BaseException) -> None:
+        """Reload the slot table unless it already names the primary ``moved`` (a
+        ``MOVED`` reply for ``key``) points to; concurrent callers share one reload."""
+        host, _, port = str(moved).rsplit(" ", 1)[-1].rpartition(":")
+        remap = getattr(self.cluster.nodes_manager, "remap_host_port", None)
+        address = remap(host, int(port)) if remap is not None else (host, int(port))
+        node = self.primary_for(key)
+        if (node.host, int(node.port)) != tuple(address):
+            await self.reload()
 
     def reload_soon(self) -> None:
         """Reload the slot table in the background, at most one reload every
@@ -351,13 +365,23 @@ class ClusterChannel:
                 except Exception as exc:
                     if _kind_of(exc) != "redirect":
                         raise
-            if command is not None:
-                # redis-py follows MOVED/ASK and updates its slot table (the next
-                # commands' routes).
-                return await backend.cluster.execute_command(*command)
-            await backend.reload()
-            channel = backend.node_channel(backend.primary_for(key), self.purpose)
-            return await send(channel)
+                    redirect = exc
+            if command is None:
+                await backend.reload()
+            elif _is_moved(redirect):
+                # The slot has a new primary: one reload for the whole burst, then the
+                # command goes on that primary's channel with the others.
+                await backend.follow_moved(key, redirect)
+            if command is None or _is_moved(redirect):
+                channel = backend.node_channel(backend.primary_for(key), self.purpose)
+                try:
+                    return await send(channel)
+                except Exception as exc:
+                    if command is None or _kind_of(exc) != "redirect":
+                        raise
+            # redis-py follows MOVED/ASK and updates its slot table (the next commands'
+            # routes).
+            return await backend.cluster.execute_command(*command)
         except Exception as exc:
             kind = _kind_of(exc)
             if kind == "lost":
@@ -372,6 +396,13 @@ class ClusterChannel:
 
 
 _Send = Callable[[Channel], "asyncio.Future[Any]"]
+
+
+def _is_moved(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a ``MOVED`` reply (by class, or by text: see _cluster_reply)."""
+    from redis.exceptions import MovedError
+
+    return isinstance(exc, MovedError) or str(exc).startswith("MOVED ")
 
 
 def _kind_of(exc: BaseException) -> str | None:
