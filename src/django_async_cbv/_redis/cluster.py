@@ -17,13 +17,15 @@ When the cluster answers otherwise:
 
 - ``MOVED`` (a slot handed over): the slot table is reloaded, once for all the
   commands that were on their way (unless it already names the new primary), and the
-  command is sent again on its primary's channel: a burst of
-  redirected commands shares that primary's connections as the others do.
-- ``ASK`` (a slot migrating), or ``MOVED`` again: the command is sent again through
-  ``RedisCluster.execute_command``, so redis-py follows the redirection (``ASKING``
-  included) and updates or reloads its slot table, which the next commands are
-  routed by. A transaction is sent again once, on the fast path, after the slot
-  table was reloaded.
+  command is sent again on its primary's channel: a burst of redirected commands
+  shares that primary's connections as the others do.
+- ``ASK`` (a slot migrating): the command is sent again, after ``ASKING``, on the
+  channel of the node the reply names.
+- ``ASK`` to a node redis-py does not know, or a second redirection: the command is
+  sent again through ``RedisCluster.execute_command``, so redis-py follows the
+  redirection (``ASKING`` included) and updates or reloads its slot table, which the
+  next commands are routed by. A transaction is sent again once, on the fast path,
+  after the slot table was reloaded.
 - ``TRYAGAIN`` (a script naming keys of a migrating slot of which some have moved
   and some are missing: a cache lookup whose entry is missing, say) and
   ``CLUSTERDOWN`` go to the caller at once, which degrades as below (redis-py's
@@ -168,14 +170,24 @@ class ClusterBackend:
             raise RedisConnectionError(f"The cluster client of {self.spec.alias!r} is closed.")
         await asyncio.shield(task)
 
+    def _address(self, redirect: BaseException) -> tuple[str, int]:
+        """The node a ``MOVED`` or ``ASK`` reply points to (remapped as redis-py would)."""
+        host, _, port = str(redirect).rsplit(" ", 1)[-1].rpartition(":")
+        remap = getattr(self.cluster.nodes_manager, "remap_host_port", None)
+        host, number = remap(host, int(port)) if remap is not None else (host, int(port))
+        return host, int(number)
+
+    def node_at(self, redirect: BaseException) -> ClusterNode | None:
+        """The known node a ``MOVED`` or ``ASK`` reply points to, if any."""
+        host, port = self._address(redirect)
+        node: ClusterNode | None = self.cluster.nodes_manager.get_node(host=host, port=port)
+        return node
+
     async def follow_moved(self, key: str, moved: BaseException) -> None:
         """Reload the slot table unless it already names the primary ``moved`` (a
         ``MOVED`` reply for ``key``) points to; concurrent callers share one reload."""
-        host, _, port = str(moved).rsplit(" ", 1)[-1].rpartition(":")
-        remap = getattr(self.cluster.nodes_manager, "remap_host_port", None)
-        address = remap(host, int(port)) if remap is not None else (host, int(port))
         node = self.primary_for(key)
-        if (node.host, int(node.port)) != tuple(address):
+        if (node.host, int(node.port)) != self._address(moved):
             await self.reload()
 
     def reload_soon(self) -> None:
@@ -368,7 +380,16 @@ class ClusterChannel:
                     redirect = exc
             if command is None:
                 await backend.reload()
-            elif _is_moved(redirect):
+            elif not _is_moved(redirect):
+                # ASK: this command alone goes to the node importing the slot.
+                node = backend.node_at(redirect)
+                if node is not None:
+                    try:
+                        return await backend.node_channel(node, self.purpose).asking(*command)
+                    except Exception as exc:
+                        if _kind_of(exc) != "redirect":
+                            raise
+            else:
                 # The slot has a new primary: one reload for the whole burst, then the
                 # command goes on that primary's channel with the others.
                 await backend.follow_moved(key, redirect)
