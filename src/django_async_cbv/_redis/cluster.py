@@ -45,13 +45,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 from .channel import Channel
+from .cluster_wire import is_moved, kind_of, node_kwargs, node_url
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
@@ -65,44 +64,6 @@ logger = logging.getLogger("django_async_cbv")
 
 #: Seconds between two background reloads of the slot table (while commands fail).
 RELOAD_INTERVAL: Final = 0.25
-
-
-def node_url(url: str, host: str, port: int) -> str:
-    """``url`` (scheme, credentials, query) pointed at ``host:port``."""
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    netloc = f"{userinfo}@{address}" if userinfo else address
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _cluster_only() -> frozenset[str]:
-    """Keyword arguments of ``RedisCluster`` that no connection nor pool takes."""
-    from redis.asyncio.cluster import RedisCluster
-    from redis.asyncio.connection import (
-        AbstractConnection,
-        Connection,
-        ConnectionPool,
-        SSLConnection,
-    )
-
-    taken: set[str] = set()
-    for cls in (AbstractConnection, Connection, SSLConnection, ConnectionPool):
-        taken |= set(inspect.signature(cls.__init__).parameters)
-    return frozenset(set(inspect.signature(RedisCluster.__init__).parameters) - taken)
-
-
-def node_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of one node's pool: ``RedisCluster``'s, less its own options
-    (``require_full_coverage``, ``address_remap``, ...), ``ssl`` as ``RedisCluster``
-    applies it (an ``SSLConnection``)."""
-    cluster_only = _cluster_only()
-    pool_kwargs = {k: v for k, v in kwargs.items() if k not in cluster_only}
-    if kwargs.get("ssl") and "connection_class" not in pool_kwargs:
-        from redis.asyncio.connection import SSLConnection
-
-        pool_kwargs["connection_class"] = SSLConnection
-    return pool_kwargs
 
 
 class ClusterBackend:
@@ -258,25 +219,6 @@ class ClusterBackend:
             await self.cluster.aclose()
 
 
-def _cluster_reply(exc: Exception) -> str | None:
-    """ "redirect" for ``MOVED``/``ASK``, "down" for ``CLUSTERDOWN``, else None.
-
-    By the error's class where redis-py's parser made one (``MovedError``, ...), else by
-    its text: redis-py before 5.1 raises a plain ResponseError for them on a
-    connection that does not use its cluster parser, as the channels' do.
-    """
-    from redis.exceptions import AskError, ClusterDownError
-
-    if isinstance(exc, AskError):  # MovedError is an AskError
-        return "redirect"
-    if isinstance(exc, ClusterDownError):
-        return "down"
-    word = str(exc).split(" ", 1)[0]
-    if word in ("MOVED", "ASK"):
-        return "redirect"
-    return "down" if word in ("CLUSTERDOWN", "MASTERDOWN") else None
-
-
 class ClusterChannel:
     """The commands of one purpose on a cluster, each to the primary of its key's slot.
 
@@ -347,7 +289,7 @@ class ClusterChannel:
         if exc is None:
             outer.set_result(inner.result())
             return
-        kind = _kind_of(exc)
+        kind = kind_of(exc)
         if kind == "redirect":
             task = asyncio.ensure_future(self._recover(exc, key, send, command))
             task.add_done_callback(functools.partial(_chain, outer))
@@ -375,36 +317,36 @@ class ClusterChannel:
                 try:
                     return await send(channel)
                 except Exception as exc:
-                    if _kind_of(exc) != "redirect":
+                    if kind_of(exc) != "redirect":
                         raise
                     redirect = exc
             if command is None:
                 await backend.reload()
-            elif not _is_moved(redirect):
+            elif not is_moved(redirect):
                 # ASK: this command alone goes to the node importing the slot.
                 node = backend.node_at(redirect)
                 if node is not None:
                     try:
                         return await backend.node_channel(node, self.purpose).asking(*command)
                     except Exception as exc:
-                        if _kind_of(exc) != "redirect":
+                        if kind_of(exc) != "redirect":
                             raise
             else:
                 # The slot has a new primary: one reload for the whole burst, then the
                 # command goes on that primary's channel with the others.
                 await backend.follow_moved(key, redirect)
-            if command is None or _is_moved(redirect):
+            if command is None or is_moved(redirect):
                 channel = backend.node_channel(backend.primary_for(key), self.purpose)
                 try:
                     return await send(channel)
                 except Exception as exc:
-                    if command is None or _kind_of(exc) != "redirect":
+                    if command is None or kind_of(exc) != "redirect":
                         raise
             # redis-py follows MOVED/ASK and updates its slot table (the next commands'
             # routes).
             return await backend.cluster.execute_command(*command)
         except Exception as exc:
-            kind = _kind_of(exc)
+            kind = kind_of(exc)
             if kind == "lost":
                 backend.reload_soon()
             if isinstance(exc, RedisError):
@@ -417,27 +359,6 @@ class ClusterChannel:
 
 
 _Send = Callable[[Channel], "asyncio.Future[Any]"]
-
-
-def _is_moved(exc: BaseException | None) -> bool:
-    """Whether ``exc`` is a ``MOVED`` reply (by class, or by text: see _cluster_reply)."""
-    from redis.exceptions import MovedError
-
-    return isinstance(exc, MovedError) or str(exc).startswith("MOVED ")
-
-
-def _kind_of(exc: BaseException) -> str | None:
-    """ "redirect" (MOVED, ASK), "lost" (a connection failure, CLUSTERDOWN), else None."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import ResponseError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    if isinstance(exc, ResponseError):
-        kind = _cluster_reply(exc)
-        return "lost" if kind == "down" else kind
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        return "lost"
-    return None
 
 
 def _forward_cancel(inner: asyncio.Future[Any], outer: asyncio.Future[Any]) -> None:

@@ -386,7 +386,7 @@ def _try_pool(spec: RedisSpec) -> None:
         if spec.cluster:
             from redis.asyncio.cluster import RedisCluster
 
-            from .cluster import node_kwargs
+            from .cluster_wire import node_kwargs
 
             RedisCluster.from_url(spec.url, **spec.kwargs)
             node_pool: Any = spec.pool_class.from_url(spec.url, **node_kwargs(spec.kwargs))
