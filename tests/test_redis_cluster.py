@@ -361,7 +361,6 @@ def _same_address(address: tuple[str, int]) -> tuple[str, int]:
     [
         {"require_full_coverage": False},
         {"reinitialize_steps": 10},
-        {"dynamic_startup_nodes": False},
         {"address_remap": _same_address},
     ],
     ids=lambda option: next(iter(option)),
