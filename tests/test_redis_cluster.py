@@ -20,6 +20,7 @@ What is asserted:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -125,6 +126,16 @@ def test_django_cache_api(cluster: RedisCluster, where: redis.RedisCluster) -> N
     cache.clear()
     assert cache.get("b") is None
     assert cache.get("n") is None
+
+
+def test_keys_reads_every_primary(cluster: RedisCluster, where: redis.RedisCluster) -> None:
+    """``keys`` (KEYS) names the matching keys of every primary, as ``iter_keys`` does."""
+    cache = caches["default"]
+    many = {f"k{i}": i for i in range(20)}
+    cache.set_many(many, 30)
+    assert len({where.get_node_from_key(cache.make_key(k)).name for k in many}) == 3
+    assert sorted(cache.keys("k*")) == sorted(many)
+    assert sorted(cache.iter_keys("k*")) == sorted(many)
 
 
 def test_cache_page(cluster: RedisCluster) -> None:
@@ -290,6 +301,81 @@ def test_an_option_the_cluster_client_refuses_is_a_check_error(fresh_redis_state
         errors = check_redis_caches()
     assert [e.id for e in errors] == ["django_async_cbv.E015"]
     assert "no_such_option" in errors[0].msg
+
+
+@pytest.mark.parametrize("reply", ["MOVED", "ASK"])
+async def test_a_burst_of_redirected_commands_takes_no_connection_each(
+    failover_redis_cluster: RedisCluster, fresh_redis_state: None, reply: str
+) -> None:
+    """Commands in flight when their keys moved all get ``MOVED`` (the slot was handed
+    over) or ``ASK`` (it is migrating): they are all answered, on the new primary's few
+    connections, not on a connection each (past redis-py's 100 per node, the rest
+    failed)."""
+    cluster = failover_redis_cluster
+    entry = settings_redis.cluster(cluster.url)["default"]
+    with override_settings(CACHES={"default": entry, ALIAS: entry}):
+        keys = [f"{{burst}}:{i}" for i in range(300)]
+        where = cluster.cluster_client()
+        try:
+            for key in keys:
+                where.set(key, key)
+            slot = where.keyslot(keys[0])
+        finally:
+            where.close()
+        channel = _redis.channel_for(ALIAS, "cache")
+        assert channel is not None
+        assert await channel.execute("GET", keys[0]) == keys[0].encode()  # table loaded
+        source = cluster.primary_of(keys[0])
+        target = next(port for port in cluster.primaries() if port != source)
+        move = SlotMove(cluster, slot, source, target)
+        move.begin()
+        assert move.migrate_keys() == len(keys)
+        if reply == "MOVED":
+            move.finish()
+        before = connections_received(target)
+        replies = await asyncio.gather(
+            *(channel.execute("GET", key) for key in keys), return_exceptions=True
+        )
+        assert replies == [key.encode() for key in keys], [
+            r for r in replies if isinstance(r, BaseException)
+        ][:3]
+        # Besides the INFO calls: the channel's connection, and the cluster client's.
+        assert connections_received(target) - before < 10
+
+
+def connections_received(port: int) -> int:
+    """How many connections the node accepted since it started (this one included)."""
+    client = client_for(port)
+    try:
+        return int(client.info("stats")["total_connections_received"])
+    finally:
+        client.close()
+
+
+def _same_address(address: tuple[str, int]) -> tuple[str, int]:
+    return address
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"require_full_coverage": False},
+        {"reinitialize_steps": 10},
+        {"address_remap": _same_address},
+    ],
+    ids=lambda option: next(iter(option)),
+)
+async def test_options_of_the_cluster_client_alone(
+    cluster: RedisCluster, option: dict[str, Any]
+) -> None:
+    """``RedisCluster``'s own options in CONNECTION_POOL_KWARGS (which the factory passes
+    to it) are valid, and the blocks' connections to each node do without them."""
+    entry = settings_redis.cluster(cluster.url)["default"]
+    entry["OPTIONS"] = {**entry["OPTIONS"], "CONNECTION_POOL_KWARGS": option}
+    with override_settings(CACHES={"default": entry, ALIAS: entry}):
+        assert check_redis_caches() == []
+        url, _name = configs.cached_view()
+        assert [(await configs.get(url))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
 
 
 def test_the_library_classes_by_any_path_are_a_cluster(fresh_redis_state: None) -> None:

@@ -71,13 +71,31 @@ class ClusterConnectionFactory(ConnectionFactory):  # type: ignore[misc,type-arg
 
 
 class ClusterClient(DefaultClient):  # type: ignore[misc,unused-ignore]
-    """django-redis's default client, with ``get_many`` split by hash slot.
+    """django-redis's default client, with ``get_many`` split by hash slot and ``keys``
+    asked of every primary.
 
     ``get_many`` reads with one ``MGET`` per hash slot (redis-py's ``mget_nonatomic``);
+    ``keys`` sends ``KEYS`` to every primary (redis-py sends it to one node only);
     everything else is django-redis's own, on the cluster client the factory returns
     (redis-py splits ``delete_many``'s ``DEL`` by slot itself, and runs ``clear``'s
     ``FLUSHDB`` on every primary).
     """
+
+    def keys(self, search: str, version: int | None = None, client: Any = None) -> list[Any]:
+        """The keys matching ``search`` on every primary (``KEYS``: prefer ``iter_keys``)."""
+        from django_redis.exceptions import (  # type: ignore[import-untyped,unused-ignore]
+            ConnectionInterrupted,
+        )
+        from redis.exceptions import RedisError
+
+        if client is None:
+            client = self.get_client(write=False)
+        pattern = self.make_pattern(search, version=version)
+        try:
+            found = client.keys(pattern, target_nodes=client.PRIMARIES)
+        except (RedisError, OSError) as exc:
+            raise ConnectionInterrupted(connection=client) from exc
+        return [self.reverse_key(k.decode() if isinstance(k, bytes) else k) for k in found]
 
     def get_many(
         self, keys: Collection[str], version: int | None = None, client: Any = None

@@ -96,6 +96,10 @@ class Channel:
         """``EVAL`` (which also caches the script on the server)."""
         return self._submit([("EVAL", script, numkeys, *keys_and_args)])
 
+    def asking(self, *args: Any) -> asyncio.Future[Any]:
+        """``ASKING`` then one command (Redis Cluster's ``ASK``); resolves to its reply."""
+        return self._submit([("ASKING",), args])
+
     def transaction(self, commands: Sequence[tuple[Any, ...]]) -> asyncio.Future[Any]:
         """``MULTI``, ``commands``, ``EXEC`` in one write; resolves to EXEC's replies."""
         return self._submit([("MULTI",), *commands, ("EXEC",)])

@@ -15,11 +15,17 @@ redis-py's slot table names for that slot.
 
 When the cluster answers otherwise:
 
-- ``MOVED`` or ``ASK`` for a command (resharding): the command is sent again through
-  ``RedisCluster.execute_command``, so redis-py follows the redirection (``ASKING``
-  included) and updates or reloads its slot table, which the next commands are
-  routed by. A transaction is sent again once, on the fast path, after the slot
-  table was reloaded.
+- ``MOVED`` (a slot handed over): the slot table is reloaded, once for all the
+  commands that were on their way (unless it already names the new primary), and the
+  command is sent again on its primary's channel: a burst of redirected commands
+  shares that primary's connections as the others do.
+- ``ASK`` (a slot migrating): the command is sent again, after ``ASKING``, on the
+  channel of the node the reply names.
+- ``ASK`` to a node redis-py does not know, or a second redirection: the command is
+  sent again through ``RedisCluster.execute_command``, so redis-py follows the
+  redirection (``ASKING`` included) and updates or reloads its slot table, which the
+  next commands are routed by. A transaction is sent again once, on the fast path,
+  after the slot table was reloaded.
 - ``TRYAGAIN`` (a script naming keys of a migrating slot of which some have moved
   and some are missing: a cache lookup whose entry is missing, say) and
   ``CLUSTERDOWN`` go to the caller at once, which degrades as below (redis-py's
@@ -42,9 +48,9 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 from .channel import Channel
+from .cluster_wire import is_moved, kind_of, node_kwargs, node_url
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
@@ -58,15 +64,6 @@ logger = logging.getLogger("django_async_cbv")
 
 #: Seconds between two background reloads of the slot table (while commands fail).
 RELOAD_INTERVAL: Final = 0.25
-
-
-def node_url(url: str, host: str, port: int) -> str:
-    """``url`` (scheme, credentials, query) pointed at ``host:port``."""
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    netloc = f"{userinfo}@{address}" if userinfo else address
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class ClusterBackend:
@@ -103,7 +100,7 @@ class ClusterBackend:
             if pool is None:
                 url = node_url(self.spec.url, node.host, int(node.port))
                 pool = self.pools[node.name] = self.spec.pool_class.from_url(
-                    url, **self.spec.kwargs
+                    url, **node_kwargs(self.spec.kwargs)
                 )
             channel = self.node_channels[key] = Channel(
                 pool,
@@ -133,6 +130,26 @@ class ClusterBackend:
 
             raise RedisConnectionError(f"The cluster client of {self.spec.alias!r} is closed.")
         await asyncio.shield(task)
+
+    def _address(self, redirect: BaseException) -> tuple[str, int]:
+        """The node a ``MOVED`` or ``ASK`` reply points to (remapped as redis-py would)."""
+        host, _, port = str(redirect).rsplit(" ", 1)[-1].rpartition(":")
+        remap = getattr(self.cluster.nodes_manager, "remap_host_port", None)
+        host, number = remap(host, int(port)) if remap is not None else (host, int(port))
+        return host, int(number)
+
+    def node_at(self, redirect: BaseException) -> ClusterNode | None:
+        """The known node a ``MOVED`` or ``ASK`` reply points to, if any."""
+        host, port = self._address(redirect)
+        node: ClusterNode | None = self.cluster.nodes_manager.get_node(host=host, port=port)
+        return node
+
+    async def follow_moved(self, key: str, moved: BaseException) -> None:
+        """Reload the slot table unless it already names the primary ``moved`` (a
+        ``MOVED`` reply for ``key``) points to; concurrent callers share one reload."""
+        node = self.primary_for(key)
+        if (node.host, int(node.port)) != self._address(moved):
+            await self.reload()
 
     def reload_soon(self) -> None:
         """Reload the slot table in the background, at most one reload every
@@ -200,25 +217,6 @@ class ClusterBackend:
                 await pool.aclose()
         with contextlib.suppress(Exception):
             await self.cluster.aclose()
-
-
-def _cluster_reply(exc: Exception) -> str | None:
-    """ "redirect" for ``MOVED``/``ASK``, "down" for ``CLUSTERDOWN``, else None.
-
-    By the error's class where redis-py's parser made one (``MovedError``, ...), else by
-    its text: redis-py before 5.1 raises a plain ResponseError for them on a
-    connection that does not use its cluster parser, as the channels' do.
-    """
-    from redis.exceptions import AskError, ClusterDownError
-
-    if isinstance(exc, AskError):  # MovedError is an AskError
-        return "redirect"
-    if isinstance(exc, ClusterDownError):
-        return "down"
-    word = str(exc).split(" ", 1)[0]
-    if word in ("MOVED", "ASK"):
-        return "redirect"
-    return "down" if word in ("CLUSTERDOWN", "MASTERDOWN") else None
 
 
 class ClusterChannel:
@@ -291,7 +289,7 @@ class ClusterChannel:
         if exc is None:
             outer.set_result(inner.result())
             return
-        kind = _kind_of(exc)
+        kind = kind_of(exc)
         if kind == "redirect":
             task = asyncio.ensure_future(self._recover(exc, key, send, command))
             task.add_done_callback(functools.partial(_chain, outer))
@@ -319,17 +317,36 @@ class ClusterChannel:
                 try:
                     return await send(channel)
                 except Exception as exc:
-                    if _kind_of(exc) != "redirect":
+                    if kind_of(exc) != "redirect":
                         raise
-            if command is not None:
-                # redis-py follows MOVED/ASK and updates its slot table (the next
-                # commands' routes).
-                return await backend.cluster.execute_command(*command)
-            await backend.reload()
-            channel = backend.node_channel(backend.primary_for(key), self.purpose)
-            return await send(channel)
+                    redirect = exc
+            if command is None:
+                await backend.reload()
+            elif not is_moved(redirect):
+                # ASK: this command alone goes to the node importing the slot.
+                node = backend.node_at(redirect)
+                if node is not None:
+                    try:
+                        return await backend.node_channel(node, self.purpose).asking(*command)
+                    except Exception as exc:
+                        if kind_of(exc) != "redirect":
+                            raise
+            else:
+                # The slot has a new primary: one reload for the whole burst, then the
+                # command goes on that primary's channel with the others.
+                await backend.follow_moved(key, redirect)
+            if command is None or is_moved(redirect):
+                channel = backend.node_channel(backend.primary_for(key), self.purpose)
+                try:
+                    return await send(channel)
+                except Exception as exc:
+                    if command is None or kind_of(exc) != "redirect":
+                        raise
+            # redis-py follows MOVED/ASK and updates its slot table (the next commands'
+            # routes).
+            return await backend.cluster.execute_command(*command)
         except Exception as exc:
-            kind = _kind_of(exc)
+            kind = kind_of(exc)
             if kind == "lost":
                 backend.reload_soon()
             if isinstance(exc, RedisError):
@@ -342,20 +359,6 @@ class ClusterChannel:
 
 
 _Send = Callable[[Channel], "asyncio.Future[Any]"]
-
-
-def _kind_of(exc: BaseException) -> str | None:
-    """ "redirect" (MOVED, ASK), "lost" (a connection failure, CLUSTERDOWN), else None."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import ResponseError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    if isinstance(exc, ResponseError):
-        kind = _cluster_reply(exc)
-        return "lost" if kind == "down" else kind
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        return "lost"
-    return None
 
 
 def _forward_cancel(inner: asyncio.Future[Any], outer: asyncio.Future[Any]) -> None:

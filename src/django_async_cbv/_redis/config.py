@@ -386,7 +386,11 @@ def _try_pool(spec: RedisSpec) -> None:
         if spec.cluster:
             from redis.asyncio.cluster import RedisCluster
 
+            from .cluster_wire import node_kwargs
+
             RedisCluster.from_url(spec.url, **spec.kwargs)
+            node_pool: Any = spec.pool_class.from_url(spec.url, **node_kwargs(spec.kwargs))
+            node_pool.make_connection()  # a node's, as the blocks make them
         else:
             pool: Any = spec.make_pool()[0]
             pool.make_connection()  # untyped in redis-py
