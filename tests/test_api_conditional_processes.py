@@ -143,3 +143,26 @@ async def test_require_if_match_refuses_an_unconditional_patch(served: list[str]
         )
         assert status == 428
         assert headers["Content-Type"] == "application/problem+json"
+
+
+async def test_the_etag_of_a_write_is_the_etag_of_the_stored_row(served: list[str]) -> None:
+    """PostgreSQL's jsonb stores object keys in its own order: the ETag a create or
+    update answers with must still be the one the next conditional write is compared to."""
+    base = served[0]
+    async with aiohttp.ClientSession() as session:
+        data = {"title": "j", "data": {"zz": 1, "a": {"yy": 2, "b": 3}}}
+        status, created_headers, created = await send(session, "POST", f"{base}/notes/", data)
+        assert status == 201
+        url = f"{base}/notes/{created['id']}/"
+        status, headers, stored = await send(session, "GET", url)
+        assert (stored, headers["ETag"]) == (created, created_headers["ETag"])
+        etag = created_headers["ETag"]
+        for round_ in range(2):
+            change = {"data": {"zz": round_, "a": 1}}
+            status, headers, updated = await send(
+                session, "PATCH", url, change, **{"If-Match": etag}
+            )
+            assert status == 200, updated
+            etag = headers["ETag"]
+            status, headers, stored = await send(session, "GET", url)
+            assert (stored, headers["ETag"]) == (updated, etag)

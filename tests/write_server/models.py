@@ -8,6 +8,7 @@ class Note(models.Model):
 
     title = models.CharField(max_length=50, unique=True)
     body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         app_label = "write_server"

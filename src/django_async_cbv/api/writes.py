@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.db import IntegrityError, models, router
+from django.db import IntegrityError, connections, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -128,9 +128,20 @@ def _delete(obj: models.Model) -> None:
     obj.delete()
 
 
-def _refresh_generated(obj: models.Model) -> None:
-    """Reload ``GeneratedField`` values, which a save may leave stale (Django 5.2)."""
-    names = [f.attname for f in obj._meta.concrete_fields if getattr(f, "generated", False)]
+def _refresh_stored(obj: models.Model) -> None:
+    """Reload the values the database may store otherwise than they were saved.
+
+    ``GeneratedField`` values, which a save may leave stale (Django 5.2), and
+    ``JSONField`` values where the database has a JSON type of its own
+    (PostgreSQL's ``jsonb`` reorders object keys): the answer and its ``ETag``
+    must be those of the stored row, which the next ``If-Match`` is compared to.
+    """
+    native_json = connections[obj._state.db or "default"].features.has_native_json_field
+    names = [
+        f.attname
+        for f in obj._meta.concrete_fields
+        if getattr(f, "generated", False) or (native_json and isinstance(f, models.JSONField))
+    ]
     if names and obj.pk is not None:
         obj.refresh_from_db(fields=names)
 
@@ -295,7 +306,7 @@ class WriteMixin:
                 obj = call_from_thread(hook, form)
             if obj is None:
                 obj = form.instance
-            _refresh_generated(obj)
+            _refresh_stored(obj)
             location = self.get_location(obj) if mode == CREATE else None
             return obj, location
 
