@@ -314,7 +314,7 @@ class WriteMixin:
             using = router.db_for_write(model, instance=instance)
             if rows is not None:
                 assert instance is not None
-                with write_transaction(using, abandoned):
+                with write_transaction(using, abandoned, model):
                     current = self._current_row(instance, rows, using)
                     if current is None:
                         raise Http404
@@ -327,7 +327,7 @@ class WriteMixin:
             if form is None:
                 return None
             try:
-                with write_transaction(using, abandoned):
+                with write_transaction(using, abandoned, model):
                     return save(form)
             except IntegrityError:
                 # Rolled back. A duplicate the skipped checks find is a 400.
@@ -357,7 +357,7 @@ class WriteMixin:
         rows = await self.get_filtered_queryset() if conditional else None
 
         def destroy(abandoned: threading.Event) -> None:
-            with write_transaction(using, abandoned):
+            with write_transaction(using, abandoned, type(obj)):
                 target = obj
                 if rows is not None:
                     current = self._current_row(obj, rows, using)
