@@ -16,10 +16,16 @@ from typing import Any
 from django.db import models
 from django.forms import BaseModelForm
 
-__all__ = ["defer_unique_checks", "run_deferred_checks", "unique_checks_are_constraints"]
+__all__ = [
+    "checks_are_constraints",
+    "defer_unique_checks",
+    "run_deferred_checks",
+    "unique_checks_are_constraints",
+]
 
 _UNIQUE_METHODS = ("validate_unique", "_get_unique_checks", "_perform_unique_checks")
 _DATE_CHECKS = ("unique_for_date", "unique_for_month", "unique_for_year")
+_CLEAN_METHODS = ("full_clean", "clean_fields", "clean", "validate_constraints")
 
 
 @cache
@@ -36,6 +42,22 @@ def unique_checks_are_constraints(model: type[models.Model]) -> bool:
     return not any(
         getattr(field, name, None) for field in model._meta.fields for name in _DATE_CHECKS
     )
+
+
+@cache
+def checks_are_constraints(model: type[models.Model]) -> bool:
+    """Whether ``model``'s validation checks nothing but what the database enforces.
+
+    Then it may run before the write's transaction: a race that makes it stale is
+    refused by the database. A model that overrides ``clean()`` (or another step of
+    ``full_clean()``) may check a rule by reading other rows, which only holds if no
+    other write commits between that read and the write: its validation runs inside
+    the write's transaction, after the write lock (SQLite) is taken.
+    """
+    base = models.Model
+    if any(getattr(model, name) is not getattr(base, name) for name in _CLEAN_METHODS):
+        return False
+    return unique_checks_are_constraints(model)
 
 
 def _skip() -> None:

@@ -2,10 +2,13 @@
 
 A create or update reads the JSON body, shapes it for the form, and then, in one
 ``sync_to_async`` hop, validates the form and calls the ``perform_*`` hook inside
-``transaction.atomic``. Validation only reads, and runs before the transaction
+``transaction.atomic``. The default form of a model that adds no checks of its
+own checks only what the database enforces: it validates before the transaction
 opens, so that a write holds the database's write lock (SQLite's is one for the
 whole database) only while it writes; what validation could not see, a race with
 another request, the database refuses: an ``IntegrityError`` answered with 409.
+Other forms may check rules by reading other rows: they validate inside the
+transaction, after the write lock is taken.
 Every write (a model's own ``save()``, a signal receiver, the form's ``save()``,
 the hook, ``Location``) is in the transaction: an exception anywhere leaves
 nothing written. A write with ``If-Match`` (or ``If-None-Match``) locks the row
@@ -42,7 +45,7 @@ from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .schema import Schema
 from .transactions import inserting, write_transaction
-from .uniqueness import defer_unique_checks, run_deferred_checks, unique_checks_are_constraints
+from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 
 __all__ = ["CONFLICT_DETAIL", "WriteMixin"]
 
@@ -278,15 +281,17 @@ class WriteMixin:
             mode != CREATE and instance is not None and has_write_preconditions(self.request)
         )
         rows = await self.get_filtered_queryset() if conditional else None
-        # The default form saved by the default hook: its unique checks can wait
-        # for the database to refuse a row, when the database enforces them all.
-        defer = (
+        # The default form checks only what the database enforces (unless the model
+        # adds checks of its own): it may validate before the transaction. Saved by
+        # the default hook, its unique checks can even wait for the database to
+        # refuse a row.
+        early = (
             not conditional
             and self._schema is not None
             and form_class is self._schema.form_class
-            and getattr(type(self), hook.__name__) is getattr(WriteMixin, hook.__name__)
-            and unique_checks_are_constraints(model)
+            and checks_are_constraints(model)
         )
+        defer = early and getattr(type(self), hook.__name__) is getattr(WriteMixin, hook.__name__)
 
         def validate(kwargs: dict[str, Any], *, defer: bool = False) -> BaseModelForm[Any] | None:
             form: BaseModelForm[Any] = form_class(**kwargs)
@@ -321,8 +326,12 @@ class WriteMixin:
                     self.object = current
                     form = validate({**form_kwargs, "instance": current})
                     return None if form is None else save(form)
-            # Validation only reads: before the transaction, so that the write
-            # lock is held for the write alone.
+            if not early:  # checks that may read other rows: after the write lock
+                with write_transaction(using, abandoned, model):
+                    form = validate(form_kwargs)
+                    return None if form is None else save(form)
+            # Validation that checks only what the database enforces runs before
+            # the transaction, so that the write lock is held for the write alone.
             form = validate(form_kwargs, defer=defer)
             if form is None:
                 return None
