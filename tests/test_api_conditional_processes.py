@@ -1,10 +1,12 @@
-"""Concurrent conditional writes through a real uvicorn server, on SQLite and PostgreSQL.
+"""Writes through real uvicorn servers, on SQLite and PostgreSQL.
 
 Several PATCHes carry the same ``If-Match`` at once: exactly one wins, every other
-gets 412, and none fails with a 500 or a lock error. SQLite runs with Django's
-default settings (no ``transaction_mode``). PostgreSQL runs when Debian's
-``postgresql`` package is installed; without it the test is skipped loudly, and
-under ``CI=true`` it fails instead (CI installs the package).
+gets 412, and none fails with a 500 or a lock error. Writes that read first do not
+fail with "database is locked"; what a database stores differently from what was
+sent (``jsonb``) or cannot store (a null character) is answered as it should be.
+SQLite runs with Django's default settings (no ``transaction_mode``). PostgreSQL
+runs when Debian's ``postgresql`` package is installed; without it the test is
+skipped loudly, and under ``CI=true`` it fails instead (CI installs the package).
 """
 
 from __future__ import annotations
@@ -189,3 +191,12 @@ async def test_writes_that_read_first_do_not_fail_with_database_locked(served: l
             )
         )
         assert sorted({status for status, _, _ in answers}) == [201, 204], answers
+
+
+async def test_a_null_character_in_a_json_value_is_400_not_500(served: list[str]) -> None:
+    """PostgreSQL cannot store one (a DataError): it is refused like one in a text field."""
+    async with aiohttp.ClientSession() as session:
+        body = {"title": "nul", "data": {"k": ["a\x00"]}}
+        status, _, problem = await send(session, "POST", f"{served[0]}/notes/", body)
+        assert status == 400, problem
+        assert problem["errors"] == {"data": ["Null characters are not allowed."]}
