@@ -10,10 +10,13 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.test import AsyncClient, override_settings
+from django.urls import path
 
+from django_async_cbv import AsyncAPIView
 from django_async_cbv.openapi import OpenAPIView, SwaggerUIView, build_document
 from django_async_cbv.openapi import views as openapi_views
 from django_async_cbv.openapi.fields import model_field_schema
+from tests.models import Widget
 
 MAIN = "tests.openapi_urls.main"
 SMALL = "tests.openapi_urls.small"
@@ -278,6 +281,38 @@ async def test_document_follows_a_changed_urlconf() -> None:
         few = json.loads((await AsyncClient().get("/openapi.json")).content)
     assert "/widgets/" in many["paths"]
     assert set(few["paths"]) == {"/only/"}
+
+
+class PerUserFieldsAPI(AsyncAPIView):
+    """Decides its fields and lookup per request, as views often do."""
+
+    model = Widget
+    fields = ("name", "price")
+
+    def get_fields(self) -> Any:
+        return self.fields if self.request.user.is_staff else ("name",)
+
+    def get_read_only_fields(self) -> Any:
+        return () if self.request.user.is_staff else ("name",)
+
+
+class PerUserURLs:
+    urlpatterns = [
+        path("per-user/", PerUserFieldsAPI.as_view()),
+        path("openapi.json", OpenAPIView.as_view()),
+    ]
+
+
+async def test_hooks_that_need_a_request_are_not_called() -> None:
+    """The document follows the class attributes: a get_fields() that reads the
+    request is not called (it would fail without one), and the document is served."""
+    with override_settings(ROOT_URLCONF=PerUserURLs):
+        response = await AsyncClient().get("/openapi.json")
+    assert response.status_code == 200
+    document = json.loads(response.content)
+    create = document["paths"]["/per-user/"]["post"]
+    request = schema(document, create["requestBody"]["content"]["application/json"]["schema"])
+    assert set(request["properties"]) == {"name", "price"}
 
 
 @pytest.mark.parametrize("kwargs", [{"title": ""}, {"version": 2}])
