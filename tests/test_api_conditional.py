@@ -9,6 +9,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connection, connections, models
 from django.forms import ModelForm
@@ -351,6 +352,51 @@ class _PerDay(models.Model):
 
     class Meta:
         abstract = True
+
+
+class LegacyCode(models.Model):
+    """A table Django does not manage: ``unique=True`` may be all there is of the rule."""
+
+    code = models.CharField(max_length=10, unique=True)
+
+    class Meta:
+        managed = False
+        db_table = "tests_legacy_code"
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class LegacyCodeAPI(AsyncAPIView):
+    model = LegacyCode
+
+
+async def test_unique_checks_of_an_unmanaged_model_are_not_left_to_the_database(
+    client: AsyncClient,
+) -> None:
+    """Its table need not have the constraint: a duplicate is a 400, never stored."""
+
+    def create_table() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TABLE tests_legacy_code (id integer PRIMARY KEY, code varchar(10))"
+            )
+
+    def drop_table() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE tests_legacy_code")
+
+    await sync_to_async(create_table)()
+    try:
+        with override_settings(ROOT_URLCONF=routes(LegacyCodeAPI)):
+            first = await send(client, "POST", "/v/", {"code": "x1"})
+            again = await send(client, "POST", "/v/", {"code": "x1"})
+        assert first.status_code == 201
+        assert again.status_code == 400
+        assert body(again)["errors"] == {"code": ["Legacy code with this Code already exists."]}
+        assert await LegacyCode.objects.acount() == 1
+    finally:
+        await sync_to_async(drop_table)()
 
 
 def test_unique_checks_no_constraint_backs_are_never_deferred() -> None:

@@ -33,9 +33,13 @@ def unique_checks_are_constraints(model: type[models.Model]) -> bool:
     """Whether every unique check of ``model``'s ``validate_unique()`` is a constraint.
 
     False when the model overrides the checks (they may test what no constraint
-    does, e.g. case-insensitively) or has ``unique_for_date``-style fields, which
-    only Python checks.
+    does, e.g. case-insensitively), has ``unique_for_date``-style fields, which
+    only Python checks, or has a table Django does not manage (``managed =
+    False``), which need not have the constraints its fields declare.
     """
+    concrete = model._meta.concrete_model or model
+    if not concrete._meta.managed:
+        return False
     base = models.Model
     if any(getattr(model, name) is not getattr(base, name) for name in _UNIQUE_METHODS):
         return False
