@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from django.conf.urls.i18n import i18n_patterns
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.test import AsyncClient, override_settings
@@ -313,6 +314,23 @@ async def test_hooks_that_need_a_request_are_not_called() -> None:
     create = document["paths"]["/per-user/"]["post"]
     request = schema(document, create["requestBody"]["content"]["application/json"]["schema"])
     assert set(request["properties"]) == {"name", "price"}
+
+
+@pytest.mark.parametrize(("prefix_default", "expected"), [(True, "/en/items/"), (False, "/items/")])
+def test_routes_under_i18n_patterns_are_documented(prefix_default: bool, expected: str) -> None:
+    """With the default language's prefix, as the URLconf serves them to most clients."""
+    urls = type(
+        "LocalizedURLs",
+        (),
+        {
+            "urlpatterns": i18n_patterns(
+                path("items/", PerUserFieldsAPI.as_view()), prefix_default_language=prefix_default
+            )
+        },
+    )
+    with override_settings(LANGUAGE_CODE="en", USE_I18N=True):
+        document = build_document("Tests", "2.0", urlconf=urls)  # type: ignore[arg-type]
+    assert list(document["paths"]) == [expected]
 
 
 @pytest.mark.parametrize("kwargs", [{"title": ""}, {"version": 2}])
