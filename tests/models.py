@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -154,3 +155,16 @@ class Restaurant(Place):
     """A child table of Place."""
 
     stars = models.IntegerField(default=0)
+
+
+class Seat(models.Model):
+    """A rule no constraint states: ``clean()`` reads the other rows to check it."""
+
+    row = models.CharField(max_length=1)
+
+    def __str__(self) -> str:
+        return self.row
+
+    def clean(self) -> None:
+        if Seat.objects.filter(row__iexact=self.row).exclude(pk=self.pk).exists():
+            raise ValidationError({"row": "This row is taken."})

@@ -564,6 +564,17 @@ async def test_json_field_values_are_taken_as_json(client: AsyncClient, meta: An
     assert type(stored.meta) is type(meta)
 
 
+@pytest.mark.parametrize("meta", ["a\x00b", {"k": ["\x00"]}, {"k\x00": 1}])
+async def test_json_field_values_with_null_characters_are_400(
+    client: AsyncClient, meta: Any
+) -> None:
+    """As in a text field: PostgreSQL cannot store them (a DataError, so a 500)."""
+    response = await send(client, "POST", "/widgets/", widget_data(meta=meta))
+    assert_problem(response, 400)
+    assert body(response)["errors"] == {"meta": ["Null characters are not allowed."]}
+    assert await Widget.objects.acount() == 0
+
+
 async def test_json_field_patch_replaces_the_value(client: AsyncClient) -> None:
     """PATCH of a JSON field replaces its whole value."""
     widget = await make_widget(name="w", meta={"a": 1})

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, models
+from django.db import OperationalError, connection, connections, models
 from django.forms import ModelForm
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.uniqueness import unique_checks_are_constraints
-from tests.models import AuditEntry, Widget
+from tests.models import AuditEntry, Seat, Widget
 from tests.test_api_support import PROBLEM, URLS, body, full_widget, make_widget, send, widget_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(URLS)]
@@ -223,15 +225,68 @@ def test_require_if_match_must_be_a_bool(value: object) -> None:
         view.as_view()
 
 
-async def test_create_validates_before_the_transaction_and_saves_inside(
-    client: AsyncClient,
-) -> None:
-    """Validation only reads: it runs before the write's transaction opens."""
+async def test_the_default_form_validates_before_the_transaction(client: AsyncClient) -> None:
+    """It checks only what the database enforces: no need to hold the write lock."""
+    seen: list[bool] = []
+    original = models.Model.clean_fields
+
+    def probe(self: models.Model, exclude: Any = None) -> None:
+        seen.append(connection.in_atomic_block)
+        original(self, exclude)
+
+    with mock.patch.object(models.Model, "clean_fields", probe):
+        response = await send(client, "POST", "/widgets/", widget_data(name="probe"))
+    assert response.status_code == 201
+    assert seen == [False]
+
+
+async def test_a_custom_form_validates_inside_the_transaction(client: AsyncClient) -> None:
+    """Its clean methods may read other rows: they run after the write lock is taken."""
     ProbedForm.seen.clear()
     with override_settings(ROOT_URLCONF=routes(ProbedWidgetAPI)):
         response = await send(client, "POST", "/v/", widget_data(name="probe"))
     assert response.status_code == 201
-    assert ProbedForm.seen == [False]
+    assert ProbedForm.seen == [True]
+
+
+class SeatAPI(AsyncAPIView):
+    model = Seat
+
+
+async def test_a_clean_that_reads_other_rows_sees_no_write_commit_before_its_own(
+    client: AsyncClient,
+) -> None:
+    """Model.clean() checks a rule by reading other rows: between that read and the
+    write, no other writer may commit a row that breaks the rule. Here a writer on
+    another connection tries to take the row right after the check."""
+    other_writes: list[str] = []
+    check = Seat.clean
+
+    def take_the_row_meanwhile() -> None:
+        try:
+            Seat.objects.create(row="A")
+        except OperationalError:  # SQLite's write lock is held: it must wait
+            other_writes.append("refused")
+        else:
+            other_writes.append("committed")
+        finally:
+            connections.close_all()
+
+    def clean_then_race(self: Seat) -> None:
+        check(self)
+        if not other_writes:
+            writer = threading.Thread(target=take_the_row_meanwhile)
+            writer.start()
+            writer.join()
+
+    with (
+        mock.patch.object(Seat, "clean", clean_then_race),
+        override_settings(ROOT_URLCONF=routes(SeatAPI)),
+    ):
+        response = await send(client, "POST", "/v/", {"row": "a"})
+    assert await Seat.objects.acount() == 1  # two seats in row A: the rule was broken
+    assert response.status_code == 201
+    assert other_writes == ["refused"]
 
 
 async def test_duplicate_found_by_validation_is_still_400(client: AsyncClient) -> None:
@@ -297,6 +352,51 @@ class _PerDay(models.Model):
 
     class Meta:
         abstract = True
+
+
+class LegacyCode(models.Model):
+    """A table Django does not manage: ``unique=True`` may be all there is of the rule."""
+
+    code = models.CharField(max_length=10, unique=True)
+
+    class Meta:
+        managed = False
+        db_table = "tests_legacy_code"
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class LegacyCodeAPI(AsyncAPIView):
+    model = LegacyCode
+
+
+async def test_unique_checks_of_an_unmanaged_model_are_not_left_to_the_database(
+    client: AsyncClient,
+) -> None:
+    """Its table need not have the constraint: a duplicate is a 400, never stored."""
+
+    def create_table() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TABLE tests_legacy_code (id integer PRIMARY KEY, code varchar(10))"
+            )
+
+    def drop_table() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE tests_legacy_code")
+
+    await sync_to_async(create_table)()
+    try:
+        with override_settings(ROOT_URLCONF=routes(LegacyCodeAPI)):
+            first = await send(client, "POST", "/v/", {"code": "x1"})
+            again = await send(client, "POST", "/v/", {"code": "x1"})
+        assert first.status_code == 201
+        assert again.status_code == 400
+        assert body(again)["errors"] == {"code": ["Legacy code with this Code already exists."]}
+        assert await LegacyCode.objects.acount() == 1
+    finally:
+        await sync_to_async(drop_table)()
 
 
 def test_unique_checks_no_constraint_backs_are_never_deferred() -> None:

@@ -1,10 +1,12 @@
-"""Concurrent conditional writes through a real uvicorn server, on SQLite and PostgreSQL.
+"""Writes through real uvicorn servers, on SQLite and PostgreSQL.
 
 Several PATCHes carry the same ``If-Match`` at once: exactly one wins, every other
-gets 412, and none fails with a 500 or a lock error. SQLite runs with Django's
-default settings (no ``transaction_mode``). PostgreSQL runs when Debian's
-``postgresql`` package is installed; without it the test is skipped loudly, and
-under ``CI=true`` it fails instead (CI installs the package).
+gets 412, and none fails with a 500 or a lock error. Writes that read first do not
+fail with "database is locked"; what a database stores differently from what was
+sent (``jsonb``) or cannot store (a null character) is answered as it should be.
+SQLite runs with Django's default settings (no ``transaction_mode``). PostgreSQL
+runs when Debian's ``postgresql`` package is installed; without it the test is
+skipped loudly, and under ``CI=true`` it fails instead (CI installs the package).
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ async def send(
 ) -> tuple[int, Any, Any]:
     async with session.request(method, url, json=data, headers=headers) as response:
         raw = await response.read()
-        return response.status, response.headers.copy(), json.loads(raw) if raw else None
+        if response.content_type.endswith("json"):
+            return response.status, response.headers.copy(), json.loads(raw)
+        return response.status, response.headers.copy(), raw.decode() or None
 
 
 async def test_concurrent_patches_with_one_etag_one_wins(served: list[str]) -> None:
@@ -143,3 +147,59 @@ async def test_require_if_match_refuses_an_unconditional_patch(served: list[str]
         )
         assert status == 428
         assert headers["Content-Type"] == "application/problem+json"
+
+
+async def test_the_etag_of_a_write_is_the_etag_of_the_stored_row(served: list[str]) -> None:
+    """PostgreSQL's jsonb stores object keys in its own order: the ETag a create or
+    update answers with must still be the one the next conditional write is compared to."""
+    base = served[0]
+    async with aiohttp.ClientSession() as session:
+        data = {"title": "j", "data": {"zz": 1, "a": {"yy": 2, "b": 3}}}
+        status, created_headers, created = await send(session, "POST", f"{base}/notes/", data)
+        assert status == 201
+        url = f"{base}/notes/{created['id']}/"
+        status, headers, stored = await send(session, "GET", url)
+        assert (stored, headers["ETag"]) == (created, created_headers["ETag"])
+        etag = created_headers["ETag"]
+        for round_ in range(2):
+            change = {"data": {"zz": round_, "a": 1}}
+            status, headers, updated = await send(
+                session, "PATCH", url, change, **{"If-Match": etag}
+            )
+            assert status == 200, updated
+            etag = headers["ETag"]
+            status, headers, stored = await send(session, "GET", url)
+            assert (stored, headers["ETag"]) == (updated, etag)
+
+
+async def test_writes_that_read_first_do_not_fail_with_database_locked(served: list[str]) -> None:
+    """Deleting a folder reads the rows filed in it before it writes. On SQLite, a
+    transaction that has read cannot take the write lock while another process holds
+    it to commit: SQLite answers "database is locked" at once, without waiting. Every
+    write takes the write lock first, so none fails with a 500."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(4):  # each round a new race; at most 40 requests (connections) at once
+            created = await asyncio.gather(
+                *(send(session, "POST", f"{served[0]}/folders/", {"name": "f"}) for _ in range(20))
+            )
+            assert {status for status, _, _ in created} == {201}
+            answers = await asyncio.gather(
+                *(
+                    request
+                    for i, (_, _, folder) in enumerate(created)
+                    for request in (
+                        send(session, "DELETE", f"{served[i % 2]}/folders/{folder['id']}/"),
+                        send(session, "POST", f"{served[1 - i % 2]}/folders/", {"name": "new"}),
+                    )
+                )
+            )
+            assert sorted({status for status, _, _ in answers}) == [201, 204], answers
+
+
+async def test_a_null_character_in_a_json_value_is_400_not_500(served: list[str]) -> None:
+    """PostgreSQL cannot store one (a DataError): it is refused like one in a text field."""
+    async with aiohttp.ClientSession() as session:
+        body = {"title": "nul", "data": {"k": ["a\x00"]}}
+        status, _, problem = await send(session, "POST", f"{served[0]}/notes/", body)
+        assert status == 400, problem
+        assert problem["errors"] == {"data": ["Null characters are not allowed."]}

@@ -7,13 +7,17 @@ import re
 from typing import Any
 
 import pytest
+from django.conf.urls.i18n import i18n_patterns
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.test import AsyncClient, override_settings
+from django.urls import path
 
+from django_async_cbv import AsyncAPIView
 from django_async_cbv.openapi import OpenAPIView, SwaggerUIView, build_document
 from django_async_cbv.openapi import views as openapi_views
 from django_async_cbv.openapi.fields import model_field_schema
+from tests.models import Widget
 
 MAIN = "tests.openapi_urls.main"
 SMALL = "tests.openapi_urls.small"
@@ -278,6 +282,55 @@ async def test_document_follows_a_changed_urlconf() -> None:
         few = json.loads((await AsyncClient().get("/openapi.json")).content)
     assert "/widgets/" in many["paths"]
     assert set(few["paths"]) == {"/only/"}
+
+
+class PerUserFieldsAPI(AsyncAPIView):
+    """Decides its fields and lookup per request, as views often do."""
+
+    model = Widget
+    fields = ("name", "price")
+
+    def get_fields(self) -> Any:
+        return self.fields if self.request.user.is_staff else ("name",)
+
+    def get_read_only_fields(self) -> Any:
+        return () if self.request.user.is_staff else ("name",)
+
+
+class PerUserURLs:
+    urlpatterns = [
+        path("per-user/", PerUserFieldsAPI.as_view()),
+        path("openapi.json", OpenAPIView.as_view()),
+    ]
+
+
+async def test_hooks_that_need_a_request_are_not_called() -> None:
+    """The document follows the class attributes: a get_fields() that reads the
+    request is not called (it would fail without one), and the document is served."""
+    with override_settings(ROOT_URLCONF=PerUserURLs):
+        response = await AsyncClient().get("/openapi.json")
+    assert response.status_code == 200
+    document = json.loads(response.content)
+    create = document["paths"]["/per-user/"]["post"]
+    request = schema(document, create["requestBody"]["content"]["application/json"]["schema"])
+    assert set(request["properties"]) == {"name", "price"}
+
+
+@pytest.mark.parametrize(("prefix_default", "expected"), [(True, "/en/items/"), (False, "/items/")])
+def test_routes_under_i18n_patterns_are_documented(prefix_default: bool, expected: str) -> None:
+    """With the default language's prefix, as the URLconf serves them to most clients."""
+    urls = type(
+        "LocalizedURLs",
+        (),
+        {
+            "urlpatterns": i18n_patterns(
+                path("items/", PerUserFieldsAPI.as_view()), prefix_default_language=prefix_default
+            )
+        },
+    )
+    with override_settings(LANGUAGE_CODE="en", USE_I18N=True):
+        document = build_document("Tests", "2.0", urlconf=urls)  # type: ignore[arg-type]
+    assert list(document["paths"]) == [expected]
 
 
 @pytest.mark.parametrize("kwargs", [{"title": ""}, {"version": 2}])

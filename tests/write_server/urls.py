@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
-from tests.write_server.models import Note
+from tests.write_server.models import Folder, Note
 
 
 class NoteAPI(AsyncAPIView):
@@ -11,7 +11,13 @@ class NoteAPI(AsyncAPIView):
     require_if_match = True
 
 
+class FolderAPI(AsyncAPIView):
+    model = Folder
+
+
 urlpatterns = [
+    path("folders/", FolderAPI.as_view()),
+    path("folders/<int:pk>/", FolderAPI.as_view()),
     path("notes/", NoteAPI.as_view()),
     path("notes/<int:pk>/", NoteAPI.as_view()),
 ]

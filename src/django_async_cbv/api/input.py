@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from django import forms
 from django.core.exceptions import FieldDoesNotExist
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.forms import BaseModelForm
 from django.forms.fields import BaseTemporalField
@@ -102,7 +103,20 @@ def _key(value: Any) -> Any:
     return _scalar(value)
 
 
+def _has_null_character(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _has_null_character(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_null_character(item) for item in value)
+    return False
+
+
 def _json(value: Any) -> Any:
+    # As in text fields: PostgreSQL cannot store a null character (a DataError).
+    if _has_null_character(value):
+        raise WrongType(ProhibitNullCharactersValidator.message)
     # forms.JSONField parses strings as JSON text; hand it JSON text so that a
     # JSON string value stays a string.
     return json.dumps(value, ensure_ascii=False)

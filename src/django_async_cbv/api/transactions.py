@@ -4,7 +4,8 @@
 back if the request was cancelled meanwhile. On SQLite, whose write lock is one
 for the whole database, the writes of a process also queue for it on a lock of
 their own, in the order they come: SQLite's own waiting (sleep and retry, in
-growing steps) lets some writers starve while others pass.
+growing steps) lets some writers starve while others pass. Each then takes the
+write lock before it reads anything (:func:`take_write_lock`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from django.db import connections, models, transaction
 
-__all__ = ["WriteAbandoned", "inserting", "write_transaction"]
+__all__ = ["WriteAbandoned", "inserting", "take_write_lock", "write_transaction"]
 
 logger = logging.getLogger("django_async_cbv")
 
@@ -74,12 +75,35 @@ def _queue(using: str) -> threading.Lock | None:
     return queue
 
 
-@contextmanager
-def write_transaction(using: str, abandoned: threading.Event) -> Iterator[None]:
-    """``transaction.atomic(using=using)`` for one write, rolled back if ``abandoned``.
+def take_write_lock(model: type[models.Model], using: str) -> None:
+    """Take SQLite's write lock for the enclosing transaction before anything is read.
 
-    Inside an enclosing transaction (a hook's nested write) there is nothing to queue for.
+    An ``UPDATE`` that matches no row of ``model``'s table takes the lock (waiting
+    for it within the busy timeout). Without it, a write that reads first (a
+    delete's ``on_delete`` checks, a ``save()`` that queries) holds a read lock
+    that it cannot turn into the write lock while another process waits to commit:
+    SQLite answers "database is locked" at once instead of waiting.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    column = quote(str(model._meta.pk.column))
+    sql = f"UPDATE {quote(model._meta.db_table)} SET {column} = {column} WHERE 0 = 1"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+
+
+@contextmanager
+def write_transaction(
+    using: str, abandoned: threading.Event, model: type[models.Model]
+) -> Iterator[None]:
+    """``transaction.atomic(using=using)`` for a write to ``model``; rolled back if ``abandoned``.
+
+    On SQLite the write queues in the process, then takes the database's write lock
+    first thing. Inside an enclosing transaction (a hook's nested write) there is
+    nothing to queue for.
     """
     queue = None if connections[using].in_atomic_block else _queue(using)
     with queue or nullcontext(), transaction.atomic(using=using), _unless_cancelled(abandoned):
+        if queue is not None:
+            take_write_lock(model, using)
         yield

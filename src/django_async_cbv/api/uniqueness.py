@@ -16,10 +16,16 @@ from typing import Any
 from django.db import models
 from django.forms import BaseModelForm
 
-__all__ = ["defer_unique_checks", "run_deferred_checks", "unique_checks_are_constraints"]
+__all__ = [
+    "checks_are_constraints",
+    "defer_unique_checks",
+    "run_deferred_checks",
+    "unique_checks_are_constraints",
+]
 
 _UNIQUE_METHODS = ("validate_unique", "_get_unique_checks", "_perform_unique_checks")
 _DATE_CHECKS = ("unique_for_date", "unique_for_month", "unique_for_year")
+_CLEAN_METHODS = ("full_clean", "clean_fields", "clean", "validate_constraints")
 
 
 @cache
@@ -27,15 +33,35 @@ def unique_checks_are_constraints(model: type[models.Model]) -> bool:
     """Whether every unique check of ``model``'s ``validate_unique()`` is a constraint.
 
     False when the model overrides the checks (they may test what no constraint
-    does, e.g. case-insensitively) or has ``unique_for_date``-style fields, which
-    only Python checks.
+    does, e.g. case-insensitively), has ``unique_for_date``-style fields, which
+    only Python checks, or has a table Django does not manage (``managed =
+    False``), which need not have the constraints its fields declare.
     """
+    concrete = model._meta.concrete_model or model
+    if not concrete._meta.managed:
+        return False
     base = models.Model
     if any(getattr(model, name) is not getattr(base, name) for name in _UNIQUE_METHODS):
         return False
     return not any(
         getattr(field, name, None) for field in model._meta.fields for name in _DATE_CHECKS
     )
+
+
+@cache
+def checks_are_constraints(model: type[models.Model]) -> bool:
+    """Whether ``model``'s validation checks nothing but what the database enforces.
+
+    Then it may run before the write's transaction: a race that makes it stale is
+    refused by the database. A model that overrides ``clean()`` (or another step of
+    ``full_clean()``) may check a rule by reading other rows, which only holds if no
+    other write commits between that read and the write: its validation runs inside
+    the write's transaction, after the write lock (SQLite) is taken.
+    """
+    base = models.Model
+    if any(getattr(model, name) is not getattr(base, name) for name in _CLEAN_METHODS):
+        return False
+    return unique_checks_are_constraints(model)
 
 
 def _skip() -> None:

@@ -2,10 +2,13 @@
 
 A create or update reads the JSON body, shapes it for the form, and then, in one
 ``sync_to_async`` hop, validates the form and calls the ``perform_*`` hook inside
-``transaction.atomic``. Validation only reads, and runs before the transaction
+``transaction.atomic``. The default form of a model that adds no checks of its
+own checks only what the database enforces: it validates before the transaction
 opens, so that a write holds the database's write lock (SQLite's is one for the
 whole database) only while it writes; what validation could not see, a race with
 another request, the database refuses: an ``IntegrityError`` answered with 409.
+Other forms may check rules by reading other rows: they validate inside the
+transaction, after the write lock is taken.
 Every write (a model's own ``save()``, a signal receiver, the form's ``save()``,
 the hook, ``Location``) is in the transaction: an exception anywhere leaves
 nothing written. A write with ``If-Match`` (or ``If-None-Match``) locks the row
@@ -28,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.db import IntegrityError, models, router
+from django.db import IntegrityError, connections, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -42,7 +45,7 @@ from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .schema import Schema
 from .transactions import inserting, write_transaction
-from .uniqueness import defer_unique_checks, run_deferred_checks, unique_checks_are_constraints
+from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 
 __all__ = ["CONFLICT_DETAIL", "WriteMixin"]
 
@@ -128,9 +131,20 @@ def _delete(obj: models.Model) -> None:
     obj.delete()
 
 
-def _refresh_generated(obj: models.Model) -> None:
-    """Reload ``GeneratedField`` values, which a save may leave stale (Django 5.2)."""
-    names = [f.attname for f in obj._meta.concrete_fields if getattr(f, "generated", False)]
+def _refresh_stored(obj: models.Model) -> None:
+    """Reload the values the database may store otherwise than they were saved.
+
+    ``GeneratedField`` values, which a save may leave stale (Django 5.2), and
+    ``JSONField`` values where the database has a JSON type of its own
+    (PostgreSQL's ``jsonb`` reorders object keys): the answer and its ``ETag``
+    must be those of the stored row, which the next ``If-Match`` is compared to.
+    """
+    native_json = connections[obj._state.db or "default"].features.has_native_json_field
+    names = [
+        f.attname
+        for f in obj._meta.concrete_fields
+        if getattr(f, "generated", False) or (native_json and isinstance(f, models.JSONField))
+    ]
     if names and obj.pk is not None:
         obj.refresh_from_db(fields=names)
 
@@ -267,15 +281,17 @@ class WriteMixin:
             mode != CREATE and instance is not None and has_write_preconditions(self.request)
         )
         rows = await self.get_filtered_queryset() if conditional else None
-        # The default form saved by the default hook: its unique checks can wait
-        # for the database to refuse a row, when the database enforces them all.
-        defer = (
+        # The default form checks only what the database enforces (unless the model
+        # adds checks of its own): it may validate before the transaction. Saved by
+        # the default hook, its unique checks can even wait for the database to
+        # refuse a row.
+        early = (
             not conditional
             and self._schema is not None
             and form_class is self._schema.form_class
-            and getattr(type(self), hook.__name__) is getattr(WriteMixin, hook.__name__)
-            and unique_checks_are_constraints(model)
+            and checks_are_constraints(model)
         )
+        defer = early and getattr(type(self), hook.__name__) is getattr(WriteMixin, hook.__name__)
 
         def validate(kwargs: dict[str, Any], *, defer: bool = False) -> BaseModelForm[Any] | None:
             form: BaseModelForm[Any] = form_class(**kwargs)
@@ -295,7 +311,7 @@ class WriteMixin:
                 obj = call_from_thread(hook, form)
             if obj is None:
                 obj = form.instance
-            _refresh_generated(obj)
+            _refresh_stored(obj)
             location = self.get_location(obj) if mode == CREATE else None
             return obj, location
 
@@ -303,20 +319,24 @@ class WriteMixin:
             using = router.db_for_write(model, instance=instance)
             if rows is not None:
                 assert instance is not None
-                with write_transaction(using, abandoned):
+                with write_transaction(using, abandoned, model):
                     current = self._current_row(instance, rows, using)
                     if current is None:
                         raise Http404
                     self.object = current
                     form = validate({**form_kwargs, "instance": current})
                     return None if form is None else save(form)
-            # Validation only reads: before the transaction, so that the write
-            # lock is held for the write alone.
+            if not early:  # checks that may read other rows: after the write lock
+                with write_transaction(using, abandoned, model):
+                    form = validate(form_kwargs)
+                    return None if form is None else save(form)
+            # Validation that checks only what the database enforces runs before
+            # the transaction, so that the write lock is held for the write alone.
             form = validate(form_kwargs, defer=defer)
             if form is None:
                 return None
             try:
-                with write_transaction(using, abandoned):
+                with write_transaction(using, abandoned, model):
                     return save(form)
             except IntegrityError:
                 # Rolled back. A duplicate the skipped checks find is a 400.
@@ -346,7 +366,7 @@ class WriteMixin:
         rows = await self.get_filtered_queryset() if conditional else None
 
         def destroy(abandoned: threading.Event) -> None:
-            with write_transaction(using, abandoned):
+            with write_transaction(using, abandoned, type(obj)):
                 target = obj
                 if rows is not None:
                     current = self._current_row(obj, rows, using)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django_async_cbv.api.base import AsyncGenericAPIView
 from django_async_cbv.api.schema import Schema as ModelSchema
+from django_async_cbv.api.schema import get_schema as build_schema
 
 from .components import Components
 from .operations import route_operations
@@ -27,9 +28,22 @@ def _view(route: Route) -> AsyncGenericAPIView:
 
 
 def _schema(view: AsyncGenericAPIView) -> ModelSchema | None:
-    if view._config.model is None:
+    """The view's schema from its ``fields`` and ``read_only_fields`` attributes.
+
+    ``get_fields()`` and ``get_read_only_fields()`` are not called: they may decide
+    per request, and the document is built without one.
+    """
+    model = view._config.model
+    if model is None:
         return None  # only get_queryset() knows the model: objects are documented as objects
-    return view.get_schema()
+    fields = view.fields
+    view._schema = build_schema(
+        type(view).__qualname__,
+        model,
+        None if fields is None else tuple(fields),
+        tuple(view.read_only_fields),
+    )
+    return view._schema
 
 
 def build_document(

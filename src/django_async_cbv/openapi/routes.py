@@ -7,8 +7,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.urls.resolvers import RegexPattern, RoutePattern
+from django.urls.resolvers import LocalePrefixPattern, RegexPattern, RoutePattern
+from django.utils import translation
 
 from .fields import converter_schema
 
@@ -60,6 +62,9 @@ def _part(pattern: Any) -> tuple[str, dict[str, dict[str, Any]]] | None:
         return _route_part(pattern)
     if isinstance(pattern, RegexPattern):
         return _regex_part(pattern)
+    if isinstance(pattern, LocalePrefixPattern):  # i18n_patterns(): the default language's
+        with translation.override(settings.LANGUAGE_CODE):
+            return pattern.language_prefix, {}
     return None
 
 
