@@ -15,6 +15,7 @@ view answers the same on either backend, per process here.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -86,7 +87,7 @@ def _sliding_window(cache: Any, keys: list[str], rates: tuple[Rate, ...], now: i
         period = rate.period * 1_000_000
         if allowed:
             out += [max(rate.count - len(log) - 1, 0), _ms(period)]
-            log.append(now)
+            bisect.insort(log, now)  # in time order even after the clock stepped back
             cache.set(key, log, timeout=_timeout(period))
         else:
             out += [max(rate.count - len(log), 0), _ms(log[-1] + period - now) if log else 0]
