@@ -9,6 +9,7 @@ default settings, exactly under concurrent requests (per process, as documented)
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -134,3 +135,26 @@ async def test_a_clock_step_backwards_answers_what_the_redis_script_answers(
     # newest (T0+100 s) restores the full count after 65 s.
     assert answers[2][0].retry_after == 55
     assert answers[2][0].reset == (65,)
+
+
+def _fastest_check(cache: LocMemCache, key: str, rates: Any, now: int) -> float:
+    fastest = float("inf")
+    for i in range(20):
+        started = time.perf_counter()
+        local_check(cache, "cost", key, rates, "sliding_window", now_us=now + i)
+        fastest = min(fastest, time.perf_counter() - started)
+    return fastest
+
+
+def test_a_long_sliding_log_costs_a_check_about_what_a_short_one_costs() -> None:
+    """A large count (say 100000/d) must not make each check (on the event loop's
+    thread, under the process's lock) walk and pickle its log element by element."""
+    rates = parse_rates(["20000/d"])
+    cache = LocMemCache(uuid.uuid4().hex, {"OPTIONS": {"MAX_ENTRIES": 1000}})
+    for i in range(10_000):
+        local_check(cache, "cost", "long", rates, "sliding_window", now_us=T0 + i)
+    long = _fastest_check(cache, "long", rates, T0 + 10_000)
+    short = _fastest_check(cache, "short", rates, T0 + 10_000)
+    # Element by element, 10000 entries cost about 50 times a short log; as one block
+    # of bytes, a few times at most.
+    assert long < 15 * short, (long, short)

@@ -8,8 +8,9 @@ process, which is all that can see the cache. The state lives in the cache itsel
 rate, and the arithmetic is the Redis scripts' (``lua/``), on this host's clock, so a
 view answers the same on either backend, per process here.
 
-- ``sliding_window``: a sorted list of the admission times of the last period, at most
-  ``count`` long;
+- ``sliding_window``: the admission times of the last period in time order, at most
+  ``count`` long, as an ``array('q')`` (pickled as one block of bytes, pruned by
+  bisection, so a check of a large count costs little on the event loop's thread);
 - ``token_bucket``: ``(tokens, stamp)``, refilled at ``count`` per period.
 """
 
@@ -19,6 +20,7 @@ import bisect
 import math
 import threading
 import time
+from array import array
 from typing import Any
 
 from .rates import Rate
@@ -71,12 +73,15 @@ def _timeout(us: float) -> int:
 
 
 def _sliding_window(cache: Any, keys: list[str], rates: tuple[Rate, ...], now: int) -> list[int]:
-    logs: list[list[int]] = []
+    logs: list[array[int]] = []
     allowed, retry = 1, 0
     for key, rate in zip(keys, rates, strict=True):
         period = rate.period * 1_000_000
         stored = cache.get(key)
-        log = [t for t in stored if t > now - period] if isinstance(stored, list) else []
+        if isinstance(stored, array) and stored.typecode == "q":
+            log = stored[bisect.bisect_right(stored, now - period) :]
+        else:
+            log = array("q")
         logs.append(log)
         if len(log) >= rate.count:
             allowed = 0
