@@ -62,7 +62,8 @@ def _returns_data(name: str) -> bool:
 def _uses_super_result(func: object, name: str) -> bool:
     """Whether ``func``'s source does more with ``super().<name>(...)`` than return it.
 
-    Returning the call's result as it is works (the library awaits the coroutine);
+    Returning the call's result as it is works (the library awaits the coroutine),
+    from a ``return``, a lambda or a branch of a conditional expression they return;
     anything else (a name bound to it, an item set on it, a method called on it)
     gets a coroutine where the code expects a value. Without source, assume not.
     """
@@ -71,7 +72,18 @@ def _uses_super_result(func: object, name: str) -> bool:
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError):
         return False
-    returned = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Return)}
+    # What a return (or a lambda) gives back, through either branch of a conditional.
+    pending = [
+        node.value if isinstance(node, ast.Return) else node.body
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Return | ast.Lambda)
+    ]
+    returned: set[int] = set()
+    while pending:
+        value = pending.pop()
+        returned.add(id(value))
+        if isinstance(value, ast.IfExp):
+            pending += [value.body, value.orelse]
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
