@@ -31,7 +31,8 @@ def check_dispatch(cls: type, stop: type) -> None:
 
     Django's sync access mixins return a redirect or raise from such a ``dispatch``,
     which Django then tries to await (a 500 for anonymous users). A ``dispatch`` made
-    by ``method_decorator`` over an async one is itself async and passes.
+    by ``method_decorator`` over an async one is itself async and passes, and so does
+    a plain wrapper (``functools.wraps``) around an async one.
     """
     for klass in cls.__mro__:
         if klass is stop:
@@ -39,6 +40,8 @@ def check_dispatch(cls: type, stop: type) -> None:
         dispatch = vars(klass).get("dispatch")
         if dispatch is None or iscoroutinefunction(dispatch):
             continue
+        if callable(dispatch) and iscoroutinefunction(inspect.unwrap(dispatch)):
+            continue  # a plain decorator (functools.wraps) passing an async one's call on
         twin = _ASYNC_TWINS.get(klass.__name__)
         if twin is not None and klass.__module__ == "django.contrib.auth.mixins":
             raise ImproperlyConfigured(
