@@ -9,6 +9,7 @@ default settings, exactly under concurrent requests (per process, as documented)
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -34,7 +35,7 @@ LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 _RATES = st.lists(
     st.tuples(st.integers(1, 4), st.integers(1, 5)), min_size=1, max_size=2, unique=True
 ).map(lambda pairs: [f"{count}/{period}s" for count, period in pairs])
-_STEPS = st.lists(st.integers(0, 3 * S), min_size=1, max_size=25)
+_STEPS = st.lists(st.integers(-S, 3 * S), min_size=1, max_size=25)  # some clock steps back
 
 
 @pytest.mark.redis
@@ -111,3 +112,49 @@ async def test_the_default_algorithm_works_on_a_fresh_projects_cache() -> None:
     assert answers[2]["Retry-After"] == "60"
     caches["default"].clear()  # the budget lives in the cache: clearing it resets it
     assert (await view(factory.get("/", REMOTE_ADDR="192.0.2.1"))).status_code == 200
+
+
+@pytest.mark.redis
+async def test_a_clock_step_backwards_answers_what_the_redis_script_answers(
+    async_redis_client: redis.asyncio.Redis,
+) -> None:
+    """After the host's clock steps back, the log stays in time order, as Redis's is."""
+    parsed = parse_rates(["2/m"])
+    identity = uuid.uuid4().hex
+    cache = LocMemCache(identity, {})
+    limiter = RedisLimiter()
+    answers = []
+    for now in (T0 + 100 * S, T0 + 90 * S, T0 + 95 * S):  # the second check is 10 s earlier
+        remote = await limiter.check(
+            async_redis_client, "rl:local-back", identity, parsed, "sliding_window", now_us=now
+        )
+        local = local_check(cache, identity, f"k:{identity}", parsed, "sliding_window", now_us=now)
+        answers.append((local, remote))
+    assert [local for local, _ in answers] == [remote for _, remote in answers]
+    # Refused at T0+95 s: the oldest entry (T0+90 s) frees a slot after 55 s, and the
+    # newest (T0+100 s) restores the full count after 65 s.
+    assert answers[2][0].retry_after == 55
+    assert answers[2][0].reset == (65,)
+
+
+def _fastest_check(cache: LocMemCache, key: str, rates: Any, now: int) -> float:
+    fastest = float("inf")
+    for i in range(20):
+        started = time.perf_counter()
+        local_check(cache, "cost", key, rates, "sliding_window", now_us=now + i)
+        fastest = min(fastest, time.perf_counter() - started)
+    return fastest
+
+
+def test_a_long_sliding_log_costs_a_check_about_what_a_short_one_costs() -> None:
+    """A large count (say 100000/d) must not make each check (on the event loop's
+    thread, under the process's lock) walk and pickle its log element by element."""
+    rates = parse_rates(["20000/d"])
+    cache = LocMemCache(uuid.uuid4().hex, {"OPTIONS": {"MAX_ENTRIES": 1000}})
+    for i in range(10_000):
+        local_check(cache, "cost", "long", rates, "sliding_window", now_us=T0 + i)
+    long = _fastest_check(cache, "long", rates, T0 + 10_000)
+    short = _fastest_check(cache, "short", rates, T0 + 10_000)
+    # Element by element, 10000 entries cost about 50 times a short log; as one block
+    # of bytes, a few times at most.
+    assert long < 15 * short, (long, short)

@@ -8,6 +8,7 @@ at ``as_view()`` (and a system check error for a routed view), naming the replac
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -168,3 +169,57 @@ urlpatterns += [path("pass/", SyncPassThrough.as_view()), path("own/", SyncOwnVa
 async def test_sync_hooks_that_work_are_still_allowed(async_client: AsyncClient) -> None:
     assert (await async_client.get("/pass/")).content == b"1"
     assert (await async_client.get("/own/")).content == b"2"
+
+
+class SyncConditionalPassThrough(PassThrough):
+    def get_data(self) -> Any:  # type: ignore[override]
+        # either branch is returned as it is: super()'s coroutine is awaited by the caller
+        return super().get_data() if self.request.GET.get("own") is None else {"n": 3}
+
+
+class SyncLambdaPassThrough(PassThrough):
+    get_data = lambda self: super().get_data()  # type: ignore[assignment]  # noqa: E731
+
+
+urlpatterns += [
+    path("conditional/", SyncConditionalPassThrough.as_view()),
+    path("lambda/", SyncLambdaPassThrough.as_view()),
+]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+async def test_returning_supers_result_from_a_conditional_or_a_lambda_is_allowed(
+    async_client: AsyncClient,
+) -> None:
+    assert (await async_client.get("/conditional/")).content == b"1"
+    assert (await async_client.get("/conditional/?own=1")).content == b"3"
+    assert (await async_client.get("/lambda/")).content == b"1"
+
+
+def _logged(method: Any) -> Any:
+    """A plain decorator (functools.wraps) that passes the call on as it is."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        request.META["LOGGED"] = "1"
+        return method(self, request, *args, **kwargs)  # the coroutine, awaited by Django
+
+    return wrapper
+
+
+class WrappedDispatch(Hello):
+    @_logged
+    async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return await super().dispatch(request, *args, **kwargs)
+
+
+urlpatterns += [path("wrapped/", WrappedDispatch.as_view())]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+async def test_an_async_dispatch_under_a_plain_wrapping_decorator_is_allowed(
+    async_client: AsyncClient,
+) -> None:
+    response = await async_client.get("/wrapped/")
+    assert response.status_code == 200
+    assert response.content == b"hello"

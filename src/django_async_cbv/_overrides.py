@@ -31,7 +31,8 @@ def check_dispatch(cls: type, stop: type) -> None:
 
     Django's sync access mixins return a redirect or raise from such a ``dispatch``,
     which Django then tries to await (a 500 for anonymous users). A ``dispatch`` made
-    by ``method_decorator`` over an async one is itself async and passes.
+    by ``method_decorator`` over an async one is itself async and passes, and so does
+    a plain wrapper (``functools.wraps``) around an async one.
     """
     for klass in cls.__mro__:
         if klass is stop:
@@ -39,6 +40,8 @@ def check_dispatch(cls: type, stop: type) -> None:
         dispatch = vars(klass).get("dispatch")
         if dispatch is None or iscoroutinefunction(dispatch):
             continue
+        if callable(dispatch) and iscoroutinefunction(inspect.unwrap(dispatch)):
+            continue  # a plain decorator (functools.wraps) passing an async one's call on
         twin = _ASYNC_TWINS.get(klass.__name__)
         if twin is not None and klass.__module__ == "django.contrib.auth.mixins":
             raise ImproperlyConfigured(
@@ -62,7 +65,8 @@ def _returns_data(name: str) -> bool:
 def _uses_super_result(func: object, name: str) -> bool:
     """Whether ``func``'s source does more with ``super().<name>(...)`` than return it.
 
-    Returning the call's result as it is works (the library awaits the coroutine);
+    Returning the call's result as it is works (the library awaits the coroutine),
+    from a ``return``, a lambda or a branch of a conditional expression they return;
     anything else (a name bound to it, an item set on it, a method called on it)
     gets a coroutine where the code expects a value. Without source, assume not.
     """
@@ -71,7 +75,18 @@ def _uses_super_result(func: object, name: str) -> bool:
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError):
         return False
-    returned = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Return)}
+    # What a return (or a lambda) gives back, through either branch of a conditional.
+    pending = [
+        node.value if isinstance(node, ast.Return) else node.body
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Return | ast.Lambda)
+    ]
+    returned: set[int] = set()
+    while pending:
+        value = pending.pop()
+        returned.add(id(value))
+        if isinstance(value, ast.IfExp):
+            pending += [value.body, value.orelse]
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)

@@ -8,16 +8,19 @@ process, which is all that can see the cache. The state lives in the cache itsel
 rate, and the arithmetic is the Redis scripts' (``lua/``), on this host's clock, so a
 view answers the same on either backend, per process here.
 
-- ``sliding_window``: a sorted list of the admission times of the last period, at most
-  ``count`` long;
+- ``sliding_window``: the admission times of the last period in time order, at most
+  ``count`` long, as an ``array('q')`` (pickled as one block of bytes, pruned by
+  bisection, so a check of a large count costs little on the event loop's thread);
 - ``token_bucket``: ``(tokens, stamp)``, refilled at ``count`` per period.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
+from array import array
 from typing import Any
 
 from .rates import Rate
@@ -70,12 +73,15 @@ def _timeout(us: float) -> int:
 
 
 def _sliding_window(cache: Any, keys: list[str], rates: tuple[Rate, ...], now: int) -> list[int]:
-    logs: list[list[int]] = []
+    logs: list[array[int]] = []
     allowed, retry = 1, 0
     for key, rate in zip(keys, rates, strict=True):
         period = rate.period * 1_000_000
         stored = cache.get(key)
-        log = [t for t in stored if t > now - period] if isinstance(stored, list) else []
+        if isinstance(stored, array) and stored.typecode == "q":
+            log = stored[bisect.bisect_right(stored, now - period) :]
+        else:
+            log = array("q")
         logs.append(log)
         if len(log) >= rate.count:
             allowed = 0
@@ -86,7 +92,7 @@ def _sliding_window(cache: Any, keys: list[str], rates: tuple[Rate, ...], now: i
         period = rate.period * 1_000_000
         if allowed:
             out += [max(rate.count - len(log) - 1, 0), _ms(period)]
-            log.append(now)
+            bisect.insort(log, now)  # in time order even after the clock stepped back
             cache.set(key, log, timeout=_timeout(period))
         else:
             out += [max(rate.count - len(log), 0), _ms(log[-1] + period - now) if log else 0]
