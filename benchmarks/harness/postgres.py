@@ -1,78 +1,27 @@
-"""The api scenario's PostgreSQL: a cluster initdb'd into a temp dir, one database per variant.
+"""The api scenario's PostgreSQL: the test suite's throw-away cluster, one database per variant.
 
-Debian's ``postgresql`` package puts the server binaries in
-``/usr/lib/postgresql/<version>/bin``. PostgreSQL refuses to run as root, so as
-root the cluster belongs to the package's ``postgres`` user (``runuser``).
+The cluster itself (initdb into a temp dir, pg_ctl start and stop, as the package's
+``postgres`` user when run as root) is ``tests/postgres_server.py``'s; the benchmark
+adds ``psql`` and the ``BENCH_PG`` value of a database.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
+import sys
 from pathlib import Path
 
-USER = "postgres"
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from tests.postgres_server import USER, find_bin_dir  # noqa: E402
+from tests.postgres_server import PostgresServer as _Cluster  # noqa: E402
+
+__all__ = ["PostgresServer", "find_bin_dir"]
 
 
-def find_bin_dir() -> Path | None:
-    """The newest installed server's bin directory, or None."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: p.parts)
-    if found:
-        return found[-1].parent
-    on_path = shutil.which("pg_ctl")
-    return Path(on_path).parent if on_path else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PostgresServer:
-    """``initdb`` + ``pg_ctl start`` on 127.0.0.1 and a free port; ``stop()`` removes it all."""
-
-    def __init__(self, bin_dir: Path) -> None:
-        self.bin_dir = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="acbv-pg-"))
-        self.data = self.root / "data"
-        self.log = self.root / "server.log"
-        self.port = _free_port()
-        self.host = "127.0.0.1"
-        self.user = USER
-        self._as_root = os.geteuid() == 0
-
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [str(self.bin_dir / args[0]), *args[1:]]
-        if self._as_root:
-            command = ["runuser", "-u", USER, "--", *command]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-    def start(self) -> None:
-        """Create the cluster and start it; raise RuntimeError with its output on failure."""
-        if self._as_root:
-            shutil.chown(self.root, USER)
-        steps = [
-            ("initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8"),
-            (
-                "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-                "-o", f"-h {self.host} -p {self.port} -k {self.root} -F", "start",
-            ),
-        ]  # fmt: skip
-        for step in steps:
-            result = self._run(*step)
-            if result.returncode != 0:
-                log = self.log.read_text() if self.log.exists() else ""
-                raise RuntimeError(f"{step[0]} failed:\n{result.stdout}{result.stderr}{log}")
-
-    def stop(self) -> None:
-        """Stop the server (fast shutdown) and delete its files."""
-        if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
+class PostgresServer(_Cluster):
+    """A throw-away cluster with what the benchmark does to it."""
 
     def psql(self, sql: str, dbname: str = "postgres") -> None:
         """Run ``sql`` through psql; raise RuntimeError with its output on failure."""
