@@ -494,8 +494,13 @@ async def test_followers_run_themselves_when_the_leader_fails() -> None:
     await started(name)
     gate.set()
     responses = await asyncio.gather(*tasks)
+    # Nobody gets the failed leader's 503 but the leader. Each other request ran the
+    # handler itself, unless (on a slow machine) it arrived after a follower's answer
+    # was stored and was a HIT of it.
     assert sorted(r.status_code for r in responses) == [200] * 4 + [503]
-    assert runs[name] == 5
+    hits = [r.get("X-Cache") for r in responses].count("HIT")
+    assert runs[name] == 5 - hits
+    assert runs[name] >= 2
 
 
 async def test_a_lock_held_by_another_process_is_waited_for(
