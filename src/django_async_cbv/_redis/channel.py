@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from .wire import (
     as_redis_error,
     connection_error,
     copy_error,
+    hand_back,
     health_check_due,
     pack_fast,
     takes_command_name,
@@ -203,7 +203,7 @@ class Channel:
         else:
             new = await pool.get_connection()
         if self._closed:
-            self._release(new)
+            self._drop(new, disconnect=False)
             raise connection_error(f"{self} is closed.")
         self._connection = new
         return new
@@ -364,33 +364,13 @@ class Channel:
             if not command.future.done():
                 command.future.set_exception(copy_error(exc))
 
-    def _drop(self, connection: AbstractConnection) -> None:
-        """Disconnect ``connection`` and give it back to the pool, in the background."""
-
-        writer = writer_of(connection)
-
-        async def drop() -> None:
-            with contextlib.suppress(Exception):
-                await connection.disconnect()
-            if writer is not None:
-                # Closed by whoever came first (the reader, on its error): wait for the
-                # transport to finish closing (a TLS shutdown takes turns of the loop).
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer.wait_closed(), self.connect_timeout or 1.0)
-            await self._arelease(connection)
-
-        task = self.loop.create_task(drop())
+    def _drop(self, connection: AbstractConnection, disconnect: bool = True) -> None:
+        """Give ``connection`` back to the pool (disconnected first), in the background."""
+        task = self.loop.create_task(
+            hand_back(self.pool, connection, disconnect, self.connect_timeout or 1.0)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _release(self, connection: AbstractConnection) -> None:
-        task = self.loop.create_task(self._arelease(connection))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _arelease(self, connection: AbstractConnection) -> None:
-        with contextlib.suppress(Exception):
-            await self.pool.release(connection)
 
     async def aclose(self) -> None:
         """Fail what is queued or owed, and give the connection back to the pool."""

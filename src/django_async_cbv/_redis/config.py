@@ -208,7 +208,9 @@ def spec_for(alias: str) -> RedisSpec | None:
         spec = _cluster_spec(alias, config, options)
     else:
         spec = _django_redis_spec(alias, config, options)
-    _try_pool(spec)
+    from .probe import try_pool
+
+    try_pool(spec)
     return spec
 
 
@@ -374,33 +376,3 @@ def _option_namer(alias: str) -> Callable[[str], str]:
     if config.get("BACKEND") == DJANGO_BACKEND:
         return lambda name: name
     return lambda name: f"CONNECTION_POOL_KWARGS[{name!r}]"
-
-
-_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
-
-
-def _try_pool(spec: RedisSpec) -> None:
-    """Build the pool and one connection object, or the asyncio cluster client (no I/O),
-    to surface a bad option now."""
-    try:
-        if spec.cluster:
-            from redis.asyncio.cluster import RedisCluster
-
-            from .cluster_wire import node_kwargs
-
-            RedisCluster.from_url(spec.url, **spec.kwargs)
-            node_pool: Any = spec.pool_class.from_url(spec.url, **node_kwargs(spec.kwargs))
-            node_pool.make_connection()  # a node's, as the blocks make them
-        else:
-            pool: Any = spec.make_pool()[0]
-            pool.make_connection()  # untyped in redis-py
-    except RedisConfigError:
-        raise
-    except TypeError as exc:
-        match = _UNEXPECTED.search(str(exc))
-        option = _option_namer(spec.alias)(match.group(1)) if match else "OPTIONS"
-        raise RedisConfigError(
-            spec.alias, option, f"redis-py's asyncio connection does not accept it ({exc})."
-        ) from exc
-    except Exception as exc:  # e.g. redis-py's own errors for ssl_cert_reqs or protocol
-        raise RedisConfigError(spec.alias, "OPTIONS", f"{type(exc).__name__}: {exc}") from exc

@@ -10,6 +10,7 @@ the library with hiredis exactly as redis-py would (see :func:`pack_fast`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable
@@ -25,6 +26,7 @@ __all__ = [
     "as_redis_error",
     "connection_error",
     "copy_error",
+    "hand_back",
     "health_check_due",
     "pack_fast",
     "takes_command_name",
@@ -142,3 +144,20 @@ def as_redis_error(exc: BaseException, channel: str, bound: float) -> BaseExcept
         error.__cause__ = exc
         return error
     return exc
+
+
+async def hand_back(
+    pool: Any, connection: AbstractConnection, disconnect: bool, close_wait: float
+) -> None:
+    """Give ``connection`` back to ``pool``; with ``disconnect``, close it first and wait
+    (at most ``close_wait`` seconds) for its transport to finish closing (a TLS shutdown
+    takes turns of the loop). Errors are the pool's business, not the caller's."""
+    if disconnect:
+        writer = writer_of(connection)
+        with contextlib.suppress(Exception):
+            await connection.disconnect()
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), close_wait)
+    with contextlib.suppress(Exception):
+        await pool.release(connection)
