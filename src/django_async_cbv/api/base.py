@@ -84,7 +84,7 @@ class AsyncGenericAPIView(
         super().setup(request, *args, **kwargs)
         self._config = self.__dict__.get("_api_config") or type(self)._configure()
         self._schema = None
-        self.route_request(request, kwargs)
+        self._route_request(request, kwargs)
 
     def get_openapi_operation(
         self, operation: dict[str, Any], *, method: str, action: str, path: str

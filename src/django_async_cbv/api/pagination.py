@@ -95,7 +95,7 @@ class PaginationMixin:
         """Return the fields clients may order by with ``?ordering=``."""
         return self.ordering_fields
 
-    def get_query_plan(self, model: type[models.Model]) -> QueryPlan:
+    def _get_query_plan(self, model: type[models.Model]) -> QueryPlan:
         """Return the compiled filters, search and ordering names of this request."""
         config: Config = self._config  # type: ignore[attr-defined]
         cls = type(self)
@@ -179,7 +179,7 @@ class PaginationMixin:
         full page's ``COUNT`` runs in the same thread hop as the page), or cursor
         pages.
         """
-        plan = self.get_query_plan(queryset.model)
+        plan = self._get_query_plan(queryset.model)
         query = self.request.GET
         queryset = plan.filter(queryset, query)
         ordering = plan.requested_ordering(query)

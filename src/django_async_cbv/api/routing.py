@@ -56,11 +56,11 @@ class RoutingMixin(_Base):
         cls._list_route = _present(cls, LIST_ROUTE)
         cls._detail_route = _present(cls, DETAIL_ROUTE)
 
-    def route_actions(self) -> Mapping[str, str]:
+    def _route_actions(self) -> Mapping[str, str]:
         """Return method → action for this request's route."""
         return self._detail_route if self.detail else self._list_route
 
-    def route_request(self, request: HttpRequest, kwargs: Mapping[str, Any]) -> None:
+    def _route_request(self, request: HttpRequest, kwargs: Mapping[str, Any]) -> None:
         """Set ``detail`` and ``action`` for ``request``.
 
         ``action`` names the method that answers: the route's action for the
@@ -73,7 +73,7 @@ class RoutingMixin(_Base):
         method = (request.method or "").lower()
         action = None
         if method in self.http_method_names:
-            action = self.route_actions().get(method)
+            action = self._route_actions().get(method)
             if action is None and callable(getattr(self, method, None)):
                 action = method
         self.action = action
@@ -85,7 +85,7 @@ class RoutingMixin(_Base):
         return super().get_handler(request)
 
     def _allowed_methods(self) -> list[str]:
-        route = self.route_actions()
+        route = self._route_actions()
         allowed = [m for m in self.http_method_names if m in route or m == "options"]
         allowed += [
             m
