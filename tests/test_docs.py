@@ -66,7 +66,7 @@ TESTED_HERE = {
 # generic: test_docs_generic.py; tutorial_*: test_docs_tutorial.py).
 TESTED_ELSEWHERE = re.compile(
     r"generic$|json_api|stages$|(settings_)?ratelimit$|caching(_api)?$|upstream(_client)?$"
-    r"|asgi_shutdown$|settings_breakers$|settings_redis$|openapi$|tutorial_"
+    r"|asgi_shutdown$|settings_breakers$|settings_redis$|openapi$|tutorial_|settings_caches$"
 )
 
 

@@ -19,9 +19,6 @@ replaced by free ones, in the commands and in the files alike.
 Shown output is compared line by line for commands, and for ``curl`` by parts: the
 status line, each shown header (the page shows a subset), and the body. ``…`` stands
 for any text within a line, and a line holding only ``…`` for any number of lines.
-
-The stock endpoint's budget is per hour, aligned to the clock: the test fails if the
-hour turns during the few seconds between its first and its last lookup.
 """
 
 from __future__ import annotations

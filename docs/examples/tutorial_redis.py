@@ -1,12 +1,4 @@
-"""Lines the tutorial adds at the end of mysite/settings.py for several processes."""
-
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": "redis://127.0.0.1:6379/0",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    },
-}
+"""Lines the tutorial adds at the end of mysite/settings.py, after settings_caches.py."""
 
 ASYNC_CBV = {
     "CIRCUIT_BREAKERS": {

@@ -33,7 +33,6 @@ class StockView(AsyncRateLimitMixin, AsyncCircuitBreakerMixin, AsyncView):
     """How many copies the warehouse holds: an upstream call, limited and protected."""
 
     rate_limit = "4/h"  # per client address: a small budget, to see it run out
-    rate_limit_algorithm = "fixed_window"  # what LocMemCache can count exactly
     circuit_breaker = "warehouse"  # ASYNC_CBV["CIRCUIT_BREAKERS"]["warehouse"]
 
     async def get(self, request, pk):
