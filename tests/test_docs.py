@@ -63,10 +63,11 @@ TESTED_HERE = {
 }
 # Tested in tests/test_docs_json_api.py, test_stages.py, test_docs_ratelimit.py and
 # test_docs_caching.py (upstream_client and asgi_shutdown: test_docs_http_client.py;
-# generic: test_docs_generic.py; tutorial_*: test_docs_tutorial.py).
+# generic: test_docs_generic.py; models: every test of the shop app; tutorial_*:
+# test_docs_tutorial.py).
 TESTED_ELSEWHERE = re.compile(
     r"generic$|json_api|stages$|(settings_)?ratelimit$|caching(_api)?$|upstream(_client)?$"
-    r"|asgi_shutdown$|settings_breakers$|settings_redis$|openapi$|tutorial_|settings_caches$"
+    r"|asgi_shutdown$|settings_breakers$|settings_redis$|openapi$|tutorial_|settings_caches$|models$"
 )
 
 
