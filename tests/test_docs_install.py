@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import re
@@ -11,7 +12,7 @@ import pytest
 from django.test import Client
 from docs.examples import quickstart
 
-from tests.test_docs import DOCS, fences
+from tests.test_docs import DOCS, EXAMPLES, fences
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,3 +79,20 @@ def test_readme_and_installation_show_caches_and_what_needs_redis() -> None:
     assert re.search(r"```python\n# [\w/.]+settings\.py\nCACHES = \{", readme)
     includes = [b.argument for b in fences(DOCS / "installation.md") if b.argument]
     assert any("settings_caches" in name for name in includes)
+
+
+def test_no_example_imports_the_example_project() -> None:
+    """The pages' code stands on its own: nothing in docs/examples imports example_project."""
+    project = {p.name for p in (ROOT / "example_project").iterdir() if p.is_dir()}
+    assert {"items", "example", "demo"} <= project
+    found = []
+    for path in sorted(EXAMPLES.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in project]
+    assert found == []
