@@ -1,6 +1,6 @@
 """Lines the tutorial adds at the end of mysite/settings.py."""
 
-# ruff: noqa: F821 (INSTALLED_APPS is defined above these lines, by startproject)
+# ruff: noqa: F821 (the settings that startproject wrote define what these lines extend)
 
 INSTALLED_APPS += ["django_async_cbv", "catalog"]
 
