@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,9 @@ from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 from docs.examples import caching
 
-from tests.test_api_support import installed_items_app
+from tests.docs_app import installed_docs_app
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "example_project") not in sys.path:
-    sys.path.insert(0, str(ROOT / "example_project"))
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -80,7 +77,7 @@ async def test_prices_are_kept_for_their_s_maxage(redis_client: Any) -> None:
 
 @pytest.fixture
 def items_app(transactional_db: None) -> Iterator[None]:
-    with installed_items_app():
+    with installed_docs_app():
         yield
 
 

@@ -1,4 +1,4 @@
-"""The examples of docs/generic.md, against the example project's items app."""
+"""The examples of docs/generic.md, in the docs' shop app (tests/docs_app.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.test import AsyncClient
 
-from tests.test_api_support import installed_items_app
+from tests.docs_app import installed_docs_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("docs.examples.generic")]
 
@@ -21,12 +21,12 @@ User = get_user_model()
 
 @pytest.fixture(autouse=True)
 def _items_app() -> Iterator[None]:
-    with installed_items_app():
+    with installed_docs_app():
         yield
 
 
 async def items(*names: str) -> list[int]:
-    from items.models import Item
+    from docs.examples.models import Item
 
     return [(await Item.objects.acreate(name=name, price="1.00")).pk for name in names]
 
@@ -48,7 +48,7 @@ async def test_list_is_paginated_and_searchable() -> None:
 
 
 async def test_detail_context_loaded_with_the_async_orm() -> None:
-    from items.models import ItemEvent
+    from docs.examples.models import ItemEvent
 
     (pk,) = await items("Tamper")
     await ItemEvent.objects.acreate(item_name="Tamper", action="created")
@@ -58,7 +58,7 @@ async def test_detail_context_loaded_with_the_async_orm() -> None:
 
 
 async def test_create_needs_a_login_and_records_an_event() -> None:
-    from items.models import Item, ItemEvent
+    from docs.examples.models import Item, ItemEvent
 
     data = {"name": "Scale", "price": "30.00", "quantity": "1"}
     anonymous = await AsyncClient().post("/items/new/", data)
@@ -75,9 +75,9 @@ async def test_update_needs_the_permission() -> None:
     client = await member()
     data = {"name": "Jug", "price": "2.00", "quantity": "3"}
     assert (await client.post(f"/items/{pk}/edit/", data)).status_code == 403
-    from items.models import Item
+    from docs.examples.models import Item
 
-    # The items app is installed for the test without its migrations: add its permission.
+    # The shop app is installed for the test without its migrations: add its permission.
     content_type = await sync_to_async(ContentType.objects.get_for_model)(Item)
     permission, _ = await Permission.objects.aget_or_create(
         codename="change_item", content_type=content_type, defaults={"name": "Can change item"}
@@ -88,7 +88,7 @@ async def test_update_needs_the_permission() -> None:
 
 
 async def test_sync_has_permission_override_keeps_the_permission_check() -> None:
-    from items.models import Item
+    from docs.examples.models import Item
 
     (pk,) = await items("Jug")
     client = await member()
@@ -109,7 +109,7 @@ async def test_sync_has_permission_override_keeps_the_permission_check() -> None
 
 
 async def test_delete_confirms_then_deletes() -> None:
-    from items.models import Item
+    from docs.examples.models import Item
 
     (pk,) = await items("Jug")
     client = await member()

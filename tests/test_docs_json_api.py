@@ -1,12 +1,11 @@
 """The JSON API guide's examples (``docs/examples/json_api_*.py``), run for real.
 
-The examples import the example project's ``items`` models, so each test installs
-that app for its duration and creates its tables.
+The examples are modules of the docs' ``shop`` app (``from .models import Item``), so
+each test installs that app for its duration and creates its tables.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,20 +15,19 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient, override_settings
 
-from tests.test_api_support import PROBLEM, body, installed_items_app, send
+from tests.docs_app import installed_docs_app
+from tests.test_api_support import PROBLEM, body, send
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
-if str(ROOT / "example_project") not in sys.path:
-    sys.path.insert(0, str(ROOT / "example_project"))
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
 def items_app(transactional_db: None) -> Iterator[None]:
-    """Install the example project's items app and create its tables."""
-    with installed_items_app():
+    """Install the docs' shop app and create its tables."""
+    with installed_docs_app():
         yield
 
 
@@ -46,7 +44,7 @@ def test_every_json_api_example_is_tested() -> None:
 
 
 async def item_count() -> int:
-    from items.models import Item
+    from docs.examples.models import Item
 
     return await Item.objects.acount()
 
@@ -131,7 +129,7 @@ async def test_json_api_conditional(client: AsyncClient) -> None:
 @pytest.mark.urls("docs.examples.json_api_permission")
 async def test_json_api_permission(client: AsyncClient) -> None:
     """Anonymous clients may read but not write (403); a logged-in user may write."""
-    from items.models import Item
+    from docs.examples.models import Item
 
     item = await Item.objects.acreate(name="Cup", price="4.50")
     url = f"/items/{item.pk}/"
@@ -226,7 +224,7 @@ async def test_json_api_auth_sessions_need_csrf() -> None:
 async def test_json_api_hooks(client: AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """Hooks write an event with each change; a failing hook leaves nothing behind."""
     from docs.examples import json_api_hooks
-    from items.models import ItemEvent
+    from docs.examples.models import ItemEvent
 
     created = await send(client, "POST", "/items/", ITEM)
     assert created.status_code == 201
@@ -244,7 +242,7 @@ async def test_json_api_hooks(client: AsyncClient, monkeypatch: pytest.MonkeyPat
 @pytest.mark.urls("docs.examples.json_api_custom")
 async def test_json_api_custom(client: AsyncClient) -> None:
     """The custom form cleans and cross-checks; serialize adds in_stock; scope hides inactive."""
-    from items.models import Item
+    from docs.examples.models import Item
 
     created = await send(client, "POST", "/items/", {**ITEM, "name": "  Mug  ", "active": False})
     item = body(created)
@@ -312,7 +310,7 @@ async def test_documented_page(client: AsyncClient) -> None:
     """The page of the list shown on the page (the example project's sample items)."""
     from decimal import Decimal
 
-    from items.models import Item
+    from docs.examples.models import Item
 
     samples = [
         ("Espresso cup", "Porcelain, 80 ml.", Decimal("6.50"), 24, {"colour": "white"}),
@@ -346,7 +344,7 @@ async def test_documented_400(client: AsyncClient) -> None:
 def test_documented_configuration_error() -> None:
     """The ImproperlyConfigured message shown on the page is the real one."""
     from django.core.exceptions import ImproperlyConfigured
-    from items.models import Item
+    from docs.examples.models import Item
 
     from django_async_cbv import AsyncAPIView
 
@@ -361,7 +359,7 @@ def test_documented_configuration_error() -> None:
 @pytest.mark.urls("docs.examples.json_api_readonly")
 async def test_json_api_readonly(client: AsyncClient) -> None:
     """The read-only composition lists and retrieves; every write is 405 without it in Allow."""
-    from items.models import Item
+    from docs.examples.models import Item
 
     item = await Item.objects.acreate(name="Cup", price="4.50")
     listed = await client.get("/catalogue/")
@@ -388,7 +386,7 @@ async def _names(client: AsyncClient, url: str) -> list[str]:
 @pytest.mark.urls("docs.examples.json_api_querying")
 async def test_json_api_querying(client: AsyncClient) -> None:
     """The filters, search words and orderings the querying example lists in its comments."""
-    from items.models import Item
+    from docs.examples.models import Item
 
     for name, description, price, quantity, active in [
         ("Milk jug", "Stainless steel.", "14.90", 8, True),
@@ -420,7 +418,7 @@ async def test_json_api_querying(client: AsyncClient) -> None:
 @pytest.mark.urls("docs.examples.json_api_cursor")
 async def test_json_api_cursor(client: AsyncClient) -> None:
     """Cursor pages: newest first, no count, next and previous links, a tampered cursor 400."""
-    from items.models import Item
+    from docs.examples.models import Item
 
     for name in ("a", "b", "c", "d", "e"):
         await Item.objects.acreate(name=name, price="1.00")

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 from django.test import AsyncClient
 
-from tests.test_api_support import installed_items_app
+from tests.docs_app import installed_docs_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("docs.examples.openapi")]
 
 
 @pytest.fixture(autouse=True)
 def items_app(transactional_db: None) -> Iterator[None]:
-    with installed_items_app():
+    with installed_docs_app():
         yield
 
 

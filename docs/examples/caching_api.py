@@ -1,9 +1,10 @@
 """A cached JSON API: reads come from the cache until a write goes through the view."""
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView, AsyncCacheMixin
+
+from .models import Item
 
 
 class ItemAPI(AsyncCacheMixin, AsyncAPIView):

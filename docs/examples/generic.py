@@ -1,7 +1,6 @@
-"""Async generic views over the example project's items: Django's classes, plus ``Async``."""
+"""Async generic views over the shop's items: Django's classes, plus ``Async``."""
 
 from django.urls import include, path, reverse_lazy
-from items.models import Item, ItemEvent
 
 from django_async_cbv import (
     AsyncCreateView,
@@ -12,6 +11,8 @@ from django_async_cbv import (
     AsyncPermissionRequiredMixin,
     AsyncUpdateView,
 )
+
+from .models import Item, ItemEvent
 
 FIELDS = ["name", "description", "price", "quantity"]
 
@@ -52,14 +53,14 @@ class ItemCreate(AsyncLoginRequiredMixin, AsyncCreateView):
 
 
 class ItemUpdate(AsyncPermissionRequiredMixin, AsyncUpdateView):
-    permission_required = "items.change_item"
+    permission_required = "shop.change_item"
     model = Item
     fields = FIELDS
     success_url = "/items/{id}/"
 
 
 class ItemRestock(AsyncPermissionRequiredMixin, AsyncUpdateView):
-    permission_required = "items.change_item"
+    permission_required = "shop.change_item"
     model = Item
     fields = ["quantity"]
     success_url = "/items/{id}/"

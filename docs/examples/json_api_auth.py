@@ -5,9 +5,10 @@ import hmac
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

@@ -1,9 +1,10 @@
 """Conditional writes: every PUT, PATCH and DELETE must name the version it changes."""
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item
 
 
 class ItemAPI(AsyncAPIView):

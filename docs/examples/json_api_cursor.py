@@ -1,9 +1,10 @@
 """Cursor pages: signed ?cursor= links, as fast on page 5,000 as on page 1."""
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item
 
 
 class FeedAPI(AsyncAPIView):

@@ -4,9 +4,10 @@ from decimal import Decimal
 
 from django import forms
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item
 
 
 class ItemForm(forms.ModelForm):

@@ -2,9 +2,10 @@
 
 from django.core.exceptions import ValidationError
 from django.urls import path
-from items.models import Item, ItemEvent
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item, ItemEvent
 
 MAX_ACTIVE_ITEMS = 1000
 

@@ -1,9 +1,10 @@
 """Choosing fields, pages, order and URLs; narrowing the list per request."""
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item
 
 
 class ItemAPI(AsyncAPIView):

@@ -1,9 +1,10 @@
 """The quick start's API with writes limited to logged-in users."""
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item
 
 
 class ItemAPI(AsyncAPIView):

@@ -1,9 +1,10 @@
 """Filters, search and ordering that clients choose in the query string."""
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item
 
 
 class ItemAPI(AsyncAPIView):

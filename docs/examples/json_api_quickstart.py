@@ -1,9 +1,10 @@
 """The smallest JSON API: one view class on two routes."""
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
+
+from .models import Item
 
 
 class ItemAPI(AsyncAPIView):

@@ -1,9 +1,10 @@
 """A read-only JSON API: list and retrieve, every write method answered 405."""
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv.api import AsyncGenericAPIView, ListMixin, RetrieveMixin
+
+from .models import Item
 
 
 class CatalogueAPI(ListMixin, RetrieveMixin, AsyncGenericAPIView):

@@ -3,10 +3,11 @@
 from typing import Any
 
 from django.urls import path
-from items.models import Item
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.openapi import OpenAPIView, SwaggerUIView
+
+from .models import Item
 
 
 class ItemAPI(AsyncAPIView):
