@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -123,3 +124,23 @@ def test_the_summary_names_every_building_block() -> None:
     ):
         assert block in summary
         assert block.lower() in PYPROJECT["keywords"] or block == "AsyncView"
+
+
+def test_read_the_docs_builds_what_tox_builds() -> None:
+    """The hosted docs (pyproject's Documentation URL) come from docs/conf.py with the
+    docs requirements and the package, its redis extra included, as tox's docs env."""
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text(encoding="utf-8"))
+    assert config["version"] == 2
+    assert config["sphinx"]["configuration"] == "docs/conf.py"
+    assert (ROOT / config["sphinx"]["configuration"]).is_file()
+    installs = config["python"]["install"]
+    requirements = [step["requirements"] for step in installs if "requirements" in step]
+    assert requirements == ["docs/requirements.txt"]
+    assert (ROOT / requirements[0]).is_file()
+    (package,) = [step for step in installs if step.get("method") == "pip"]
+    assert package["path"] == "."
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini", encoding="utf-8")
+    assert package["extra_requirements"] == tox["testenv:docs"]["extras"].split()
+    assert "readthedocs.io" in PYPROJECT["urls"]["Documentation"]
