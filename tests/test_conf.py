@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -54,23 +55,48 @@ def test_circuit_breakers_get_defaults_for_missing_options() -> None:
     )
 
 
+def read(conf: Any, what: str) -> Any:
+    if what.startswith("breaker:"):
+        return conf.circuit_breakers.get(what.removeprefix("breaker:"))
+    return getattr(conf, what)
+
+
 @pytest.mark.parametrize(
-    ("value", "key"),
+    ("value", "broken", "named"),
     [
-        ({"NUM_PROXIES": -1}, "NUM_PROXIES"),
-        ({"CACHE_ALIAS": "nope"}, "CACHE_ALIAS"),
-        ({"RATE_LIMIT_FAIL_OPEN": "yes"}, "RATE_LIMIT_FAIL_OPEN"),
-        ({"CIRCUIT_BREAKERS": {"p": {"failure_threshold": 0}}}, "failure_threshold"),
-        ({"NUM_PROXYS": 1}, "NUM_PROXYS"),
-        ([1, 2], "ASYNC_CBV must be a dict"),
+        ({"NUM_PROXIES": -1}, "num_proxies", 'ASYNC_CBV["NUM_PROXIES"]'),
+        ({"CACHE_ALIAS": "nope"}, "cache_alias", 'ASYNC_CBV["CACHE_ALIAS"]'),
+        ({"RATE_LIMIT_FAIL_OPEN": "yes"}, "rate_limit_fail_open", "RATE_LIMIT_FAIL_OPEN"),
+        (
+            {"CIRCUIT_BREAKERS": {"p": {"failure_threshold": 0}}},
+            "breaker:p",
+            'ASYNC_CBV["CIRCUIT_BREAKERS"]["p"]["failure_threshold"]',
+        ),
+        (
+            {"CIRCUIT_BREAKERS": {"p": {"storage": "default"}}},
+            "breaker:p",
+            'ASYNC_CBV["CIRCUIT_BREAKERS"]["p"]["storage"]',
+        ),
+        ({"CIRCUIT_BREAKERS": ["p"]}, "breaker:q", 'ASYNC_CBV["CIRCUIT_BREAKERS"]'),
+        # A misspelt key stops the setting it was meant to be, rather than be ignored.
+        ({"NUM_PROXYS": 1}, "num_proxies", 'ASYNC_CBV["NUM_PROXYS"]'),
+        ([1, 2], "cache_alias", "ASYNC_CBV must be a dict"),
     ],
 )
-def test_invalid_settings_raise_improperly_configured_naming_the_key(
-    value: object, key: str
+def test_reading_an_invalid_setting_raises_naming_it_and_the_rest_stays_usable(
+    value: object, broken: str, named: str
 ) -> None:
-    """ASGI servers run no checks, so first use reports the bad key."""
-    with override_settings(ASYNC_CBV=value), pytest.raises(ImproperlyConfigured, match=key):
-        get_settings()
+    """ASGI servers run no checks, so the first read of a bad setting reports it."""
+    with override_settings(ASYNC_CBV=value):
+        conf = get_settings()
+        with pytest.raises(ImproperlyConfigured, match=re.escape(named)):
+            read(conf, broken)
+        for other in ("cache_alias", "num_proxies", "rate_limit_fail_open", "breaker:other"):
+            if other == broken or isinstance(value, list):
+                continue
+            if other == "breaker:other" and broken.startswith("breaker:q"):
+                continue
+            read(conf, other)  # does not raise
 
 
 def test_valid_settings_have_no_problems() -> None:

@@ -18,6 +18,9 @@ E014    A circuit breaker's ``storage`` is not a Redis cache.
 E015    A Redis cache's options cannot be used by redis-py's asyncio client.
 W001    A rate-limited view counts requests in local memory (per process).
 ======  =====================================================================
+
+A problem of the ``ASYNC_CBV`` setting is reported once, under its own id, by
+:func:`check_settings`; the views that read that setting are not blamed for it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import breaker_storage_problem, get_settings, settings_problems
+from .conf import SettingsError, breaker_storage_problem, get_settings, settings_problems
 
 __all__ = ["check_breakers", "check_redis_caches", "check_settings", "check_views"]
 
@@ -124,7 +127,8 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
     Each route is checked with the keyword arguments it passed to ``as_view()``.
     A view whose check fails in any way is reported as E010 (with the exception's
     type and message when it is not ``ImproperlyConfigured``), and the other views
-    are still checked.
+    are still checked. A view that reads an invalid part of ``ASYNC_CBV`` is not
+    reported: :func:`check_settings` reports the setting.
     """
     from django.urls import get_resolver
 
@@ -149,6 +153,8 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
         try:
             view_class.check_configuration(initkwargs)
             found = view_class.check_against_settings(initkwargs)
+        except SettingsError:
+            continue  # a problem of ASYNC_CBV, which check_settings reports under its id
         except Exception as exc:
             found = [_view_error(view_class, exc)]
         for message in found:
@@ -173,10 +179,8 @@ def check_breakers(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         # Import the view modules; a failing URLconf is reported by Django's own checks.
         with contextlib.suppress(Exception):
             get_resolver().url_patterns  # noqa: B018
-    try:
-        configured = get_settings().circuit_breakers
-    except ImproperlyConfigured:
-        configured = {}  # reported by check_settings
+    # The valid entries; check_settings reports the others.
+    configured = dict(get_settings().circuit_breakers)
     caches = getattr(settings, "CACHES", {})
     errors: list[CheckMessage] = []
     by_name: dict[str, list[Any]] = {}
@@ -184,11 +188,11 @@ def check_breakers(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         by_name.setdefault(breaker.name, []).append(breaker)
         storage = breaker.storage
         if storage is not None:
-            where = f"CircuitBreaker {breaker.name!r}"
+            where = f"CircuitBreaker({breaker.name!r}).storage"
             if storage not in caches:
                 errors.append(
                     Error(
-                        f"{where}: storage {storage!r} is not an alias in CACHES.",
+                        f"{where} is {storage!r}, which is not an alias in CACHES.",
                         hint="Use None for per-process state, or the alias of a Redis cache.",
                         obj=breaker,
                         id="django_async_cbv.E014",

@@ -8,10 +8,12 @@ validation feeds the system checks (:mod:`django_async_cbv.checks`) and the
 
 from __future__ import annotations
 
+import difflib
+import logging
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -24,11 +26,16 @@ __all__ = [
     "DEFAULTS",
     "AsyncCBVSettings",
     "BreakerConfig",
+    "BreakerSettings",
     "SettingProblem",
+    "SettingsError",
     "breaker_storage_problem",
     "get_settings",
+    "setting_path",
     "settings_problems",
 ]
+
+logger = logging.getLogger("django_async_cbv")
 
 DEFAULTS: dict[str, Any] = {
     "CACHE_ALIAS": "default",
@@ -49,11 +56,36 @@ BREAKER_DEFAULTS: dict[str, Any] = {
 
 
 class SettingProblem(NamedTuple):
-    """One thing wrong with ``ASYNC_CBV``: a check id, a message and a hint."""
+    """One thing wrong with ``ASYNC_CBV``: a check id, a message and a hint.
+
+    ``scope`` is the part of the setting the problem makes unusable: ``()`` all of
+    it, ``("NUM_PROXIES",)`` one key, ``("CIRCUIT_BREAKERS", "payments")`` one
+    breaker; None when the library reads nothing it affects (an unknown key).
+    """
 
     id: str
     msg: str
     hint: str
+    scope: tuple[str, ...] | None = ()
+
+
+class SettingsError(ImproperlyConfigured):
+    """A part of ``ASYNC_CBV`` that is invalid was used; the message names it.
+
+    The system checks report the same problem under its own id, so they do not
+    blame the view that happened to read the setting.
+    """
+
+    def __init__(self, problem: SettingProblem) -> None:
+        super().__init__(f"{problem.msg} {problem.hint} ({problem.id})")
+        self.problem = problem
+
+
+def setting_path(*keys: object) -> str:
+    """``ASYNC_CBV["CIRCUIT_BREAKERS"]["payments"]`` for those keys, as written in settings."""
+    return "ASYNC_CBV" + "".join(
+        f'["{key}"]' if isinstance(key, str) and '"' not in key else f"[{key!r}]" for key in keys
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,44 +100,115 @@ class BreakerConfig:
     storage: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AsyncCBVSettings:
-    """The validated ``ASYNC_CBV`` setting, defaults filled in."""
+def _blocking(problems: Sequence[SettingProblem], *path: str) -> SettingProblem | None:
+    """The first problem that makes the setting at ``path`` unusable, if any."""
+    for problem in problems:
+        scope = problem.scope
+        if scope is not None and path[: len(scope)] == scope:
+            return problem
+    return None
 
-    cache_alias: str = "default"
-    num_proxies: int = 0
-    rate_limit_fail_open: bool = True
-    circuit_breakers: Mapping[str, BreakerConfig] = field(default_factory=dict)
+
+class BreakerSettings(Mapping[str, BreakerConfig]):
+    """``ASYNC_CBV["CIRCUIT_BREAKERS"]``: reading an invalid entry raises SettingsError.
+
+    Iterating yields the valid entries only; the others are reported by the checks
+    and raise when looked up by name, so that one bad entry leaves the rest usable.
+    """
+
+    def __init__(
+        self, configs: Mapping[str, BreakerConfig], problems: Sequence[SettingProblem]
+    ) -> None:
+        self._configs = dict(configs)
+        self._problems = tuple(problems)
+
+    def __getitem__(self, name: str) -> BreakerConfig:
+        problem = _blocking(self._problems, "CIRCUIT_BREAKERS", name)
+        if problem is not None:
+            raise SettingsError(problem)
+        return self._configs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._configs)
+
+    def __len__(self) -> int:
+        return len(self._configs)
+
+
+class AsyncCBVSettings:
+    """The ``ASYNC_CBV`` setting, defaults filled in.
+
+    Reading a key that is invalid raises :class:`SettingsError` naming it; the
+    other keys stay readable, so one mistake only stops the views that use it.
+    """
+
+    __slots__ = ("_problems", "_values", "circuit_breakers")
+
+    def __init__(
+        self,
+        values: Mapping[str, Any] | None = None,
+        problems: Sequence[SettingProblem] = (),
+        breakers: Mapping[str, BreakerConfig] | None = None,
+    ) -> None:
+        self._values = {**DEFAULTS, **(values or {})}
+        self._problems = tuple(problems)
+        #: The named circuit breakers (see :class:`BreakerSettings`).
+        self.circuit_breakers = BreakerSettings(breakers or {}, self._problems)
+
+    def _read(self, key: str) -> Any:
+        problem = _blocking(self._problems, key)
+        if problem is not None:
+            raise SettingsError(problem)
+        return self._values[key]
+
+    @property
+    def cache_alias(self) -> str:
+        """``ASYNC_CBV["CACHE_ALIAS"]``."""
+        return cast(str, self._read("CACHE_ALIAS"))
+
+    @property
+    def num_proxies(self) -> int:
+        """``ASYNC_CBV["NUM_PROXIES"]``."""
+        return cast(int, self._read("NUM_PROXIES"))
+
+    @property
+    def rate_limit_fail_open(self) -> bool:
+        """``ASYNC_CBV["RATE_LIMIT_FAIL_OPEN"]``."""
+        return cast(bool, self._read("RATE_LIMIT_FAIL_OPEN"))
 
 
 def _breaker_problems(
     name: object, options: object, caches: Mapping[str, Any]
 ) -> list[SettingProblem]:
-    where = f"ASYNC_CBV['CIRCUIT_BREAKERS'][{name!r}]"
+    where = setting_path("CIRCUIT_BREAKERS", name)
     if not isinstance(name, str) or not name:
         return [
             SettingProblem(
                 "django_async_cbv.E006",
                 f"{where}: a circuit breaker name must be a non-empty string.",
                 "Name each breaker with a string, e.g. 'payments'.",
+                None,  # no view can name it
             )
         ]
+    scope = ("CIRCUIT_BREAKERS", name)
     if not isinstance(options, Mapping):
         return [
             SettingProblem(
                 "django_async_cbv.E006",
                 f"{where} must be a dict of options, not {type(options).__name__}.",
                 "Use e.g. {'failure_threshold': 5, 'recovery_timeout': 30}.",
+                scope,
             )
         ]
     problems: list[SettingProblem] = []
-    unknown = sorted(str(key) for key in options if key not in BREAKER_DEFAULTS)
-    if unknown:
+    for key in sorted((key for key in options if key not in BREAKER_DEFAULTS), key=str):
         problems.append(
             SettingProblem(
                 "django_async_cbv.E007",
-                f"{where} has unknown option(s): {', '.join(unknown)}.",
-                f"Valid options: {', '.join(BREAKER_DEFAULTS)}.",
+                f"{setting_path('CIRCUIT_BREAKERS', name, key)} is not a circuit breaker option.",
+                _did_you_mean(key, BREAKER_DEFAULTS)
+                + f"Valid options: {', '.join(BREAKER_DEFAULTS)}.",
+                scope,
             )
         )
     for key in ("failure_threshold", "half_open_max_calls", "success_threshold"):
@@ -113,8 +216,10 @@ def _breaker_problems(
             problems.append(
                 SettingProblem(
                     "django_async_cbv.E008",
-                    f"{where}['{key}'] must be a whole number of at least 1, not {options[key]!r}.",
-                    f"Set {key} to e.g. {BREAKER_DEFAULTS[key]}.",
+                    f"{setting_path('CIRCUIT_BREAKERS', name, key)} must be a whole number "
+                    f"of at least 1, not {options[key]!r}.",
+                    f"Set it to e.g. {BREAKER_DEFAULTS[key]}.",
+                    scope,
                 )
             )
     for key in ("recovery_timeout", "timeout"):
@@ -124,23 +229,32 @@ def _breaker_problems(
             problems.append(
                 SettingProblem(
                     "django_async_cbv.E008",
-                    f"{where}['{key}'] must be a positive number of seconds, not {options[key]!r}.",
-                    "Use e.g. 30 or 2.5"
+                    f"{setting_path('CIRCUIT_BREAKERS', name, key)} must be a positive "
+                    f"number of seconds, not {options[key]!r}.",
+                    "Set it to e.g. 30 or 2.5"
                     + (", or None for no timeout." if key == "timeout" else "."),
+                    scope,
                 )
             )
     storage = options.get("storage")
+    where = setting_path("CIRCUIT_BREAKERS", name, "storage")
     if storage is not None and (not isinstance(storage, str) or storage not in caches):
         problems.append(
             SettingProblem(
                 "django_async_cbv.E009",
-                f"{where}['storage'] is {storage!r}, which is not an alias in CACHES.",
-                "Use None for per-process state, or the alias of a Redis cache in CACHES.",
+                f"{where} is {storage!r}, which is not an alias in CACHES.",
+                "Set it to None for per-process state, or to the alias of a Redis cache in CACHES.",
+                scope,
             )
         )
     elif storage is not None and not _is_redis_alias(caches[storage]):
-        problems.append(breaker_storage_problem(where, storage, caches[storage]))
+        problems.append(breaker_storage_problem(where, storage, caches[storage], scope))
     return problems
+
+
+def _did_you_mean(key: object, valid: Iterable[str]) -> str:
+    match = difflib.get_close_matches(str(key), list(valid), n=1)
+    return f"Did you mean {match[0]!r}? " if match else ""
 
 
 def _is_redis_alias(config: object) -> bool:
@@ -149,15 +263,18 @@ def _is_redis_alias(config: object) -> bool:
     return isinstance(config, Mapping) and is_redis_config(config)
 
 
-def breaker_storage_problem(where: str, storage: str, config: object) -> SettingProblem:
+def breaker_storage_problem(
+    where: str, storage: str, config: object, scope: tuple[str, ...] | None = None
+) -> SettingProblem:
     """The E014 problem: a breaker's shared state on a cache that is not plain Redis."""
     backend = config.get("BACKEND") if isinstance(config, Mapping) else config
     return SettingProblem(
         "django_async_cbv.E014",
-        f"{where}: storage {storage!r} is {backend}, not a Redis cache; a shared "
-        "circuit state needs Redis (atomic scripts on the server's clock).",
-        "Use None for per-process state, or the alias of a django-redis or Django "
-        "RedisCache cache (one server, default client).",
+        f"{where} is {storage!r}, a {backend} cache, not Redis; a circuit state shared "
+        "by every process needs Redis (atomic scripts on the server's clock).",
+        "Set it to None for per-process state, or to the alias of a django-redis or "
+        "Django RedisCache cache (one server, default client).",
+        scope,
     )
 
 
@@ -174,13 +291,15 @@ def settings_problems(raw: object, caches: Mapping[str, Any] | None = None) -> l
             )
         ]
     problems: list[SettingProblem] = []
-    unknown = sorted(str(key) for key in raw if key not in DEFAULTS)
-    if unknown:
+    for key in sorted((key for key in raw if key not in DEFAULTS), key=str):
+        match = difflib.get_close_matches(str(key), list(DEFAULTS), n=1)
         problems.append(
             SettingProblem(
                 "django_async_cbv.E002",
-                f"ASYNC_CBV has unknown key(s): {', '.join(unknown)}.",
-                f"Valid keys: {', '.join(DEFAULTS)}. Check the spelling.",
+                f"{setting_path(key)} is not a setting of django-async-cbv.",
+                _did_you_mean(key, DEFAULTS) + f"Valid keys: {', '.join(DEFAULTS)}.",
+                # A misspelt key stops what it was meant to set, rather than be ignored.
+                (match[0],) if match and match[0] not in raw else None,
             )
         )
     if "CACHE_ALIAS" in raw:
@@ -189,26 +308,29 @@ def settings_problems(raw: object, caches: Mapping[str, Any] | None = None) -> l
             problems.append(
                 SettingProblem(
                     "django_async_cbv.E003",
-                    f"ASYNC_CBV['CACHE_ALIAS'] is {alias!r}, which is not an alias in CACHES.",
+                    f"{setting_path('CACHE_ALIAS')} is {alias!r}, which is not an alias in CACHES.",
                     f"Use one of: {', '.join(map(str, caches)) or '(CACHES is empty)'}.",
+                    ("CACHE_ALIAS",),
                 )
             )
     if "NUM_PROXIES" in raw and not (is_whole(raw["NUM_PROXIES"]) and raw["NUM_PROXIES"] >= 0):
         problems.append(
             SettingProblem(
                 "django_async_cbv.E004",
-                "ASYNC_CBV['NUM_PROXIES'] must be a whole number >= 0, "
+                f"{setting_path('NUM_PROXIES')} must be a whole number >= 0, "
                 f"not {raw['NUM_PROXIES']!r}.",
                 "Set it to the number of reverse proxies in front of Django (0 if none).",
+                ("NUM_PROXIES",),
             )
         )
     if "RATE_LIMIT_FAIL_OPEN" in raw and not isinstance(raw["RATE_LIMIT_FAIL_OPEN"], bool):
         problems.append(
             SettingProblem(
                 "django_async_cbv.E005",
-                "ASYNC_CBV['RATE_LIMIT_FAIL_OPEN'] must be True or False, "
+                f"{setting_path('RATE_LIMIT_FAIL_OPEN')} must be True or False, "
                 f"not {raw['RATE_LIMIT_FAIL_OPEN']!r}.",
                 "True admits requests while the store is down; False answers 503.",
+                ("RATE_LIMIT_FAIL_OPEN",),
             )
         )
     if "CIRCUIT_BREAKERS" in raw:
@@ -217,9 +339,10 @@ def settings_problems(raw: object, caches: Mapping[str, Any] | None = None) -> l
             problems.append(
                 SettingProblem(
                     "django_async_cbv.E006",
-                    "ASYNC_CBV['CIRCUIT_BREAKERS'] must be a dict of name -> options, "
+                    f"{setting_path('CIRCUIT_BREAKERS')} must be a dict of name -> options, "
                     f"not {type(breakers).__name__}.",
                     "Use e.g. {'payments': {'failure_threshold': 5}}.",
+                    ("CIRCUIT_BREAKERS",),
                 )
             )
         else:
@@ -228,23 +351,29 @@ def settings_problems(raw: object, caches: Mapping[str, Any] | None = None) -> l
     return problems
 
 
-def _build(raw: Mapping[str, Any]) -> AsyncCBVSettings:
-    breakers = {
-        name: BreakerConfig(
-            **{
-                **BREAKER_DEFAULTS,
-                **options,
-                "recovery_timeout": float(options.get("recovery_timeout", 30.0)),
-            }
-        )
-        for name, options in raw.get("CIRCUIT_BREAKERS", {}).items()
-    }
-    return AsyncCBVSettings(
-        cache_alias=raw.get("CACHE_ALIAS", DEFAULTS["CACHE_ALIAS"]),
-        num_proxies=raw.get("NUM_PROXIES", DEFAULTS["NUM_PROXIES"]),
-        rate_limit_fail_open=raw.get("RATE_LIMIT_FAIL_OPEN", DEFAULTS["RATE_LIMIT_FAIL_OPEN"]),
-        circuit_breakers=breakers,
-    )
+def _build(raw: object) -> AsyncCBVSettings:
+    problems = settings_problems(raw)
+    if not isinstance(raw, Mapping):
+        return AsyncCBVSettings(problems=problems)
+    breakers: dict[str, BreakerConfig] = {}
+    entries = raw.get("CIRCUIT_BREAKERS", {})
+    if isinstance(entries, Mapping):
+        for name, options in entries.items():
+            if isinstance(name, str) and _blocking(problems, "CIRCUIT_BREAKERS", name) is None:
+                breakers[name] = BreakerConfig(
+                    **{
+                        **BREAKER_DEFAULTS,
+                        **options,
+                        "recovery_timeout": float(options.get("recovery_timeout", 30.0)),
+                    }
+                )
+    for problem in problems:
+        if problem.scope is None:
+            # Nothing reads it, so nothing raises: say so where a server without the
+            # system checks (an ASGI server) shows it.
+            logger.error("%s %s (%s)", problem.msg, problem.hint, problem.id)
+    values = {key: raw[key] for key in DEFAULTS if key in raw and key != "CIRCUIT_BREAKERS"}
+    return AsyncCBVSettings(values, problems, breakers)
 
 
 _cache: AsyncCBVSettings | None = None
@@ -256,11 +385,13 @@ _MISSING = object()
 
 
 def get_settings() -> AsyncCBVSettings:
-    """Return the validated ``ASYNC_CBV`` setting.
+    """Return the ``ASYNC_CBV`` setting, defaults filled in.
 
-    Raises ``ImproperlyConfigured`` naming the offending key when it is invalid.
-    The value is remembered until a ``setting_changed`` signal for ``ASYNC_CBV`` or
-    ``CACHES`` (as ``override_settings`` sends); settings are not changed otherwise.
+    Reading an invalid key of the result (or looking up an invalid circuit breaker
+    entry) raises :class:`SettingsError`, an ``ImproperlyConfigured`` naming the
+    setting; the valid keys stay readable. The value is remembered until a
+    ``setting_changed`` signal for ``ASYNC_CBV`` or ``CACHES`` (as
+    ``override_settings`` sends); settings are not changed otherwise.
     """
     global _cache
     cached = _cache
@@ -268,14 +399,7 @@ def get_settings() -> AsyncCBVSettings:
         return cached
     generation = _generation
     raw = getattr(settings, "ASYNC_CBV", _MISSING)
-    if raw is _MISSING:
-        raw = {}
-    problems = settings_problems(raw)
-    if problems:
-        first = problems[0]
-        raise ImproperlyConfigured(f"{first.msg} {first.hint} ({first.id})")
-    assert isinstance(raw, Mapping)
-    value = _build(raw)
+    value = _build({} if raw is _MISSING else raw)
     with _lock:
         if generation == _generation:
             _cache = value

@@ -234,9 +234,13 @@ class AsyncRateLimitMixin:
         _validate_scope(view, scope)
         if scope is None:
             scope = f"{type(self).__module__}.{type(self).__qualname__}"
+        conf = get_settings()
+        # Read now, not only once the store is down: an invalid value raises on the
+        # first request.
+        fail_open = conf.rate_limit_fail_open
         alias = await maybe_await(self.get_rate_limit_cache_alias())
         if alias is None:
-            alias = get_settings().cache_alias
+            alias = conf.cache_alias
         plan = _plan_for(
             view,
             await maybe_await(self.get_rate_limit()),
@@ -260,7 +264,7 @@ class AsyncRateLimitMixin:
                 headers={"Retry-After": "1"},
             )
         except _StoreDown as down:
-            if get_settings().rate_limit_fail_open:
+            if fail_open:
                 health.log(
                     "Rate limit store %r unavailable (%s); admitting requests "
                     "(RATE_LIMIT_FAIL_OPEN).",
