@@ -29,6 +29,7 @@ from ._handler_threads import _abandon, _run_in_own_thread
 from ._overrides import check_dispatch, check_sync_overrides
 from ._util import maybe_await
 from ._validation import is_positive_number
+from .apps import require_installed
 from .exceptions import (
     CircuitOpenError,
     HandlerTimeout,
@@ -113,7 +114,12 @@ class AsyncView(View):
     def as_view(  # type: ignore[override]  # the callable is a coroutine function
         cls, **initkwargs: Any
     ) -> Callable[..., Awaitable[HttpResponseBase]]:
-        """Return the async view callable; validate the class configuration first."""
+        """Return the async view callable; validate the class configuration first.
+
+        Raises ``ImproperlyConfigured`` when ``"django_async_cbv"`` is not in
+        INSTALLED_APPS (its system checks would not run) or the class is misconfigured.
+        """
+        require_installed()
         cls.check_configuration(initkwargs)
         return cast(Callable[..., Awaitable[HttpResponseBase]], super().as_view(**initkwargs))
 
