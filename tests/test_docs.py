@@ -38,7 +38,7 @@ from docs.examples import (
 )
 
 import django_async_cbv
-from django_async_cbv import UpstreamError, checks
+from django_async_cbv import UpstreamError
 from django_async_cbv.checks import check_views
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -363,39 +363,6 @@ def test_sqlite_snippet_starts_immediate_transactions(
 def test_install_snippet_enables_the_checks() -> None:
     """The INSTALLED_APPS snippet names the app that registers the checks."""
     assert "django_async_cbv" in settings_install.INSTALLED_APPS
-
-
-def table_rows(page_name: str, heading: str) -> dict[str, list[str]]:
-    """The rows of the first table below ``heading`` in a page, by first cell."""
-    text = (DOCS / page_name).read_text(encoding="utf-8")
-    start = text.index(heading)
-    rows: dict[str, list[str]] = {}
-    for line in text[start:].splitlines():
-        if line.startswith("|"):
-            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-            if not set(cells[0]) <= set("- "):
-                rows[cells[0].strip("`")] = cells[1:]
-        elif rows:
-            break
-    return rows
-
-
-#: The check ids installation.md documents: those of the features in this release.
-SHIPPED_CHECKS = {
-    *("E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010"),
-    *("E011", "E012", "E013", "E014", "E015", "W001"),
-}
-
-
-def test_check_ids_table_lists_the_shipped_checks() -> None:
-    """installation.md lists exactly the shipped check ids, each defined in checks.py."""
-    assert checks.__doc__
-    defined = set(re.findall(r"^([EW]\d{3})\b", checks.__doc__, re.MULTILINE))
-    assert defined, "checks.py's docstring should list its ids"
-    assert defined >= SHIPPED_CHECKS
-    rows = table_rows("installation.md", "| Id | Problem |")
-    documented = {key.removeprefix("django_async_cbv.") for key in rows} - {"Id"}
-    assert documented == SHIPPED_CHECKS
 
 
 # -- quickstart (index.md) -----------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""Settings for the installation guide: enable the system checks."""
+"""Settings for the installation guide: add the app (required; it registers the checks)."""
 
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     # ... your apps ...
-    "django_async_cbv",  # only needed for the system checks
+    "django_async_cbv",
 ]

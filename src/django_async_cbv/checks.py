@@ -1,24 +1,6 @@
 """System checks for django-async-cbv (ids ``django_async_cbv.E001``...).
 
-======  =====================================================================
-E001    ``ASYNC_CBV`` is not a dict.
-E002    ``ASYNC_CBV`` has an unknown key.
-E003    ``CACHE_ALIAS`` is not an alias in ``CACHES``.
-E004    ``NUM_PROXIES`` is not a whole number >= 0.
-E005    ``RATE_LIMIT_FAIL_OPEN`` is not a bool.
-E006    ``CIRCUIT_BREAKERS`` (or one entry) is not a dict keyed by name.
-E007    A circuit breaker has an unknown option.
-E008    A circuit breaker option has a bad value.
-E009    A circuit breaker's ``storage`` is not an alias in ``CACHES``.
-E010    A view class in the URLconf is misconfigured.
-E011    A rate-limited view's cache cannot run its algorithm.
-E012    A cached view's ``cache_alias`` is not an alias in ``CACHES``.
-E013    One circuit breaker name has two different configurations.
-E014    A circuit breaker's ``storage`` is not a Redis cache.
-E015    A Redis cache's options cannot be used by redis-py's asyncio client.
-W001    A rate-limited view counts requests in local memory (per process).
-======  =====================================================================
-
+Every id, with its cause and fix, is listed on the "System checks" page of the docs.
 A problem of the ``ASYNC_CBV`` setting is reported once, under its own id, by
 :func:`check_settings`; the views that read that setting are not blamed for it.
 """
