@@ -39,3 +39,27 @@ def test_the_app_is_read_from_settings_before_the_registry_is_ready(
     monkeypatch.setattr(settings, "INSTALLED_APPS", ["tests"])  # no signal: the registry stays
     with pytest.raises(ImproperlyConfigured, match="INSTALLED_APPS"):
         Installed.as_view()
+
+
+@pytest.mark.django_db  # Django 6.1's model checks query the database
+def test_manage_py_check_without_the_app_stops_with_the_message() -> None:
+    """The URLconf is imported by the checks: the first as_view() stops them loudly."""
+    from types import ModuleType
+
+    from django.core.management import call_command
+    from django.urls import path
+
+    urlconf = ModuleType("lazy_routes")
+
+    def routes(name: str) -> object:  # the module's __getattr__: as_view() runs on import
+        if name == "urlpatterns":
+            return [path("installed/", Installed.as_view())]
+        raise AttributeError(name)
+
+    urlconf.__getattr__ = routes  # type: ignore[method-assign]
+    others = ["django.contrib.auth", "django.contrib.contenttypes", "tests"]
+    with (
+        override_settings(INSTALLED_APPS=others, ROOT_URLCONF=urlconf),
+        pytest.raises(ImproperlyConfigured, match="Add 'django_async_cbv' to INSTALLED_APPS"),
+    ):
+        call_command("check")
