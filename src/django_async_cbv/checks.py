@@ -15,7 +15,13 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import SettingsError, breaker_storage_problem, get_settings, settings_problems
+from .conf import (
+    SettingsError,
+    breaker_storage_problem,
+    get_settings,
+    setting_path,
+    settings_problems,
+)
 
 __all__ = ["check_breakers", "check_redis_caches", "check_settings", "check_views"]
 
@@ -190,7 +196,8 @@ def check_breakers(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             for breaker in group:
                 ours = tuple(getattr(breaker, key) for key in _SETTING_KEYS)
                 if ours != tuple(getattr(setting, key) for key in _SETTING_KEYS):
-                    described.add("ASYNC_CBV['CIRCUIT_BREAKERS'] " + _describe_setting(setting))
+                    where = setting_path("CIRCUIT_BREAKERS", name)
+                    described.add(f"{where} {_describe_setting(setting)}")
         if len(described) > 1:
             errors.append(
                 Error(
