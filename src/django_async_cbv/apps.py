@@ -6,8 +6,6 @@ from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["AsyncCBVConfig", "require_installed"]
-
 APP = "django_async_cbv"
 
 
