@@ -1,51 +1,81 @@
-"""The app must be installed: without it the first as_view() says so (no silent checks)."""
+"""The app is optional; without it as_view() runs the checks, so none is skipped silently."""
 
 from __future__ import annotations
+
+import logging
+from types import ModuleType
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
-from django.test import override_settings
+from django.test import AsyncRequestFactory, override_settings
 
-from django_async_cbv import AsyncView
+from django_async_cbv import AsyncRateLimitMixin, AsyncView
+
+WITHOUT_APP = ["django.contrib.auth", "django.contrib.contenttypes", "tests"]
 
 
-class Installed(AsyncView):
+class Plain(AsyncView):
     async def get(self, request: HttpRequest) -> HttpResponse:
-        return HttpResponse("installed")
+        return HttpResponse("plain")
 
 
-def test_as_view_requires_the_app_so_the_checks_cannot_be_skipped() -> None:
-    """Without the app no check runs: the first as_view() says what to add."""
-    others = ["django.contrib.auth", "django.contrib.contenttypes", "tests"]
+class Limited(AsyncRateLimitMixin, AsyncView):
+    rate_limit = "5/m"
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("limited")
+
+
+async def test_without_the_app_a_view_works() -> None:
+    """API.md: adding the app enables the system checks; everything else works without it."""
+    with override_settings(INSTALLED_APPS=WITHOUT_APP):
+        view = Plain.as_view()
+        response = await view(AsyncRequestFactory().get("/plain/"))
+    assert response.status_code == 200
+    assert response.content == b"plain"
+
+
+def test_without_the_app_a_settings_error_stops_as_view_naming_the_setting() -> None:
+    bad = {"CIRCUIT_BREAKERS": {"payments": {"storage": 3}}}
     with (
-        override_settings(INSTALLED_APPS=others),
-        pytest.raises(ImproperlyConfigured, match=r"Add 'django_async_cbv' to INSTALLED_APPS"),
+        override_settings(INSTALLED_APPS=WITHOUT_APP, ASYNC_CBV=bad),
+        pytest.raises(ImproperlyConfigured, match=r"django_async_cbv\.E\d+: .*CIRCUIT_BREAKERS"),
     ):
-        Installed.as_view()
-    with override_settings(INSTALLED_APPS=[*others, "django_async_cbv.apps.AsyncCBVConfig"]):
-        Installed.as_view()  # the AppConfig path counts too
+        Plain.as_view()
+    with override_settings(ASYNC_CBV=bad):
+        Plain.as_view()  # installed: manage.py check reports it; unrelated views still work
 
 
-def test_the_app_is_read_from_settings_before_the_registry_is_ready(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A view module imported while Django populates the apps reads the setting."""
-    from django.apps import apps
-    from django.conf import settings
+def test_without_the_app_a_cache_error_stops_as_view() -> None:
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"pool_class": "not.a.module.Pool"},
+        },
+    }
+    with (
+        override_settings(INSTALLED_APPS=WITHOUT_APP, CACHES=caches),
+        pytest.raises(ImproperlyConfigured, match=r"django_async_cbv\.E015"),
+    ):
+        Plain.as_view()
 
-    monkeypatch.setattr(apps, "apps_ready", False)
-    Installed.as_view()
-    monkeypatch.setattr(settings, "INSTALLED_APPS", ["tests"])  # no signal: the registry stays
-    with pytest.raises(ImproperlyConfigured, match="INSTALLED_APPS"):
-        Installed.as_view()
+
+def test_without_the_app_a_warning_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """W001 (rate limits per process on LocMemCache) is logged by as_view(), once."""
+    with override_settings(INSTALLED_APPS=WITHOUT_APP), caplog.at_level(logging.WARNING):
+        Limited.as_view()
+        Limited.as_view()
+    warned = [r for r in caplog.records if "django_async_cbv.W001" in r.getMessage()]
+    assert len(warned) == 1
+    assert "not in INSTALLED_APPS" in warned[0].getMessage()
 
 
 @pytest.mark.django_db  # Django 6.1's model checks query the database
-def test_manage_py_check_without_the_app_stops_with_the_message() -> None:
-    """The URLconf is imported by the checks: the first as_view() stops them loudly."""
-    from types import ModuleType
-
+def test_manage_py_check_without_the_app_stops_on_a_settings_error() -> None:
+    """manage.py check imports the URLconf, whose as_view() runs the checks."""
     from django.core.management import call_command
     from django.urls import path
 
@@ -53,13 +83,13 @@ def test_manage_py_check_without_the_app_stops_with_the_message() -> None:
 
     def routes(name: str) -> object:  # the module's __getattr__: as_view() runs on import
         if name == "urlpatterns":
-            return [path("installed/", Installed.as_view())]
+            return [path("plain/", Plain.as_view())]
         raise AttributeError(name)
 
     urlconf.__getattr__ = routes  # type: ignore[method-assign]
-    others = ["django.contrib.auth", "django.contrib.contenttypes", "tests"]
+    bad = {"CIRCUIT_BREAKERS": {"payments": {"storage": 3}}}
     with (
-        override_settings(INSTALLED_APPS=others, ROOT_URLCONF=urlconf),
-        pytest.raises(ImproperlyConfigured, match="Add 'django_async_cbv' to INSTALLED_APPS"),
+        override_settings(INSTALLED_APPS=WITHOUT_APP, ROOT_URLCONF=urlconf, ASYNC_CBV=bad),
+        pytest.raises(ImproperlyConfigured, match="CIRCUIT_BREAKERS"),
     ):
         call_command("check")

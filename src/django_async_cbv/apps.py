@@ -1,12 +1,23 @@
-"""App config: ``"django_async_cbv"`` must be in INSTALLED_APPS; it registers the system checks."""
+"""App config: ``"django_async_cbv"`` in INSTALLED_APPS registers the system checks.
+
+The app is optional: without it ``as_view()`` runs the same checks for each view
+(:func:`check_without_app`), so a misconfiguration is never passed over silently.
+"""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
 
 from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 APP = "django_async_cbv"
+
+logger = logging.getLogger("django_async_cbv")
+_warned: set[str] = set()
 
 
 class AsyncCBVConfig(AppConfig):
@@ -35,14 +46,29 @@ def _installed() -> bool:
     return any(entry == APP or str(entry).startswith(APP + ".apps.") for entry in entries)
 
 
-def require_installed() -> None:
-    """Raise ``ImproperlyConfigured`` unless the app is in INSTALLED_APPS.
+def check_without_app(view_class: type[Any], initkwargs: Mapping[str, Any]) -> None:
+    """Run at ``as_view()`` the checks that the app would give ``manage.py check``.
 
-    The system checks are registered by the app; without it ``manage.py check``
-    would pass over every mistake silently. Called by ``AsyncView.as_view()``.
+    With ``"django_async_cbv"`` in INSTALLED_APPS the system checks report every
+    problem at startup. Without it (it is optional) they would never run, so each
+    ``as_view()`` of a library view runs the settings checks and the view's own
+    checks against them: an error raises ``ImproperlyConfigured`` with the check's
+    id, message and hint, and a warning is logged once. Nothing is skipped silently.
     """
-    if not _installed():
-        raise ImproperlyConfigured(
-            f"Add {APP!r} to INSTALLED_APPS: django-async-cbv needs it for the system "
-            "checks that validate your views and the ASYNC_CBV setting."
-        )
+    if _installed() or not apps.ready:
+        return
+    from .checks import check_redis_caches, check_settings
+
+    messages = [*check_settings(), *check_redis_caches()]
+    if not any(message.is_serious() for message in messages):
+        messages += view_class.check_against_settings(initkwargs)
+    errors = []
+    for message in messages:
+        text = f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else "")
+        if message.is_serious():
+            errors.append(text)
+        elif text not in _warned:
+            _warned.add(text)
+            logger.warning("%s (%r is not in INSTALLED_APPS, so as_view() checked it)", text, APP)
+    if errors:
+        raise ImproperlyConfigured("\n".join(errors))

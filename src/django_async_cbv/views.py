@@ -29,7 +29,7 @@ from ._handler_threads import _abandon, _run_in_own_thread
 from ._overrides import check_dispatch, check_sync_overrides
 from ._util import maybe_await
 from ._validation import is_positive_number
-from .apps import require_installed
+from .apps import check_without_app
 from .exceptions import (
     CircuitOpenError,
     HandlerTimeout,
@@ -116,11 +116,13 @@ class AsyncView(View):
     ) -> Callable[..., Awaitable[HttpResponseBase]]:
         """Return the async view callable; validate the class configuration first.
 
-        Raises ``ImproperlyConfigured`` when ``"django_async_cbv"`` is not in
-        INSTALLED_APPS (its system checks would not run) or the class is misconfigured.
+        Raises ``ImproperlyConfigured`` when the class is misconfigured and, when
+        ``"django_async_cbv"`` is not in INSTALLED_APPS (so ``manage.py check`` does
+        not run its checks), when the settings checks or the class's checks against
+        them find an error.
         """
-        require_installed()
         cls.check_configuration(initkwargs)
+        check_without_app(cls, initkwargs)
         return cast(Callable[..., Awaitable[HttpResponseBase]], super().as_view(**initkwargs))
 
     def get_timeout(self) -> float | None:
