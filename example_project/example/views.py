@@ -1,12 +1,14 @@
-"""The index page: the list of demos and the cache the project is using."""
+"""The dashboard: every demo exercised live from one page, and the cache in use."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 
 from django_async_cbv import AsyncView
@@ -18,7 +20,10 @@ logger = logging.getLogger("demo")
 
 
 class IndexView(AsyncView):
-    """List the demos; show which cache backend is active and that it answers."""
+    """The dashboard: a panel per demo, driven by static/dashboard.js; the demo list.
+
+    ``?format=json`` answers the list of demos and the cache status as JSON.
+    """
 
     template_name = "index.html"
     hits_key = "index-hits"
@@ -33,7 +38,18 @@ class IndexView(AsyncView):
         }
         if request.GET.get("format") == "json":
             return JsonResponse(context)
-        return render(request, self.template_name, context)
+        get_token(request)  # the CSRF cookie, which the page's scripts send back
+        breaker = settings.ASYNC_CBV["CIRCUIT_BREAKERS"]["flaky-upstream"]
+        return render(
+            request,
+            self.template_name,
+            {
+                **context,
+                "algorithms": ["sliding_window", "fixed_window", "token_bucket"],
+                "cache_timeout": settings.EXAMPLE_CACHE_TIMEOUT,
+                "breaker": breaker,
+            },
+        )
 
     async def cache_status(self) -> dict[str, Any]:
         """Count this page's views in the library's cache, proving a round trip."""
