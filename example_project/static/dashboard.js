@@ -186,6 +186,7 @@ function setupCache() {
       el("td", { className: "mono", textContent: (response.headers.get("ETag") || "").slice(0, 12) }),
     ));
     while (tbody.children.length > 12) tbody.lastChild.remove();
+    tbody.dataset.requests = count;
   }
 
   async function invalidate() {
@@ -198,6 +199,7 @@ function setupCache() {
   }
 
   $("#cache-fetch").addEventListener("click", () => busy(buttons, get));
+  $("#cache-burst").addEventListener("click", () => busy(buttons, () => Promise.all([get(), get(), get()])));
   $("#cache-invalidate").addEventListener("click", () => busy(buttons, invalidate));
 }
 
