@@ -34,7 +34,7 @@ class DemoConfig(AppConfig):
             "demo:limit-token_bucket",
             "Three rate limit algorithms",
             "5 requests per 10 seconds counted by sliding_window, fixed_window and "
-            "token_bucket (/demo/limits/<algorithm>/): each budget drains, then refills "
+            "token_bucket (/demo/limits/ALGORITHM/): each budget drains, then refills "
             "in its own way.",
         ),
         Demo(
