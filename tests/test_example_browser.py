@@ -376,12 +376,18 @@ def test_sign_in_then_the_generic_views(page: Page, server: ExampleServer) -> No
 
     # Signed in, the dashboard's API panel may write with the session (and its CSRF token).
     page.goto(server.url("/"))
-    page.check("input[name=api-as][value=session]")
+    page.check("input[name=api-as][value=session-no-csrf]")
     page.fill("#api-name", "Session grinder")
     page.click("#api-create-button")
     line = api_log_wait(page, 1)
+    assert "as session-no-csrf" in line
+    assert "403 Forbidden" in line
+    page.check("input[name=api-as][value=session]")
+    page.click("#api-create-button")
+    line = api_log_wait(page, 2)
     assert "as session" in line
     assert "201 Created" in line
+    shot(page, "api-session", "#panel-api")
 
     page.click("#nav-logout")
     page.wait_for_selector("#nav-login")
@@ -392,14 +398,13 @@ def test_sign_in_then_the_generic_views(page: Page, server: ExampleServer) -> No
     ["/", "/demo/fanout/", "/items/", "/api/docs/", "/source/", "/source/demo/limits.py"],
 )
 def test_every_page_is_styled_with_the_nav(page: Page, server: ExampleServer, path: str) -> None:
-    """The site's pages share the nav bar and the stylesheet (the API docs page is Swagger's)."""
+    """The site's pages share the nav bar and its stylesheet, Swagger UI's page too."""
     page.goto(server.url(path))
     if path == "/api/docs/":
-        page.wait_for_selector(".swagger-ui")
-        return
+        page.wait_for_selector(".swagger-ui .info")  # Swagger UI rendered the document
     nav = page.locator("#nav")
     assert nav.locator("a", has_text="Dashboard").count() == 1
     background = nav.evaluate("node => getComputedStyle(node).backgroundColor")
-    assert background == "rgb(22, 32, 46)"  # site.css was served and applied
+    assert background == "rgb(22, 32, 46)"  # nav.css was served and applied
     name = path.strip("/").replace("/", "-").replace(".", "-") or "index"
     shot(page, f"page-{name}")

@@ -619,7 +619,11 @@ def test_pages_share_the_stylesheet_and_the_nav(server: ExampleServer) -> None:
         html = response.body.decode()
         assert 'href="/static/site.css"' in html, path
         assert 'id="nav"' in html, path
-    for name, kind in (("site.css", "text/css"), ("dashboard.js", "text/javascript")):
+    for name, kind in [
+        ("nav.css", "text/css"),
+        ("site.css", "text/css"),
+        ("dashboard.js", "text/javascript"),
+    ]:
         asset = fetch(server.url(f"/static/{name}"))
         assert asset.status == 200
         assert asset.headers.get_content_type() == kind

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from demo.limits import ALGORITHM_VIEWS
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.templatetags.static import static
 
 from django_async_cbv import AsyncView
 from django_async_cbv.conf import get_settings
+from django_async_cbv.openapi import SwaggerUIView
 
 from .demos import installed_demos
 
@@ -45,7 +49,9 @@ class IndexView(AsyncView):
             self.template_name,
             {
                 **context,
-                "algorithms": ["sliding_window", "fixed_window", "token_bucket"],
+                "algorithms": [
+                    {"name": name, "refill": view.refill} for name, view in ALGORITHM_VIEWS.items()
+                ],
                 "cache_timeout": settings.EXAMPLE_CACHE_TIMEOUT,
                 "breaker": breaker,
             },
@@ -63,3 +69,19 @@ class IndexView(AsyncView):
             logger.warning("Cache %r did not answer", alias, exc_info=True)
             return {"alias": alias, "backend": backend, "ok": False, "hits": None}
         return {"alias": alias, "backend": backend, "ok": True, "hits": hits}
+
+
+class APIDocsView(SwaggerUIView):
+    """Swagger UI under the site's nav bar: the library's page, with the nav added."""
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = await super().get(request, *args, **kwargs)
+        if not response["Content-Type"].startswith("text/html"):
+            return response  # one of the page's files (?asset=...), served as it is
+        nav = render_to_string("nav.html", request=request)
+        stylesheet = f'<link rel="stylesheet" href="{static("nav.css")}">'
+        page = response.content.decode()
+        page = page.replace("</head>", f"{stylesheet}\n</head>", 1)
+        page = page.replace("<body>", f"<body>\n{nav}", 1)
+        response.content = page.encode()
+        return response

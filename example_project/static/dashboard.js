@@ -118,7 +118,7 @@ function setupApi() {
     if (as === "session") headers["X-CSRFToken"] = csrfToken();
     return call(url, {
       method, headers, body: data === undefined ? undefined : JSON.stringify(data),
-      credentials: as === "session" ? "same-origin" : "omit",
+      credentials: as.startsWith("session") ? "same-origin" : "omit",
     }).then((result) => {
       const { response, body } = result;
       const notes = [];
