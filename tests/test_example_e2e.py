@@ -186,7 +186,9 @@ def test_fanout_runs_the_calls_concurrently(server: ExampleServer) -> None:
             "ok": True,
             "delay": 0.2,
             "data": {"name": name, "delay": 0.2, "value": f"data from {name}"},
+            "ms": result["ms"],
         }
+        assert 200 <= result["ms"] <= data["elapsed_ms"]  # each slot's own time
 
 
 def test_fanout_html_shows_both_timings(server: ExampleServer) -> None:
@@ -203,7 +205,12 @@ def test_fanout_upstream_failure_fills_only_its_slot(server: ExampleServer) -> N
     response = fetch(server.url("/demo/fanout/?format=json&delay=0.05&fail=orders"))
     assert response.status == 200
     results = response.json()["results"]
-    assert results["orders"] == {"ok": False, "delay": 0.05, "error": "UpstreamError"}
+    assert results["orders"] == {
+        "ok": False,
+        "delay": 0.05,
+        "error": "UpstreamError",
+        "ms": results["orders"]["ms"],
+    }
     assert results["profile"]["ok"] is True
     assert results["recommendations"]["ok"] is True
     assert b"Traceback" not in response.body
@@ -218,8 +225,12 @@ def test_fanout_timeout_cancels_the_straggler(server: ExampleServer) -> None:
     """A call slower than the gather timeout is cancelled; its slot is TimeoutError."""
     response = fetch(server.url("/demo/fanout/?format=json&delay=0.05&orders=4"))
     data = response.json()
-    assert data["results"]["orders"] == {"ok": False, "delay": 4.0, "error": "TimeoutError"}
+    orders = data["results"]["orders"]
+    assert orders == {"ok": False, "delay": 4.0, "error": "TimeoutError", "ms": orders["ms"]}
+    # The slot ran until the deadline cancelled it, not for its 4 seconds.
+    assert data["timeout_s"] * 1000 - 50 <= orders["ms"] < 4000
     assert data["results"]["profile"]["ok"] is True
+    assert data["results"]["profile"]["ms"] < orders["ms"]
     assert data["elapsed_ms"] < 4000
     assert data["elapsed_ms"] >= data["timeout_s"] * 1000 - 50
 
@@ -373,11 +384,11 @@ def test_cached_demo_misses_once_then_hits(server: ExampleServer) -> None:
     assert miss.status == 200, server.log
     assert miss.headers["X-Cache"] == "MISS"
     assert miss_seconds >= 1.0
-    assert miss.headers["Cache-Control"] == "max-age=30"
+    assert miss.headers["Cache-Control"] == "max-age=10"
     assert "Age" not in miss.headers
     data = miss.json()
     assert set(data) == {"computed_at", "work_seconds", "cache_timeout"}
-    assert (data["work_seconds"], data["cache_timeout"]) == (1.0, 30)
+    assert (data["work_seconds"], data["cache_timeout"]) == (1.0, 10)
 
     hit, hit_seconds = timed_fetch(server.url(CACHED))
     assert hit.status == 200
@@ -386,7 +397,7 @@ def test_cached_demo_misses_once_then_hits(server: ExampleServer) -> None:
     assert hit.body == miss.body  # the same computed_at: the handler did not run again
     assert hit.headers["ETag"] == miss.headers["ETag"]
     assert hit.headers["Age"] in ("0", "1")
-    assert hit.headers["Cache-Control"] in ("max-age=30", "max-age=29")
+    assert hit.headers["Cache-Control"] in ("max-age=10", "max-age=9")
 
     not_modified = fetch(server.url(CACHED), headers={"If-None-Match": miss.headers["ETag"]})
     assert not_modified.status == 304
@@ -518,6 +529,15 @@ class Browser:
             with error:
                 return error.code, url, error.read().decode()
 
+    def sign_in(self, server: ExampleServer) -> None:
+        """Sign in as the demo user (created by the migration items/0003_demo_user)."""
+        status, url, page = self.submit(
+            server.url("/accounts/login/"),
+            {"username": "demo", "password": "async-cbv-demo", "next": "/items/"},
+        )
+        assert (status, url) == (200, server.url("/items/")), page
+        assert "Signed in as <strong>demo</strong>" in page
+
     def submit(self, url: str, form: Mapping[str, str]) -> tuple[int, str, str]:
         """Load the form page, then post ``form`` with the page's CSRF token."""
         status, _, page = self.open(url)
@@ -542,9 +562,21 @@ def test_html_list_is_paginated_and_links_details(server: ExampleServer) -> None
     assert browser.open(server.url("/items/999999/"))[0] == 404
 
 
-def test_html_create_update_delete(server: ExampleServer) -> None:
-    """A form round trip with CSRF: create, edit, then delete an item."""
+def test_html_writes_need_a_signed_in_user(server: ExampleServer) -> None:
+    """AsyncLoginRequiredMixin and AsyncPermissionRequiredMixin send a visitor to sign in."""
     browser = Browser()
+    for path in ("/items/new/", "/items/1/edit/", "/items/1/delete/"):
+        status, url, page = browser.open(server.url(path))
+        assert status == 200
+        assert url == server.url("/accounts/login/?next=" + urllib.parse.quote(path)), url
+        assert 'id="login-form"' in page
+        assert "async-cbv-demo" in page  # the demo user's password is on the page
+
+
+def test_html_create_update_delete(server: ExampleServer) -> None:
+    """A form round trip with CSRF, signed in: create, edit, then delete an item."""
+    browser = Browser()
+    browser.sign_in(server)
     fields = {"name": "Knock box", "description": "Rubber bar.", "price": "19.00", "quantity": "2"}
     status, url, page = browser.submit(server.url("/items/new/"), {**fields, "active": "on"})
     assert status == 200
@@ -574,3 +606,69 @@ def test_html_form_without_csrf_token_is_refused(server: ExampleServer) -> None:
     """The generic views are not CSRF-exempt."""
     response = fetch(server.url("/items/new/"), method="POST")
     assert response.status == 403
+
+
+# ------------------------------------------------------------------ the dashboard's other demos
+
+
+def test_pages_share_the_stylesheet_and_the_nav(server: ExampleServer) -> None:
+    """Every page links site.css and has the nav bar; the files are served with DEBUG off."""
+    for path in ("/", "/demo/fanout/?delay=0", "/items/", "/accounts/login/", "/source/"):
+        response = fetch(server.url(path))
+        assert response.status == 200, path
+        html = response.body.decode()
+        assert 'href="/static/site.css"' in html, path
+        assert 'id="nav"' in html, path
+    for name, kind in [
+        ("nav.css", "text/css"),
+        ("site.css", "text/css"),
+        ("dashboard.js", "text/javascript"),
+    ]:
+        asset = fetch(server.url(f"/static/{name}"))
+        assert asset.status == 200
+        assert asset.headers.get_content_type() == kind
+        assert asset.body
+
+
+def test_source_pages_serve_only_the_projects_files(server: ExampleServer) -> None:
+    """The source view lists and shows the example's own files, and nothing else."""
+    listing = fetch(server.url("/source/")).body.decode()
+    assert 'href="/source/demo/limits.py"' in listing
+    page = fetch(server.url("/source/demo/limits.py"))
+    assert page.status == 200
+    assert "class TokenBucketView(AlgorithmView):" in page.body.decode()
+    for path in ("/source/../pyproject.toml", "/source/%2e%2e/pyproject.toml", "/source/nope.py"):
+        assert fetch(server.url(path)).status == 404, path
+
+
+def test_handler_past_its_timeout_is_a_504(server: ExampleServer) -> None:
+    """AsyncView.timeout = 1: a 2-second handler is cancelled; a short one answers."""
+    late, seconds = timed_fetch(server.url("/demo/slow/?seconds=2"))
+    assert late.status == 504
+    assert late.headers.get_content_type() == PROBLEM_JSON
+    assert 1.0 <= seconds < 2.0
+    assert fetch(server.url("/demo/slow/?seconds=0")).status == 200
+
+
+@ONE_SERVER
+@pytest.mark.parametrize("algorithm", ["sliding_window", "token_bucket"])
+def test_algorithm_demos_refuse_the_sixth_request(server: ExampleServer, algorithm: str) -> None:
+    """5 per 10 s by each algorithm: r counts down to 0, then 429 with Retry-After."""
+    responses = [fetch(server.url(f"/demo/limits/{algorithm}/")) for _ in range(6)]
+    assert [r.status for r in responses] == [200] * 5 + [429]
+    assert responses[0].json()["algorithm"] == algorithm
+    for left, response in zip([4, 3, 2, 1, 0, 0], responses, strict=True):
+        assert response.headers["RateLimit-Policy"] == '"5/10s";q=5;w=10'
+        assert response.headers["RateLimit"].startswith(f'"5/10s";r={left};t=')
+    assert 1 <= int(responses[-1].headers["Retry-After"]) <= 10
+
+
+@ONE_SERVER
+def test_cache_invalidation_makes_the_next_request_a_miss(server: ExampleServer) -> None:
+    """POST /demo/cached/invalidate/ (with CSRF) drops the stored answer at once."""
+    fetch(server.url(CACHED))
+    assert fetch(server.url(CACHED)).headers["X-Cache"] == "HIT"
+    assert fetch(server.url("/demo/cached/invalidate/"), method="POST").status == 403  # CSRF
+    done = fetch(server.url("/demo/cached/invalidate/"), method="POST", headers=CSRF_HEADERS)
+    assert done.status == 200
+    assert fetch(server.url(CACHED)).headers["X-Cache"] == "MISS"

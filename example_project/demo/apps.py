@@ -14,7 +14,14 @@ class DemoConfig(AppConfig):
             "demo:fanout",
             "Fan-out with gather()",
             "Three slow upstream calls made concurrently: the page takes as long as the "
-            "slowest one, not the sum; a failing call only empties its own slot.",
+            "slowest one, not the sum; a failing call only empties its own slot, and a call "
+            "past the 2-second deadline is cancelled (TimeoutError).",
+        ),
+        Demo(
+            "demo:slow",
+            "Handler timeout",
+            "AsyncView.timeout = 1: a handler still running after a second is cancelled "
+            "and answered 504 problem+json (?seconds=0.2 finishes in time).",
         ),
         Demo(
             "demo:limited",
@@ -24,11 +31,18 @@ class DemoConfig(AppConfig):
             "RateLimit headers.",
         ),
         Demo(
+            "demo:limit-token_bucket",
+            "Three rate limit algorithms",
+            "5 requests per 10 seconds counted by sliding_window, fixed_window and "
+            "token_bucket (/demo/limits/ALGORITHM/): each budget drains, then refills "
+            "in its own way.",
+        ),
+        Demo(
             "demo:cached",
             "Response caching with AsyncCacheMixin",
-            "A page that takes a second to compute, cached for 30 seconds: the first "
-            "request is a MISS, the next ones are HITs answered at once, with the X-Cache, "
-            "Age, ETag and Cache-Control headers.",
+            "A page that takes a second to compute: the first request is a MISS, the next "
+            "ones HITs answered at once; once expired it is served STALE while one request "
+            "refreshes it, and POST /demo/cached/invalidate/ empties it.",
         ),
         Demo(
             "demo:flaky",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -77,11 +77,14 @@ class FanOutView(AsyncView):
         failing = set(request.GET.getlist("fail"))
         origin = self.get_upstream_origin(request)
 
+        slot_ms: dict[str, int] = {}
         started = time.perf_counter()
         results = await self.gather(
             timeout=self.gather_timeout,
             **{
-                name: self.fetch(origin, name, delay, fail=name in failing)
+                name: self.timed(
+                    slot_ms, name, self.fetch(origin, name, delay, fail=name in failing)
+                )
                 for name, delay in delays.items()
             },
         )
@@ -92,7 +95,8 @@ class FanOutView(AsyncView):
             "sequential_ms": round(sum(delays.values()) * 1000),
             "timeout_s": self.gather_timeout,
             "results": {
-                name: self.describe(delays[name], outcome) for name, outcome in results.items()
+                name: {**self.describe(delays[name], outcome), "ms": slot_ms[name]}
+                for name, outcome in results.items()
             },
         }
         if request.GET.get("format") == "json":
@@ -125,6 +129,15 @@ class FanOutView(AsyncView):
             host = f"[{host}]"
         return f"http://{host}:{request.META['SERVER_PORT']}"
 
+    @staticmethod
+    async def timed(slot_ms: dict[str, int], name: str, call: Awaitable[Any]) -> Any:
+        """Await ``call``; record in ``slot_ms[name]`` how long it ran, cancelled or not."""
+        started = time.perf_counter()
+        try:
+            return await call
+        finally:  # also when gather() cancels the call at its deadline
+            slot_ms[name] = round((time.perf_counter() - started) * 1000)
+
     async def fetch(self, origin: str, name: str, delay: float, *, fail: bool) -> Any:
         """Call the fake upstream ``name``; raise ``UpstreamError`` if it fails."""
         params = {"delay": str(delay)}
@@ -148,15 +161,17 @@ class LimitedView(AsyncRateLimitMixin, AsyncView):
 
     The sixth request within the minute gets a 429 problem+json answer with
     ``Retry-After``; every answer carries ``RateLimit-Policy`` (the limit) and
-    ``RateLimit`` (requests left, seconds until the budget is full again). The
-    counters live in the default cache: on Redis (``REDIS_URL``) the sliding window,
-    shared by every server process; in local memory only the fixed window, counted
-    per process (see ``EXAMPLE_RATE_LIMIT_ALGORITHM`` in the settings).
+    ``RateLimit`` (requests left, seconds until the budget is full again). On Redis
+    (``REDIS_URL``) it counts with the sliding window, one budget shared by every
+    server process; in local memory with the fixed window, per process (see
+    ``EXAMPLE_RATE_LIMIT_ALGORITHM`` and ``EXAMPLE_RATE_LIMIT_CACHE`` in the settings).
+    ``demo.limits`` shows the three algorithms side by side.
     """
 
     rate_limit = "5/m"
     rate_limit_key = "ip"
     rate_limit_algorithm = settings.EXAMPLE_RATE_LIMIT_ALGORITHM
+    rate_limit_cache_alias = settings.EXAMPLE_RATE_LIMIT_CACHE
 
     async def get(self, request: HttpRequest) -> HttpResponse:
         return JsonResponse(
@@ -168,18 +183,44 @@ class LimitedView(AsyncRateLimitMixin, AsyncView):
         )
 
 
+class SlowView(AsyncView):
+    """A handler slower than its ``timeout``: ``GET /demo/slow/?seconds=2``.
+
+    ``timeout = 1``: a handler still running after a second is cancelled and the
+    client gets a 504 problem+json; ``?seconds=0.2`` finishes in time (200).
+    """
+
+    timeout = 1.0
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        seconds = parse_delay(request.GET.get("seconds", "2"), "seconds")
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)  # cancelled here when the timeout expires
+        return JsonResponse(
+            {
+                "slept_s": seconds,
+                "timeout_s": self.timeout,
+                "elapsed_ms": round((time.perf_counter() - started) * 1000),
+            }
+        )
+
+
 class CachedView(AsyncCacheMixin, AsyncView):
-    """A slow answer, cached for 30 seconds: ``GET /demo/cached/``.
+    """A slow answer, cached: ``GET /demo/cached/``.
 
     The handler takes a second (the stand-in for slow work) and says when it ran.
     The first request is a miss (``X-Cache: MISS``, about a second); the next ones
-    within 30 seconds are answered from the default cache at once (``X-Cache: HIT``,
-    the same body, ``Age`` in seconds, the same ``ETag``; ``If-None-Match`` with that
-    ETag gets a 304). Concurrent requests for the cold page share one run of the
-    handler.
+    within ``EXAMPLE_CACHE_TIMEOUT`` seconds (10 by default) are answered from the
+    default cache at once (``X-Cache: HIT``, the same body, ``Age`` in seconds, the same
+    ``ETag``; ``If-None-Match`` with that ETag gets a 304). For a minute after that the
+    expired answer is served at once (``X-Cache: STALE``) while one request refreshes
+    it in the background. Concurrent requests for the cold page share one run of the
+    handler. ``POST /demo/cached/invalidate/`` empties it (``CacheInvalidateView``).
     """
 
-    cache_timeout = 30
+    cache_timeout = settings.EXAMPLE_CACHE_TIMEOUT
+    #: Seconds an expired answer is still served while it is being refreshed.
+    cache_stale_ttl = 60
     #: Seconds the handler takes.
     work_seconds = 1.0
 
@@ -193,3 +234,15 @@ class CachedView(AsyncCacheMixin, AsyncView):
                 "cache_timeout": self.cache_timeout,
             }
         )
+
+
+class CacheInvalidateView(AsyncView):
+    """``POST /demo/cached/invalidate/``: every stored answer of ``CachedView`` is dropped.
+
+    ``ainvalidate_cache()`` moves the view's generation on, so the next request is a
+    MISS, in every process sharing the cache. CSRF applies, as on any form.
+    """
+
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        await CachedView.ainvalidate_cache()
+        return JsonResponse({"invalidated": "CachedView"})

@@ -11,7 +11,7 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
@@ -20,11 +20,10 @@ django_application = get_asgi_application()
 
 import django_async_cbv  # noqa: E402
 
-if settings.DEBUG:
-    # Serve the admin's static files as runserver does; uvicorn serves none.
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-    django_application = ASGIStaticFilesHandler(django_application)
+# uvicorn serves no files: Django's staticfiles handler answers STATIC_URL (the pages'
+# stylesheet and script, the admin's files) from the apps and STATICFILES_DIRS, with
+# DEBUG off too. Fine for a local example; a deployment collects them to a web server.
+django_application = ASGIStaticFilesHandler(django_application)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -17,6 +17,9 @@ Meant for trying the library locally, not for deployment. Environment variables:
 ``EXAMPLE_UPSTREAM_URL``
     Base URL of the fake upstream the fan-out demo calls. By default it is this
     very server, at the address the request came in on.
+``EXAMPLE_CACHE_TIMEOUT``
+    Seconds the cached demo's answer stays fresh (default: 10); it is then served
+    stale (``X-Cache: STALE``) for another minute while one request refreshes it.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "example.context_processors.demo",
             ],
         },
     },
@@ -111,19 +115,33 @@ if REDIS_URL:
             },
         }
     }
-    # The rate limit demo's algorithm (demo.views.LimitedView): Redis runs every
-    # algorithm, with one budget shared by all server processes.
+    # The /demo/limited/ demo's algorithm (demo.views.LimitedView).
     EXAMPLE_RATE_LIMIT_ALGORITHM = "sliding_window"
+    # The rate limit demos count in Redis: one budget shared by every server process.
+    EXAMPLE_RATE_LIMIT_CACHE = "default"
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "example",
-        }
+        },
+        # The rate limit demos' counters, apart from the cached pages so that no
+        # cache entry can evict a counter.
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "example-ratelimit",
+        },
     }
-    # Local memory counts fixed windows only, and each process counts its own
-    # (the system check says so with the warning django_async_cbv.W001).
     EXAMPLE_RATE_LIMIT_ALGORITHM = "fixed_window"
+    EXAMPLE_RATE_LIMIT_CACHE = "ratelimit"
+    # Local memory counts per process, which the check django_async_cbv.W001 warns
+    # about. That is intended here: scripts/dev.py serves the example with a single
+    # uvicorn process, and the counters have a cache alias of their own. A site served
+    # by several processes needs Redis (REDIS_URL), where the warning does not apply.
+    SILENCED_SYSTEM_CHECKS = ["django_async_cbv.W001"]
+
+#: Seconds the cached demo's answer stays fresh; then it is served stale for a minute.
+EXAMPLE_CACHE_TIMEOUT = int(os.environ.get("EXAMPLE_CACHE_TIMEOUT") or 10)
 
 # Every key is optional; see the installation guide for the full table.
 ASYNC_CBV = {
@@ -151,7 +169,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# The stylesheet and script of every page, in static/; example/asgi.py serves them,
+# so the site works offline, without a build step or a CDN.
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# The demo user (created by the migration items/0003_demo_user) signs in here.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "index"
+LOGOUT_REDIRECT_URL = "index"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {

@@ -30,6 +30,13 @@ class ItemsConfig(AppConfig):
             "HTML pages with the async generic views",
             "A paginated list, detail, create, edit and delete pages over the same items, "
             "served by AsyncListView, AsyncDetailView, AsyncCreateView, AsyncUpdateView and "
-            "AsyncDeleteView with plain templates.",
+            "AsyncDeleteView; creating and editing need a signed-in user "
+            "(AsyncLoginRequiredMixin), deleting a permission (AsyncPermissionRequiredMixin).",
+        ),
+        Demo(
+            "source",
+            "The example's source",
+            "Every file of this project, served by the project itself: each panel of the "
+            "dashboard links the code behind it.",
         ),
     ]

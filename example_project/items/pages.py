@@ -1,8 +1,11 @@
-"""HTML pages over the same items: the async generic views, with plain templates.
+"""HTML pages over the same items: the async generic views, behind the async access mixins.
 
 The views mirror Django's ``ListView``, ``DetailView``, ``CreateView``,
-``UpdateView`` and ``DeleteView``; only the ``Async`` prefix differs. Writes need no
-login here (this is a demo), but CSRF is enforced as on any Django form.
+``UpdateView`` and ``DeleteView``; only the ``Async`` prefix differs. Anyone may
+browse; creating and editing need a signed-in user (``AsyncLoginRequiredMixin``),
+deleting the permission ``items.delete_item`` (``AsyncPermissionRequiredMixin``),
+which the demo user holds. An anonymous visitor is sent to the sign-in page; a
+signed-in user without the permission gets a 403. CSRF is enforced as on any form.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from django_async_cbv import (
     AsyncDeleteView,
     AsyncDetailView,
     AsyncListView,
+    AsyncLoginRequiredMixin,
+    AsyncPermissionRequiredMixin,
     AsyncUpdateView,
 )
 
@@ -31,18 +36,19 @@ class ItemDetail(AsyncDetailView):
     model = Item
 
 
-class ItemCreate(AsyncCreateView):
+class ItemCreate(AsyncLoginRequiredMixin, AsyncCreateView):
     model = Item
     fields = FIELDS
     success_url = "/items/{id}/"
 
 
-class ItemUpdate(AsyncUpdateView):
+class ItemUpdate(AsyncLoginRequiredMixin, AsyncUpdateView):
     model = Item
     fields = FIELDS
     success_url = "/items/{id}/"
 
 
-class ItemDelete(AsyncDeleteView):
+class ItemDelete(AsyncPermissionRequiredMixin, AsyncDeleteView):
     model = Item
+    permission_required = "items.delete_item"
     success_url = reverse_lazy("catalogue:list")
