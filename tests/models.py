@@ -28,6 +28,18 @@ class Tag(models.Model):
         return self.label
 
 
+class Listing(models.Model):
+    """A foreign key that accepts only some rows: categories whose name starts "open"."""
+
+    title = models.CharField(max_length=50)
+    category = models.ForeignKey(
+        Category, on_delete=models.CASCADE, limit_choices_to={"name__startswith": "open"}
+    )
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Widget(models.Model):
     """One field of most types an API serializes."""
 

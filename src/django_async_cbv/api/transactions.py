@@ -2,32 +2,108 @@
 
 ``write_transaction()`` is ``transaction.atomic()`` on the write's database, rolled
 back if the request was cancelled meanwhile. On SQLite, whose write lock is one
-for the whole database, the writes of a process also queue for it on a lock of
-their own, in the order they come: SQLite's own waiting (sleep and retry, in
-growing steps) lets some writers starve while others pass. Each then takes the
+for the whole database, the writes of a process also queue for it in a queue of
+their own, woken in the order they came: SQLite's own waiting (sleep and retry,
+in growing steps) lets some writers starve while others pass. Each then takes the
 write lock before it reads anything (:func:`take_write_lock`).
+
+A write waits in the queue at most as long as SQLite itself would wait for its
+lock: the database's busy ``timeout`` (``DATABASES[...]["OPTIONS"]["timeout"]``,
+5 seconds by default). Then it gives up with :class:`WriteQueueTimeout`, which
+the view answers with 503 and ``Retry-After``, so that one hung write holds up the
+others for a bounded time. A waiting write whose request is cancelled (the view's
+``timeout``, a client that went away) leaves the queue at once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connections, models, transaction
 
-__all__ = ["WriteAbandoned", "inserting", "take_write_lock", "write_transaction"]
+from django_async_cbv._validation import is_positive_number
+
+__all__ = [
+    "WriteAbandoned",
+    "WriteQueueTimeout",
+    "abandon",
+    "inserting",
+    "take_write_lock",
+    "write_transaction",
+]
 
 logger = logging.getLogger("django_async_cbv")
 
-_QUEUES: dict[str, threading.Lock] = {}
-_QUEUES_LOCK = threading.Lock()
+#: SQLite's busy timeout when the database's OPTIONS set none (``sqlite3.connect()``'s).
+DEFAULT_BUSY_TIMEOUT = 5.0
 
 
 class WriteAbandoned(Exception):
     """Raised in a write's thread to roll it back: its request was cancelled."""
+
+
+class WriteQueueTimeout(Exception):
+    """A write waited its database's busy timeout in the queue without getting its turn."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"a write waited {waited:g} s for the writes ahead of it")
+        self.waited = waited
+
+
+class _WriteQueue:
+    """The writers of this process to one SQLite database, let in one at a time.
+
+    A condition rather than a lock: a waiter gives up after a timeout, or when its
+    request is cancelled (:func:`abandon` wakes it), and the writer that leaves
+    wakes the one that has waited longest. A waiter that gives up is never the one
+    woken: it leaves while the turn is taken.
+    """
+
+    __slots__ = ("_busy", "_turn")
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition(threading.Lock())
+        self._busy = False
+
+    def enter(self, timeout: float, abandoned: threading.Event) -> None:
+        """Wait for this writer's turn; raise if ``timeout`` passes or it is abandoned."""
+        with self._turn:
+            deadline = time.monotonic() + timeout
+            while self._busy:
+                if abandoned.is_set():
+                    raise WriteAbandoned("the request was cancelled while its write waited")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WriteQueueTimeout(timeout)
+                self._turn.wait(remaining)
+            self._busy = True
+
+    def leave(self) -> None:
+        """End this writer's turn and wake the next one."""
+        with self._turn:
+            self._busy = False
+            self._turn.notify()
+
+    def wake_all(self) -> None:
+        """Wake every waiter, so that those whose request was cancelled leave."""
+        with self._turn:
+            self._turn.notify_all()
+
+
+_QUEUES: dict[str, _WriteQueue] = {}
+_QUEUES_LOCK = threading.Lock()
+
+
+def abandon(abandoned: threading.Event) -> None:
+    """Mark a write's request as cancelled, and wake it if it waits in a queue."""
+    abandoned.set()
+    for queue in list(_QUEUES.values()):
+        queue.wake_all()
 
 
 @contextmanager
@@ -64,15 +140,32 @@ def _unless_cancelled(abandoned: threading.Event) -> Iterator[None]:
         raise WriteAbandoned("the request was cancelled before the write committed")
 
 
-def _queue(using: str) -> threading.Lock | None:
+def _queue(using: str) -> _WriteQueue | None:
     """The in-process queue of writers to database ``using``, if it has one (SQLite)."""
     if connections[using].vendor != "sqlite":
         return None
     queue = _QUEUES.get(using)
     if queue is None:
         with _QUEUES_LOCK:
-            queue = _QUEUES.setdefault(using, threading.Lock())
+            queue = _QUEUES.setdefault(using, _WriteQueue())
     return queue
+
+
+def busy_timeout(using: str) -> float:
+    """How long SQLite waits for database ``using``'s lock: its ``timeout`` option."""
+    value = connections[using].settings_dict.get("OPTIONS", {}).get("timeout")
+    return float(value) if is_positive_number(value) else DEFAULT_BUSY_TIMEOUT
+
+
+@contextmanager
+def _turn(queue: _WriteQueue, using: str, abandoned: threading.Event) -> Iterator[None]:
+    queue.enter(busy_timeout(using), abandoned)
+    try:
+        if abandoned.is_set():  # woken for its turn after its request was cancelled
+            raise WriteAbandoned("the request was cancelled while its write waited")
+        yield
+    finally:
+        queue.leave()
 
 
 def take_write_lock(model: type[models.Model], using: str) -> None:
@@ -98,12 +191,20 @@ def write_transaction(
 ) -> Iterator[None]:
     """``transaction.atomic(using=using)`` for a write to ``model``; rolled back if ``abandoned``.
 
-    On SQLite the write queues in the process, then takes the database's write lock
-    first thing. Inside an enclosing transaction (a hook's nested write) there is
-    nothing to queue for.
+    On SQLite the write queues in the process (at most the database's busy timeout,
+    else :class:`WriteQueueTimeout`), then takes the database's write lock first
+    thing. Inside an enclosing transaction (a hook's nested write) there is nothing
+    to queue for.
     """
     queue = None if connections[using].in_atomic_block else _queue(using)
-    with queue or nullcontext(), transaction.atomic(using=using), _unless_cancelled(abandoned):
-        if queue is not None:
-            take_write_lock(model, using)
+    if queue is None:
+        with transaction.atomic(using=using), _unless_cancelled(abandoned):
+            yield
+        return
+    with (
+        _turn(queue, using, abandoned),
+        transaction.atomic(using=using),
+        _unless_cancelled(abandoned),
+    ):
+        take_write_lock(model, using)
         yield

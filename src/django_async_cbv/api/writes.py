@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections.abc import Awaitable, Callable, Generator
 from contextlib import nullcontext
@@ -43,8 +44,9 @@ from django_async_cbv.exceptions import ProblemError
 from .conditional import check_write_preconditions, etag_of, has_write_preconditions, lock_row
 from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
+from .related import has_restricted_choices, lock_chosen_rows
 from .schema import Schema
-from .transactions import inserting, write_transaction
+from .transactions import WriteQueueTimeout, abandon, inserting, write_transaction
 from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 
 __all__ = ["CONFLICT_DETAIL", "WriteMixin"]
@@ -52,6 +54,7 @@ __all__ = ["CONFLICT_DETAIL", "WriteMixin"]
 logger = logging.getLogger("django_async_cbv")
 
 CONFLICT_DETAIL = "The request conflicts with the current state of the resource."
+BUSY_DETAIL = "The database is busy with other writes. Try again later."
 
 
 T = TypeVar("T")
@@ -111,14 +114,20 @@ async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
     If the awaiting request is cancelled, ``abandoned`` is set, so that ``func``
     rolls its transaction back instead of committing after the client got its
     answer. An ``IntegrityError`` (a race, a constraint the form cannot check, a
-    protected row on delete) becomes a 409 problem.
+    protected row on delete) becomes a 409 problem; a write that waited too long
+    for the writes ahead of it (SQLite) a 503 with ``Retry-After``.
     """
     abandoned = threading.Event()
     try:
         return await sync_to_async(func)(abandoned)
     except asyncio.CancelledError:
-        abandoned.set()
+        abandon(abandoned)
         raise
+    except WriteQueueTimeout as exc:
+        logger.warning("Write refused with 503: %s", exc)
+        problem = ProblemError(503, detail=BUSY_DETAIL)
+        problem.headers = {"Retry-After": str(max(1, math.ceil(exc.waited)))}
+        raise problem from None
     except IntegrityError as exc:
         logger.warning("Integrity error answered with 409: %s", exc)
         raise ProblemError(409, detail=CONFLICT_DETAIL) from None
@@ -282,7 +291,8 @@ class WriteMixin:
         )
         rows = await self.get_filtered_queryset() if conditional else None
         # The default form checks only what the database enforces (unless the model
-        # adds checks of its own): it may validate before the transaction. Saved by
+        # adds checks of its own, or a relation accepts only some related rows): it
+        # may validate before the transaction. Saved by
         # the default hook, its unique checks can even wait for the database to
         # refuse a row.
         early = (
@@ -290,14 +300,20 @@ class WriteMixin:
             and self._schema is not None
             and form_class is self._schema.form_class
             and checks_are_constraints(model)
+            and not has_restricted_choices(form_class)
         )
         defer = early and getattr(type(self), hook.__name__) is getattr(WriteMixin, hook.__name__)
 
-        def validate(kwargs: dict[str, Any], *, defer: bool = False) -> BaseModelForm[Any] | None:
+        def validate(
+            kwargs: dict[str, Any], using: str | None = None, *, defer: bool = False
+        ) -> BaseModelForm[Any] | None:
+            """Build and validate the form; inside the transaction when ``using`` is given."""
             form: BaseModelForm[Any] = form_class(**kwargs)
             self.form = form
             for name in drop:
                 form.fields.pop(name, None)
+            if using is not None:
+                lock_chosen_rows(form, using)
             if defer:
                 defer_unique_checks(form)
             if form.is_valid():
@@ -324,11 +340,11 @@ class WriteMixin:
                     if current is None:
                         raise Http404
                     self.object = current
-                    form = validate({**form_kwargs, "instance": current})
+                    form = validate({**form_kwargs, "instance": current}, using)
                     return None if form is None else save(form)
             if not early:  # checks that may read other rows: after the write lock
                 with write_transaction(using, abandoned, model):
-                    form = validate(form_kwargs)
+                    form = validate(form_kwargs, using)
                     return None if form is None else save(form)
             # Validation that checks only what the database enforces runs before
             # the transaction, so that the write lock is held for the write alone.

@@ -1,0 +1,187 @@
+"""Writes racing other writes: the SQLite write queue's bound, related rows checked in
+the write's transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+from unittest import mock
+
+import pytest
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.db import OperationalError, connection, connections, models
+from django.test import AsyncClient
+from django.urls import path
+
+from django_async_cbv import AsyncAPIView
+from tests.models import Category, Listing
+from tests.test_api_support import PROBLEM, body, send
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
+
+entered = threading.Event()
+release = threading.Event()
+
+
+def _close_with_the_request() -> None:
+    # Django ignores close() on an in-memory SQLite database; let this request's
+    # thread's connection really close when the request finishes (the test's own
+    # connection keeps the shared database alive).
+    connection.is_in_memory_db = lambda: False  # type: ignore[method-assign]
+
+
+class CategoryAPI(AsyncAPIView):
+    """Reads nothing before its turn (the unique checks wait for the database): the
+    test database, in-memory with a shared cache, refuses reads of a table that
+    another connection is writing, where a file database would not."""
+
+    model = Category
+
+
+class HungAPI(CategoryAPI):
+    """A write whose hook hangs, holding the write queue, until the test releases it."""
+
+    def perform_create(self, form: Any) -> Any:  # type: ignore[override]
+        _close_with_the_request()
+        entered.set()
+        release.wait(60)  # longer than the test waits for anything else
+        return super().perform_create(form)
+
+
+class TimedAPI(CategoryAPI):
+    timeout = 0.3
+
+
+class ListingAPI(AsyncAPIView):
+    model = Listing
+
+
+urlpatterns = [
+    path("categories/", CategoryAPI.as_view()),
+    path("hung/", HungAPI.as_view()),
+    path("timed/", TimedAPI.as_view()),
+    path("listings/", ListingAPI.as_view()),
+]
+
+
+@pytest.fixture
+def client() -> AsyncClient:
+    return AsyncClient(raise_request_exception=False)
+
+
+async def post(client: AsyncClient, url: str, data: dict[str, Any]) -> Any:
+    """POST as an ASGI server does: each request with a thread of its own."""
+    async with ThreadSensitiveContext():
+        return await send(client, "POST", url, data)
+
+
+@pytest.fixture
+def hung_writer(client: AsyncClient) -> Any:
+    """Start a create whose hook hangs inside its transaction; yield its task."""
+    entered.clear()
+    release.clear()
+
+    async def start() -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(post(client, "/hung/", {"name": "first"}))
+        assert await asyncio.to_thread(entered.wait, 10)
+        return task
+
+    yield start
+    release.set()
+
+
+def _names() -> list[str]:
+    return sorted(Category.objects.values_list("name", flat=True))
+
+
+# -- the SQLite write queue ----------------------------------------------------------
+
+
+async def test_a_write_queued_behind_a_hung_one_is_503_within_the_busy_timeout(
+    client: AsyncClient, hung_writer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It waits as long as SQLite would wait for its lock (OPTIONS["timeout"]), then
+    gets a 503 with Retry-After, never a 500; the hung write itself still commits."""
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.2)
+    first = await hung_writer()
+    queued = await asyncio.wait_for(post(client, "/categories/", {"name": "second"}), 10)
+    assert queued.status_code == 503
+    assert queued["Content-Type"] == PROBLEM
+    assert queued["Retry-After"] == "1"
+    assert body(queued)["detail"] == "The database is busy with other writes. Try again later."
+    release.set()
+    assert (await first).status_code == 201
+    # The queue goes on: the next write gets its turn.
+    assert (await send(client, "POST", "/categories/", {"name": "third"})).status_code == 201
+    assert await sync_to_async(_names)() == ["first", "third"]
+
+
+async def test_a_queued_write_of_a_view_with_a_timeout_is_504_and_leaves_the_queue(
+    client: AsyncClient, hung_writer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The view's timeout, shorter than the busy timeout, ends the wait: 504, and the
+    request's thread leaves the queue at once instead of waiting for its turn."""
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 60)
+    first = await hung_writer()
+    timed = await asyncio.wait_for(post(client, "/timed/", {"name": "second"}), 10)
+    assert timed.status_code == 504
+    assert timed["Content-Type"] == PROBLEM
+    waiting = [t for t in threading.enumerate() if t.name.startswith("async-cbv-handler")]
+    for thread in waiting:  # the hung write still holds the queue
+        await asyncio.to_thread(thread.join, 10)
+        assert not thread.is_alive()
+    assert entered.is_set()
+    assert not release.is_set()
+    release.set()
+    assert (await first).status_code == 201
+    assert await sync_to_async(_names)() == ["first"]
+
+
+# -- related rows checked inside the transaction --------------------------------------
+
+
+async def test_a_related_row_changed_during_validation_never_leaves_an_invalid_reference(
+    client: AsyncClient,
+) -> None:
+    """limit_choices_to is checked inside the write's transaction: a writer that tries
+    to close the category between the check and the save must wait (on SQLite it is
+    refused), so the stored listing never points at a closed category."""
+    category = await Category.objects.acreate(name="open-1")
+    other_writes: list[str] = []
+    check = models.ForeignKey.validate
+
+    def close_the_category() -> None:
+        try:
+            Category.objects.filter(pk=category.pk).update(name="closed-1")
+        except OperationalError:  # the write lock is held: it must wait
+            other_writes.append("refused")
+        else:
+            other_writes.append("committed")
+        finally:
+            own = connections["default"]
+            if own.connection is not None:
+                own.connection.close()
+                own.connection = None
+
+    def validate_then_race(self: models.ForeignKey[Any], value: Any, instance: Any) -> None:
+        check(self, value, instance)  # the last check of the reference before the save
+        if not other_writes:
+            writer = threading.Thread(target=close_the_category)
+            writer.start()
+            writer.join()
+
+    with mock.patch.object(models.ForeignKey, "validate", validate_then_race):
+        response = await send(client, "POST", "/listings/", {"title": "t", "category": category.pk})
+    stored = [name async for name in Listing.objects.values_list("category__name", flat=True)]
+    assert all(name.startswith("open") for name in stored), stored
+    assert response.status_code == 201
+    assert other_writes == ["refused"]
+
+
+async def test_a_related_row_outside_limit_choices_to_is_400(client: AsyncClient) -> None:
+    category = await Category.objects.acreate(name="closed-2")
+    response = await send(client, "POST", "/listings/", {"title": "t", "category": category.pk})
+    assert response.status_code == 400
+    assert set(body(response)["errors"]) == {"category"}
+    assert await Listing.objects.acount() == 0
