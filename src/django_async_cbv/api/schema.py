@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -120,6 +120,34 @@ def converter_for(field: models.Field[Any, Any]) -> Converter | None:
     return None
 
 
+T = TypeVar("T")
+
+
+@functools.cache
+def _copies_its_dict(cls: Any) -> bool:
+    """Whether ``copy.copy()`` of a ``cls`` instance is a new one with a copy of its dict."""
+    plain: Any = object
+    return (
+        getattr(cls, "__copy__", None) is None
+        and getattr(cls, "__reduce_ex__", None) is plain.__reduce_ex__
+        and getattr(cls, "__reduce__", None) is plain.__reduce__
+        and getattr(cls, "__getstate__", None) is getattr(plain, "__getstate__", None)
+        and getattr(cls, "__setstate__", None) is None
+        and not hasattr(cls, "__slots__")
+    )
+
+
+def _shallow_copy(obj: T) -> T:
+    """``copy.copy(obj)``, without the trip through ``__reduce_ex__`` that is most of its
+    cost for a plain object (one that customises none of the copying protocol)."""
+    cls: Any = type(obj)
+    if not _copies_its_dict(cls):
+        return copy.copy(obj)
+    clone: T = object.__new__(cls)
+    clone.__dict__.update(obj.__dict__)
+    return clone
+
+
 class _FieldTemplates(dict[str, forms.Field]):
     """The default form's fields, copied cheaply into every form instance.
 
@@ -135,8 +163,8 @@ class _FieldTemplates(dict[str, forms.Field]):
             if isinstance(field, forms.MultiValueField):
                 copies[name] = copy.deepcopy(field, memo)  # it holds fields of its own
                 continue
-            clone = copy.copy(field)
-            clone.widget = copy.copy(field.widget)
+            clone = _shallow_copy(field)
+            clone.widget = _shallow_copy(field.widget)
             clone.widget.attrs = dict(field.widget.attrs)
             clone.error_messages = dict(field.error_messages)
             clone.validators = list(field.validators)

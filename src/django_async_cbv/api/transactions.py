@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_async_cbv._validation import is_positive_number
 
@@ -96,6 +97,8 @@ class _WriteQueue:
 
 
 _QUEUES: dict[str, _WriteQueue] = {}
+# SQLite transaction modes whose BEGIN takes the write lock.
+_LOCKING_MODES = frozenset({"IMMEDIATE", "EXCLUSIVE"})
 _QUEUES_LOCK = threading.Lock()
 
 
@@ -135,14 +138,19 @@ def inserting(instance: models.Model) -> Iterator[None]:
 def _unless_cancelled(abandoned: threading.Event) -> Iterator[None]:
     """Roll the enclosing transaction back if the request was cancelled meanwhile."""
     yield
+    _check_cancelled(abandoned)
+
+
+def _check_cancelled(abandoned: threading.Event) -> None:
+    """Raise :class:`WriteAbandoned` (rolling the transaction back) if the request was cancelled."""
     if abandoned.is_set():
         logger.warning("Rolled back a write: its request was cancelled before it committed")
         raise WriteAbandoned("the request was cancelled before the write committed")
 
 
-def _queue(using: str) -> _WriteQueue | None:
+def _queue(using: str, connection: BaseDatabaseWrapper) -> _WriteQueue | None:
     """The in-process queue of writers to database ``using``, if it has one (SQLite)."""
-    if connections[using].vendor != "sqlite":
+    if connection.vendor != "sqlite":
         return None
     queue = _QUEUES.get(using)
     if queue is None:
@@ -151,24 +159,13 @@ def _queue(using: str) -> _WriteQueue | None:
     return queue
 
 
-def busy_timeout(using: str) -> float:
-    """How long SQLite waits for database ``using``'s lock: its ``timeout`` option."""
-    value = connections[using].settings_dict.get("OPTIONS", {}).get("timeout")
+def busy_timeout(connection: BaseDatabaseWrapper) -> float:
+    """How long SQLite waits for ``connection``'s lock: its database's ``timeout`` option."""
+    value = connection.settings_dict.get("OPTIONS", {}).get("timeout")
     return float(value) if is_positive_number(value) else DEFAULT_BUSY_TIMEOUT
 
 
-@contextmanager
-def _turn(queue: _WriteQueue, using: str, abandoned: threading.Event) -> Iterator[None]:
-    queue.enter(busy_timeout(using), abandoned)
-    try:
-        if abandoned.is_set():  # woken for its turn after its request was cancelled
-            raise WriteAbandoned("the request was cancelled while its write waited")
-        yield
-    finally:
-        queue.leave()
-
-
-def take_write_lock(model: type[models.Model], using: str) -> None:
+def take_write_lock(model: type[models.Model], connection: BaseDatabaseWrapper) -> None:
     """Take SQLite's write lock for the enclosing transaction before anything is read.
 
     An ``UPDATE`` that matches no row of ``model``'s table takes the lock (waiting
@@ -177,7 +174,6 @@ def take_write_lock(model: type[models.Model], using: str) -> None:
     that it cannot turn into the write lock while another process waits to commit:
     SQLite answers "database is locked" at once instead of waiting.
     """
-    connection = connections[using]
     quote = connection.ops.quote_name
     column = quote(str(model._meta.pk.column))
     sql = f"UPDATE {quote(model._meta.db_table)} SET {column} = {column} WHERE 0 = 1"
@@ -185,26 +181,63 @@ def take_write_lock(model: type[models.Model], using: str) -> None:
         cursor.execute(sql)
 
 
-@contextmanager
-def write_transaction(
-    using: str, abandoned: threading.Event, model: type[models.Model]
-) -> Iterator[None]:
+class write_transaction:  # a function in use, like transaction.atomic
     """``transaction.atomic(using=using)`` for a write to ``model``; rolled back if ``abandoned``.
 
     On SQLite the write queues in the process (at most the database's busy timeout,
     else :class:`WriteQueueTimeout`), then takes the database's write lock first
     thing. Inside an enclosing transaction (a hook's nested write) there is nothing
-    to queue for.
+    to queue for. A context manager of its own rather than a stack of them: it runs
+    once for every write.
     """
-    queue = None if connections[using].in_atomic_block else _queue(using)
-    if queue is None:
-        with transaction.atomic(using=using), _unless_cancelled(abandoned):
-            yield
-        return
-    with (
-        _turn(queue, using, abandoned),
-        transaction.atomic(using=using),
-        _unless_cancelled(abandoned),
-    ):
-        take_write_lock(model, using)
-        yield
+
+    __slots__ = ("_abandoned", "_atomic", "_model", "_queue", "_using")
+
+    def __init__(self, using: str, abandoned: threading.Event, model: type[models.Model]) -> None:
+        self._using = using
+        self._abandoned = abandoned
+        self._model = model
+        self._atomic = transaction.atomic(using=using)
+        self._queue: _WriteQueue | None = None
+
+    def __enter__(self) -> None:
+        using = self._using
+        connection = connections[using]
+        queue = None if connection.in_atomic_block else _queue(using, connection)
+        if queue is not None:
+            queue.enter(busy_timeout(connection), self._abandoned)
+            self._queue = queue
+        try:
+            if queue is not None and self._abandoned.is_set():
+                # Woken for its turn after its request was cancelled.
+                raise WriteAbandoned("the request was cancelled while its write waited")
+            self._atomic.__enter__()
+            try:
+                # BEGIN IMMEDIATE (OPTIONS["transaction_mode"], Django 5.1+) took it already.
+                if queue is not None and (
+                    getattr(connection, "transaction_mode", None) not in _LOCKING_MODES
+                ):
+                    take_write_lock(self._model, connection)
+            except BaseException as exc:
+                self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+        except BaseException:
+            self._leave()
+            raise
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    _check_cancelled(self._abandoned)
+                except WriteAbandoned as abandoned:
+                    self._atomic.__exit__(WriteAbandoned, abandoned, abandoned.__traceback__)
+                    raise
+            self._atomic.__exit__(exc_type, exc, traceback)
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        if self._queue is not None:
+            self._queue.leave()
+            self._queue = None

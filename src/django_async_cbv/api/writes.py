@@ -22,6 +22,7 @@ already committed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import threading
@@ -149,13 +150,19 @@ def _refresh_stored(obj: models.Model) -> None:
     must be those of the stored row, which the next ``If-Match`` is compared to.
     """
     native_json = connections[obj._state.db or "default"].features.has_native_json_field
-    names = [
-        f.attname
-        for f in obj._meta.concrete_fields
-        if getattr(f, "generated", False) or (native_json and isinstance(f, models.JSONField))
-    ]
+    names = _stored_otherwise(type(obj), native_json)
     if names and obj.pk is not None:
         obj.refresh_from_db(fields=names)
+
+
+@functools.cache
+def _stored_otherwise(model: type[models.Model], native_json: bool) -> tuple[str, ...]:
+    """The fields of ``model`` that :func:`_refresh_stored` reloads."""
+    return tuple(
+        f.attname
+        for f in model._meta.concrete_fields
+        if getattr(f, "generated", False) or (native_json and isinstance(f, models.JSONField))
+    )
 
 
 class WriteMixin:
@@ -302,7 +309,8 @@ class WriteMixin:
             and checks_are_constraints(model)
             and not has_restricted_choices(form_class)
         )
-        defer = early and getattr(type(self), hook.__name__) is getattr(WriteMixin, hook.__name__)
+        default_hook = getattr(hook, "__func__", None) is getattr(WriteMixin, hook.__name__)
+        defer = early and default_hook
 
         def validate(
             kwargs: dict[str, Any], using: str | None = None, *, defer: bool = False
@@ -324,7 +332,8 @@ class WriteMixin:
 
         def save(form: BaseModelForm[Any]) -> tuple[models.Model, str | None]:
             with inserting(form.instance) if mode == CREATE else nullcontext():
-                obj = call_from_thread(hook, form)
+                # The default hook is form.save(): called as such, without its awaitable.
+                obj = form.save() if default_hook else call_from_thread(hook, form)
             if obj is None:
                 obj = form.instance
             _refresh_stored(obj)
