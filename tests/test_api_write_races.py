@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import OperationalError, connection, connections, models
+from django.db.backends.signals import connection_created
 from django.test import AsyncClient
 from django.urls import path
 
@@ -136,6 +137,43 @@ async def test_a_queued_write_of_a_view_with_a_timeout_is_504_and_leaves_the_que
     release.set()
     assert (await first).status_code == 201
     assert await sync_to_async(_names)() == ["first"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "first"),
+    [
+        (None, ["BEGIN", "UPDATE", "INSERT"]),
+        ("IMMEDIATE", ["BEGIN IMMEDIATE", "INSERT"]),
+        ("EXCLUSIVE", ["BEGIN EXCLUSIVE", "INSERT"]),
+    ],
+)
+async def test_a_write_takes_sqlites_write_lock_before_anything_else(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch, mode: str | None, first: list[str]
+) -> None:
+    """With the default transaction mode an UPDATE that changes nothing takes the lock;
+    with BEGIN IMMEDIATE (or EXCLUSIVE) the BEGIN has taken it, and no UPDATE is sent."""
+    if mode is not None:
+        monkeypatch.setitem(connection.settings_dict["OPTIONS"], "transaction_mode", mode)
+    statements: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def install(sender: Any, connection: Any, **kwargs: Any) -> None:
+        connection.execute_wrappers.append(record)
+        connection.is_in_memory_db = lambda: False  # closed with its request (see above)
+
+    connection_created.connect(install)
+    try:
+        response = await post(client, "/categories/", {"name": "locked"})
+    finally:
+        connection_created.disconnect(install)
+    assert response.status_code == 201
+    writes = [sql for sql in statements if not sql.startswith("PRAGMA")]
+    assert len(writes) == len(first)
+    assert all(sql.startswith(start) for sql, start in zip(writes, first, strict=True)), writes
+    assert writes[0] == first[0]
 
 
 # -- related rows checked inside the transaction --------------------------------------
