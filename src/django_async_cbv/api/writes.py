@@ -298,10 +298,8 @@ class WriteMixin:
         )
         rows = await self.get_filtered_queryset() if conditional else None
         # The default form checks only what the database enforces (unless the model
-        # adds checks of its own, or a relation accepts only some related rows): it
-        # may validate before the transaction. Saved by
-        # the default hook, its unique checks can even wait for the database to
-        # refuse a row.
+        # adds checks, or a relation accepts only some rows): it may validate before the
+        # transaction; saved by the default hook, its unique checks wait for the database.
         early = (
             not conditional
             and self._schema is not None
@@ -315,8 +313,7 @@ class WriteMixin:
         def validate(
             kwargs: dict[str, Any], using: str | None = None, *, defer: bool = False
         ) -> BaseModelForm[Any] | None:
-            """Build and validate the form; inside the transaction when ``using`` is given."""
-            form: BaseModelForm[Any] = form_class(**kwargs)
+            form: BaseModelForm[Any] = form_class(**kwargs)  # in the transaction if using
             self.form = form
             for name in drop:
                 form.fields.pop(name, None)
