@@ -97,9 +97,9 @@ class _WriteQueue:
 
 
 _QUEUES: dict[str, _WriteQueue] = {}
+_QUEUES_LOCK = threading.Lock()
 # SQLite transaction modes whose BEGIN takes the write lock.
 _LOCKING_MODES = frozenset({"IMMEDIATE", "EXCLUSIVE"})
-_QUEUES_LOCK = threading.Lock()
 
 
 def abandon(abandoned: threading.Event) -> None:
@@ -181,7 +181,7 @@ def take_write_lock(model: type[models.Model], connection: BaseDatabaseWrapper) 
         cursor.execute(sql)
 
 
-class write_transaction:  # a function in use, like transaction.atomic
+class write_transaction:  # lower case: used as transaction.atomic() is
     """``transaction.atomic(using=using)`` for a write to ``model``; rolled back if ``abandoned``.
 
     On SQLite the write queues in the process (at most the database's busy timeout,
