@@ -127,3 +127,19 @@ def test_without_the_app_a_breaker_on_a_cache_that_is_not_redis_stops_as_view() 
     ):
         Plain.as_view()
     del shared
+
+
+def test_without_the_app_silenced_checks_stay_silent(caplog: pytest.LogCaptureFixture) -> None:
+    """SILENCED_SYSTEM_CHECKS applies to as_view()'s checks as to manage.py check."""
+    from django_async_cbv import CircuitBreaker
+
+    first = CircuitBreaker("install-silenced", failure_threshold=3)
+    second = CircuitBreaker("install-silenced", failure_threshold=10)
+    silenced = ["django_async_cbv.W001", "django_async_cbv.E013"]
+    with (
+        override_settings(INSTALLED_APPS=WITHOUT_APP, SILENCED_SYSTEM_CHECKS=silenced),
+        caplog.at_level(logging.WARNING),
+    ):
+        type("Quiet", (Limited,), {}).as_view()  # a class no other test warned about
+    assert not [r for r in caplog.records if "django_async_cbv.W001" in r.getMessage()]
+    del first, second

@@ -66,6 +66,8 @@ def check_without_app(view_class: type[Any], initkwargs: Mapping[str, Any]) -> N
         messages += view_class.check_against_settings(initkwargs)
     errors = []
     for message in messages:
+        if message.is_silenced():  # SILENCED_SYSTEM_CHECKS, as manage.py check honours it
+            continue
         text = f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else "")
         if message.is_serious():
             errors.append(text)
