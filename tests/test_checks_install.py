@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from types import ModuleType
 
@@ -93,3 +94,52 @@ def test_manage_py_check_without_the_app_stops_on_a_settings_error() -> None:
         pytest.raises(ImproperlyConfigured, match="CIRCUIT_BREAKERS"),
     ):
         call_command("check")
+
+
+def test_without_the_app_two_breakers_of_one_name_stop_as_view() -> None:
+    """E013 (one name, two configurations) is not skipped by leaving the app out."""
+    from django_async_cbv import CircuitBreaker
+
+    first = CircuitBreaker("install-e013", failure_threshold=3)
+    second = CircuitBreaker("install-e013", failure_threshold=10)
+    with (
+        override_settings(INSTALLED_APPS=WITHOUT_APP),
+        pytest.raises(ImproperlyConfigured, match=r"django_async_cbv\.E013: .*'install-e013'"),
+    ):
+        Plain.as_view()
+    del first, second
+    gc.collect()
+    with override_settings(INSTALLED_APPS=WITHOUT_APP):
+        Plain.as_view()  # both breakers gone: nothing to report
+
+
+def test_without_the_app_a_breaker_on_a_cache_that_is_not_redis_stops_as_view() -> None:
+    """E014 for a CircuitBreaker made in code, as manage.py check reports it with the app."""
+    from django_async_cbv import CircuitBreaker
+
+    shared = CircuitBreaker("install-e014", storage="default")
+    with (
+        override_settings(INSTALLED_APPS=WITHOUT_APP),
+        pytest.raises(
+            ImproperlyConfigured,
+            match=r"django_async_cbv\.E014: CircuitBreaker\('install-e014'\)\.storage",
+        ),
+    ):
+        Plain.as_view()
+    del shared
+
+
+def test_without_the_app_silenced_checks_stay_silent(caplog: pytest.LogCaptureFixture) -> None:
+    """SILENCED_SYSTEM_CHECKS applies to as_view()'s checks as to manage.py check."""
+    from django_async_cbv import CircuitBreaker
+
+    first = CircuitBreaker("install-silenced", failure_threshold=3)
+    second = CircuitBreaker("install-silenced", failure_threshold=10)
+    silenced = ["django_async_cbv.W001", "django_async_cbv.E013"]
+    with (
+        override_settings(INSTALLED_APPS=WITHOUT_APP, SILENCED_SYSTEM_CHECKS=silenced),
+        caplog.at_level(logging.WARNING),
+    ):
+        type("Quiet", (Limited,), {}).as_view()  # a class no other test warned about
+    assert not [r for r in caplog.records if "django_async_cbv.W001" in r.getMessage()]
+    del first, second

@@ -125,6 +125,15 @@ CASES = [
         {"payments"},
     ),
     ({"UNRELATED": 1}, "E002", '["UNRELATED"]', set()),
+    # A key in the wrong case is the key misspelt: its readers stop rather than
+    # quietly use the default (which would admit requests while the store is down).
+    (
+        {"rate_limit_fail_open": False},
+        "E002",
+        '["rate_limit_fail_open"]',
+        {"limited"},
+    ),
+    ({"Num_Proxies": 1}, "E002", '["Num_Proxies"]', {"limited"}),
 ]
 
 
@@ -194,6 +203,13 @@ def test_an_unknown_key_is_reported_once_and_suggests_the_right_one() -> None:
         messages = library_messages()
     assert [m.id for m in messages] == ["django_async_cbv.E002"]
     assert "Did you mean 'NUM_PROXIES'?" in messages[0].hint
+
+
+def test_a_key_in_the_wrong_case_is_reported_as_the_key_misspelt() -> None:
+    with override_settings(ASYNC_CBV={"rate_limit_fail_open": False}):
+        messages = library_messages()
+    assert [m.id for m in messages] == ["django_async_cbv.E002"]
+    assert "Did you mean 'RATE_LIMIT_FAIL_OPEN'?" in messages[0].hint
 
 
 def test_an_unknown_key_nothing_reads_is_logged_when_the_setting_is_read(

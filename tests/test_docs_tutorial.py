@@ -158,7 +158,8 @@ def assert_answer_shown(shown: list[str], answer: HttpAnswer, with_head: bool, w
         assert re.fullmatch(_line_pattern(status), answer.status_line), context
         while lines and lines[0]:
             name, _, value = lines.pop(0).partition(": ")
-            values = [v for n, v in answer.headers if n.lower() == name.lower()]
+            # As written: curl -i prints each name as the server sent it (HTTP/1.1).
+            values = [v for n, v in answer.headers if n == name]
             assert values, f"{context}\nno {name} header"
             assert any(re.fullmatch(_line_pattern(value), v) for v in values), (
                 f"{context}\n{name}: {values} is not {value!r}"

@@ -128,9 +128,16 @@ def _breaker_problems(
     return problems
 
 
+def _closest(key: object, valid: Iterable[str]) -> str | None:
+    """The valid name ``key`` is probably a misspelling of, ignoring case, if any."""
+    by_case = {name.casefold(): name for name in valid}
+    match = difflib.get_close_matches(str(key).casefold(), list(by_case), n=1)
+    return by_case[match[0]] if match else None
+
+
 def _did_you_mean(key: object, valid: Iterable[str]) -> str:
-    match = difflib.get_close_matches(str(key), list(valid), n=1)
-    return f"Did you mean {match[0]!r}? " if match else ""
+    match = _closest(key, valid)
+    return f"Did you mean {match!r}? " if match else ""
 
 
 def _is_redis_alias(config: object) -> bool:
@@ -168,14 +175,15 @@ def settings_problems(raw: object, caches: Mapping[str, Any] | None = None) -> l
         ]
     problems: list[SettingProblem] = []
     for key in sorted((key for key in raw if key not in DEFAULTS), key=str):
-        match = difflib.get_close_matches(str(key), list(DEFAULTS), n=1)
+        match = _closest(key, DEFAULTS)
         problems.append(
             SettingProblem(
                 "django_async_cbv.E002",
                 f"{setting_path(key)} is not a setting of django-async-cbv.",
                 _did_you_mean(key, DEFAULTS) + f"Valid keys: {', '.join(DEFAULTS)}.",
-                # A misspelt key stops what it was meant to set, rather than be ignored.
-                (match[0],) if match and match[0] not in raw else None,
+                # A misspelt key (in the wrong case too) stops what it was meant to
+                # set, rather than be ignored.
+                (match,) if match and match not in raw else None,
             )
         )
     if "CACHE_ALIAS" in raw:

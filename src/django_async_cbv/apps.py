@@ -51,19 +51,23 @@ def check_without_app(view_class: type[Any], initkwargs: Mapping[str, Any]) -> N
 
     With ``"django_async_cbv"`` in INSTALLED_APPS the system checks report every
     problem at startup. Without it (it is optional) they would never run, so each
-    ``as_view()`` of a library view runs the settings checks and the view's own
-    checks against them: an error raises ``ImproperlyConfigured`` with the check's
-    id, message and hint, and a warning is logged once. Nothing is skipped silently.
+    ``as_view()`` of a library view runs the settings checks, the checks of the
+    circuit breakers made so far, and the view's own checks against the settings:
+    an error raises ``ImproperlyConfigured`` with the check's id, message and hint,
+    and a warning is logged once. Nothing is skipped silently.
     """
     if _installed() or not apps.ready:
         return
-    from .checks import check_redis_caches, check_settings
+    from .checks import breaker_messages, check_redis_caches, check_settings
 
-    messages = [*check_settings(), *check_redis_caches()]
+    # The breakers made so far (those of the view modules imported before this one).
+    messages = [*check_settings(), *check_redis_caches(), *breaker_messages()]
     if not any(message.is_serious() for message in messages):
         messages += view_class.check_against_settings(initkwargs)
     errors = []
     for message in messages:
+        if message.is_silenced():  # SILENCED_SYSTEM_CHECKS, as manage.py check honours it
+            continue
         text = f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else "")
         if message.is_serious():
             errors.append(text)

@@ -23,7 +23,13 @@ from .conf import (
     settings_problems,
 )
 
-__all__ = ["check_breakers", "check_redis_caches", "check_settings", "check_views"]
+__all__ = [
+    "breaker_messages",
+    "check_breakers",
+    "check_redis_caches",
+    "check_settings",
+    "check_views",
+]
 
 
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
@@ -161,12 +167,20 @@ def check_breakers(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     """
     from django.urls import get_resolver
 
-    from .breaker import breakers
-
     if getattr(settings, "ROOT_URLCONF", None):
         # Import the view modules; a failing URLconf is reported by Django's own checks.
         with contextlib.suppress(Exception):
             get_resolver().url_patterns  # noqa: B018
+    return breaker_messages()
+
+
+def breaker_messages() -> list[CheckMessage]:
+    """E013 and E014 for the CircuitBreakers alive now (see :func:`check_breakers`).
+
+    Without the URLconf loaded first: ``as_view()`` runs it while the URLconf is imported.
+    """
+    from .breaker import breakers
+
     # The valid entries; check_settings reports the others.
     configured = dict(get_settings().circuit_breakers)
     caches = getattr(settings, "CACHES", {})
