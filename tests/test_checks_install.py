@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from types import ModuleType
 
@@ -11,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncRequestFactory, override_settings
 
-from django_async_cbv import AsyncRateLimitMixin, AsyncView
+from django_async_cbv import AsyncCacheMixin, AsyncRateLimitMixin, AsyncView, get_breaker
 
 WITHOUT_APP = ["django.contrib.auth", "django.contrib.contenttypes", "tests"]
 
@@ -19,6 +18,13 @@ WITHOUT_APP = ["django.contrib.auth", "django.contrib.contenttypes", "tests"]
 class Plain(AsyncView):
     async def get(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse("plain")
+
+
+class Cached(AsyncCacheMixin, AsyncView):
+    cache_alias = "nope"
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("cached")
 
 
 class Limited(AsyncRateLimitMixin, AsyncView):
@@ -37,18 +43,42 @@ async def test_without_the_app_a_view_works() -> None:
     assert response.content == b"plain"
 
 
-def test_without_the_app_a_settings_error_stops_as_view_naming_the_setting() -> None:
+def _logged(caplog: pytest.LogCaptureFixture, check_id: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if f"django_async_cbv.{check_id}" in r.getMessage()]
+
+
+async def test_without_the_app_a_settings_error_is_logged_and_stops_only_its_readers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broken ASYNC_CBV part is logged at ERROR once; unrelated views keep working."""
     bad = {"CIRCUIT_BREAKERS": {"payments": {"storage": 3}}}
     with (
         override_settings(INSTALLED_APPS=WITHOUT_APP, ASYNC_CBV=bad),
-        pytest.raises(ImproperlyConfigured, match=r"django_async_cbv\.E\d+: .*CIRCUIT_BREAKERS"),
+        caplog.at_level(logging.WARNING),
     ):
-        Plain.as_view()
-    with override_settings(ASYNC_CBV=bad):
-        Plain.as_view()  # installed: manage.py check reports it; unrelated views still work
+        view = type("Unrelated", (Plain,), {}).as_view()
+        type("Unrelated2", (Plain,), {}).as_view()
+        response = await view(AsyncRequestFactory().get("/plain/"))
+        assert response.status_code == 200
+        errors = [r for r in caplog.records if 'CIRCUIT_BREAKERS"]["payments"]' in r.getMessage()]
+        assert len(errors) == 1
+        assert errors[0].levelno == logging.ERROR
+        assert "not in INSTALLED_APPS" in errors[0].getMessage()
+        with pytest.raises(ImproperlyConfigured, match=r'CIRCUIT_BREAKERS"\]\["payments"\]'):
+            get_breaker("payments")  # its reader stops, naming the setting
 
 
-def test_without_the_app_a_cache_error_stops_as_view() -> None:
+def test_without_the_app_a_view_error_against_the_settings_stops_as_view() -> None:
+    """E012 (a cache_alias missing from CACHES) is the view's own: as_view() raises."""
+    with (
+        override_settings(INSTALLED_APPS=WITHOUT_APP),
+        pytest.raises(ImproperlyConfigured, match=r"django_async_cbv\.E012: .*'nope'"),
+    ):
+        Cached.as_view()
+    Cached.as_view()  # installed: manage.py check reports it (E012) instead
+
+
+def test_without_the_app_a_cache_error_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     caches = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "shared": {
@@ -59,9 +89,10 @@ def test_without_the_app_a_cache_error_stops_as_view() -> None:
     }
     with (
         override_settings(INSTALLED_APPS=WITHOUT_APP, CACHES=caches),
-        pytest.raises(ImproperlyConfigured, match=r"django_async_cbv\.E015"),
+        caplog.at_level(logging.WARNING),
     ):
         Plain.as_view()
+    assert [r.levelno for r in _logged(caplog, "E015")] == [logging.ERROR]
 
 
 def test_without_the_app_a_warning_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -75,8 +106,8 @@ def test_without_the_app_a_warning_is_logged_once(caplog: pytest.LogCaptureFixtu
 
 
 @pytest.mark.django_db  # Django 6.1's model checks query the database
-def test_manage_py_check_without_the_app_stops_on_a_settings_error() -> None:
-    """manage.py check imports the URLconf, whose as_view() runs the checks."""
+def test_manage_py_check_without_the_app_stops_on_a_view_error() -> None:
+    """manage.py check imports the URLconf, whose as_view() runs the view's checks."""
     from django.core.management import call_command
     from django.urls import path
 
@@ -84,48 +115,44 @@ def test_manage_py_check_without_the_app_stops_on_a_settings_error() -> None:
 
     def routes(name: str) -> object:  # the module's __getattr__: as_view() runs on import
         if name == "urlpatterns":
-            return [path("plain/", Plain.as_view())]
+            return [path("cached/", Cached.as_view())]
         raise AttributeError(name)
 
     urlconf.__getattr__ = routes  # type: ignore[method-assign]
-    bad = {"CIRCUIT_BREAKERS": {"payments": {"storage": 3}}}
     with (
-        override_settings(INSTALLED_APPS=WITHOUT_APP, ROOT_URLCONF=urlconf, ASYNC_CBV=bad),
-        pytest.raises(ImproperlyConfigured, match="CIRCUIT_BREAKERS"),
+        override_settings(INSTALLED_APPS=WITHOUT_APP, ROOT_URLCONF=urlconf),
+        pytest.raises(ImproperlyConfigured, match=r"django_async_cbv\.E012"),
     ):
         call_command("check")
 
 
-def test_without_the_app_two_breakers_of_one_name_stop_as_view() -> None:
+def test_without_the_app_two_breakers_of_one_name_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """E013 (one name, two configurations) is not skipped by leaving the app out."""
     from django_async_cbv import CircuitBreaker
 
     first = CircuitBreaker("install-e013", failure_threshold=3)
     second = CircuitBreaker("install-e013", failure_threshold=10)
-    with (
-        override_settings(INSTALLED_APPS=WITHOUT_APP),
-        pytest.raises(ImproperlyConfigured, match=r"django_async_cbv\.E013: .*'install-e013'"),
-    ):
+    with override_settings(INSTALLED_APPS=WITHOUT_APP), caplog.at_level(logging.WARNING):
         Plain.as_view()
+    assert [r.levelno for r in _logged(caplog, "E013")] == [logging.ERROR]
+    assert "'install-e013'" in _logged(caplog, "E013")[0].getMessage()
     del first, second
-    gc.collect()
-    with override_settings(INSTALLED_APPS=WITHOUT_APP):
-        Plain.as_view()  # both breakers gone: nothing to report
 
 
-def test_without_the_app_a_breaker_on_a_cache_that_is_not_redis_stops_as_view() -> None:
+def test_without_the_app_a_breaker_on_a_cache_that_is_not_redis_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """E014 for a CircuitBreaker made in code, as manage.py check reports it with the app."""
     from django_async_cbv import CircuitBreaker
 
     shared = CircuitBreaker("install-e014", storage="default")
-    with (
-        override_settings(INSTALLED_APPS=WITHOUT_APP),
-        pytest.raises(
-            ImproperlyConfigured,
-            match=r"django_async_cbv\.E014: CircuitBreaker\('install-e014'\)\.storage",
-        ),
-    ):
+    with override_settings(INSTALLED_APPS=WITHOUT_APP), caplog.at_level(logging.WARNING):
         Plain.as_view()
+    found = _logged(caplog, "E014")
+    assert [r.levelno for r in found] == [logging.ERROR]
+    assert "CircuitBreaker('install-e014').storage" in found[0].getMessage()
     del shared
 
 

@@ -12,12 +12,13 @@ from typing import Any
 
 from django.apps import AppConfig, apps
 from django.conf import settings
+from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 
 APP = "django_async_cbv"
 
 logger = logging.getLogger("django_async_cbv")
-_warned: set[str] = set()
+_logged: set[str] = set()
 
 
 class AsyncCBVConfig(AppConfig):
@@ -51,28 +52,51 @@ def check_without_app(view_class: type[Any], initkwargs: Mapping[str, Any]) -> N
 
     With ``"django_async_cbv"`` in INSTALLED_APPS the system checks report every
     problem at startup. Without it (it is optional) they would never run, so each
-    ``as_view()`` of a library view runs the settings checks, the checks of the
-    circuit breakers made so far, and the view's own checks against the settings:
-    an error raises ``ImproperlyConfigured`` with the check's id, message and hint,
-    and a warning is logged once. Nothing is skipped silently.
+    ``as_view()`` of a library view runs them itself; nothing is skipped silently.
+
+    - The view's own checks against the settings: an error raises
+      ``ImproperlyConfigured`` with the check's id, message and hint.
+    - The checks of the whole project (the ``ASYNC_CBV`` setting, the Redis caches,
+      the circuit breakers made so far) are logged once each, errors at ERROR and
+      warnings at WARNING. They do not stop this view: as with the app installed,
+      only the views that read a broken part stop (``ImproperlyConfigured`` naming
+      it), and the rest of the URLconf keeps working.
+
+    Ids in ``SILENCED_SYSTEM_CHECKS`` are skipped, as ``manage.py check`` skips them.
     """
     if _installed() or not apps.ready:
         return
     from .checks import breaker_messages, check_redis_caches, check_settings
+    from .conf import SettingsError
 
     # The breakers made so far (those of the view modules imported before this one).
-    messages = [*check_settings(), *check_redis_caches(), *breaker_messages()]
-    if not any(message.is_serious() for message in messages):
-        messages += view_class.check_against_settings(initkwargs)
+    for message in (*check_settings(), *check_redis_caches(), *breaker_messages()):
+        if not message.is_silenced():
+            _log_once(message)
+    try:
+        found = view_class.check_against_settings(initkwargs)
+    except SettingsError:
+        return  # a broken part of ASYNC_CBV, logged above; the view raises when it reads it
     errors = []
-    for message in messages:
-        if message.is_silenced():  # SILENCED_SYSTEM_CHECKS, as manage.py check honours it
+    for message in found:
+        if message.is_silenced():
             continue
-        text = f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else "")
         if message.is_serious():
-            errors.append(text)
-        elif text not in _warned:
-            _warned.add(text)
-            logger.warning("%s (%r is not in INSTALLED_APPS, so as_view() checked it)", text, APP)
+            errors.append(_describe(message))
+        else:
+            _log_once(message)
     if errors:
         raise ImproperlyConfigured("\n".join(errors))
+
+
+def _describe(message: CheckMessage) -> str:
+    return f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else "")
+
+
+def _log_once(message: CheckMessage) -> None:
+    text = _describe(message)
+    if text in _logged:
+        return
+    _logged.add(text)
+    level = logging.ERROR if message.is_serious() else logging.WARNING
+    logger.log(level, "%s (%r is not in INSTALLED_APPS, so as_view() checked it)", text, APP)
