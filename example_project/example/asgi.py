@@ -1,4 +1,5 @@
-"""ASGI entry point: ``uvicorn example.asgi:application --app-dir example_project``.
+"""ASGI entry point: ``uvicorn example.asgi:application --app-dir example_project
+--no-proxy-headers`` (see README.md: the rate limit demos count by the peer's address).
 
 Django does not speak the ASGI lifespan protocol, so this module answers it
 itself: on shutdown it closes the HTTP sessions (and Redis clients) the server's
