@@ -11,6 +11,7 @@ for 30 seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Mapping
@@ -25,6 +26,8 @@ from django.utils import timezone
 from django_async_cbv import AsyncCacheMixin, AsyncRateLimitMixin, AsyncView, ProblemError
 
 from .upstream import get_json
+
+logger = logging.getLogger("demo")
 
 #: The longest delay the fake upstream accepts, in seconds.
 MAX_DELAY = 5.0
@@ -240,9 +243,16 @@ class CacheInvalidateView(AsyncView):
     """``POST /demo/cached/invalidate/``: every stored answer of ``CachedView`` is dropped.
 
     ``ainvalidate_cache()`` moves the view's generation on, so the next request is a
-    MISS, in every process sharing the cache. CSRF applies, as on any form.
+    MISS, in every process sharing the cache. CSRF applies, as on any form. When the
+    cache does not answer (Redis is down), nothing was dropped: a 503 problem+json says so.
     """
 
     async def post(self, request: HttpRequest) -> HttpResponse:
-        await CachedView.ainvalidate_cache()
+        try:
+            await CachedView.ainvalidate_cache()
+        except Exception as exc:  # the backend's own error: redis-py's, django-redis's...
+            logger.warning("Cache did not answer; CachedView was not invalidated: %r", exc)
+            raise ProblemError(
+                503, detail="The cache did not answer: nothing was invalidated. Try again."
+            ) from exc
         return JsonResponse({"invalidated": "CachedView"})

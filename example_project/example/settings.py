@@ -187,5 +187,8 @@ LOGGING = {
     "loggers": {
         "django_async_cbv": {"handlers": ["console"], "level": "INFO"},
         "demo": {"handlers": ["console"], "level": "INFO"},
+        # A view's unhandled error (a 500) with its traceback, DEBUG on or off: Django
+        # prints it to the console only when DEBUG is on. Not propagated: once is enough.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
