@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -203,3 +204,48 @@ async def test_a_null_character_in_a_json_value_is_400_not_500(served: list[str]
         status, _, problem = await send(session, "POST", f"{served[0]}/notes/", body)
         assert status == 400, problem
         assert problem["errors"] == {"data": ["Null characters are not allowed."]}
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """One uvicorn process on a SQLite file whose busy timeout is short."""
+    name = tmp_path / "db.sqlite3"
+    db = {"WRITE_SERVER_ENGINE": "sqlite", "WRITE_SERVER_NAME": str(name)}
+    env = server_env({**db, "WRITE_SERVER_TIMEOUT": "0.2"})
+    migrate = subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--run-syncdb", "--no-input", "-v0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    server = AsgiServer("tests.write_server.asgi:application", env, cwd=ROOT)
+    try:
+        yield server.wait_ready(), name
+    finally:
+        server.stop()
+
+
+async def test_a_write_another_process_keeps_waiting_is_503_not_500(
+    sqlite_server: tuple[str, Path],
+) -> None:
+    """The process's write queue does not span processes: a write that waits SQLite's
+    busy timeout for the lock another process holds is answered as one that waited in
+    the queue, 503 with Retry-After, and writes nothing."""
+    base, name = sqlite_server
+    other = sqlite3.connect(name, isolation_level=None)  # another process's writer
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        async with aiohttp.ClientSession() as session:
+            status, headers, problem = await send(
+                session, "POST", f"{base}/folders/", {"name": "f"}
+            )
+            assert status == 503, problem
+            assert headers["Content-Type"] == "application/problem+json"
+            assert headers["Retry-After"] == "1"
+            assert problem["detail"] == "The database is busy with other writes. Try again later."
+            other.execute("ROLLBACK")
+            status, _, _ = await send(session, "POST", f"{base}/folders/", {"name": "g"})
+            assert status == 201
+            status, _, listed = await send(session, "GET", f"{base}/folders/")
+    finally:
+        other.close()
+    assert [folder["name"] for folder in listed["results"]] == ["g"]

@@ -3,6 +3,7 @@
 ``WRITE_SERVER_ENGINE``  ``sqlite`` (default) or ``postgresql``.
 ``WRITE_SERVER_NAME``    the SQLite file, or the PostgreSQL database name.
 ``WRITE_SERVER_HOST`` / ``WRITE_SERVER_PORT`` / ``WRITE_SERVER_USER``  PostgreSQL only.
+``WRITE_SERVER_TIMEOUT``  SQLite only: the busy ``timeout`` (seconds), if set.
 
 SQLite runs with Django's defaults (no ``transaction_mode``, the default busy
 timeout): conditional writes must serialise without help from the settings.
@@ -39,6 +40,8 @@ else:
             "NAME": os.environ["WRITE_SERVER_NAME"],
         }
     }
+    if "WRITE_SERVER_TIMEOUT" in os.environ:
+        DATABASES["default"]["OPTIONS"] = {"timeout": float(os.environ["WRITE_SERVER_TIMEOUT"])}
 
 LOGGING = {
     "version": 1,

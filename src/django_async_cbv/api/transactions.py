@@ -12,7 +12,9 @@ lock: the database's busy ``timeout`` (``DATABASES[...]["OPTIONS"]["timeout"]``,
 5 seconds by default). Then it gives up with :class:`WriteQueueTimeout`, which
 the view answers with 503 and ``Retry-After``, so that one hung write holds up the
 others for a bounded time. A waiting write whose request is cancelled (the view's
-``timeout``, a client that went away) leaves the queue at once.
+``timeout``, a client that went away) leaves the queue at once. The queue does not
+span processes: a write that then waits the busy timeout for the lock another
+process holds ("database is locked") is rolled back and refused the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connections, models, transaction
+from django.db import OperationalError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_async_cbv._validation import is_positive_number
@@ -42,6 +44,8 @@ logger = logging.getLogger("django_async_cbv")
 
 #: SQLite's busy timeout when the database's OPTIONS set none (``sqlite3.connect()``'s).
 DEFAULT_BUSY_TIMEOUT = 5.0
+#: SQLite's primary result code for "database is locked" (``sqlite3.SQLITE_BUSY``).
+_SQLITE_BUSY = 5
 
 
 class WriteAbandoned(Exception):
@@ -165,6 +169,13 @@ def busy_timeout(connection: BaseDatabaseWrapper) -> float:
     return float(value) if is_positive_number(value) else DEFAULT_BUSY_TIMEOUT
 
 
+def _waited_busy_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's "database is locked": its busy timeout ran out."""
+    cause = error.__cause__ if isinstance(error, OperationalError) else None
+    code = getattr(cause, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == _SQLITE_BUSY
+
+
 def take_write_lock(model: type[models.Model], connection: BaseDatabaseWrapper) -> None:
     """Take SQLite's write lock for the enclosing transaction before anything is read.
 
@@ -186,12 +197,13 @@ class write_transaction:  # lower case: used as transaction.atomic() is
 
     On SQLite the write queues in the process (at most the database's busy timeout,
     else :class:`WriteQueueTimeout`), then takes the database's write lock first
-    thing. Inside an enclosing transaction (a hook's nested write) there is nothing
-    to queue for. A context manager of its own rather than a stack of them: it runs
-    once for every write.
+    thing; "database is locked" (another process held the lock longer than the busy
+    timeout) rolls it back and becomes :class:`WriteQueueTimeout` too. Inside an
+    enclosing transaction (a hook's nested write) there is nothing to queue for. A
+    context manager of its own rather than a stack of them: it runs once for every write.
     """
 
-    __slots__ = ("_abandoned", "_atomic", "_model", "_queue", "_using")
+    __slots__ = ("_abandoned", "_atomic", "_model", "_queue", "_timeout", "_using")
 
     def __init__(self, using: str, abandoned: threading.Event, model: type[models.Model]) -> None:
         self._using = using
@@ -199,13 +211,15 @@ class write_transaction:  # lower case: used as transaction.atomic() is
         self._model = model
         self._atomic = transaction.atomic(using=using)
         self._queue: _WriteQueue | None = None
+        self._timeout: float | None = None  # the busy timeout of a queued write
 
     def __enter__(self) -> None:
         using = self._using
         connection = connections[using]
         queue = None if connection.in_atomic_block else _queue(using, connection)
         if queue is not None:
-            queue.enter(busy_timeout(connection), self._abandoned)
+            self._timeout = busy_timeout(connection)
+            queue.enter(self._timeout, self._abandoned)
             self._queue = queue
         try:
             if queue is not None and self._abandoned.is_set():
@@ -221,8 +235,9 @@ class write_transaction:  # lower case: used as transaction.atomic() is
             except BaseException as exc:
                 self._atomic.__exit__(type(exc), exc, exc.__traceback__)
                 raise
-        except BaseException:
+        except BaseException as exc:
             self._leave()
+            self._refuse_if_busy(exc)
             raise
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
@@ -234,8 +249,19 @@ class write_transaction:  # lower case: used as transaction.atomic() is
                     self._atomic.__exit__(WriteAbandoned, abandoned, abandoned.__traceback__)
                     raise
             self._atomic.__exit__(exc_type, exc, traceback)
+        except OperationalError as error:  # the COMMIT itself
+            self._refuse_if_busy(error)
+            raise
         finally:
             self._leave()
+        if exc is not None:
+            self._refuse_if_busy(exc)
+
+    def _refuse_if_busy(self, error: BaseException) -> None:
+        """Raise :class:`WriteQueueTimeout` if ``error`` is SQLite's "database is locked"
+        in a queued write (rolled back by then): the write waited its busy timeout."""
+        if self._timeout is not None and _waited_busy_timeout(error):
+            raise WriteQueueTimeout(self._timeout) from error
 
     def _leave(self) -> None:
         if self._queue is not None:
