@@ -118,6 +118,21 @@ async def test_a_write_queued_behind_a_hung_one_is_503_within_the_busy_timeout(
     assert await sync_to_async(_names)() == ["first", "third"]
 
 
+async def test_a_busy_timeout_of_0_refuses_a_queued_write_at_once(
+    client: AsyncClient, hung_writer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPTIONS["timeout"] = 0 means SQLite does not wait for its lock: nor does the queue
+    (not the 5 s of a database that sets no timeout)."""
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0)
+    first = await hung_writer()
+    queued = await asyncio.wait_for(post(client, "/categories/", {"name": "second"}), 3)
+    assert queued.status_code == 503
+    assert queued["Retry-After"] == "1"
+    release.set()
+    assert (await first).status_code == 201
+    assert await sync_to_async(_names)() == ["first"]
+
+
 async def test_a_queued_write_of_a_view_with_a_timeout_is_504_and_leaves_the_queue(
     client: AsyncClient, hung_writer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

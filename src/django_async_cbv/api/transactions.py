@@ -29,7 +29,7 @@ from typing import Any
 from django.db import OperationalError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from django_async_cbv._validation import is_positive_number
+from django_async_cbv._validation import is_number
 
 __all__ = [
     "WriteAbandoned",
@@ -166,7 +166,7 @@ def _queue(using: str, connection: BaseDatabaseWrapper) -> _WriteQueue | None:
 def busy_timeout(connection: BaseDatabaseWrapper) -> float:
     """How long SQLite waits for ``connection``'s lock: its database's ``timeout`` option."""
     value = connection.settings_dict.get("OPTIONS", {}).get("timeout")
-    return float(value) if is_positive_number(value) else DEFAULT_BUSY_TIMEOUT
+    return max(0.0, float(value)) if is_number(value) else DEFAULT_BUSY_TIMEOUT
 
 
 def _waited_busy_timeout(error: BaseException) -> bool:
