@@ -16,6 +16,7 @@ from django.test import AsyncClient
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
+from django_async_cbv.api import transactions
 from tests.models import Category, Listing
 from tests.test_api_support import PROBLEM, body, send
 
@@ -189,6 +190,56 @@ async def test_a_write_takes_sqlites_write_lock_before_anything_else(
     assert len(writes) == len(first)
     assert all(sql.startswith(start) for sql, start in zip(writes, first, strict=True)), writes
     assert writes[0] == first[0]
+
+
+class _Announced(transactions._Waiter):
+    """A queue's waiter that says when it starts waiting."""
+
+    __slots__ = ()
+    waiting = threading.Event()
+
+    def __init__(self, abandoned: threading.Event) -> None:
+        super().__init__(abandoned)
+        announced = self.waiting
+
+        class Woken(threading.Event):
+            def wait(self, timeout: float | None = None) -> bool:
+                announced.set()
+                return super().wait(timeout)
+
+        self.woken = Woken()
+
+
+def test_the_write_queue_hands_the_turn_to_the_writer_that_waited_longest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A writer that arrives as the turn is handed on (here the one that just left)
+    waits behind the writers already waiting: first come, first served."""
+    monkeypatch.setattr(transactions, "_Waiter", _Announced)
+    _Announced.waiting.clear()
+    queue = transactions._WriteQueue()
+    queue.enter(1, threading.Event())
+    turns: list[str] = []
+    done = threading.Event()
+
+    def waiter() -> None:
+        queue.enter(10, threading.Event())
+        turns.append("waiter")
+        done.wait(10)
+        queue.leave()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert _Announced.waiting.wait(10)
+    queue.leave()
+    with pytest.raises(transactions.WriteQueueTimeout):
+        queue.enter(0, threading.Event())  # the waiter has the turn now
+    done.set()
+    queue.enter(10, threading.Event())
+    turns.append("newcomer")
+    queue.leave()
+    thread.join(10)
+    assert turns == ["waiter", "newcomer"]
 
 
 # -- related rows checked inside the transaction --------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,44 +60,67 @@ class WriteQueueTimeout(Exception):
         self.waited = waited
 
 
+class _Waiter:
+    """A writer waiting in a :class:`_WriteQueue`: woken when given the turn or abandoned."""
+
+    __slots__ = ("abandoned", "granted", "woken")
+
+    def __init__(self, abandoned: threading.Event) -> None:
+        self.abandoned = abandoned
+        self.granted = False
+        self.woken = threading.Event()
+
+
 class _WriteQueue:
     """The writers of this process to one SQLite database, let in one at a time.
 
-    A condition rather than a lock: a waiter gives up after a timeout, or when its
-    request is cancelled (:func:`abandon` wakes it), and the writer that leaves
-    wakes the one that has waited longest. A waiter that gives up is never the one
-    woken: it leaves while the turn is taken.
+    First come, first served: the writer that leaves hands the turn to the one that
+    has waited longest, so that no writer arriving meanwhile takes it first. A
+    waiter gives up after a timeout, or when its request is cancelled
+    (:func:`abandon` wakes it); one given the turn as it gave up keeps it.
     """
 
-    __slots__ = ("_busy", "_turn")
+    __slots__ = ("_busy", "_lock", "_waiters")
 
     def __init__(self) -> None:
-        self._turn = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._busy = False
+        self._waiters: deque[_Waiter] = deque()
 
     def enter(self, timeout: float, abandoned: threading.Event) -> None:
         """Wait for this writer's turn; raise if ``timeout`` passes or it is abandoned."""
-        with self._turn:
-            deadline = time.monotonic() + timeout
-            while self._busy:
-                if abandoned.is_set():
-                    raise WriteAbandoned("the request was cancelled while its write waited")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise WriteQueueTimeout(timeout)
-                self._turn.wait(remaining)
-            self._busy = True
+        with self._lock:
+            if not self._busy:
+                self._busy = True
+                return
+            waiter = _Waiter(abandoned)
+            self._waiters.append(waiter)
+        if not abandoned.is_set():
+            waiter.woken.wait(timeout)
+        with self._lock:
+            if waiter.granted:
+                return
+            self._waiters.remove(waiter)
+        if abandoned.is_set():
+            raise WriteAbandoned("the request was cancelled while its write waited")
+        raise WriteQueueTimeout(timeout)
 
     def leave(self) -> None:
-        """End this writer's turn and wake the next one."""
-        with self._turn:
-            self._busy = False
-            self._turn.notify()
+        """End this writer's turn: hand it to the writer that has waited longest."""
+        with self._lock:
+            if not self._waiters:
+                self._busy = False
+                return
+            waiter = self._waiters.popleft()
+            waiter.granted = True
+        waiter.woken.set()
 
-    def wake_all(self) -> None:
-        """Wake every waiter, so that those whose request was cancelled leave."""
-        with self._turn:
-            self._turn.notify_all()
+    def wake(self, abandoned: threading.Event) -> None:
+        """Wake the writer waiting for ``abandoned``'s request, so that it leaves."""
+        with self._lock:
+            waiting = [waiter for waiter in self._waiters if waiter.abandoned is abandoned]
+        for waiter in waiting:
+            waiter.woken.set()
 
 
 _QUEUES: dict[str, _WriteQueue] = {}
@@ -110,7 +133,7 @@ def abandon(abandoned: threading.Event) -> None:
     """Mark a write's request as cancelled, and wake it if it waits in a queue."""
     abandoned.set()
     for queue in list(_QUEUES.values()):
-        queue.wake_all()
+        queue.wake(abandoned)
 
 
 @contextmanager
