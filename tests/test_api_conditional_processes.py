@@ -249,3 +249,33 @@ async def test_a_write_another_process_keeps_waiting_is_503_not_500(
     finally:
         other.close()
     assert [folder["name"] for folder in listed["results"]] == ["g"]
+
+
+async def test_creates_naming_restricted_rows_in_either_order_never_deadlock(
+    served: list[str], request: pytest.FixtureRequest
+) -> None:
+    """Each create locks the rows its restricted relations name (PostgreSQL) before it
+    validates them; two creates naming the same two rows in the other order must not
+    each hold one and wait for the other (PostgreSQL would break the deadlock after a
+    second and log it)."""
+    async with aiohttp.ClientSession() as session:
+        tags = [
+            (await send(session, "POST", f"{served[0]}/tags/", {"name": f"open-{i}"}))[2]["id"]
+            for i in range(2)
+        ]
+        for _ in range(5):
+            answers = await asyncio.gather(
+                *(
+                    send(
+                        session,
+                        "POST",
+                        f"{served[i % 2]}/pairings/",
+                        {"first": tags[i % 2], "second": tags[1 - i % 2]},
+                    )
+                    for i in range(WRITERS)
+                )
+            )
+            assert {status for status, _, _ in answers} == {201}, answers
+    if "postgres" in request.fixturenames:
+        pg: PostgresServer = request.getfixturevalue("postgres")
+        assert "deadlock" not in pg.log.read_text()

@@ -39,3 +39,35 @@ class Filed(models.Model):
 
     def __str__(self) -> str:
         return f"filed in {self.folder_id}"
+
+
+class Tag(models.Model):
+    """A row that pairings may name only while its name starts with "open"."""
+
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        app_label = "write_server"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+OPEN_TAGS = {"name__startswith": "open"}
+
+
+class Pairing(models.Model):
+    """Two restricted references to one table: a create locks both rows it names."""
+
+    first = models.ForeignKey(
+        Tag, on_delete=models.PROTECT, related_name="+", limit_choices_to=OPEN_TAGS
+    )
+    second = models.ForeignKey(
+        Tag, on_delete=models.PROTECT, related_name="+", limit_choices_to=OPEN_TAGS
+    )
+
+    class Meta:
+        app_label = "write_server"
+
+    def __str__(self) -> str:
+        return f"{self.first_id} and {self.second_id}"

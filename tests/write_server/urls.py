@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
-from tests.write_server.models import Folder, Note
+from tests.write_server.models import Folder, Note, Pairing, Tag
 
 
 class NoteAPI(AsyncAPIView):
@@ -15,7 +15,17 @@ class FolderAPI(AsyncAPIView):
     model = Folder
 
 
+class TagAPI(AsyncAPIView):
+    model = Tag
+
+
+class PairingAPI(AsyncAPIView):
+    model = Pairing
+
+
 urlpatterns = [
+    path("tags/", TagAPI.as_view()),
+    path("pairings/", PairingAPI.as_view()),
     path("folders/", FolderAPI.as_view()),
     path("folders/<int:pk>/", FolderAPI.as_view()),
     path("notes/", NoteAPI.as_view()),

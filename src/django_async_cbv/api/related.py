@@ -19,7 +19,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections, models, transaction
+from django.db.models import Q
 from django.forms import BaseModelForm
 
 __all__ = ["has_restricted_choices", "lock_chosen_rows"]
@@ -51,17 +52,32 @@ def _chosen(value: Any, empty: Iterable[Any]) -> list[Any]:
     return [item for item in values if item not in empty and isinstance(item, str | int | float)]
 
 
+def _keys(model: type[models.Model], key: str, values: list[Any]) -> list[Any]:
+    """``values`` as values of ``model``'s ``key`` field; those that are none left out."""
+    field = model._meta.pk if key == "pk" else model._meta.get_field(key)
+    keys = []
+    for value in values:
+        try:
+            keys.append(field.get_prep_value(field.to_python(value)))  # type: ignore[union-attr]
+        except (ValidationError, ValueError, TypeError):
+            continue  # validation reports it
+    return keys
+
+
 def lock_chosen_rows(form: BaseModelForm[Any], using: str) -> None:
     """Lock the related rows that ``form``'s restricted fields name, for the transaction.
 
     Call inside the write's transaction, before ``form.is_valid()``. Nothing to do on
     a database without row locks (SQLite, whose write lock covers the database). A
-    value that is not a key is left for validation to report.
+    value that is not a key is left for validation to report. The rows of each
+    related table are locked in one statement, in primary-key order, the tables in
+    the order of their models' labels: two writes naming the same rows, in whatever
+    fields and order, take their locks in the same order and never deadlock.
     """
     connection = connections[using]
     if not connection.features.has_select_for_update:
         return
-    no_key = connection.features.has_select_for_no_key_update
+    chosen: dict[type[models.Model], dict[str, list[Any]]] = {}
     for name, field in form.fields.items():
         if not _restricted(field) or name not in form.data:
             continue
@@ -69,10 +85,20 @@ def lock_chosen_rows(form: BaseModelForm[Any], using: str) -> None:
         values = _chosen(form.data[name], field.empty_values)
         if not values or field.queryset is None:
             continue
+        model = field.queryset.model
         key = field.to_field_name or "pk"
-        rows = field.queryset.model._base_manager.using(using).select_for_update(no_key=no_key)
+        chosen.setdefault(model, {}).setdefault(key, []).extend(_keys(model, key, values))
+    no_key = connection.features.has_select_for_no_key_update
+    for model in sorted(chosen, key=lambda model: model._meta.label):
+        condition = Q()
+        for key, keys in chosen[model].items():
+            if keys:
+                condition |= Q(**{f"{key}__in": keys})
+        if not condition:
+            continue
+        rows = model._base_manager.using(using).select_for_update(no_key=no_key)
         try:
             with transaction.atomic(using=using):  # a savepoint: a refused value aborts nothing
-                list(rows.filter(**{f"{key}__in": values}).order_by("pk").values_list("pk"))
+                list(rows.filter(condition).order_by("pk").values_list("pk"))
         except (ValidationError, ValueError, TypeError, DatabaseError):
             continue
