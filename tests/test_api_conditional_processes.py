@@ -279,3 +279,40 @@ async def test_creates_naming_restricted_rows_in_either_order_never_deadlock(
     if "postgres" in request.fixturenames:
         pg: PostgresServer = request.getfixturevalue("postgres")
         assert "deadlock" not in pg.log.read_text()
+
+
+async def test_conditional_updates_of_rows_that_point_at_each_other_never_deadlock(
+    served: list[str], request: pytest.FixtureRequest
+) -> None:
+    """A conditional update locks its row, then its new foreign key checks the row it
+    points at. A book pointed at a shelf while that shelf is pointed at the book: each
+    update holds its own row and checks the other's, which must not deadlock (a 500)."""
+    async with aiohttp.ClientSession() as session:
+        shelves = [
+            (await send(session, "POST", f"{served[0]}/shelves/", {}))[2]["id"] for _ in range(2)
+        ]
+        books = [
+            (await send(session, "POST", f"{served[0]}/books/", {}))[2]["id"] for _ in range(2)
+        ]
+        for round_ in range(8):
+            changes = []
+            for i in range(2):
+                book, shelf = books[i], shelves[(i + round_) % 2]
+                changes += [
+                    (f"books/{book}/", {"shelf": shelf}),
+                    (f"shelves/{shelf}/", {"featured": book}),
+                ]
+            etags = []
+            for path, _ in changes:
+                _, headers, _ = await send(session, "GET", f"{served[0]}/{path}")
+                etags.append(headers["ETag"])
+            answers = await asyncio.gather(
+                *(
+                    send(session, "PATCH", f"{served[i % 2]}/{path}", change, **{"If-Match": etag})
+                    for i, ((path, change), etag) in enumerate(zip(changes, etags, strict=True))
+                )
+            )
+            assert {status for status, _, _ in answers} == {200}, answers
+    if "postgres" in request.fixturenames:
+        pg: PostgresServer = request.getfixturevalue("postgres")
+        assert "deadlock" not in pg.log.read_text()

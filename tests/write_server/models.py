@@ -71,3 +71,29 @@ class Pairing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_id} and {self.second_id}"
+
+
+class Shelf(models.Model):
+    """Points at a book, as books point at shelves: updates of each lock both rows."""
+
+    featured = models.ForeignKey(
+        "Book", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        app_label = "write_server"
+
+    def __str__(self) -> str:
+        return f"shelf {self.pk}"
+
+
+class Book(models.Model):
+    """On a shelf, possibly the shelf's featured book."""
+
+    shelf = models.ForeignKey(Shelf, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        app_label = "write_server"
+
+    def __str__(self) -> str:
+        return f"book {self.pk}"

@@ -79,10 +79,13 @@ def check_write_preconditions(request: HttpRequest, etag: str | None) -> None:
         raise ProblemError(412, detail=PRECONDITION_FAILED_DETAIL)
 
 
-def lock_row(obj: models.Model, using: str) -> bool:
+def lock_row(obj: models.Model, using: str, *, delete: bool = False) -> bool:
     """Lock ``obj``'s row for the enclosing transaction; return whether it still exists.
 
-    Where the database has ``SELECT ... FOR UPDATE``, that; elsewhere (SQLite) an
+    Where the database has ``SELECT ... FOR UPDATE``, that; for an update, which changes
+    no key, ``FOR NO KEY UPDATE`` where the database has it, so that the foreign keys of
+    other writes may still be checked against the row (two updates of rows that point at
+    each other would otherwise deadlock). Elsewhere (SQLite) an
     ``UPDATE`` that changes nothing, which takes the database's write lock before
     anything is read, so that concurrent writers wait for each other (within the
     database's busy timeout) instead of failing with "database is locked".
@@ -90,7 +93,9 @@ def lock_row(obj: models.Model, using: str) -> bool:
     model = type(obj)
     connection = connections[using]
     if connection.features.has_select_for_update:
-        rows = model._base_manager.using(using).select_for_update().filter(pk=obj.pk)
+        no_key = not delete and connection.features.has_select_for_no_key_update
+        rows = model._base_manager.using(using).select_for_update(no_key=no_key)
+        rows = rows.filter(pk=obj.pk)
         return bool(list(rows.values_list("pk", flat=True)))
     meta = model._meta
     quote = connection.ops.quote_name

@@ -256,7 +256,7 @@ class WriteMixin:
         return f"{path if path.endswith('/') else path + '/'}{quote(str(value), safe='')}/"
 
     def _current_row(
-        self, obj: models.Model, rows: models.QuerySet[Any], using: str
+        self, obj: models.Model, rows: models.QuerySet[Any], using: str, delete: bool = False
     ) -> models.Model | None:
         """Lock ``obj``'s row, re-read it and evaluate the write's preconditions.
 
@@ -264,7 +264,7 @@ class WriteMixin:
         now (None if it is gone); raises a 412 problem if a precondition fails.
         """
         current = None
-        if lock_row(obj, using):
+        if lock_row(obj, using, delete=delete):
             current = next(iter(rows.using(using).filter(pk=obj.pk)[:1]), None)
         etag = None
         if current is not None:
@@ -391,7 +391,7 @@ class WriteMixin:
             with write_transaction(using, abandoned, type(obj)):
                 target = obj
                 if rows is not None:
-                    current = self._current_row(obj, rows, using)
+                    current = self._current_row(obj, rows, using, delete=True)
                     if current is None:
                         raise Http404
                     target = self.object = current
