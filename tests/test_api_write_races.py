@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django import forms
 from django.db import OperationalError, connection, connections, models
 from django.db.backends.signals import connection_created
 from django.test import AsyncClient
@@ -55,6 +56,13 @@ class TimedAPI(CategoryAPI):
     timeout = 0.3
 
 
+class HookedAPI(CategoryAPI):
+    """The default create, through an override that only calls it."""
+
+    async def perform_create(self, form: Any) -> Any:  # type: ignore[override]
+        return await super().perform_create(form)
+
+
 class ListingAPI(AsyncAPIView):
     model = Listing
 
@@ -64,6 +72,7 @@ urlpatterns = [
     path("hung/", HungAPI.as_view()),
     path("timed/", TimedAPI.as_view()),
     path("listings/", ListingAPI.as_view()),
+    path("hooked/", HookedAPI.as_view()),
 ]
 
 
@@ -190,6 +199,38 @@ async def test_a_write_takes_sqlites_write_lock_before_anything_else(
     assert len(writes) == len(first)
     assert all(sql.startswith(start) for sql, start in zip(writes, first, strict=True)), writes
     assert writes[0] == first[0]
+
+
+@pytest.mark.parametrize("url", ["/categories/", "/hooked/"])
+async def test_a_duplicate_created_after_validation_is_400_whether_or_not_the_hook_is_overridden(
+    client: AsyncClient, url: str
+) -> None:
+    """Another client creates the same name between this one's validation and its
+    save: the database refuses the row, and the answer is the duplicate's 400, the
+    same with an override of perform_create() that only calls the default one."""
+    validate = forms.BaseForm.is_valid
+    raced: list[int] = []
+
+    def create_the_same_name() -> None:
+        try:
+            Category.objects.create(name="same")
+        finally:
+            connections["default"].close()
+
+    def is_valid_then_race(form: forms.BaseForm) -> bool:
+        valid = validate(form)
+        if not raced:
+            raced.append(1)
+            racer = threading.Thread(target=create_the_same_name)
+            racer.start()
+            racer.join()
+        return valid
+
+    with mock.patch.object(forms.BaseForm, "is_valid", is_valid_then_race):
+        response = await post(client, url, {"name": "same"})
+    assert response.status_code == 400, body(response)
+    assert set(body(response)["errors"]) == {"name"}
+    assert await sync_to_async(_names)() == ["same"]
 
 
 class _Announced(transactions._Waiter):

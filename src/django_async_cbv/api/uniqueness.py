@@ -74,7 +74,8 @@ def defer_unique_checks(form: BaseModelForm[Any]) -> None:
 
 
 def run_deferred_checks(form: BaseModelForm[Any]) -> bool:
-    """Run the unique checks that :func:`defer_unique_checks` skipped.
+    """Run the unique checks that :func:`defer_unique_checks` skipped (or run them again,
+    when a race may have made them stale).
 
     Returns whether they found an error (a duplicate), now in ``form.errors``.
     """

@@ -361,8 +361,8 @@ class WriteMixin:
                 with write_transaction(using, abandoned, model):
                     return save(form)
             except IntegrityError:
-                # Rolled back. A duplicate the skipped checks find is a 400.
-                if defer and run_deferred_checks(form):
+                # Rolled back: a duplicate the unique checks find now (skipped or stale) is 400.
+                if run_deferred_checks(form):
                     return None
                 raise
 
