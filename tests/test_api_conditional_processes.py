@@ -206,12 +206,15 @@ async def test_a_null_character_in_a_json_value_is_400_not_500(served: list[str]
         assert problem["errors"] == {"data": ["Null characters are not allowed."]}
 
 
-@pytest.fixture
-def sqlite_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """One uvicorn process on a SQLite file whose busy timeout is short."""
+@pytest.fixture(params=["DEFERRED", "IMMEDIATE"])
+def sqlite_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """One uvicorn process on a SQLite file whose busy timeout is short, its
+    transactions begun in each mode (BEGIN IMMEDIATE takes the write lock itself)."""
     name = tmp_path / "db.sqlite3"
     db = {"WRITE_SERVER_ENGINE": "sqlite", "WRITE_SERVER_NAME": str(name)}
-    env = server_env({**db, "WRITE_SERVER_TIMEOUT": "0.2"})
+    env = server_env(
+        {**db, "WRITE_SERVER_TIMEOUT": "0.2", "WRITE_SERVER_TRANSACTION_MODE": request.param}
+    )
     migrate = subprocess.run(
         [sys.executable, "-m", "django", "migrate", "--run-syncdb", "--no-input", "-v0"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,

@@ -4,6 +4,7 @@
 ``WRITE_SERVER_NAME``    the SQLite file, or the PostgreSQL database name.
 ``WRITE_SERVER_HOST`` / ``WRITE_SERVER_PORT`` / ``WRITE_SERVER_USER``  PostgreSQL only.
 ``WRITE_SERVER_TIMEOUT``  SQLite only: the busy ``timeout`` (seconds), if set.
+``WRITE_SERVER_TRANSACTION_MODE``  SQLite only: ``transaction_mode``, if set.
 
 SQLite runs with Django's defaults (no ``transaction_mode``, the default busy
 timeout): conditional writes must serialise without help from the settings.
@@ -40,8 +41,12 @@ else:
             "NAME": os.environ["WRITE_SERVER_NAME"],
         }
     }
+    options: dict[str, object] = {}
     if "WRITE_SERVER_TIMEOUT" in os.environ:
-        DATABASES["default"]["OPTIONS"] = {"timeout": float(os.environ["WRITE_SERVER_TIMEOUT"])}
+        options["timeout"] = float(os.environ["WRITE_SERVER_TIMEOUT"])
+    if "WRITE_SERVER_TRANSACTION_MODE" in os.environ:
+        options["transaction_mode"] = os.environ["WRITE_SERVER_TRANSACTION_MODE"]
+    DATABASES["default"]["OPTIONS"] = options
 
 LOGGING = {
     "version": 1,
