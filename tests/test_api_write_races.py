@@ -283,6 +283,38 @@ def test_the_write_queue_hands_the_turn_to_the_writer_that_waited_longest(
     assert turns == ["waiter", "newcomer"]
 
 
+async def test_a_write_still_connecting_does_not_hold_up_the_queue(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a write's connection (a slow ``connection_created`` receiver here) is
+    no write: the writes behind it go on meanwhile, and it commits once connected."""
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 60)
+    connecting = threading.Event()
+    connected = threading.Event()
+    opened: list[int] = []
+
+    def slow_setup(sender: Any, connection: Any, **kwargs: Any) -> None:
+        connection.is_in_memory_db = lambda: False  # closed with its request (see above)
+        opened.append(threading.get_ident())
+        if len(opened) == 1:  # the first write's connection
+            connecting.set()
+            connected.wait(60)  # longer than the test waits for anything else
+
+    connection_created.connect(slow_setup)
+    try:
+        first = asyncio.ensure_future(post(client, "/categories/", {"name": "first"}))
+        assert await asyncio.to_thread(connecting.wait, 10)
+        second = await asyncio.wait_for(post(client, "/categories/", {"name": "second"}), 10)
+        assert second.status_code == 201
+        assert not first.done()
+        connected.set()
+        assert (await asyncio.wait_for(first, 10)).status_code == 201
+    finally:
+        connected.set()
+        connection_created.disconnect(slow_setup)
+    assert await sync_to_async(_names)() == ["first", "second"]
+
+
 # -- related rows checked inside the transaction --------------------------------------
 
 

@@ -241,6 +241,9 @@ class write_transaction:  # lower case: used as transaction.atomic() is
         connection = connections[using]
         queue = None if connection.in_atomic_block else _queue(using, connection)
         if queue is not None:
+            # Connected before queueing: opening a connection (and its init_command)
+            # is no write, and would otherwise hold up the writes queued behind it.
+            connection.ensure_connection()
             self._timeout = busy_timeout(connection)
             queue.enter(self._timeout, self._abandoned)
             self._queue = queue
