@@ -110,6 +110,12 @@ def test_version_is_pep_440_and_is_the_installed_one() -> None:
     assert metadata.version("django-async-cbv") == version
 
 
+def test_the_version_is_the_newest_release_of_the_changelog() -> None:
+    """CHANGELOG.md: an "Unreleased" section first, then the version being shipped."""
+    headings = re.findall(r"^## \[([^\]]+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings[:2] == ["Unreleased", django_async_cbv.__version__]
+
+
 def test_the_summary_names_every_building_block() -> None:
     """The package index's one-line summary and keywords name what the package ships."""
     summary = PYPROJECT["description"]
