@@ -14,7 +14,8 @@ and Redis's connected_clients. It passes when:
 
 - no 5xx answer came but the documented ones (docs/redis.md, docs/ratelimit.md,
   docs/upstream.md): the limiter's ``503`` with ``Retry-After`` when its store
-  fails (the example keeps ``RATE_LIMIT_FAIL_OPEN`` False), and the breaker
+  fails and ``RATE_LIMIT_FAIL_OPEN`` is False (the example keeps the default, True,
+  so it admits without RateLimit fields instead), and the breaker
   demo's own ``502``/``503``/``504`` problem answers; the cache's answers while
   Redis is down are ``200`` with ``X-Cache: BYPASS`` and are counted too;
 - no connection error or timeout, no traceback in the server log, both workers
