@@ -112,7 +112,7 @@ class AsyncCBVSettings:
     other keys stay readable, so one mistake only stops the views that use it.
     """
 
-    __slots__ = ("_problems", "_values", "circuit_breakers")
+    __slots__ = ("_blocked", "_problems", "_values", "circuit_breakers")
 
     def __init__(
         self,
@@ -122,13 +122,20 @@ class AsyncCBVSettings:
     ) -> None:
         self._values = {**DEFAULTS, **(values or {})}
         self._problems = tuple(problems)
+        # Which keys an invalid part blocks, found once: the keys are read per request.
+        self._blocked = {
+            key: problem
+            for key in self._values
+            if (problem := _blocking(self._problems, key)) is not None
+        }
         #: The named circuit breakers (see :class:`BreakerSettings`).
         self.circuit_breakers = BreakerSettings(breakers or {}, self._problems)
 
     def _read(self, key: str) -> Any:
-        problem = _blocking(self._problems, key)
-        if problem is not None:
-            raise SettingsError(problem)
+        if self._blocked:
+            problem = self._blocked.get(key)
+            if problem is not None:
+                raise SettingsError(problem)
         return self._values[key]
 
     @property
