@@ -22,6 +22,8 @@ TIME_ZONE = "UTC"
 INSTALLED_APPS = ["django_async_cbv", "tests.write_server"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "tests.write_server.urls"
+# The generic form views' error pages (write_server/templates/).
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if os.environ.get("WRITE_SERVER_ENGINE", "sqlite") == "postgresql":

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
+from django_async_cbv.generic import AsyncCreateView, AsyncDeleteView, AsyncUpdateView
 from tests.write_server.models import Book, Folder, Note, Pairing, Shelf, Tag
 
 
@@ -31,7 +32,31 @@ class BookAPI(AsyncAPIView):
     model = Book
 
 
+class NoteCreateView(AsyncCreateView):
+    """A form view whose validation reads (the unique title) before it writes."""
+
+    model = Note
+    fields = ["title", "body"]
+    success_url = "/notes/"
+
+
+class NoteUpdateView(AsyncUpdateView):
+    model = Note
+    fields = ["title", "body"]
+    success_url = "/notes/"
+
+
+class FolderDeleteView(AsyncDeleteView):
+    """Its delete reads first: no row may be filed in the folder."""
+
+    model = Folder
+    success_url = "/folders/"
+
+
 urlpatterns = [
+    path("forms/notes/", NoteCreateView.as_view()),
+    path("forms/notes/<int:pk>/", NoteUpdateView.as_view()),
+    path("forms/folders/<int:pk>/delete/", FolderDeleteView.as_view()),
     path("shelves/", ShelfAPI.as_view()),
     path("shelves/<int:pk>/", ShelfAPI.as_view()),
     path("books/", BookAPI.as_view()),

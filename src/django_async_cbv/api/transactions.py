@@ -161,13 +161,6 @@ def inserting(instance: models.Model) -> Iterator[None]:
         instance.__dict__.pop("save", None)
 
 
-@contextmanager
-def _unless_cancelled(abandoned: threading.Event) -> Iterator[None]:
-    """Roll the enclosing transaction back if the request was cancelled meanwhile."""
-    yield
-    _check_cancelled(abandoned)
-
-
 def _check_cancelled(abandoned: threading.Event) -> None:
     """Raise :class:`WriteAbandoned` (rolling the transaction back) if the request was cancelled."""
     if abandoned.is_set():
@@ -218,6 +211,10 @@ def take_write_lock(model: type[models.Model], connection: BaseDatabaseWrapper) 
 class write_transaction:  # lower case: used as transaction.atomic() is
     """``transaction.atomic(using=using)`` for a write to ``model``; rolled back if ``abandoned``.
 
+    Without a ``model`` (a form that is not a model's), nothing takes SQLite's write
+    lock ahead of the first write: the write still queues in the process, and a
+    conflict with another process is refused like a busy timeout.
+
     On SQLite the write queues in the process (at most the database's busy timeout,
     else :class:`WriteQueueTimeout`), then takes the database's write lock first
     thing; "database is locked" (another process held the lock longer than the busy
@@ -228,7 +225,9 @@ class write_transaction:  # lower case: used as transaction.atomic() is
 
     __slots__ = ("_abandoned", "_atomic", "_model", "_queue", "_timeout", "_using")
 
-    def __init__(self, using: str, abandoned: threading.Event, model: type[models.Model]) -> None:
+    def __init__(
+        self, using: str, abandoned: threading.Event, model: type[models.Model] | None
+    ) -> None:
         self._using = using
         self._abandoned = abandoned
         self._model = model
@@ -254,8 +253,10 @@ class write_transaction:  # lower case: used as transaction.atomic() is
             self._atomic.__enter__()
             try:
                 # BEGIN IMMEDIATE (OPTIONS["transaction_mode"], Django 5.1+) took it already.
-                if queue is not None and (
-                    getattr(connection, "transaction_mode", None) not in _LOCKING_MODES
+                if (
+                    queue is not None
+                    and self._model is not None
+                    and getattr(connection, "transaction_mode", None) not in _LOCKING_MODES
                 ):
                     take_write_lock(self._model, connection)
             except BaseException as exc:

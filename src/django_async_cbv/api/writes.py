@@ -109,6 +109,14 @@ def call_from_thread(hook: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
+def busy_problem(exc: WriteQueueTimeout) -> ProblemError:
+    """The 503 answer, with ``Retry-After``, to a write that waited too long for its turn."""
+    logger.warning("Write refused with 503: %s", exc)
+    problem = ProblemError(503, detail=BUSY_DETAIL)
+    problem.headers = {"Retry-After": str(max(1, math.ceil(exc.waited)))}
+    return problem
+
+
 async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
     """Run ``func(abandoned)`` in one ``sync_to_async`` hop.
 
@@ -125,10 +133,7 @@ async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
         abandon(abandoned)
         raise
     except WriteQueueTimeout as exc:
-        logger.warning("Write refused with 503: %s", exc)
-        problem = ProblemError(503, detail=BUSY_DETAIL)
-        problem.headers = {"Retry-After": str(max(1, math.ceil(exc.waited)))}
-        raise problem from None
+        raise busy_problem(exc) from None
     except IntegrityError as exc:
         logger.warning("Integrity error answered with 409: %s", exc)
         raise ProblemError(409, detail=CONFLICT_DETAIL) from None

@@ -17,14 +17,15 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, models, router, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, models, router
 from django.forms import BaseForm, Form
 from django.forms import models as model_forms
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 
 from django_async_cbv._hooks import call_hook
-from django_async_cbv.api.transactions import _unless_cancelled
-from django_async_cbv.api.writes import call_from_thread
+from django_async_cbv.api.transactions import WriteQueueTimeout, abandon, write_transaction
+from django_async_cbv.api.uniqueness import run_deferred_checks
+from django_async_cbv.api.writes import busy_problem, call_from_thread
 from django_async_cbv.views import AsyncView
 
 from .base import ContextMixin, TemplateResponseMixin
@@ -58,23 +59,41 @@ async def _form_data(request: HttpRequest) -> tuple[Any, Any]:
     return request.POST, request.FILES
 
 
-async def _atomic_in_thread(using: str, func: Callable[[], T]) -> T:
-    """Run ``func()`` inside ``transaction.atomic(using)`` in one ``sync_to_async`` hop.
+async def _atomic_in_thread(
+    using: str, model: type[models.Model] | None, func: Callable[[], T]
+) -> T:
+    """Run ``func()`` inside the write's transaction on ``using``, in one ``sync_to_async`` hop.
 
-    If the awaiting request is cancelled meanwhile, the transaction is rolled
-    back instead of committing after the client got its answer.
+    The transaction of the API's writes (:func:`write_transaction`): on SQLite, the
+    writes of the process take turns, and each takes the database's write lock
+    (through ``model``'s table) before it reads anything, so that validation's
+    reads cannot make the write fail with "database is locked"; a write that
+    waits longer than the busy timeout is a 503 with ``Retry-After``. If the
+    awaiting request is cancelled meanwhile, the transaction is rolled back
+    instead of committing after the client got its answer.
     """
     abandoned = threading.Event()
 
     def work() -> T:
-        with transaction.atomic(using=using), _unless_cancelled(abandoned):
+        with write_transaction(using, abandoned, model):
             return func()
 
     try:
         return await sync_to_async(work)()
     except asyncio.CancelledError:
-        abandoned.set()
+        abandon(abandoned)
         raise
+    except WriteQueueTimeout as exc:
+        raise busy_problem(exc) from None
+
+
+def _written_model(view: Any, form: Any) -> type[models.Model] | None:
+    """The model a form view writes: its ``ModelForm``'s, else its object's (None for neither)."""
+    model = getattr(getattr(form, "_meta", None), "model", None)
+    if isinstance(model, type) and issubclass(model, models.Model):
+        return model
+    instance = getattr(view, "object", None)
+    return type(instance) if isinstance(instance, models.Model) else None
 
 
 class FormMixin(ContextMixin):
@@ -159,13 +178,10 @@ class FormMixin(ContextMixin):
 
     def get_write_database(self, form: Any) -> str:
         """Return the database alias of the transaction around ``form_valid()``."""
-        model = getattr(getattr(form, "_meta", None), "model", None)
-        instance = getattr(self, "object", None)
-        if model is None and isinstance(instance, models.Model):
-            model = type(instance)
+        model = _written_model(self, form)
         if model is None:
             return DEFAULT_DB_ALIAS
-        return router.db_for_write(model, instance=instance)
+        return router.db_for_write(model, instance=getattr(self, "object", None))
 
     async def process_form(self, form: Any) -> HttpResponseBase:
         """Validate ``form`` (in a thread) and answer with ``form_valid()`` or ``form_invalid()``.
@@ -186,7 +202,20 @@ class FormMixin(ContextMixin):
             response: HttpResponseBase = call_from_thread(self.form_valid, form)
             return response
 
-        response = await _atomic_in_thread(self.get_write_database(form), validate_and_save)
+        try:
+            response = await _atomic_in_thread(
+                self.get_write_database(form), _written_model(self, form), validate_and_save
+            )
+        except IntegrityError:
+            # Rolled back. A duplicate that another write committed after this one's
+            # unique checks (possible where validation takes no lock: PostgreSQL) is
+            # the form's error, as if it had been found in time.
+            if not (
+                isinstance(form, model_forms.BaseModelForm)
+                and await sync_to_async(run_deferred_checks)(form)
+            ):
+                raise
+            response = None
         if response is None:
             answer = await call_hook(self.form_invalid, form)
             return answer
@@ -345,7 +374,7 @@ class BaseDeleteView(FormMixin, BaseDetailView):
         self.object = obj = await call_hook(self.get_object)
         success_url = await call_hook(self.get_success_url)
         using = router.db_for_write(type(obj), instance=obj)
-        await _atomic_in_thread(using, obj.delete)
+        await _atomic_in_thread(using, type(obj), obj.delete)
         return HttpResponseRedirect(success_url)
 
     async def get_success_url(self) -> str:
