@@ -19,7 +19,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connections, models, transaction
+from django.db import DataError, connections, models, transaction
 from django.db.models import Q
 from django.forms import BaseModelForm
 
@@ -72,7 +72,8 @@ def lock_chosen_rows(form: BaseModelForm[Any], using: str) -> None:
     value that is not a key is left for validation to report. The rows of each
     related table are locked in one statement, in primary-key order, the tables in
     the order of their models' labels: two writes naming the same rows, in whatever
-    fields and order, take their locks in the same order and never deadlock.
+    fields and order, take their locks in the same order and never deadlock. A lock
+    that cannot be taken (a deadlock with other code, a lock timeout) raises.
     """
     connection = connections[using]
     if not connection.features.has_select_for_update:
@@ -100,5 +101,8 @@ def lock_chosen_rows(form: BaseModelForm[Any], using: str) -> None:
         try:
             with transaction.atomic(using=using):  # a savepoint: a refused value aborts nothing
                 list(rows.filter(condition).order_by("pk").values_list("pk"))
-        except (ValidationError, ValueError, TypeError, DatabaseError):
-            continue
+        except (ValidationError, ValueError, TypeError, DataError):
+            continue  # a value the database cannot compare: validation reports it
+        # Any other error (a deadlock with code that locks in another order, a lock
+        # timeout) ends the write: validating rows it could not lock could let it
+        # store a reference that a concurrent change makes invalid.

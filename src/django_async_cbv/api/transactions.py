@@ -36,6 +36,7 @@ __all__ = [
     "WriteQueueTimeout",
     "abandon",
     "inserting",
+    "lost_a_lock_race",
     "take_write_lock",
     "write_transaction",
 ]
@@ -190,6 +191,29 @@ def _waited_busy_timeout(error: BaseException) -> bool:
     cause = error.__cause__ if isinstance(error, OperationalError) else None
     code = getattr(cause, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF == _SQLITE_BUSY
+
+
+# SQLSTATEs of a transaction the server rolled back for its locks, which may be retried:
+# serialization failure, deadlock detected, lock not available (lock_timeout, NOWAIT).
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+# MySQL and MariaDB: deadlock found, lock wait timeout exceeded.
+_RETRYABLE_MYSQL_ERRORS = frozenset({1213, 1205})
+
+
+def lost_a_lock_race(error: BaseException) -> bool:
+    """Whether ``error`` is the database ending a transaction over its locks.
+
+    A deadlock, a lock wait past the database's timeout, a serialization failure:
+    the transaction is rolled back, and the same write may succeed if sent again.
+    """
+    cause = error.__cause__
+    state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if state in _RETRYABLE_SQLSTATES:
+        return True
+    if type(cause).__module__.split(".")[0] not in {"MySQLdb", "pymysql"}:
+        return False
+    args: tuple[Any, ...] = getattr(cause, "args", ())
+    return len(args) > 0 and args[0] in _RETRYABLE_MYSQL_ERRORS
 
 
 def take_write_lock(model: type[models.Model], connection: BaseDatabaseWrapper) -> None:

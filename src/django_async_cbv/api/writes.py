@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.db import IntegrityError, connections, models, router
+from django.db import IntegrityError, OperationalError, connections, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -47,7 +47,13 @@ from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .related import has_restricted_choices, lock_chosen_rows
 from .schema import Schema
-from .transactions import WriteQueueTimeout, abandon, inserting, write_transaction
+from .transactions import (
+    WriteQueueTimeout,
+    abandon,
+    inserting,
+    lost_a_lock_race,
+    write_transaction,
+)
 from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 
 __all__ = ["CONFLICT_DETAIL", "WriteMixin"]
@@ -124,7 +130,8 @@ async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
     rolls its transaction back instead of committing after the client got its
     answer. An ``IntegrityError`` (a race, a constraint the form cannot check, a
     protected row on delete) becomes a 409 problem; a write that waited too long
-    for the writes ahead of it (SQLite) a 503 with ``Retry-After``.
+    for the writes ahead of it (SQLite), or that the database rolled back to break a
+    deadlock or a lock wait (see :func:`lost_a_lock_race`), a 503 with ``Retry-After``.
     """
     abandoned = threading.Event()
     try:
@@ -134,6 +141,13 @@ async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
         raise
     except WriteQueueTimeout as exc:
         raise busy_problem(exc) from None
+    except OperationalError as exc:
+        if not lost_a_lock_race(exc):
+            raise
+        logger.warning("Write refused with 503 (rolled back, may be retried): %s", exc)
+        problem = ProblemError(503, detail=BUSY_DETAIL)
+        problem.headers = {"Retry-After": "1"}
+        raise problem from None
     except IntegrityError as exc:
         logger.warning("Integrity error answered with 409: %s", exc)
         raise ProblemError(409, detail=CONFLICT_DETAIL) from None
