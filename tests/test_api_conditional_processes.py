@@ -250,6 +250,18 @@ async def test_the_generic_form_views_never_fail_with_database_locked(served: li
             )
         )
         assert [status for status, _ in deleted] == [302] * 20, deleted
+        # A composite primary key, and a plain form whose form_valid() reads then writes.
+        seats = await asyncio.gather(
+            *(
+                post_form(session, f"{served[i % 2]}/forms/seats/", row="A", number=str(i))
+                for i in range(20)
+            )
+        )
+        assert [status for status, _ in seats] == [302] * 20, seats
+        plain = await asyncio.gather(
+            *(post_form(session, f"{served[i % 2]}/forms/folders/", name="p") for i in range(20))
+        )
+        assert [status for status, _ in plain] == [302] * 20, plain
         _, _, remaining = await send(session, "GET", f"{served[1]}/folders/?page_size=100")
         left = {folder["id"] for folder in remaining["results"]}
         assert left.isdisjoint(folder["id"] for _, _, folder in folders)

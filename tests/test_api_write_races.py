@@ -192,7 +192,8 @@ async def test_a_queued_write_of_a_view_with_a_timeout_is_504_and_leaves_the_que
 @pytest.mark.parametrize(
     ("mode", "first"),
     [
-        (None, ["BEGIN", "UPDATE", "INSERT"]),
+        (None, ["BEGIN IMMEDIATE", "INSERT"]),
+        ("DEFERRED", ["BEGIN IMMEDIATE", "INSERT"]),
         ("IMMEDIATE", ["BEGIN IMMEDIATE", "INSERT"]),
         ("EXCLUSIVE", ["BEGIN EXCLUSIVE", "INSERT"]),
     ],
@@ -200,8 +201,8 @@ async def test_a_queued_write_of_a_view_with_a_timeout_is_504_and_leaves_the_que
 async def test_a_write_takes_sqlites_write_lock_before_anything_else(
     client: AsyncClient, monkeypatch: pytest.MonkeyPatch, mode: str | None, first: list[str]
 ) -> None:
-    """With the default transaction mode an UPDATE that changes nothing takes the lock;
-    with BEGIN IMMEDIATE (or EXCLUSIVE) the BEGIN has taken it, and no UPDATE is sent."""
+    """Whatever the transaction mode, the write's BEGIN takes the lock: IMMEDIATE, or
+    EXCLUSIVE when the settings ask for it. Nothing touches a table but the write."""
     if mode is not None:
         monkeypatch.setitem(connection.settings_dict["OPTIONS"], "transaction_mode", mode)
     statements: list[str] = []

@@ -97,3 +97,18 @@ class Book(models.Model):
 
     def __str__(self) -> str:
         return f"book {self.pk}"
+
+
+class Seat(models.Model):
+    """A composite primary key: no single column names a row."""
+
+    pk = models.CompositePrimaryKey("row", "number")
+    row = models.CharField(max_length=5)
+    number = models.IntegerField()
+    holder = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        app_label = "write_server"
+
+    def __str__(self) -> str:
+        return f"{self.row}{self.number}"

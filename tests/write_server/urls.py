@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
-from django_async_cbv.generic import AsyncCreateView, AsyncDeleteView, AsyncUpdateView
-from tests.write_server.models import Book, Folder, Note, Pairing, Shelf, Tag
+from django_async_cbv.generic import (
+    AsyncCreateView,
+    AsyncDeleteView,
+    AsyncFormView,
+    AsyncUpdateView,
+)
+from tests.write_server.models import Book, Folder, Note, Pairing, Seat, Shelf, Tag
 
 
 class NoteAPI(AsyncAPIView):
@@ -53,8 +61,35 @@ class FolderDeleteView(AsyncDeleteView):
     success_url = "/folders/"
 
 
+class SeatCreateView(AsyncCreateView):
+    """A model with a composite primary key."""
+
+    model = Seat
+    fields = ["row", "number", "holder"]
+    success_url = "/notes/"
+
+
+class FolderForm(forms.Form):
+    name = forms.CharField(max_length=40)
+
+
+class FolderFormView(AsyncFormView):
+    """A plain form whose form_valid() reads before it writes, in one transaction."""
+
+    form_class = FolderForm
+    atomic = True
+    success_url = "/folders/"
+
+    async def form_valid(self, form: Any) -> Any:
+        count = await Folder.objects.acount()
+        await Folder.objects.acreate(name=f"{form.cleaned_data['name']}-{count}")
+        return await super().form_valid(form)
+
+
 urlpatterns = [
     path("forms/notes/", NoteCreateView.as_view()),
+    path("forms/seats/", SeatCreateView.as_view()),
+    path("forms/folders/", FolderFormView.as_view()),
     path("forms/notes/<int:pk>/", NoteUpdateView.as_view()),
     path("forms/folders/<int:pk>/delete/", FolderDeleteView.as_view()),
     path("shelves/", ShelfAPI.as_view()),

@@ -4,8 +4,8 @@
 back if the request was cancelled meanwhile. On SQLite, whose write lock is one
 for the whole database, the writes of a process also queue for it in a queue of
 their own, woken in the order they came: SQLite's own waiting (sleep and retry,
-in growing steps) lets some writers starve while others pass. Each then takes the
-write lock before it reads anything (:func:`take_write_lock`).
+in growing steps) lets some writers starve while others pass. Each then begins
+with ``BEGIN IMMEDIATE``, taking the write lock before it reads anything.
 
 A write waits in the queue at most as long as SQLite itself would wait for its
 lock: the database's busy ``timeout`` (``DATABASES[...]["OPTIONS"]["timeout"]``,
@@ -37,7 +37,6 @@ __all__ = [
     "abandon",
     "inserting",
     "lost_a_lock_race",
-    "take_write_lock",
     "write_transaction",
 ]
 
@@ -216,45 +215,47 @@ def lost_a_lock_race(error: BaseException) -> bool:
     return len(args) > 0 and args[0] in _RETRYABLE_MYSQL_ERRORS
 
 
-def take_write_lock(model: type[models.Model], connection: BaseDatabaseWrapper) -> None:
-    """Take SQLite's write lock for the enclosing transaction before anything is read.
+@contextmanager
+def _begin_immediate(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """Make the next transaction ``connection`` begins on SQLite a ``BEGIN IMMEDIATE``.
 
-    An ``UPDATE`` that matches no row of ``model``'s table takes the lock (waiting
-    for it within the busy timeout). Without it, a write that reads first (a
-    delete's ``on_delete`` checks, a ``save()`` that queries) holds a read lock
-    that it cannot turn into the write lock while another process waits to commit:
-    SQLite answers "database is locked" at once instead of waiting.
+    ``BEGIN IMMEDIATE`` takes the write lock (waiting for it within the busy
+    timeout) before the transaction reads anything. A ``BEGIN`` that defers it
+    lets a write that reads first (validation, a delete's ``on_delete`` checks, a
+    hook that queries) hold a read snapshot that it cannot turn into the write
+    lock once another process has committed since: SQLite answers "database is
+    locked" at once instead of waiting. Django begins with the connection's
+    ``transaction_mode`` (``OPTIONS["transaction_mode"]``), set here for the one
+    ``BEGIN``; ``EXCLUSIVE`` takes the lock too and is kept.
     """
-    quote = connection.ops.quote_name
-    column = quote(str(model._meta.pk.column))
-    sql = f"UPDATE {quote(model._meta.db_table)} SET {column} = {column} WHERE 0 = 1"
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
+    mode = getattr(connection, "transaction_mode", None)
+    if mode in _LOCKING_MODES:
+        yield
+        return
+    connection.transaction_mode = "IMMEDIATE"  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        connection.transaction_mode = mode  # type: ignore[attr-defined]
 
 
 class write_transaction:  # lower case: used as transaction.atomic() is
-    """``transaction.atomic(using=using)`` for a write to ``model``; rolled back if ``abandoned``.
-
-    Without a ``model`` (a form that is not a model's), nothing takes SQLite's write
-    lock ahead of the first write: the write still queues in the process, and a
-    conflict with another process is refused like a busy timeout.
+    """``transaction.atomic(using=using)`` for a write; rolled back if ``abandoned``.
 
     On SQLite the write queues in the process (at most the database's busy timeout,
-    else :class:`WriteQueueTimeout`), then takes the database's write lock first
-    thing; "database is locked" (another process held the lock longer than the busy
-    timeout) rolls it back and becomes :class:`WriteQueueTimeout` too. Inside an
-    enclosing transaction (a hook's nested write) there is nothing to queue for. A
-    context manager of its own rather than a stack of them: it runs once for every write.
+    else :class:`WriteQueueTimeout`), then begins with ``BEGIN IMMEDIATE``, which
+    takes the database's write lock first thing; "database is locked" (another
+    process held the lock longer than the busy timeout) rolls it back and becomes
+    :class:`WriteQueueTimeout` too. Inside an enclosing transaction (a hook's nested
+    write) there is nothing to queue for. A context manager of its own rather than a
+    stack of them: it runs once for every write.
     """
 
-    __slots__ = ("_abandoned", "_atomic", "_model", "_queue", "_timeout", "_using")
+    __slots__ = ("_abandoned", "_atomic", "_queue", "_timeout", "_using")
 
-    def __init__(
-        self, using: str, abandoned: threading.Event, model: type[models.Model] | None
-    ) -> None:
+    def __init__(self, using: str, abandoned: threading.Event) -> None:
         self._using = using
         self._abandoned = abandoned
-        self._model = model
         self._atomic = transaction.atomic(using=using)
         self._queue: _WriteQueue | None = None
         self._timeout: float | None = None  # the busy timeout of a queued write
@@ -274,18 +275,11 @@ class write_transaction:  # lower case: used as transaction.atomic() is
             if queue is not None and self._abandoned.is_set():
                 # Woken for its turn after its request was cancelled.
                 raise WriteAbandoned("the request was cancelled while its write waited")
-            self._atomic.__enter__()
-            try:
-                # BEGIN IMMEDIATE (OPTIONS["transaction_mode"], Django 5.1+) took it already.
-                if (
-                    queue is not None
-                    and self._model is not None
-                    and getattr(connection, "transaction_mode", None) not in _LOCKING_MODES
-                ):
-                    take_write_lock(self._model, connection)
-            except BaseException as exc:
-                self._atomic.__exit__(type(exc), exc, exc.__traceback__)
-                raise
+            if queue is None:
+                self._atomic.__enter__()
+            else:
+                with _begin_immediate(connection):
+                    self._atomic.__enter__()
         except BaseException as exc:
             self._leave()
             self._refuse_if_busy(exc)

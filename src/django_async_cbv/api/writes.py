@@ -360,7 +360,7 @@ class WriteMixin:
             using = router.db_for_write(model, instance=instance)
             if rows is not None:
                 assert instance is not None
-                with write_transaction(using, abandoned, model):
+                with write_transaction(using, abandoned):
                     current = self._current_row(instance, rows, using)
                     if current is None:
                         raise Http404
@@ -368,7 +368,7 @@ class WriteMixin:
                     form = validate({**form_kwargs, "instance": current}, using)
                     return None if form is None else save(form)
             if not early:  # checks that may read other rows: after the write lock
-                with write_transaction(using, abandoned, model):
+                with write_transaction(using, abandoned):
                     form = validate(form_kwargs, using)
                     return None if form is None else save(form)
             # Validation that checks only what the database enforces runs before
@@ -377,7 +377,7 @@ class WriteMixin:
             if form is None:
                 return None
             try:
-                with write_transaction(using, abandoned, model):
+                with write_transaction(using, abandoned):
                     return save(form)
             except IntegrityError:
                 # Rolled back: a duplicate the unique checks find now (skipped or stale) is 400.
@@ -407,7 +407,7 @@ class WriteMixin:
         rows = await self.get_filtered_queryset() if conditional else None
 
         def destroy(abandoned: threading.Event) -> None:
-            with write_transaction(using, abandoned, type(obj)):
+            with write_transaction(using, abandoned):
                 target = obj
                 if rows is not None:
                     current = self._current_row(obj, rows, using, delete=True)

@@ -59,9 +59,7 @@ async def _form_data(request: HttpRequest) -> tuple[Any, Any]:
     return request.POST, request.FILES
 
 
-async def _atomic_in_thread(
-    using: str, model: type[models.Model] | None, func: Callable[[], T]
-) -> T:
+async def _atomic_in_thread(using: str, func: Callable[[], T]) -> T:
     """Run ``func()`` inside the write's transaction on ``using``, in one ``sync_to_async`` hop.
 
     The transaction of the API's writes (:func:`write_transaction`): on SQLite, the
@@ -75,7 +73,7 @@ async def _atomic_in_thread(
     abandoned = threading.Event()
 
     def work() -> T:
-        with write_transaction(using, abandoned, model):
+        with write_transaction(using, abandoned):
             return func()
 
     try:
@@ -203,9 +201,7 @@ class FormMixin(ContextMixin):
             return response
 
         try:
-            response = await _atomic_in_thread(
-                self.get_write_database(form), _written_model(self, form), validate_and_save
-            )
+            response = await _atomic_in_thread(self.get_write_database(form), validate_and_save)
         except IntegrityError:
             # Rolled back. A duplicate that another write committed after this one's
             # unique checks (possible where validation takes no lock: PostgreSQL) is
@@ -374,7 +370,7 @@ class BaseDeleteView(FormMixin, BaseDetailView):
         self.object = obj = await call_hook(self.get_object)
         success_url = await call_hook(self.get_success_url)
         using = router.db_for_write(type(obj), instance=obj)
-        await _atomic_in_thread(using, type(obj), obj.delete)
+        await _atomic_in_thread(using, obj.delete)
         return HttpResponseRedirect(success_url)
 
     async def get_success_url(self) -> str:
