@@ -180,3 +180,16 @@ class Seat(models.Model):
     def clean(self) -> None:
         if Seat.objects.filter(row__iexact=self.row).exclude(pk=self.pk).exists():
             raise ValidationError({"row": "This row is taken."})
+
+
+class Booking(models.Model):
+    """Uniqueness stated as a constraint of the model's Meta, not a field's ``unique``."""
+
+    room = models.CharField(max_length=10)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "day"], name="one_booking_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.room} {self.day}"

@@ -4,6 +4,7 @@ the write's transaction."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,12 +15,14 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django import forms
 from django.db import OperationalError, connection, connections, models
 from django.db.backends.signals import connection_created
+from django.forms import modelform_factory
 from django.test import AsyncClient
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api import transactions
-from tests.models import Category, Listing
+from django_async_cbv.api.uniqueness import run_deferred_checks
+from tests.models import Booking, Category, Listing
 from tests.test_api_support import PROBLEM, body, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -388,3 +391,14 @@ async def test_a_related_row_outside_limit_choices_to_is_400(client: AsyncClient
     assert response.status_code == 400
     assert set(body(response)["errors"]) == {"category"}
     assert await Listing.objects.acount() == 0
+
+
+def test_the_checks_run_after_a_refused_write_include_the_models_constraints() -> None:
+    """A row that another request saved after this form validated breaks a
+    UniqueConstraint of Meta.constraints: checked again, it is the form's error."""
+    form_class = modelform_factory(Booking, fields=["room", "day"])
+    form = form_class(data={"room": "blue", "day": "2026-12-07"})
+    assert form.is_valid()
+    Booking.objects.create(room="blue", day=datetime.date(2026, 12, 7))  # the other request
+    assert run_deferred_checks(form)
+    assert form.errors.get_json_data()["__all__"][0]["code"] == "unique_together"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms import BaseModelForm
 
@@ -77,8 +78,18 @@ def run_deferred_checks(form: BaseModelForm[Any]) -> bool:
     """Run the unique checks that :func:`defer_unique_checks` skipped (or run them again,
     when a race may have made them stale).
 
-    Returns whether they found an error (a duplicate), now in ``form.errors``.
+    The model's ``Meta.constraints`` are checked again too (a ``UniqueConstraint`` is no
+    unique check of the form's). Returns whether they found an error (a duplicate),
+    now in ``form.errors``.
     """
     form.__dict__.pop("validate_unique", None)
     form.validate_unique()
+    if not form.errors:
+        # Meta.constraints (a UniqueConstraint of several fields) are not among the
+        # unique checks: model validation checks them, and they may be stale too.
+        model_form: Any = form  # ModelForm's own helpers, as its _post_clean() uses them
+        try:
+            form.instance.validate_constraints(exclude=model_form._get_validation_exclusions())
+        except ValidationError as error:
+            model_form._update_errors(error)
     return bool(form.errors)
