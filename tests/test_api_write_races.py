@@ -13,7 +13,7 @@ from unittest import mock
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django import forms
-from django.db import OperationalError, connection, connections, models
+from django.db import OperationalError, connection, connections, models, transaction
 from django.db.backends.signals import connection_created
 from django.forms import modelform_factory
 from django.test import AsyncClient
@@ -21,6 +21,7 @@ from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api import transactions
+from django_async_cbv.api.transactions import AfterCommitError
 from django_async_cbv.api.uniqueness import run_deferred_checks
 from tests.models import Booking, Category, Listing
 from tests.test_api_support import PROBLEM, body, send
@@ -60,6 +61,28 @@ class TimedAPI(CategoryAPI):
     timeout = 0.3
 
 
+class LockLost(Exception):
+    """Stands for the driver's error of a lock the database would not give."""
+
+    sqlstate = "55P03"
+
+
+def fail_over_a_lock() -> None:
+    raise OperationalError("could not obtain lock") from LockLost()
+
+
+class CallbackAPI(CategoryAPI):
+    """Registers an on_commit callback that fails, or that hangs until released."""
+
+    def perform_create(self, form: Any) -> Any:  # type: ignore[override]
+        if form.data["name"] == "failing":
+            transaction.on_commit(fail_over_a_lock)
+        else:
+            _close_with_the_request()
+            transaction.on_commit(lambda: (entered.set(), release.wait(60)))
+        return super().perform_create(form)
+
+
 class HookedAPI(CategoryAPI):
     """The default create, through an override that only calls it."""
 
@@ -75,6 +98,7 @@ urlpatterns = [
     path("categories/", CategoryAPI.as_view()),
     path("hung/", HungAPI.as_view()),
     path("timed/", TimedAPI.as_view()),
+    path("callback/", CallbackAPI.as_view()),
     path("listings/", ListingAPI.as_view()),
     path("hooked/", HookedAPI.as_view()),
 ]
@@ -402,3 +426,43 @@ def test_the_checks_run_after_a_refused_write_include_the_models_constraints() -
     Booking.objects.create(room="blue", day=datetime.date(2026, 12, 7))  # the other request
     assert run_deferred_checks(form)
     assert form.errors.get_json_data()["__all__"][0]["code"] == "unique_together"
+
+
+async def test_an_on_commit_callback_that_fails_is_never_a_refused_write() -> None:
+    """The write is stored: a callback's error, even one that reads as a lost lock, is
+    no 503 "send it again" (nor a 409), but the callback's own error (a 500)."""
+    with pytest.raises(AfterCommitError) as raised:
+        await send(AsyncClient(), "POST", "/callback/", {"name": "failing"})
+    assert isinstance(raised.value.__cause__, OperationalError)
+    assert await sync_to_async(_names)() == ["failing"]
+
+
+async def test_a_slow_on_commit_callback_does_not_hold_up_the_next_write(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue's turn passes on at the COMMIT, before the project's callbacks run."""
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.2)
+    entered.clear()
+    release.clear()
+    first = asyncio.ensure_future(post(client, "/callback/", {"name": "slow"}))
+    try:
+        assert await asyncio.to_thread(entered.wait, 10)
+        second = await asyncio.wait_for(post(client, "/categories/", {"name": "next"}), 10)
+        assert second.status_code == 201, second.content
+    finally:
+        release.set()
+    assert (await first).status_code == 201
+    assert await sync_to_async(_names)() == ["next", "slow"]
+
+
+def test_a_duplicate_over_a_field_the_form_leaves_out_is_an_error_of_the_form() -> None:
+    """The view set the field (``form.instance.owner = request.user`` style): the form's
+    own checks cannot see the constraint, checked with every field it is found."""
+    form_class = modelform_factory(Booking, fields=["room"])
+    form = form_class(data={"room": "blue"})
+    form.instance.day = datetime.date(2026, 12, 7)  # set by the view
+    assert form.is_valid()
+    Booking.objects.create(room="blue", day=datetime.date(2026, 12, 7))  # the other request
+    assert run_deferred_checks(form)
+    assert list(form.errors) == ["__all__"]
+    assert "already exists" in form.errors["__all__"][0]

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
+from django.db import OperationalError
 from django.http import HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.test import AsyncClient
 from django.urls import path, reverse_lazy
@@ -508,3 +509,30 @@ async def test_delete_missing_object_and_missing_success_url() -> None:
     with pytest.raises(ImproperlyConfigured, match="NoSuccessDelete has no URL"):
         await client.post(f"/delete-no-success/{article.pk}/")
     assert await slugs() == ["first"]
+
+
+class LockLost(Exception):
+    sqlstate = "40P01"  # deadlock detected
+
+
+class DeadlockedCreate(AsyncCreateView):
+    """Its transaction is ended by the database, as a deadlock victim's is."""
+
+    model = Tag
+    fields = ["label"]
+    success_url = "/done/"
+
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        await super().form_valid(form)
+        raise OperationalError("deadlock detected") from LockLost()
+
+
+urlpatterns.append(path("deadlocked/", DeadlockedCreate.as_view()))
+
+
+async def test_a_form_write_the_database_ends_over_its_locks_is_503() -> None:
+    """As in the JSON API: rolled back, and worth sending again (Retry-After), not a 500."""
+    response = await AsyncClient().post("/deadlocked/", {"label": "t"})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert await Tag.objects.acount() == 0

@@ -32,6 +32,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django_async_cbv._validation import is_number
 
 __all__ = [
+    "AfterCommitError",
     "WriteAbandoned",
     "WriteQueueTimeout",
     "abandon",
@@ -50,6 +51,14 @@ _SQLITE_BUSY = 5
 
 class WriteAbandoned(Exception):
     """Raised in a write's thread to roll it back: its request was cancelled."""
+
+
+class AfterCommitError(Exception):
+    """An ``on_commit`` callback of a write failed after the write had committed.
+
+    Raised from the callback's exception, so that no answer says the write was
+    refused or rolled back (a ``503`` to retry, a ``409``): it is stored.
+    """
 
 
 class WriteQueueTimeout(Exception):
@@ -251,7 +260,7 @@ class write_transaction:  # lower case: used as transaction.atomic() is
     stack of them: it runs once for every write.
     """
 
-    __slots__ = ("_abandoned", "_atomic", "_queue", "_timeout", "_using")
+    __slots__ = ("_abandoned", "_atomic", "_committed", "_queue", "_timeout", "_using")
 
     def __init__(self, using: str, abandoned: threading.Event) -> None:
         self._using = using
@@ -259,6 +268,7 @@ class write_transaction:  # lower case: used as transaction.atomic() is
         self._atomic = transaction.atomic(using=using)
         self._queue: _WriteQueue | None = None
         self._timeout: float | None = None  # the busy timeout of a queued write
+        self._committed = False
 
     def __enter__(self) -> None:
         using = self._using
@@ -284,6 +294,14 @@ class write_transaction:  # lower case: used as transaction.atomic() is
             self._leave()
             self._refuse_if_busy(exc)
             raise
+        # The first callback after the COMMIT (the project's own come after it).
+        transaction.on_commit(self._on_commit, using=using)
+
+    def _on_commit(self) -> None:
+        """Note that the write committed, and give the queue's turn to the next writer
+        before the project's ``on_commit`` callbacks run (they may be slow)."""
+        self._committed = True
+        self._leave()
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         try:
@@ -294,8 +312,13 @@ class write_transaction:  # lower case: used as transaction.atomic() is
                     self._atomic.__exit__(WriteAbandoned, abandoned, abandoned.__traceback__)
                     raise
             self._atomic.__exit__(exc_type, exc, traceback)
-        except OperationalError as error:  # the COMMIT itself
-            self._refuse_if_busy(error)
+        except Exception as error:
+            if self._committed:  # an on_commit callback: the write is stored
+                raise AfterCommitError(
+                    "an on_commit callback failed after the write committed"
+                ) from error
+            if isinstance(error, OperationalError):  # the COMMIT itself
+                self._refuse_if_busy(error)
             raise
         finally:
             self._leave()

@@ -79,8 +79,8 @@ def run_deferred_checks(form: BaseModelForm[Any]) -> bool:
     when a race may have made them stale).
 
     The model's ``Meta.constraints`` are checked again too (a ``UniqueConstraint`` is no
-    unique check of the form's). Returns whether they found an error (a duplicate),
-    now in ``form.errors``.
+    unique check of the form's), then every check with the fields the form leaves out.
+    Returns whether they found an error (a duplicate), now in ``form.errors``.
     """
     form.__dict__.pop("validate_unique", None)
     form.validate_unique()
@@ -92,4 +92,13 @@ def run_deferred_checks(form: BaseModelForm[Any]) -> bool:
             form.instance.validate_constraints(exclude=model_form._get_validation_exclusions())
         except ValidationError as error:
             model_form._update_errors(error)
+    if not form.errors:
+        # A field the form leaves out may take part too, set by the view or a hook
+        # (``form.instance.owner = request.user``): checked with every field, its
+        # duplicate is an error of the whole form.
+        try:
+            form.instance.validate_unique()
+            form.instance.validate_constraints()
+        except ValidationError as error:
+            form.add_error(None, ValidationError(error.messages))
     return bool(form.errors)

@@ -115,11 +115,21 @@ def call_from_thread(hook: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-def busy_problem(exc: WriteQueueTimeout) -> ProblemError:
-    """The 503 answer, with ``Retry-After``, to a write that waited too long for its turn."""
-    logger.warning("Write refused with 503: %s", exc)
+def refusal(exc: BaseException) -> ProblemError | None:
+    """The 503 answer, with ``Retry-After``, to a write the database refused for now.
+
+    A write that waited too long for its turn (SQLite), or that the database rolled
+    back over its locks (see :func:`lost_a_lock_race`). None for any other error.
+    """
+    if isinstance(exc, WriteQueueTimeout):
+        retry_after = max(1, math.ceil(exc.waited))
+    elif isinstance(exc, OperationalError) and lost_a_lock_race(exc):
+        retry_after = 1
+    else:
+        return None
+    logger.warning("Write refused with 503 (rolled back, may be sent again): %s", exc)
     problem = ProblemError(503, detail=BUSY_DETAIL)
-    problem.headers = {"Retry-After": str(max(1, math.ceil(exc.waited)))}
+    problem.headers = {"Retry-After": str(retry_after)}
     return problem
 
 
@@ -139,14 +149,10 @@ async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
     except asyncio.CancelledError:
         abandon(abandoned)
         raise
-    except WriteQueueTimeout as exc:
-        raise busy_problem(exc) from None
-    except OperationalError as exc:
-        if not lost_a_lock_race(exc):
+    except (WriteQueueTimeout, OperationalError) as exc:
+        problem = refusal(exc)
+        if problem is None:
             raise
-        logger.warning("Write refused with 503 (rolled back, may be retried): %s", exc)
-        problem = ProblemError(503, detail=BUSY_DETAIL)
-        problem.headers = {"Retry-After": "1"}
         raise problem from None
     except IntegrityError as exc:
         logger.warning("Integrity error answered with 409: %s", exc)

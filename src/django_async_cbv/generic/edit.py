@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, models, router
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, models, router
 from django.forms import BaseForm, Form
 from django.forms import models as model_forms
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django_async_cbv._hooks import call_hook
 from django_async_cbv.api.transactions import WriteQueueTimeout, abandon, write_transaction
 from django_async_cbv.api.uniqueness import run_deferred_checks
-from django_async_cbv.api.writes import busy_problem, call_from_thread
+from django_async_cbv.api.writes import call_from_thread, refusal
 from django_async_cbv.views import AsyncView
 
 from .base import ContextMixin, TemplateResponseMixin
@@ -81,8 +81,11 @@ async def _atomic_in_thread(using: str, func: Callable[[], T]) -> T:
     except asyncio.CancelledError:
         abandon(abandoned)
         raise
-    except WriteQueueTimeout as exc:
-        raise busy_problem(exc) from None
+    except (WriteQueueTimeout, OperationalError) as exc:
+        problem = refusal(exc)
+        if problem is None:
+            raise
+        raise problem from None
 
 
 def _written_model(view: Any, form: Any) -> type[models.Model] | None:
