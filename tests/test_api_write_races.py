@@ -466,3 +466,39 @@ def test_a_duplicate_over_a_field_the_form_leaves_out_is_an_error_of_the_form() 
     assert run_deferred_checks(form)
     assert list(form.errors) == ["__all__"]
     assert "already exists" in form.errors["__all__"][0]
+
+
+def _driver_error(module: str, *args: Any, **attributes: Any) -> OperationalError:
+    """Django's OperationalError raised from a driver's error (``module`` names the driver)."""
+    driver_error = type("DriverError", (Exception,), {"__module__": module, **attributes})(*args)
+    error = OperationalError("refused")
+    error.__cause__ = driver_error
+    return error
+
+
+class _OracleError:
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (_driver_error("psycopg.errors", sqlstate="40P01"), True),  # deadlock detected
+        (_driver_error("psycopg.errors", sqlstate="40001"), True),  # serialization failure
+        (_driver_error("psycopg.errors", sqlstate="55P03"), True),  # lock_timeout, NOWAIT
+        (_driver_error("psycopg2.errors", pgcode="40P01"), True),
+        (_driver_error("psycopg.errors", sqlstate="57014"), False),  # statement_timeout
+        (_driver_error("MySQLdb._exceptions", 1213, "Deadlock found"), True),
+        (_driver_error("pymysql.err", 1205, "Lock wait timeout exceeded"), True),
+        (_driver_error("MySQLdb._exceptions", 1020, "Record has changed"), True),
+        (_driver_error("MySQLdb._exceptions", 2013, "Lost connection"), False),
+        (_driver_error("oracledb.exceptions", _OracleError(60)), True),
+        (_driver_error("oracledb.exceptions", _OracleError(8177)), True),
+        (_driver_error("oracledb.exceptions", _OracleError(1013)), False),
+        (_driver_error("sqlite3", "database is locked"), False),  # the queue's own case
+        (OperationalError("no cause"), False),
+    ],
+)
+def test_which_database_errors_are_a_lost_lock_race(error: Exception, retryable: bool) -> None:
+    assert transactions.lost_a_lock_race(error) is retryable

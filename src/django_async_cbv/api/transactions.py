@@ -204,8 +204,11 @@ def _waited_busy_timeout(error: BaseException) -> bool:
 # SQLSTATEs of a transaction the server rolled back for its locks, which may be retried:
 # serialization failure, deadlock detected, lock not available (lock_timeout, NOWAIT).
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
-# MySQL and MariaDB: deadlock found, lock wait timeout exceeded.
-_RETRYABLE_MYSQL_ERRORS = frozenset({1213, 1205})
+# MySQL and MariaDB: deadlock found, lock wait timeout exceeded, and MariaDB's
+# "record has changed since last read" (snapshot isolation).
+_RETRYABLE_MYSQL_ERRORS = frozenset({1213, 1205, 1020})
+# Oracle: ORA-00060 deadlock detected, ORA-08177 can't serialize access.
+_RETRYABLE_ORACLE_ERRORS = frozenset({60, 8177})
 
 
 def lost_a_lock_race(error: BaseException) -> bool:
@@ -218,10 +221,14 @@ def lost_a_lock_race(error: BaseException) -> bool:
     state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
     if state in _RETRYABLE_SQLSTATES:
         return True
-    if type(cause).__module__.split(".")[0] not in {"MySQLdb", "pymysql"}:
-        return False
     args: tuple[Any, ...] = getattr(cause, "args", ())
-    return len(args) > 0 and args[0] in _RETRYABLE_MYSQL_ERRORS
+    first = args[0] if args else None
+    driver = type(cause).__module__.split(".")[0]
+    if driver in {"MySQLdb", "pymysql"}:
+        return first in _RETRYABLE_MYSQL_ERRORS
+    if driver in {"oracledb", "cx_Oracle"}:
+        return getattr(first, "code", None) in _RETRYABLE_ORACLE_ERRORS
+    return False
 
 
 @contextmanager
