@@ -187,6 +187,8 @@ class Booking(models.Model):
 
     room = models.CharField(max_length=10)
     day = models.DateField()
+    # Checked by Python only (no constraint), never what a database refused.
+    code = models.CharField(max_length=10, blank=True, unique_for_date="day")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["room", "day"], name="one_booking_a_day")]

@@ -267,6 +267,22 @@ async def test_the_generic_form_views_never_fail_with_database_locked(served: li
         assert left.isdisjoint(folder["id"] for _, _, folder in folders)
 
 
+async def test_on_commit_callbacks_that_read_then_write_never_fail_beside_other_writes(
+    served: list[str],
+) -> None:
+    """Each create's on_commit callback opens a transaction that reads the tally, then
+    writes it, while the process's next write has already been let in. Both take the
+    write lock first: every create succeeds and no count is lost."""
+    async with aiohttp.ClientSession() as session:
+        assert (await send(session, "POST", f"{served[0]}/tally/", {}))[0] == 201
+        answers = await asyncio.gather(
+            *(send(session, "POST", f"{served[i % 2]}/tallied/", {"name": "t"}) for i in range(40))
+        )
+        assert [status for status, _, _ in answers] == [201] * 40, answers
+        _, _, tally = await send(session, "GET", f"{served[0]}/tally/")
+    assert [row["count"] for row in tally["results"]] == [40]
+
+
 async def test_a_null_character_in_a_json_value_is_400_not_500(served: list[str]) -> None:
     """PostgreSQL cannot store one (a DataError): it is refused like one in a text field."""
     async with aiohttp.ClientSession() as session:

@@ -13,17 +13,24 @@ from unittest import mock
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django import forms
-from django.db import OperationalError, connection, connections, models, transaction
+from django.db import (
+    DatabaseError,
+    OperationalError,
+    connection,
+    connections,
+    models,
+    transaction,
+)
 from django.db.backends.signals import connection_created
 from django.forms import modelform_factory
 from django.test import AsyncClient
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
-from django_async_cbv.api import transactions
+from django_async_cbv.api import transactions, writes
 from django_async_cbv.api.transactions import AfterCommitError
 from django_async_cbv.api.uniqueness import run_deferred_checks
-from tests.models import Booking, Category, Listing
+from tests.models import Booking, Category, Listing, Place, Restaurant
 from tests.test_api_support import PROBLEM, body, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -502,3 +509,34 @@ class _OracleError:
 )
 def test_which_database_errors_are_a_lost_lock_race(error: Exception, retryable: bool) -> None:
     assert transactions.lost_a_lock_race(error) is retryable
+
+
+def test_the_checks_with_left_out_fields_report_only_what_a_database_enforces() -> None:
+    """A Python-only check (unique_for_date) over a field the form leaves out cannot be
+    why the database refused the write: it is not reported as the cause."""
+    day = datetime.date(2026, 12, 7)
+    Booking.objects.create(room="red", day=day, code="x")
+    form = modelform_factory(Booking, fields=["room", "day"])(data={"room": "blue", "day": day})
+    form.instance.code = "x"  # set by the view
+    assert form.is_valid()
+    assert not run_deferred_checks(form)
+
+
+def test_the_checks_with_left_out_fields_skip_keys_a_failed_insert_may_have_left() -> None:
+    """Multi-table inheritance: a failed child insert may leave the parent's key set to a
+    row that was rolled back (and reused since); that is no duplicate to report."""
+    Place.objects.create(code="taken", name="Other")
+    form = modelform_factory(Restaurant, fields=["name", "stars"])(data={"name": "R", "stars": 1})
+    form.instance.code = "taken"  # as a failed insert may leave it
+    assert form.is_valid()
+    assert not run_deferred_checks(form)
+
+
+def test_a_lost_lock_race_raised_as_a_database_error_is_refused_with_503() -> None:
+    """Oracle's driver raises a deadlock as DatabaseError, not OperationalError."""
+    error = DatabaseError("ORA-00060: deadlock detected")
+    error.__cause__ = _driver_error("oracledb.exceptions", _OracleError(60)).__cause__
+    problem = writes.refusal(error)
+    assert problem is not None
+    assert (problem.status, problem.headers) == (503, {"Retry-After": "1"})
+    assert writes.refusal(DatabaseError("anything else")) is None

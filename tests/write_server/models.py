@@ -112,3 +112,15 @@ class Seat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.row}{self.number}"
+
+
+class Tally(models.Model):
+    """A count that on_commit callbacks read and then write."""
+
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        app_label = "write_server"
+
+    def __str__(self) -> str:
+        return str(self.count)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db import transaction
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
@@ -12,7 +13,7 @@ from django_async_cbv.generic import (
     AsyncFormView,
     AsyncUpdateView,
 )
-from tests.write_server.models import Book, Folder, Note, Pairing, Seat, Shelf, Tag
+from tests.write_server.models import Book, Folder, Note, Pairing, Seat, Shelf, Tag, Tally
 
 
 class NoteAPI(AsyncAPIView):
@@ -38,6 +39,28 @@ class ShelfAPI(AsyncAPIView):
 
 class BookAPI(AsyncAPIView):
     model = Book
+
+
+def count_one() -> None:
+    """An on_commit callback whose transaction reads, then writes."""
+    with transaction.atomic():
+        tally = Tally.objects.select_for_update().get()  # a row lock where there are any
+        tally.count += 1
+        tally.save()
+
+
+class TalliedFolderAPI(AsyncAPIView):
+    """Each create counts itself in an on_commit callback."""
+
+    model = Folder
+
+    def perform_create(self, form: Any) -> Any:  # type: ignore[override]
+        transaction.on_commit(count_one)
+        return super().perform_create(form)
+
+
+class TallyAPI(AsyncAPIView):
+    model = Tally
 
 
 class NoteCreateView(AsyncCreateView):
@@ -87,6 +110,8 @@ class FolderFormView(AsyncFormView):
 
 
 urlpatterns = [
+    path("tallied/", TalliedFolderAPI.as_view()),
+    path("tally/", TallyAPI.as_view()),
     path("forms/notes/", NoteCreateView.as_view()),
     path("forms/seats/", SeatCreateView.as_view()),
     path("forms/folders/", FolderFormView.as_view()),

@@ -312,13 +312,14 @@ class write_transaction:  # lower case: used as transaction.atomic() is
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         try:
-            if exc_type is None:
-                try:
-                    _check_cancelled(self._abandoned)
-                except WriteAbandoned as abandoned:
-                    self._atomic.__exit__(WriteAbandoned, abandoned, abandoned.__traceback__)
-                    raise
-            self._atomic.__exit__(exc_type, exc, traceback)
+            if self._queue is None:
+                self._end(exc_type, exc, traceback)
+            else:
+                # The turn passes on at the COMMIT (see _on_commit): a transaction that
+                # an on_commit callback opens must take the write lock first as well,
+                # or, reading before it writes, it fails beside the next writer.
+                with _begin_immediate(connections[self._using]):
+                    self._end(exc_type, exc, traceback)
         except Exception as error:
             if self._committed:  # an on_commit callback: the write is stored
                 raise AfterCommitError(
@@ -331,6 +332,16 @@ class write_transaction:  # lower case: used as transaction.atomic() is
             self._leave()
         if exc is not None:
             self._refuse_if_busy(exc)
+
+    def _end(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        """Commit, or roll back on an exception or a cancelled request."""
+        if exc_type is None:
+            try:
+                _check_cancelled(self._abandoned)
+            except WriteAbandoned as abandoned:
+                self._atomic.__exit__(WriteAbandoned, abandoned, abandoned.__traceback__)
+                raise
+        self._atomic.__exit__(exc_type, exc, traceback)
 
     def _refuse_if_busy(self, error: BaseException) -> None:
         """Raise :class:`WriteQueueTimeout` if ``error`` is SQLite's "database is locked"

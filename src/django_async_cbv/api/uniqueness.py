@@ -93,12 +93,35 @@ def run_deferred_checks(form: BaseModelForm[Any]) -> bool:
         except ValidationError as error:
             model_form._update_errors(error)
     if not form.errors:
-        # A field the form leaves out may take part too, set by the view or a hook
-        # (``form.instance.owner = request.user``): checked with every field, its
-        # duplicate is an error of the whole form.
-        try:
-            form.instance.validate_unique()
-            form.instance.validate_constraints()
-        except ValidationError as error:
-            form.add_error(None, ValidationError(error.messages))
+        _check_left_out_fields(form)
     return bool(form.errors)
+
+
+def _check_left_out_fields(form: BaseModelForm[Any]) -> None:
+    """Check again what the database enforces, with the fields the form leaves out.
+
+    A field the view or a hook sets (``form.instance.owner = request.user``) may take
+    part in a unique field or constraint; its duplicate is an error of the whole form.
+    Only database-enforced checks: a Python-only one (``unique_for_date``) cannot be
+    what the database refused. Neither the primary key nor a parent link is checked:
+    an insert that failed may have left them set to a rolled-back row's values.
+    """
+    instance: Any = form.instance
+    opts = instance._meta
+    keys = {
+        opts.pk.name,
+        *(link.name for link in opts.parents.values() if link is not None),
+        *(parent._meta.pk.name for parent in opts.get_parent_list()),
+    }
+    checks, _ = instance._get_unique_checks(exclude=keys)
+    errors = instance._perform_unique_checks(checks)
+    try:
+        instance.validate_constraints(exclude=keys)
+    except ValidationError as error:
+        for name, found in error.message_dict.items():
+            errors.setdefault(name, []).extend(found)
+    messages = [
+        str(message) for found in errors.values() for message in ValidationError(found).messages
+    ]
+    if messages:
+        form.add_error(None, ValidationError(messages))

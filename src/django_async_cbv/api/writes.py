@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.db import IntegrityError, OperationalError, connections, models, router
+from django.db import DatabaseError, IntegrityError, connections, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -123,7 +123,7 @@ def refusal(exc: BaseException) -> ProblemError | None:
     """
     if isinstance(exc, WriteQueueTimeout):
         retry_after = max(1, math.ceil(exc.waited))
-    elif isinstance(exc, OperationalError) and lost_a_lock_race(exc):
+    elif isinstance(exc, DatabaseError) and lost_a_lock_race(exc):
         retry_after = 1
     else:
         return None
@@ -149,12 +149,12 @@ async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
     except asyncio.CancelledError:
         abandon(abandoned)
         raise
-    except (WriteQueueTimeout, OperationalError) as exc:
+    except (WriteQueueTimeout, DatabaseError) as exc:
         problem = refusal(exc)
-        if problem is None:
+        if problem is not None:
+            raise problem from None
+        if not isinstance(exc, IntegrityError):
             raise
-        raise problem from None
-    except IntegrityError as exc:
         logger.warning("Integrity error answered with 409: %s", exc)
         raise ProblemError(409, detail=CONFLICT_DETAIL) from None
 

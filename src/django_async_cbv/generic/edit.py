@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, models, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, models, router
 from django.forms import BaseForm, Form
 from django.forms import models as model_forms
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
@@ -81,7 +81,7 @@ async def _atomic_in_thread(using: str, func: Callable[[], T]) -> T:
     except asyncio.CancelledError:
         abandon(abandoned)
         raise
-    except (WriteQueueTimeout, OperationalError) as exc:
+    except (WriteQueueTimeout, DatabaseError) as exc:
         problem = refusal(exc)
         if problem is None:
             raise
