@@ -203,12 +203,13 @@ async def post_form(session: aiohttp.ClientSession, url: str, **fields: str) -> 
         return response.status, await response.text()
 
 
-async def test_the_generic_form_views_never_fail_with_database_locked(served: list[str]) -> None:
+async def test_form_views_and_callbacks_never_fail_with_database_locked(served: list[str]) -> None:
     """The generic create, update and delete views validate (reading the database)
     before they write. Without the write lock taken first, nearly every one of 40
     concurrent creates on SQLite failed with a 500 ("database is locked"). Now each
     redirects, and of creates racing for one unique title one wins and the others
-    get the form's error."""
+    get the form's error. Transactions that on_commit callbacks open take the lock
+    first too."""
     async with aiohttp.ClientSession() as session:
         created = await asyncio.gather(
             *(
@@ -262,25 +263,19 @@ async def test_the_generic_form_views_never_fail_with_database_locked(served: li
             *(post_form(session, f"{served[i % 2]}/forms/folders/", name="p") for i in range(20))
         )
         assert [status for status, _ in plain] == [302] * 20, plain
-        _, _, remaining = await send(session, "GET", f"{served[1]}/folders/?page_size=100")
-        left = {folder["id"] for folder in remaining["results"]}
-        assert left.isdisjoint(folder["id"] for _, _, folder in folders)
-
-
-async def test_on_commit_callbacks_that_read_then_write_never_fail_beside_other_writes(
-    served: list[str],
-) -> None:
-    """Each create's on_commit callback opens a transaction that reads the tally, then
-    writes it, while the process's next write has already been let in. Both take the
-    write lock first: every create succeeds and no count is lost."""
-    async with aiohttp.ClientSession() as session:
+        # on_commit callbacks whose transactions read, then write, while the process's
+        # next write has already been let in: both take the write lock first, so every
+        # create succeeds and no count is lost.
         assert (await send(session, "POST", f"{served[0]}/tally/", {}))[0] == 201
         answers = await asyncio.gather(
             *(send(session, "POST", f"{served[i % 2]}/tallied/", {"name": "t"}) for i in range(40))
         )
         assert [status for status, _, _ in answers] == [201] * 40, answers
         _, _, tally = await send(session, "GET", f"{served[0]}/tally/")
-    assert [row["count"] for row in tally["results"]] == [40]
+        assert [row["count"] for row in tally["results"]] == [40]
+        _, _, remaining = await send(session, "GET", f"{served[1]}/folders/?page_size=100")
+        left = {folder["id"] for folder in remaining["results"]}
+        assert left.isdisjoint(folder["id"] for _, _, folder in folders)
 
 
 async def test_a_null_character_in_a_json_value_is_400_not_500(served: list[str]) -> None:

@@ -262,7 +262,7 @@ async def test_blocking_connection_pool(
 # are options that keep redis-py's pool in use today.
 CAPPED = [
     pytest.param("django-redis", 50, 64, id="django-redis-50x64"),
-    pytest.param("django-redis", 100, 300, id="django-redis-100x300"),
+    pytest.param("django-redis", 100, 160, id="django-redis-100x160"),
     pytest.param("builtin", 50, 64, id="builtin-50x64"),
 ]
 
