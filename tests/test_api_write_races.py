@@ -27,7 +27,7 @@ from django.test import AsyncClient
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
-from django_async_cbv.api import transactions, writes
+from django_async_cbv.api import transactions, write_thread
 from django_async_cbv.api.transactions import AfterCommitError
 from django_async_cbv.api.uniqueness import run_deferred_checks
 from tests.models import Booking, Category, Listing, Place, Restaurant
@@ -536,7 +536,7 @@ def test_a_lost_lock_race_raised_as_a_database_error_is_refused_with_503() -> No
     """Oracle's driver raises a deadlock as DatabaseError, not OperationalError."""
     error = DatabaseError("ORA-00060: deadlock detected")
     error.__cause__ = _driver_error("oracledb.exceptions", _OracleError(60)).__cause__
-    problem = writes.refusal(error)
+    problem = write_thread.refusal(error)
     assert problem is not None
     assert (problem.status, problem.headers) == (503, {"Retry-After": "1"})
-    assert writes.refusal(DatabaseError("anything else")) is None
+    assert write_thread.refusal(DatabaseError("anything else")) is None

@@ -21,19 +21,15 @@ already committed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-import math
 import threading
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
-from inspect import isawaitable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.db import DatabaseError, IntegrityError, connections, models, router
+from django.db import IntegrityError, connections, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -47,114 +43,26 @@ from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .related import has_restricted_choices, lock_chosen_rows
 from .schema import Schema
-from .transactions import (
-    WriteQueueTimeout,
-    abandon,
-    inserting,
-    lost_a_lock_race,
-    write_transaction,
-)
+from .transactions import inserting, write_transaction
 from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
+from .write_thread import call_from_thread, run_sync, run_write
 
 __all__ = ["CONFLICT_DETAIL", "WriteMixin"]
 
 logger = logging.getLogger("django_async_cbv")
 
 CONFLICT_DETAIL = "The request conflicts with the current state of the resource."
-BUSY_DETAIL = "The database is busy with other writes. Try again later."
 
 
 T = TypeVar("T")
 
 
-class Done(Generic[T]):
-    """An awaitable holding a result that is already there."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: T) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, None, T]:
-        yield from ()  # a generator, as __await__ must return an iterator
-        return self.value
-
-
-def run_sync(func: Callable[..., T], *args: Any) -> Awaitable[T]:
-    """Run sync ``func`` in the write's thread, from wherever the caller is.
-
-    Awaited on the event loop (an ``async def`` hook calling ``super()``), it hops
-    to the thread with ``sync_to_async``, which sends it to the write's thread.
-    Called from the write's thread itself, it runs ``func`` at once: no round trip
-    through the event loop for the default hooks.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        in_thread = True
-    else:
-        in_thread = False
-    if in_thread:  # called outside the except block: no misleading __context__
-        return Done(func(*args))
-    return sync_to_async(func)(*args)
-
-
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
-def call_from_thread(hook: Callable[..., Any], *args: Any) -> Any:
-    """Call a sync-or-async hook from a ``sync_to_async`` thread and return its result."""
-    if iscoroutinefunction(hook):
-        return async_to_sync(hook)(*args)
-    result = hook(*args)
-    if isinstance(result, Done):
-        return result.value
-    if isawaitable(result):
-        return async_to_sync(_await)(result)
-    return result
-
-
-def refusal(exc: BaseException) -> ProblemError | None:
-    """The 503 answer, with ``Retry-After``, to a write the database refused for now.
-
-    A write that waited too long for its turn (SQLite), or that the database rolled
-    back over its locks (see :func:`lost_a_lock_race`). None for any other error.
-    """
-    if isinstance(exc, WriteQueueTimeout):
-        retry_after = max(1, math.ceil(exc.waited))
-    elif isinstance(exc, DatabaseError) and lost_a_lock_race(exc):
-        retry_after = 1
-    else:
-        return None
-    logger.warning("Write refused with 503 (rolled back, may be sent again): %s", exc)
-    problem = ProblemError(503, detail=BUSY_DETAIL)
-    problem.headers = {"Retry-After": str(retry_after)}
-    return problem
-
-
 async def _in_write_thread(func: Callable[[threading.Event], T]) -> T:
-    """Run ``func(abandoned)`` in one ``sync_to_async`` hop.
-
-    If the awaiting request is cancelled, ``abandoned`` is set, so that ``func``
-    rolls its transaction back instead of committing after the client got its
-    answer. An ``IntegrityError`` (a race, a constraint the form cannot check, a
-    protected row on delete) becomes a 409 problem; a write that waited too long
-    for the writes ahead of it (SQLite), or that the database rolled back to break a
-    deadlock or a lock wait (see :func:`lost_a_lock_race`), a 503 with ``Retry-After``.
-    """
-    abandoned = threading.Event()
+    """:func:`run_write`, with an ``IntegrityError`` (a race, a constraint the form
+    cannot check, a protected row on delete) answered as a 409 problem."""
     try:
-        return await sync_to_async(func)(abandoned)
-    except asyncio.CancelledError:
-        abandon(abandoned)
-        raise
-    except (WriteQueueTimeout, DatabaseError) as exc:
-        problem = refusal(exc)
-        if problem is not None:
-            raise problem from None
-        if not isinstance(exc, IntegrityError):
-            raise
+        return await run_write(func)
+    except IntegrityError as exc:
         logger.warning("Integrity error answered with 409: %s", exc)
         raise ProblemError(409, detail=CONFLICT_DETAIL) from None
 

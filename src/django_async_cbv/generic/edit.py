@@ -10,22 +10,21 @@ transaction committed (a timeout, a client gone) is rolled back.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, models, router
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, models, router
 from django.forms import BaseForm, Form
 from django.forms import models as model_forms
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 
 from django_async_cbv._hooks import call_hook
-from django_async_cbv.api.transactions import WriteQueueTimeout, abandon, write_transaction
+from django_async_cbv.api.transactions import write_transaction
 from django_async_cbv.api.uniqueness import run_deferred_checks
-from django_async_cbv.api.writes import call_from_thread, refusal
+from django_async_cbv.api.write_thread import call_from_thread, run_write
 from django_async_cbv.views import AsyncView
 
 from .base import ContextMixin, TemplateResponseMixin
@@ -62,30 +61,20 @@ async def _form_data(request: HttpRequest) -> tuple[Any, Any]:
 async def _atomic_in_thread(using: str, func: Callable[[], T]) -> T:
     """Run ``func()`` inside the write's transaction on ``using``, in one ``sync_to_async`` hop.
 
-    The transaction of the API's writes (:func:`write_transaction`): on SQLite, the
-    writes of the process take turns, and each takes the database's write lock
-    (through ``model``'s table) before it reads anything, so that validation's
-    reads cannot make the write fail with "database is locked"; a write that
-    waits longer than the busy timeout is a 503 with ``Retry-After``. If the
-    awaiting request is cancelled meanwhile, the transaction is rolled back
-    instead of committing after the client got its answer.
+    The JSON API's write transaction and hop (:func:`write_transaction`,
+    :func:`run_write`): on SQLite, the writes of the process take turns and each
+    takes the database's write lock before it reads anything, so that validation's
+    reads cannot make the write fail with "database is locked"; a write refused for
+    now (a wait past the busy timeout, a lost lock race) is a 503 with
+    ``Retry-After``. If the awaiting request is cancelled meanwhile, the transaction
+    is rolled back instead of committing after the client got its answer.
     """
-    abandoned = threading.Event()
 
-    def work() -> T:
+    def work(abandoned: threading.Event) -> T:
         with write_transaction(using, abandoned):
             return func()
 
-    try:
-        return await sync_to_async(work)()
-    except asyncio.CancelledError:
-        abandon(abandoned)
-        raise
-    except (WriteQueueTimeout, DatabaseError) as exc:
-        problem = refusal(exc)
-        if problem is None:
-            raise
-        raise problem from None
+    return await run_write(work)
 
 
 def _written_model(view: Any, form: Any) -> type[models.Model] | None:
