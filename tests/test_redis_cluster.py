@@ -76,7 +76,8 @@ def slots_of(client: redis.RedisCluster, keys: list[str]) -> set[int]:
 
 def commands_on_primaries(cluster: RedisCluster) -> dict[int, dict[str, int]]:
     """Per primary, the commands it ran (``INFO commandstats``: the calls a script makes
-    count too), the test's own (HELLO, INFO, CONFIG, CLUSTER, CLIENT) left out."""
+    count too), the test's own (HELLO, INFO, CONFIG, CLUSTER, CLIENT) and the replicas'
+    (REPLCONF ACK each second, PSYNC/SYNC on a reconnect) left out."""
     counts: dict[int, dict[str, int]] = {}
     for port in cluster.primaries():
         client = client_for(port)
@@ -92,7 +93,9 @@ def commands_on_primaries(cluster: RedisCluster) -> dict[int, dict[str, int]]:
     return counts
 
 
-_TOOLING = frozenset({"hello", "info", "config", "cluster", "client", "ping"})
+_TOOLING = frozenset(
+    {"hello", "info", "config", "cluster", "client", "ping", "replconf", "psync", "sync"}
+)
 
 
 def reset_stats(cluster: RedisCluster) -> None:
