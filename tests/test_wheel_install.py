@@ -7,7 +7,7 @@ repository, not in the wheel, is checked and served by that venv's Python alone:
 left out of the wheel, or a dependency left out of its metadata, fails these tests.
 
 They take about a minute (a build, a venv, a pip install), so they run only where
-``ACBV_TEST_WHEEL=1``: tox sets it in one env, ``py313-django52``.
+``ACBV_TEST_WHEEL=1``: tox sets it in one env, ``py313-django61``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
         os.environ.get("ACBV_TEST_WHEEL") != "1",
-        reason="the wheel install test runs where ACBV_TEST_WHEEL=1 (tox: py313-django52)",
+        reason="the wheel install test runs where ACBV_TEST_WHEEL=1 (tox: py313-django61)",
     ),
 ]
 
