@@ -36,6 +36,7 @@ __all__ = [
     "WriteAbandoned",
     "WriteQueueTimeout",
     "abandon",
+    "check_cancelled",
     "inserting",
     "lost_a_lock_race",
     "write_transaction",
@@ -170,8 +171,13 @@ def inserting(instance: models.Model) -> Iterator[None]:
         instance.__dict__.pop("save", None)
 
 
-def _check_cancelled(abandoned: threading.Event) -> None:
-    """Raise :class:`WriteAbandoned` (rolling the transaction back) if the request was cancelled."""
+def check_cancelled(abandoned: threading.Event) -> None:
+    """Raise :class:`WriteAbandoned` (rolling the transaction back) if the request was cancelled.
+
+    Called before committing, and before each hook that a write calls (``form_valid()``,
+    ``perform_create()``, ...): a request already answered (a view ``timeout``, a client
+    gone) runs no more of the view's code.
+    """
     if abandoned.is_set():
         logger.warning("Rolled back a write: its request was cancelled before it committed")
         raise WriteAbandoned("the request was cancelled before the write committed")
@@ -337,7 +343,7 @@ class write_transaction:  # lower case: used as transaction.atomic() is
         """Commit, or roll back on an exception or a cancelled request."""
         if exc_type is None:
             try:
-                _check_cancelled(self._abandoned)
+                check_cancelled(self._abandoned)
             except WriteAbandoned as abandoned:
                 self._atomic.__exit__(WriteAbandoned, abandoned, abandoned.__traceback__)
                 raise

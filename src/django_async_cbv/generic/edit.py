@@ -22,7 +22,7 @@ from django.forms import models as model_forms
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 
 from django_async_cbv._hooks import call_hook
-from django_async_cbv.api.transactions import write_transaction
+from django_async_cbv.api.transactions import check_cancelled, write_transaction
 from django_async_cbv.api.uniqueness import run_deferred_checks
 from django_async_cbv.api.write_thread import call_from_thread, run_write
 from django_async_cbv.views import AsyncView
@@ -58,8 +58,8 @@ async def _form_data(request: HttpRequest) -> tuple[Any, Any]:
     return request.POST, request.FILES
 
 
-async def _atomic_in_thread(using: str, func: Callable[[], T]) -> T:
-    """Run ``func()`` inside the write's transaction on ``using``, in one ``sync_to_async`` hop.
+async def _atomic_in_thread(using: str, func: Callable[[threading.Event], T]) -> T:
+    """Run ``func(abandoned)`` inside the write's transaction on ``using``, in one hop.
 
     The JSON API's write transaction and hop (:func:`write_transaction`,
     :func:`run_write`): on SQLite, the writes of the process take turns and each
@@ -67,12 +67,13 @@ async def _atomic_in_thread(using: str, func: Callable[[], T]) -> T:
     reads cannot make the write fail with "database is locked"; a write refused for
     now (a wait past the busy timeout, a lost lock race) is a 503 with
     ``Retry-After``. If the awaiting request is cancelled meanwhile, the transaction
-    is rolled back instead of committing after the client got its answer.
+    is rolled back instead of committing after the client got its answer
+    (``abandoned`` is then set: see :func:`check_cancelled`).
     """
 
     def work(abandoned: threading.Event) -> T:
         with write_transaction(using, abandoned):
-            return func()
+            return func(abandoned)
 
     return await run_write(work)
 
@@ -186,10 +187,18 @@ class FormMixin(ContextMixin):
                 answer = await call_hook(self.form_invalid, form)
             return answer
 
-        def validate_and_save() -> HttpResponseBase | None:
+        def validate_and_save(abandoned: threading.Event) -> HttpResponseBase | None:
             if not form.is_valid():
                 return None
-            response: HttpResponseBase = call_from_thread(self.form_valid, form)
+            check_cancelled(abandoned)  # answered while validating: no form_valid()
+            response = call_from_thread(self.form_valid, form)
+            if not isinstance(response, HttpResponseBase):
+                # Django's own check, but before COMMIT: the write is rolled back,
+                # rather than stored and the form shown again as if it were invalid.
+                raise ValueError(
+                    f"{type(self).__qualname__}.form_valid() didn't return an "
+                    f"HttpResponse object. It returned {response!r} instead."
+                )
             return response
 
         try:
@@ -362,7 +371,7 @@ class BaseDeleteView(FormMixin, BaseDetailView):
         self.object = obj = await call_hook(self.get_object)
         success_url = await call_hook(self.get_success_url)
         using = router.db_for_write(type(obj), instance=obj)
-        await _atomic_in_thread(using, obj.delete)
+        await _atomic_in_thread(using, lambda abandoned: obj.delete())
         return HttpResponseRedirect(success_url)
 
     async def get_success_url(self) -> str:

@@ -1,0 +1,154 @@
+"""The hooks a write calls inside its transaction: what they return, and when they run.
+
+- An atomic form view whose ``form_valid()`` returns no response is a 500 with nothing
+  written (as Django's check, but before COMMIT), never the form shown again.
+- A request answered while its form validates (the view's ``timeout``) runs none of the
+  hooks that follow (``form_valid()``, ``perform_create()``, ``perform_destroy()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django import forms
+from django.http import HttpResponseBase
+from django.test import AsyncClient
+from django.urls import path
+
+from django_async_cbv import AsyncAPIView, AsyncCreateView, AsyncFormView
+from tests.models import Article, AuditEntry
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
+
+validating = threading.Event()
+release = threading.Event()
+hooks_run: list[str] = []
+
+
+class ArticleForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Article
+        fields = ["slug", "title", "body"]
+
+
+class SlowArticleForm(ArticleForm):
+    """Validation that waits for the test: the request times out meanwhile."""
+
+    def clean(self) -> dict[str, Any]:
+        validating.set()
+        release.wait(30)
+        return super().clean()  # type: ignore[no-any-return]
+
+
+class ForgetfulCreate(AsyncCreateView):
+    """``form_valid()`` that saves but forgets to return the response."""
+
+    model = Article
+    fields = ["slug", "title", "body"]
+    success_url = "/made/{slug}/"
+
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        await super().form_valid(form)
+        return None  # type: ignore[return-value]
+
+
+class ForgetfulFormView(AsyncFormView):
+    form_class = ArticleForm
+    template_name = "generic/contact.html"
+    atomic = True
+
+    def form_valid(self, form: Any) -> HttpResponseBase:
+        form.save()
+        AuditEntry.objects.create(action="forgetful", name=form.cleaned_data["slug"])
+        return "done"  # type: ignore[return-value]
+
+
+class SlowCreate(AsyncCreateView):
+    model = Article
+    form_class = SlowArticleForm
+    success_url = "/made/{slug}/"
+    timeout = 0.3
+
+    async def form_valid(self, form: Any) -> HttpResponseBase:
+        hooks_run.append("form_valid")
+        return await super().form_valid(form)
+
+
+class SlowArticleAPI(AsyncAPIView):
+    model = Article
+    form_class = SlowArticleForm
+    timeout = 0.3
+
+    async def perform_create(self, form: Any) -> Any:
+        hooks_run.append("perform_create")
+        await AuditEntry.objects.acreate(action="created", name=form.cleaned_data["slug"])
+        return await super().perform_create(form)
+
+
+urlpatterns = [
+    path("forgetful/", ForgetfulCreate.as_view()),
+    path("forgetful-form/", ForgetfulFormView.as_view()),
+    path("slow/", SlowCreate.as_view()),
+    path("api/slow/", SlowArticleAPI.as_view()),
+]
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    validating.clear()
+    release.clear()
+    hooks_run.clear()
+    yield
+    release.set()
+
+
+async def _join_handler_threads() -> None:
+    for thread in [t for t in threading.enumerate() if t.name.startswith("async-cbv-handler")]:
+        await asyncio.to_thread(thread.join, 10)
+        assert not thread.is_alive()
+
+
+@pytest.mark.parametrize(("url", "slug"), [("/forgetful/", "a"), ("/forgetful-form/", "b")])
+async def test_form_valid_without_a_response_is_a_500_and_writes_nothing(
+    url: str, slug: str
+) -> None:
+    client = AsyncClient(raise_request_exception=False)
+    response = await client.post(url, {"slug": slug, "title": "A"})
+    assert response.status_code == 500
+    assert not await Article.objects.filter(slug=slug).aexists()
+    assert not await AuditEntry.objects.aexists()
+
+
+async def test_form_valid_without_a_response_names_the_view() -> None:
+    with pytest.raises(ValueError, match=r"ForgetfulCreate\.form_valid\(\) didn't return"):
+        await AsyncClient().post("/forgetful/", {"slug": "c", "title": "C"})
+
+
+async def test_a_form_view_answered_while_validating_calls_no_form_valid() -> None:
+    response = await AsyncClient().post("/slow/", {"slug": "s", "title": "S"})
+    assert response.status_code == 504
+    assert validating.is_set()
+    release.set()
+    await _join_handler_threads()
+    assert hooks_run == []
+    assert not await Article.objects.filter(slug="s").aexists()
+
+
+async def test_an_api_create_answered_while_validating_calls_no_perform_create() -> None:
+    response = await AsyncClient().post(
+        "/api/slow/",
+        json.dumps({"slug": "t", "title": "T"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 504
+    assert validating.is_set()
+    release.set()
+    await _join_handler_threads()
+    assert hooks_run == []
+    assert not await Article.objects.filter(slug="t").aexists()
+    assert not await AuditEntry.objects.aexists()
