@@ -2,8 +2,9 @@
 
 - An atomic form view whose ``form_valid()`` returns no response is a 500 with nothing
   written (as Django's check, but before COMMIT), never the form shown again.
-- A request answered while its form validates (the view's ``timeout``) runs none of the
-  hooks that follow (``form_valid()``, ``perform_create()``, ``perform_destroy()``).
+- A request answered while its form validates, its hook runs, or its transaction waits
+  for SQLite's write lock (the view's ``timeout``) runs none of the hooks that follow
+  (``form_valid()``, ``perform_create()``, ``get_location()``, an object's ``delete()``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any
 
 import pytest
 from django import forms
+from django.db.backends.signals import connection_created
+from django.db.models.signals import pre_delete
 from django.http import HttpResponseBase
 from django.test import AsyncClient
 from django.urls import path
 
-from django_async_cbv import AsyncAPIView, AsyncCreateView, AsyncFormView
+from django_async_cbv import AsyncAPIView, AsyncCreateView, AsyncDeleteView, AsyncFormView
 from tests.models import Article, AuditEntry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -90,8 +93,40 @@ class SlowArticleAPI(AsyncAPIView):
         return await super().perform_create(form)
 
 
+class SlowHookAPI(AsyncAPIView):
+    """A plain-def ``perform_create()`` that is still running when the answer goes out."""
+
+    model = Article
+    fields = ["slug", "title", "body"]
+    timeout = 0.3
+
+    def perform_create(self, form: Any) -> Any:
+        validating.set()
+        release.wait(30)
+        return super().perform_create(form)
+
+    def get_location(self, obj: Any) -> str | None:
+        hooks_run.append("get_location")
+        return super().get_location(obj)  # type: ignore[no-any-return]
+
+
+class ArticleAPI(AsyncAPIView):
+    model = Article
+    fields = ["slug", "title", "body"]
+
+
+class SlowDelete(AsyncDeleteView):
+    model = Article
+    slug_field = "slug"
+    success_url = "/gone/"
+    timeout = 0.3
+
+
 urlpatterns = [
     path("forgetful/", ForgetfulCreate.as_view()),
+    path("api/slow-hook/", SlowHookAPI.as_view()),
+    path("delete/<slug:slug>/", SlowDelete.as_view()),
+    path("api/articles/", ArticleAPI.as_view()),
     path("forgetful-form/", ForgetfulFormView.as_view()),
     path("slow/", SlowCreate.as_view()),
     path("api/slow/", SlowArticleAPI.as_view()),
@@ -107,10 +142,18 @@ def _reset() -> Iterator[None]:
     release.set()
 
 
-async def _join_handler_threads() -> None:
+async def _after_the_abandoned_write() -> None:
+    """Return once the write of the answered request has ended: the process's writes to
+    SQLite take turns, so another write gets its turn only after it."""
     for thread in [t for t in threading.enumerate() if t.name.startswith("async-cbv-handler")]:
         await asyncio.to_thread(thread.join, 10)
         assert not thread.is_alive()
+    response = await AsyncClient().post(
+        "/api/articles/",
+        json.dumps({"slug": "after", "title": "After"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 201
 
 
 @pytest.mark.parametrize(("url", "slug"), [("/forgetful/", "a"), ("/forgetful-form/", "b")])
@@ -134,7 +177,7 @@ async def test_a_form_view_answered_while_validating_calls_no_form_valid() -> No
     assert response.status_code == 504
     assert validating.is_set()
     release.set()
-    await _join_handler_threads()
+    await _after_the_abandoned_write()
     assert hooks_run == []
     assert not await Article.objects.filter(slug="s").aexists()
 
@@ -148,7 +191,55 @@ async def test_an_api_create_answered_while_validating_calls_no_perform_create()
     assert response.status_code == 504
     assert validating.is_set()
     release.set()
-    await _join_handler_threads()
+    await _after_the_abandoned_write()
     assert hooks_run == []
     assert not await Article.objects.filter(slug="t").aexists()
     assert not await AuditEntry.objects.aexists()
+
+
+async def test_an_api_create_answered_during_its_hook_calls_no_get_location() -> None:
+    response = await AsyncClient().post(
+        "/api/slow-hook/",
+        json.dumps({"slug": "l", "title": "L"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 504
+    assert validating.is_set()
+    release.set()
+    await _after_the_abandoned_write()
+    assert hooks_run == []
+    assert not await Article.objects.filter(slug="l").aexists()
+
+
+def _wait_at_begin(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    """SQLite's ``BEGIN IMMEDIATE`` waiting for the lock that another process holds."""
+    if sql.startswith("BEGIN") and not release.is_set():
+        validating.set()
+        release.wait(30)
+    return execute(sql, params, many, context)
+
+
+def _install_wait(sender: Any, connection: Any, **kwargs: Any) -> None:
+    connection.execute_wrappers.append(_wait_at_begin)
+
+
+async def test_a_delete_answered_while_waiting_for_the_write_lock_deletes_nothing() -> None:
+    await Article.objects.acreate(slug="x", title="X")
+
+    def deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
+        hooks_run.append(f"pre_delete {instance.slug}")
+
+    pre_delete.connect(deleting, sender=Article)
+    connection_created.connect(_install_wait)
+    try:
+        response = await AsyncClient().delete("/delete/x/")
+        assert response.status_code == 504
+        assert validating.is_set()
+        release.set()
+        await _after_the_abandoned_write()
+    finally:
+        release.set()
+        connection_created.disconnect(_install_wait)
+        pre_delete.disconnect(deleting, sender=Article)
+    assert hooks_run == []
+    assert await Article.objects.filter(slug="x").aexists()

@@ -270,6 +270,7 @@ class WriteMixin:
             if obj is None:
                 obj = form.instance
             _refresh_stored(obj)
+            check_cancelled(abandoned)  # answered while the hook ran: no more hooks
             location = self.get_location(obj) if mode == CREATE else None
             return obj, location
 

@@ -371,7 +371,12 @@ class BaseDeleteView(FormMixin, BaseDetailView):
         self.object = obj = await call_hook(self.get_object)
         success_url = await call_hook(self.get_success_url)
         using = router.db_for_write(type(obj), instance=obj)
-        await _atomic_in_thread(using, lambda abandoned: obj.delete())
+
+        def delete(abandoned: threading.Event) -> None:
+            check_cancelled(abandoned)  # answered while waiting for the write lock
+            obj.delete()
+
+        await _atomic_in_thread(using, delete)
         return HttpResponseRedirect(success_url)
 
     async def get_success_url(self) -> str:
