@@ -60,10 +60,12 @@ adds the ``redis`` mark. Tests flush them themselves (``FLUSHALL``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
+from django.db.backends.signals import connection_created
 from django.test import override_settings
 
 from tests.asgi_servers import DEFAULT, AsgiErrorLogged, ServerKind, check_logs
@@ -455,3 +457,22 @@ def fresh_redis_state() -> Iterator[None]:
         pool.disconnect()
     ConnectionFactory._pools.clear()
     gc.collect()
+
+
+@pytest.fixture
+def request_connections_close() -> Iterator[None]:
+    """Let each request thread's connection really close when its request finishes.
+
+    Django ignores close() on an in-memory SQLite database, so the connection of every
+    thread a request ran in would be left to the garbage collector (a ResourceWarning
+    from Python 3.13 on). The test's own connection keeps the shared database alive.
+    """
+    main = threading.get_ident()
+
+    def closable(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if threading.get_ident() != main:
+            connection.is_in_memory_db = lambda: False
+
+    connection_created.connect(closable, weak=False)
+    yield
+    connection_created.disconnect(closable)

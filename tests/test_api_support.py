@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.http import HttpResponse
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from tests.models import Article, AuditEntry, Category, Widget
+
+T = TypeVar("T")
 
 URLS = "tests.test_api_support"
 PROBLEM = "application/problem+json"
@@ -193,3 +196,19 @@ def installed_items_app() -> Iterator[None]:
             with connection.schema_editor() as editor:
                 editor.delete_model(ItemEvent)
                 editor.delete_model(Item)
+
+
+async def in_own_thread(request: Callable[[], Awaitable[T]]) -> T:
+    """Send ``request()`` as an ASGI server does: each request with a thread of its own."""
+    async with ThreadSensitiveContext():
+        try:
+            return await request()
+        finally:
+            # The test client keeps connections open after a request (Django's own
+            # close on request_finished is off in tests): close this thread's.
+            await sync_to_async(connections.close_all)()
+
+
+async def post(client: AsyncClient, url: str, data: Any) -> Any:
+    """POST ``data`` as JSON, in a thread of its own (see :func:`in_own_thread`)."""
+    return await in_own_thread(lambda: send(client, "POST", url, data))

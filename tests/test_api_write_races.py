@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import threading
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import sync_to_async
 from django import forms
 from django.db import (
     DatabaseError,
@@ -31,9 +30,13 @@ from django_async_cbv.api import transactions, write_thread
 from django_async_cbv.api.transactions import AfterCommitError
 from django_async_cbv.api.uniqueness import run_deferred_checks
 from tests.models import Booking, Category, Listing, Place, Restaurant
-from tests.test_api_support import PROBLEM, body, send
+from tests.test_api_support import PROBLEM, body, post, send
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.urls(__name__),
+    pytest.mark.usefixtures("request_connections_close"),
+]
 
 entered = threading.Event()
 release = threading.Event()
@@ -111,39 +114,9 @@ urlpatterns = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _request_connections_close() -> Iterator[None]:
-    """Let each request thread's connection really close when its request finishes.
-
-    Django ignores close() on an in-memory SQLite database, so the connection of every
-    thread a request ran in would be left to the garbage collector (a ResourceWarning
-    from Python 3.13 on). The test's own connection keeps the shared database alive.
-    """
-    main = threading.get_ident()
-
-    def closable(sender: Any, connection: Any, **kwargs: Any) -> None:
-        if threading.get_ident() != main:
-            connection.is_in_memory_db = lambda: False
-
-    connection_created.connect(closable, weak=False)
-    yield
-    connection_created.disconnect(closable)
-
-
 @pytest.fixture
 def client() -> AsyncClient:
     return AsyncClient(raise_request_exception=False)
-
-
-async def post(client: AsyncClient, url: str, data: dict[str, Any]) -> Any:
-    """POST as an ASGI server does: each request with a thread of its own."""
-    async with ThreadSensitiveContext():
-        try:
-            return await send(client, "POST", url, data)
-        finally:
-            # The test client keeps connections open after a request (Django's own
-            # close on request_finished is off in tests): close this thread's.
-            await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

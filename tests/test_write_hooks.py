@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -25,8 +24,13 @@ from django.urls import path
 
 from django_async_cbv import AsyncAPIView, AsyncCreateView, AsyncDeleteView, AsyncFormView
 from tests.models import Article, AuditEntry
+from tests.test_api_support import in_own_thread, post
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.urls(__name__),
+    pytest.mark.usefixtures("request_connections_close"),
+]
 
 validating = threading.Event()
 release = threading.Event()
@@ -148,11 +152,7 @@ async def _after_the_abandoned_write() -> None:
     for thread in [t for t in threading.enumerate() if t.name.startswith("async-cbv-handler")]:
         await asyncio.to_thread(thread.join, 10)
         assert not thread.is_alive()
-    response = await AsyncClient().post(
-        "/api/articles/",
-        json.dumps({"slug": "after", "title": "After"}),
-        content_type="application/json",
-    )
+    response = await post(AsyncClient(), "/api/articles/", {"slug": "after", "title": "After"})
     assert response.status_code == 201
 
 
@@ -161,7 +161,7 @@ async def test_form_valid_without_a_response_is_a_500_and_writes_nothing(
     url: str, slug: str
 ) -> None:
     client = AsyncClient(raise_request_exception=False)
-    response = await client.post(url, {"slug": slug, "title": "A"})
+    response = await in_own_thread(lambda: client.post(url, {"slug": slug, "title": "A"}))
     assert response.status_code == 500
     assert not await Article.objects.filter(slug=slug).aexists()
     assert not await AuditEntry.objects.aexists()
@@ -169,11 +169,13 @@ async def test_form_valid_without_a_response_is_a_500_and_writes_nothing(
 
 async def test_form_valid_without_a_response_names_the_view() -> None:
     with pytest.raises(ValueError, match=r"ForgetfulCreate\.form_valid\(\) didn't return"):
-        await AsyncClient().post("/forgetful/", {"slug": "c", "title": "C"})
+        await in_own_thread(lambda: AsyncClient().post("/forgetful/", {"slug": "c", "title": "C"}))
 
 
 async def test_a_form_view_answered_while_validating_calls_no_form_valid() -> None:
-    response = await AsyncClient().post("/slow/", {"slug": "s", "title": "S"})
+    response = await in_own_thread(
+        lambda: AsyncClient().post("/slow/", {"slug": "s", "title": "S"})
+    )
     assert response.status_code == 504
     assert validating.is_set()
     release.set()
@@ -183,11 +185,7 @@ async def test_a_form_view_answered_while_validating_calls_no_form_valid() -> No
 
 
 async def test_an_api_create_answered_while_validating_calls_no_perform_create() -> None:
-    response = await AsyncClient().post(
-        "/api/slow/",
-        json.dumps({"slug": "t", "title": "T"}),
-        content_type="application/json",
-    )
+    response = await post(AsyncClient(), "/api/slow/", {"slug": "t", "title": "T"})
     assert response.status_code == 504
     assert validating.is_set()
     release.set()
@@ -198,11 +196,7 @@ async def test_an_api_create_answered_while_validating_calls_no_perform_create()
 
 
 async def test_an_api_create_answered_during_its_hook_calls_no_get_location() -> None:
-    response = await AsyncClient().post(
-        "/api/slow-hook/",
-        json.dumps({"slug": "l", "title": "L"}),
-        content_type="application/json",
-    )
+    response = await post(AsyncClient(), "/api/slow-hook/", {"slug": "l", "title": "L"})
     assert response.status_code == 504
     assert validating.is_set()
     release.set()
@@ -232,7 +226,7 @@ async def test_a_delete_answered_while_waiting_for_the_write_lock_deletes_nothin
     pre_delete.connect(deleting, sender=Article)
     connection_created.connect(_install_wait)
     try:
-        response = await AsyncClient().delete("/delete/x/")
+        response = await in_own_thread(lambda: AsyncClient().delete("/delete/x/"))
         assert response.status_code == 504
         assert validating.is_set()
         release.set()
