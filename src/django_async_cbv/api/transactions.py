@@ -176,7 +176,7 @@ def check_cancelled(abandoned: threading.Event) -> None:
 
     Called before committing, and before each hook that a write calls (``form_valid()``,
     ``perform_create()``, ...): a request already answered (a view ``timeout``, a client
-    gone) runs no more of the view's code.
+    gone) calls no further hook. A sync hook already running is not interrupted.
     """
     if abandoned.is_set():
         logger.warning("Rolled back a write: its request was cancelled before it committed")
