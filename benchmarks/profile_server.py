@@ -73,6 +73,9 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--filter", help="only list functions whose line contains this text")
     parser.add_argument("--idle", action="store_true", help="count idle (waiting) samples too")
+    parser.add_argument(
+        "--gil", action="store_true", help="sample only the thread holding the GIL (Python CPU)"
+    )
     args = parser.parse_args()
     if not 2 <= args.duration <= 60:
         parser.error("--duration must be between 2 and 60 seconds")
@@ -140,6 +143,8 @@ def main() -> int:
         ]  # fmt: skip
         if args.idle:
             cmd.append("--idle")
+        if args.gil:
+            cmd.append("--gil")
         spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(0.3)  # let py-spy attach before the load starts
         result = run_load(duration=args.duration, tag="pyspy", **load)
