@@ -22,6 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import OperationalError, connections, models, transaction
@@ -144,7 +146,8 @@ def abandon(abandoned: threading.Event) -> None:
         queue.wake(abandoned)
 
 
-class inserting:  # lower case: a context manager, used as a function is
+@contextmanager
+def inserting(instance: models.Model) -> Iterator[None]:
     """Make the next ``instance.save()`` insert, as ``QuerySet.create()`` does.
 
     Without ``force_insert``, saving an instance whose primary key is set (a
@@ -152,27 +155,20 @@ class inserting:  # lower case: a context manager, used as a function is
     insert is forced into every table of a multi-table-inheritance model, and
     only for the first save: a ``save()`` or receiver that saves again updates.
     """
+    cls = type(instance)
+    tables = (cls, *cls._meta.get_parent_list())
 
-    __slots__ = ("_instance",)
+    def save_once(*args: Any, **kwargs: Any) -> Any:
+        instance.__dict__.pop("save", None)
+        if not args and not any(kwargs.get(k) for k in ("force_update", "update_fields")):
+            kwargs.setdefault("force_insert", tables)
+        return cls.save(instance, *args, **kwargs)
 
-    def __init__(self, instance: models.Model) -> None:
-        self._instance = instance
-
-    def __enter__(self) -> None:
-        instance = self._instance
-        cls = type(instance)
-        tables = (cls, *cls._meta.get_parent_list())
-
-        def save_once(*args: Any, **kwargs: Any) -> Any:
-            instance.__dict__.pop("save", None)
-            if not args and not any(kwargs.get(k) for k in ("force_update", "update_fields")):
-                kwargs.setdefault("force_insert", tables)
-            return cls.save(instance, *args, **kwargs)
-
-        instance.save = save_once  # type: ignore[method-assign]
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        self._instance.__dict__.pop("save", None)
+    instance.save = save_once  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        instance.__dict__.pop("save", None)
 
 
 def check_cancelled(abandoned: threading.Event) -> None:
@@ -241,7 +237,8 @@ def lost_a_lock_race(error: BaseException) -> bool:
     return False
 
 
-class _begin_immediate:  # lower case: a context manager, used as a function is
+@contextmanager
+def _begin_immediate(connection: BaseDatabaseWrapper) -> Iterator[None]:
     """Make the next transaction ``connection`` begins on SQLite a ``BEGIN IMMEDIATE``.
 
     ``BEGIN IMMEDIATE`` takes the write lock (waiting for it within the busy
@@ -253,20 +250,15 @@ class _begin_immediate:  # lower case: a context manager, used as a function is
     ``transaction_mode`` (``OPTIONS["transaction_mode"]``), set here for the one
     ``BEGIN``; ``EXCLUSIVE`` takes the lock too and is kept.
     """
-
-    __slots__ = ("_connection", "_mode")
-
-    def __init__(self, connection: BaseDatabaseWrapper) -> None:
-        self._connection = connection
-        self._mode = getattr(connection, "transaction_mode", None)
-
-    def __enter__(self) -> None:
-        if self._mode not in _LOCKING_MODES:
-            self._connection.transaction_mode = "IMMEDIATE"  # type: ignore[attr-defined]
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        if self._mode not in _LOCKING_MODES:
-            self._connection.transaction_mode = self._mode  # type: ignore[attr-defined]
+    mode = getattr(connection, "transaction_mode", None)
+    if mode in _LOCKING_MODES:
+        yield
+        return
+    connection.transaction_mode = "IMMEDIATE"  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        connection.transaction_mode = mode  # type: ignore[attr-defined]
 
 
 class write_transaction:  # lower case: used as transaction.atomic() is
