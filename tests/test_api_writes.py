@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +13,6 @@ from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
 from django.db import connection, models, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models.signals import post_save
-from django.forms import BaseForm
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
@@ -461,31 +458,3 @@ def test_default_form_instances_do_not_share_mutable_field_state() -> None:
     assert first.fields["category"].queryset is not second.fields["category"].queryset
     assert first.fields["category"].widget is not second.fields["category"].widget
     assert form_class.base_fields["name"].required is True
-
-
-@pytest.mark.parametrize("method", ["POST", "PATCH"])
-async def test_a_saved_write_frees_its_form_with_its_request(
-    client: AsyncClient, method: str
-) -> None:
-    """The form of a saved write, its fields and its instance are freed when the request
-    is done, by reference counting: none of it waits for the cyclic garbage collector."""
-    url = "/widgets/"
-    if method == "PATCH":
-        url = f"/widgets/{(await make_widget(name='old')).pk}/"
-    forms_built: list[weakref.ReferenceType[Any]] = []
-    original = BaseForm.__init__
-
-    def init(self: BaseForm, *args: Any, **kwargs: Any) -> None:
-        forms_built.append(weakref.ref(self))
-        original(self, *args, **kwargs)
-
-    gc.collect()
-    gc.disable()
-    try:
-        with mock.patch.object(BaseForm, "__init__", init):
-            response = await send(client, method, url, widget_data())
-        assert response.status_code == (201 if method == "POST" else 200), response.content
-        assert len(forms_built) == 1
-        assert forms_built[0]() is None
-    finally:
-        gc.enable()

@@ -98,18 +98,6 @@ def _stored_otherwise(model: type[models.Model], native_json: bool) -> tuple[str
     )
 
 
-def _release_bound_fields(form: BaseModelForm[Any] | None) -> None:
-    """Drop the form's cached bound fields, which refer back to it.
-
-    A form and its bound fields refer to each other: left so, the form, its
-    fields, widgets and instance wait for the cyclic garbage collector. A bound
-    field asked for again is built anew, as Django builds it the first time.
-    """
-    cache = getattr(form, "_bound_fields_cache", None)
-    if isinstance(cache, dict):
-        cache.clear()
-
-
 class WriteMixin:
     """Forms, ``perform_*`` hooks and the transaction around every write."""
 
@@ -315,12 +303,7 @@ class WriteMixin:
                     return None
                 raise
 
-        try:
-            saved = await _in_write_thread(write)
-        except Exception:  # not a cancellation: the write's thread may still use the form
-            _release_bound_fields(self.form)
-            raise
-        _release_bound_fields(self.form)
+        saved = await _in_write_thread(write)
         if saved is None:
             assert self.form is not None
             raise invalid(
