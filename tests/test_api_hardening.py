@@ -20,6 +20,7 @@ from django.urls import path
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api import AsyncReadOnlyAPIView
 from tests.models import (
+    Appointment,
     AuditEntry,
     Category,
     Country,
@@ -71,6 +72,23 @@ class RectangleAPI(AsyncAPIView):
     read_only_fields = ["area"]
 
 
+class AppointmentAPI(AsyncAPIView):
+    model = Appointment
+
+
+class AppointmentForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A form of the view's own: it validates inside the write's transaction."""
+
+    class Meta:
+        model = Appointment
+        fields = ["title", "at", "span"]
+
+
+class AppointmentFormAPI(AsyncAPIView):
+    model = Appointment
+    form_class = AppointmentForm
+
+
 class ReloadingUserAPI(AsyncAPIView):
     """Reloads the session's user from the database: still a session user."""
 
@@ -105,6 +123,9 @@ urlpatterns = [
     path("countries/", CountryAPI.as_view()),
     path("countries/<str:code>/", CountryAPI.as_view(lookup_url_kwarg="code")),
     path("rectangles/<int:pk>/", RectangleAPI.as_view()),
+    path("appointments/", AppointmentAPI.as_view()),
+    path("appointments/<int:pk>/", AppointmentAPI.as_view()),
+    path("appointment-form/", AppointmentFormAPI.as_view()),
     path("reloading/", ReloadingUserAPI.as_view()),
     path("counting/", CountingAPI.as_view()),
 ]
@@ -272,6 +293,51 @@ async def test_patch_answers_the_generated_field_the_database_computed(
     response = await send(client, "PATCH", f"/rectangles/{rectangle.pk}/", {"width": 5})
     assert response.status_code == 200, response.content
     assert body(response)["area"] == 15
+
+
+# -- values at the edges of what a database stores -----------------------------------
+
+OUT_OF_RANGE = "Enter a date and time between 0001-01-01 and 9999-12-31 in UTC."
+
+
+@pytest.mark.parametrize("url", ["/appointments/", "/appointment-form/"])
+@pytest.mark.parametrize(
+    "at",
+    ["0001-01-01T00:00:00+05:00", "0001-01-01T04:59:59.999+05:00", "9999-12-31T23:59:59-05:00"],
+)
+async def test_a_datetime_outside_the_range_in_utc_is_a_field_error(
+    client: AsyncClient, url: str, at: str
+) -> None:
+    response = await send(client, "POST", url, {"at": at})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == {"at": [OUT_OF_RANGE]}
+    assert await Appointment.objects.acount() == 0
+
+
+async def test_a_naive_datetime_must_fit_once_made_utc(client: AsyncClient) -> None:
+    """Without an offset, a value is in the current time zone (here 5 hours behind UTC)."""
+    with override_settings(TIME_ZONE="America/New_York"):
+        response = await send(client, "POST", "/appointments/", {"at": "9999-12-31T19:00:00"})
+        assert body(response)["errors"] == {"at": [OUT_OF_RANGE]}
+        response = await send(client, "POST", "/appointments/", {"at": "9999-12-31T18:00:00"})
+    assert response.status_code == 201, response.content
+    assert body(response)["at"] == "9999-12-31T23:00:00+00:00"
+
+
+async def test_the_first_and_last_instants_are_stored_and_read_back(client: AsyncClient) -> None:
+    sent = {"0001-01-01T05:00:00+05:00": "0001-01-01T00:00:00+00:00"}
+    sent["9999-12-31T23:59:59.999999Z"] = "9999-12-31T23:59:59.999999+00:00"
+    for at, stored in sent.items():
+        response = await send(client, "POST", "/appointments/", {"at": at})
+        assert response.status_code == 201, response.content
+        assert body(response)["at"] == stored
+        response = await client.get(f"/appointments/{body(response)['id']}/")
+        assert body(response)["at"] == stored
+
+
+async def test_a_value_that_does_not_parse_keeps_the_forms_message(client: AsyncClient) -> None:
+    response = await send(client, "POST", "/appointments/", {"at": "soon"})
+    assert body(response)["errors"] == {"at": ["Enter a valid date/time."]}
 
 
 # -- forced inserts, concurrent updates, cancelled writes --------------------------------

@@ -21,7 +21,7 @@ from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.checks import check_views
-from tests.models import Category, Tag, Widget
+from tests.models import Appointment, Category, Tag, Widget
 from tests.test_api_support import PROBLEM, body, make_widget
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -42,10 +42,16 @@ class LookupsAPI(AsyncAPIView):
     filter_fields = {"quantity": ["gte"], "tag": ["exact"]}
 
 
+class AppointmentAPI(AsyncAPIView):
+    model = Appointment
+    filter_fields = ["at", "span"]
+
+
 urlpatterns = [
     path("widgets/", FilteredAPI.as_view()),
     path("widgets/<int:pk>/", FilteredAPI.as_view()),
     path("lookups/", LookupsAPI.as_view()),
+    path("appointments/", AppointmentAPI.as_view()),
 ]
 
 
@@ -72,6 +78,12 @@ async def names(client: AsyncClient, query: str, url: str = "/widgets/") -> list
     response = await client.get(f"{url}?{query}")
     assert response.status_code == 200, response.content
     return [w["name"] for w in body(response)["results"]]
+
+
+async def titles(client: AsyncClient, query: str) -> list[str]:
+    response = await client.get(f"/appointments/?{query}")
+    assert response.status_code == 200, response.content
+    return [a["title"] for a in body(response)["results"]]
 
 
 async def bad(client: AsyncClient, query: str, url: str = "/widgets/") -> dict[str, Any]:
@@ -144,6 +156,10 @@ async def test_unknown_and_empty_parameters_are_ignored(
         ("search=" + "+".join(["w"] * 11), "search"),
         ("search=a%00b", "search"),
         ("name=a%00b", "name"),
+        # Valid ISO 8601, but before 0001-01-01 or after 9999-12-31 once in UTC.
+        ("created__gte=0001-01-01T00:00:00%2B05:00", "created__gte"),
+        ("created=9999-12-31T23:59:59-05:00", "created"),
+        ("created__in=2026-01-01T00:00:00Z,0001-01-01T04:59:59%2B05:00", "created__in"),
     ],
 )
 async def test_a_bad_value_is_400_naming_the_parameter(
@@ -151,6 +167,45 @@ async def test_a_bad_value_is_400_naming_the_parameter(
 ) -> None:
     errors = await bad(client, query)
     assert list(errors) == [parameter]
+
+
+OUT_OF_RANGE = "Enter a date and time between 0001-01-01 and 9999-12-31 in UTC."
+
+
+async def test_datetimes_at_the_edges_of_the_range(client: AsyncClient) -> None:
+    """The first and last instants in UTC filter; an instant outside them is a 400."""
+    first = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+    last = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    await Appointment.objects.acreate(title="first", at=first)
+    await Appointment.objects.acreate(title="last", at=last)
+    url = "/appointments/"
+    assert await titles(client, "at=0001-01-01T00:00:00Z") == ["first"]
+    assert await titles(client, "at=0001-01-01T05:00:00%2B05:00") == ["first"]
+    assert await titles(client, "at__in=9999-12-31T23:59:59.999999Z,0001-01-01T00:00:00Z") == [
+        "first",
+        "last",
+    ]
+    errors = await bad(client, "at=0001-01-01T04:59:59.999999%2B05:00", url)
+    assert errors == {"at": [OUT_OF_RANGE]}
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "fits", "overflows"),
+    [
+        # Tokyo's local mean time in year 1 is 9:18:59 ahead of UTC.
+        ("Asia/Tokyo", "at__gte=0001-01-01T10:00:00", "at__gte=0001-01-01T09:00:00"),
+        ("America/New_York", "at__lte=9999-12-31T18:00:00", "at__lte=9999-12-31T19:00:00"),
+        ("America/New_York", "at__in=2026-01-01T00:00:00", "at__in=2026-01-01,9999-12-31T19:00"),
+    ],
+)
+async def test_a_naive_datetime_must_fit_once_made_utc(
+    client: AsyncClient, time_zone: str, fits: str, overflows: str
+) -> None:
+    """A value without an offset is in the current time zone; in UTC it must be in range."""
+    with override_settings(TIME_ZONE=time_zone):
+        assert await titles(client, fits) == []
+        errors = await bad(client, overflows, "/appointments/")
+    assert errors == {overflows.split("=")[0]: [OUT_OF_RANGE]}
 
 
 async def test_a_foreign_key_filter_with_a_uuid_target(client: AsyncClient) -> None:

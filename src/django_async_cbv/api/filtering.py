@@ -24,7 +24,7 @@ from django.db import models
 from django.db.models.fields import AutoFieldMixin
 from django.http import QueryDict
 
-from .input import invalid
+from .input import invalid, out_of_range
 
 __all__ = [
     "LOOKUPS",
@@ -107,7 +107,12 @@ def direct_field(
 
 
 def _value_parser(field: models.Field[Any, Any]) -> Parser:
-    """Parse one query-string value as the model field's form field would."""
+    """Parse one query-string value as the model field's form field would.
+
+    The value must also pass the field's validators (e.g. the database's integer
+    range) and be storable (a datetime in range once in UTC): anything else is a
+    ValidationError.
+    """
     target: Any = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
     form_field: forms.Field | None
     if isinstance(target, models.BooleanField):
@@ -124,6 +129,9 @@ def _value_parser(field: models.Field[Any, Any]) -> Parser:
             raise ValidationError("Enter true or false.")
         if value is not None:
             target.run_validators(value)  # e.g. the database's integer range
+            problem = out_of_range(value)
+            if problem is not None:
+                raise ValidationError(str(problem))
         return value
 
     return parse
