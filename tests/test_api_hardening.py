@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
 from typing import Any
 from unittest import mock
@@ -298,6 +299,8 @@ async def test_patch_answers_the_generated_field_the_database_computed(
 # -- values at the edges of what a database stores -----------------------------------
 
 OUT_OF_RANGE = "Enter a date and time between 0001-01-01 and 9999-12-31 in UTC."
+TOO_LONG = "Enter a duration between -106751991 and 106751991 days."
+NOON = "2026-01-01T12:00:00Z"
 
 
 @pytest.mark.parametrize("url", ["/appointments/", "/appointment-form/"])
@@ -335,9 +338,41 @@ async def test_the_first_and_last_instants_are_stored_and_read_back(client: Asyn
         assert body(response)["at"] == stored
 
 
+@pytest.mark.parametrize("url", ["/appointments/", "/appointment-form/"])
+@pytest.mark.parametrize(
+    "span", ["999999999 00:00:00", "-999999999 00:00:00", "106751991 00:00:00.000001"]
+)
+async def test_a_duration_past_64_bits_of_microseconds_is_a_field_error(
+    client: AsyncClient, url: str, span: str
+) -> None:
+    response = await send(client, "POST", url, {"at": NOON, "span": span})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == {"span": [TOO_LONG]}
+    assert await Appointment.objects.acount() == 0
+
+
+async def test_the_longest_durations_are_stored_and_read_back(client: AsyncClient) -> None:
+    for span, stored in [("106751991 00:00:00", "P106751991DT00H00M00S"), ("-1", "-P0DT00H00M01S")]:
+        response = await send(client, "POST", "/appointments/", {"at": NOON, "span": span})
+        assert response.status_code == 201, response.content
+        assert body(response)["span"] == stored
+    appointment = await Appointment.objects.aget(span=datetime.timedelta(days=106751991))
+    url = f"/appointments/{appointment.pk}/"
+    response = await send(client, "PATCH", url, {"span": "-106751991 00:00:00"})
+    assert body(response)["span"] == "-P106751991DT00H00M00S"
+    response = await send(client, "PATCH", url, {"span": "-106751992 00:00:00"})
+    assert body(response)["errors"] == {"span": [TOO_LONG]}
+    response = await send(client, "PATCH", url, {"at": "0001-01-01T00:00:00+00:01"})
+    assert body(response)["errors"] == {"at": [OUT_OF_RANGE]}
+    assert (await Appointment.objects.aget(pk=appointment.pk)).span.days == -106751991
+
+
 async def test_a_value_that_does_not_parse_keeps_the_forms_message(client: AsyncClient) -> None:
-    response = await send(client, "POST", "/appointments/", {"at": "soon"})
-    assert body(response)["errors"] == {"at": ["Enter a valid date/time."]}
+    response = await send(client, "POST", "/appointments/", {"at": "soon", "span": "long"})
+    assert body(response)["errors"] == {
+        "at": ["Enter a valid date/time."],
+        "span": ["Enter a valid duration."],
+    }
 
 
 # -- forced inserts, concurrent updates, cancelled writes --------------------------------

@@ -208,6 +208,34 @@ async def test_a_naive_datetime_must_fit_once_made_utc(
     assert errors == {overflows.split("=")[0]: [OUT_OF_RANGE]}
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "span=999999999%2000:00:00",
+        "span=-999999999%2000:00:00",
+        "span=106751992%2000:00:00",
+        "span__in=1,106751991%2000:00:01",
+    ],
+)
+async def test_a_duration_past_64_bits_of_microseconds_is_400(
+    client: AsyncClient, query: str
+) -> None:
+    """SQLite and MySQL store microseconds in a 64-bit integer; longer is a 400 everywhere."""
+    errors = await bad(client, query, "/appointments/")
+    assert errors == {
+        query.split("=")[0]: ["Enter a duration between -106751991 and 106751991 days."]
+    }
+
+
+async def test_the_longest_durations_filter(client: AsyncClient) -> None:
+    longest = datetime.timedelta(days=106751991)
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    await Appointment.objects.acreate(title="long", at=now, span=longest)
+    await Appointment.objects.acreate(title="negative", at=now, span=-longest)
+    assert await titles(client, "span=106751991%2000:00:00") == ["long"]
+    assert await titles(client, "span__in=-106751991%2000:00:00,1") == ["negative"]
+
+
 async def test_a_foreign_key_filter_with_a_uuid_target(client: AsyncClient) -> None:
     tag = await Tag.objects.acreate(label="red")
     await make_widget(name="tagged", tag=tag)

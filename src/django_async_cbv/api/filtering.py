@@ -110,8 +110,8 @@ def _value_parser(field: models.Field[Any, Any]) -> Parser:
     """Parse one query-string value as the model field's form field would.
 
     The value must also pass the field's validators (e.g. the database's integer
-    range) and be storable (a datetime in range once in UTC): anything else is a
-    ValidationError.
+    range) and be storable (a datetime in range once in UTC, a duration that
+    fits in 64 bits of microseconds): anything else is a ValidationError.
     """
     target: Any = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
     form_field: forms.Field | None

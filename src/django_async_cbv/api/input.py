@@ -2,9 +2,9 @@
 
 An :class:`InputPlan` checks the JSON type of every value against the form field
 that will receive it and prepares it, so that forms never stringify a list into a
-``CharField`` or re-parse a JSON string. Integers and datetimes must also fit what
-databases store (see :func:`out_of_range`), so that a value the form accepts never
-overflows in the database. It also knows which fields a write mode leaves out:
+``CharField`` or re-parse a JSON string. Integers, datetimes and durations must also
+fit what databases store (see :func:`out_of_range`), so that a value the form accepts
+never overflows in the database. It also knows which fields a write mode leaves out:
 omitted fields with a model default on create, every field not sent on a partial
 update, and the primary key after creation.
 """
@@ -34,6 +34,7 @@ from django_async_cbv.exceptions import ProblemError
 
 __all__ = [
     "CREATE",
+    "MAX_DURATION",
     "PARTIAL",
     "UPDATE",
     "InputPlan",
@@ -47,6 +48,9 @@ UPDATE: Final = "update"
 PARTIAL: Final = "partial"
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: The longest duration accepted, either way: SQLite and MySQL store a duration as
+#: its microseconds in a signed 64-bit integer, which holds a little more than this.
+MAX_DURATION: Final = datetime.timedelta(days=106_751_991)
 
 
 def out_of_range(value: Any) -> str | Promise | None:
@@ -54,8 +58,8 @@ def out_of_range(value: Any) -> str | Promise | None:
 
     A datetime must lie between 0001-01-01 and 9999-12-31 once converted to UTC
     (with ``USE_TZ``, a naive one is in the current time zone): databases convert
-    it, and Python cannot represent a datetime outside that range. Other values
-    are not checked.
+    it, and Python cannot represent a datetime outside that range. A duration
+    must be at most :data:`MAX_DURATION` long. Other values are not checked.
     """
     if isinstance(value, datetime.datetime):
         if not settings.USE_TZ:
@@ -66,6 +70,8 @@ def out_of_range(value: Any) -> str | Promise | None:
             value.astimezone(datetime.UTC)
         except OverflowError:
             return _("Enter a date and time between 0001-01-01 and 9999-12-31 in UTC.")
+    elif isinstance(value, datetime.timedelta) and not -MAX_DURATION <= value <= MAX_DURATION:
+        return _("Enter a duration between -106751991 and 106751991 days.")
     return None
 
 
@@ -221,9 +227,9 @@ def _check_for(field: forms.Field) -> Check | None:
         return _number
     if isinstance(field, forms.IntegerField):
         return _integer
-    if isinstance(field, forms.DateTimeField):
+    if isinstance(field, forms.DateTimeField | forms.DurationField):
         return _in_range(field)
-    if isinstance(field, forms.CharField | BaseTemporalField | forms.DurationField):
+    if isinstance(field, forms.CharField | BaseTemporalField):
         return _string
     return None  # a custom field: the form alone decides
 
