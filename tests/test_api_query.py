@@ -21,7 +21,8 @@ from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.checks import check_views
-from tests.models import Appointment, Category, Tag, Widget
+from django_async_cbv.openapi import build_document
+from tests.models import Appointment, Category, Rectangle, Tag, Widget
 from tests.test_api_support import PROBLEM, body, make_widget
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -47,11 +48,19 @@ class AppointmentAPI(AsyncAPIView):
     filter_fields = ["at", "span"]
 
 
+class RectangleAPI(AsyncAPIView):
+    model = Rectangle
+    fields = ["width", "height", "area"]
+    read_only_fields = ["area"]
+    filter_fields = ["area"]
+
+
 urlpatterns = [
     path("widgets/", FilteredAPI.as_view()),
     path("widgets/<int:pk>/", FilteredAPI.as_view()),
     path("lookups/", LookupsAPI.as_view()),
     path("appointments/", AppointmentAPI.as_view()),
+    path("rectangles/", RectangleAPI.as_view()),
 ]
 
 
@@ -236,6 +245,53 @@ async def test_the_longest_durations_filter(client: AsyncClient) -> None:
     assert await titles(client, "span__in=-106751991%2000:00:00,1") == ["negative"]
 
 
+async def test_a_generated_field_filters_as_its_output_field(client: AsyncClient) -> None:
+    """``area`` is computed by the database; its values are parsed as the integers it holds."""
+    for width, height in [(2, 3), (4, 5), (1, 1)]:
+        await Rectangle.objects.acreate(width=width, height=height)
+
+    async def areas(query: str) -> list[int]:
+        response = await client.get(f"/rectangles/?{query}")
+        assert response.status_code == 200, response.content
+        return [r["area"] for r in body(response)["results"]]
+
+    for query in ["area=abc", "area__in=1,abc", "area__gt=1.5", "area=99999999999999999999"]:
+        assert list(await bad(client, query, "/rectangles/")) == [query.split("=")[0]]
+    assert await areas("area=6") == [6]
+    assert await areas("area__in=1,%2020") == [20, 1]
+    assert await areas("area__gte=6&area__lt=20") == [6]
+    assert [p.name for p in RectangleAPI.get_query_parameters()][:6] == [
+        "area",
+        "area__in",
+        "area__gt",
+        "area__gte",
+        "area__lt",
+        "area__lte",
+    ]
+
+
+def schema_of(document: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    return document["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+
+
+def test_the_openapi_document_describes_a_generated_field_as_its_output_field() -> None:
+    document = build_document("Query", "1", urlconf=__name__)
+    operation = document["paths"]["/rectangles/"]["get"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert [name for name in params if name.startswith("area")] == [
+        "area",
+        "area__in",
+        "area__gte",
+        "area__lte",
+        "area__gt",
+        "area__lt",
+    ]
+    assert params["area"]["type"] == params["area__gte"]["type"] == "integer"
+    response = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    item = schema_of(document, schema_of(document, response)["properties"]["results"]["items"])
+    assert item["properties"]["area"]["type"] == "integer"
+
+
 async def test_a_foreign_key_filter_with_a_uuid_target(client: AsyncClient) -> None:
     tag = await Tag.objects.acreate(label="red")
     await make_widget(name="tagged", tag=tag)
@@ -413,6 +469,42 @@ class Paged(models.Model):
 
     def __str__(self) -> str:
         return str(self.page)
+
+
+class Labelled(models.Model):
+    """Generated fields whose output fields cannot be filtered, or range-compared."""
+
+    name = models.CharField(max_length=20)
+    details = models.JSONField()
+    label = models.GeneratedField(
+        expression=models.F("name"), output_field=models.CharField(max_length=20), db_persist=True
+    )
+    extra = models.GeneratedField(
+        expression=models.F("details"), output_field=models.JSONField(), db_persist=True
+    )
+
+    class Meta:
+        app_label = "tests"
+        managed = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pytest.mark.parametrize(
+    ("filter_fields", "message"),
+    [
+        (["extra"], "names 'extra', a GeneratedField (JSONField), which cannot be filtered"),
+        ({"label": ["gte"]}, "'label' is a GeneratedField (CharField): range lookups fit"),
+    ],
+)
+def test_a_generated_field_is_configured_as_its_output_field(
+    filter_fields: Any, message: str
+) -> None:
+    assert Labelled.check() == []
+    view_class = type("Generated", (AsyncAPIView,), {"model": Labelled})
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        view_class.as_view(filter_fields=filter_fields)
 
 
 def test_a_filter_may_not_take_a_parameter_of_the_list() -> None:
