@@ -137,6 +137,17 @@ class Rectangle(models.Model):
         return f"{self.width}x{self.height}"
 
 
+class Appointment(models.Model):
+    """A writable date and time and a duration, at the edges of what databases store."""
+
+    title = models.CharField(max_length=40, blank=True)
+    at = models.DateTimeField()
+    span = models.DurationField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Slugged(models.Model):
     """Its own save() saves a second time, updating one field, as many models do."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
 from typing import Any
 from unittest import mock
@@ -20,6 +21,7 @@ from django.urls import path
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api import AsyncReadOnlyAPIView
 from tests.models import (
+    Appointment,
     AuditEntry,
     Category,
     Country,
@@ -71,6 +73,23 @@ class RectangleAPI(AsyncAPIView):
     read_only_fields = ["area"]
 
 
+class AppointmentAPI(AsyncAPIView):
+    model = Appointment
+
+
+class AppointmentForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A form of the view's own: it validates inside the write's transaction."""
+
+    class Meta:
+        model = Appointment
+        fields = ["title", "at", "span"]
+
+
+class AppointmentFormAPI(AsyncAPIView):
+    model = Appointment
+    form_class = AppointmentForm
+
+
 class ReloadingUserAPI(AsyncAPIView):
     """Reloads the session's user from the database: still a session user."""
 
@@ -105,6 +124,9 @@ urlpatterns = [
     path("countries/", CountryAPI.as_view()),
     path("countries/<str:code>/", CountryAPI.as_view(lookup_url_kwarg="code")),
     path("rectangles/<int:pk>/", RectangleAPI.as_view()),
+    path("appointments/", AppointmentAPI.as_view()),
+    path("appointments/<int:pk>/", AppointmentAPI.as_view()),
+    path("appointment-form/", AppointmentFormAPI.as_view()),
     path("reloading/", ReloadingUserAPI.as_view()),
     path("counting/", CountingAPI.as_view()),
 ]
@@ -272,6 +294,85 @@ async def test_patch_answers_the_generated_field_the_database_computed(
     response = await send(client, "PATCH", f"/rectangles/{rectangle.pk}/", {"width": 5})
     assert response.status_code == 200, response.content
     assert body(response)["area"] == 15
+
+
+# -- values at the edges of what a database stores -----------------------------------
+
+OUT_OF_RANGE = "Enter a date and time between 0001-01-01 and 9999-12-31 in UTC."
+TOO_LONG = "Enter a duration between -106751991 and 106751991 days."
+NOON = "2026-01-01T12:00:00Z"
+
+
+@pytest.mark.parametrize("url", ["/appointments/", "/appointment-form/"])
+@pytest.mark.parametrize(
+    "at",
+    ["0001-01-01T00:00:00+05:00", "0001-01-01T04:59:59.999+05:00", "9999-12-31T23:59:59-05:00"],
+)
+async def test_a_datetime_outside_the_range_in_utc_is_a_field_error(
+    client: AsyncClient, url: str, at: str
+) -> None:
+    response = await send(client, "POST", url, {"at": at})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == {"at": [OUT_OF_RANGE]}
+    assert await Appointment.objects.acount() == 0
+
+
+async def test_a_naive_datetime_must_fit_once_made_utc(client: AsyncClient) -> None:
+    """Without an offset, a value is in the current time zone (here 5 hours behind UTC)."""
+    with override_settings(TIME_ZONE="America/New_York"):
+        response = await send(client, "POST", "/appointments/", {"at": "9999-12-31T19:00:00"})
+        assert body(response)["errors"] == {"at": [OUT_OF_RANGE]}
+        response = await send(client, "POST", "/appointments/", {"at": "9999-12-31T18:00:00"})
+    assert response.status_code == 201, response.content
+    assert body(response)["at"] == "9999-12-31T23:00:00+00:00"
+
+
+async def test_the_first_and_last_instants_are_stored_and_read_back(client: AsyncClient) -> None:
+    sent = {"0001-01-01T05:00:00+05:00": "0001-01-01T00:00:00+00:00"}
+    sent["9999-12-31T23:59:59.999999Z"] = "9999-12-31T23:59:59.999999+00:00"
+    for at, stored in sent.items():
+        response = await send(client, "POST", "/appointments/", {"at": at})
+        assert response.status_code == 201, response.content
+        assert body(response)["at"] == stored
+        response = await client.get(f"/appointments/{body(response)['id']}/")
+        assert body(response)["at"] == stored
+
+
+@pytest.mark.parametrize("url", ["/appointments/", "/appointment-form/"])
+@pytest.mark.parametrize(
+    "span", ["999999999 00:00:00", "-999999999 00:00:00", "106751991 00:00:00.000001"]
+)
+async def test_a_duration_past_64_bits_of_microseconds_is_a_field_error(
+    client: AsyncClient, url: str, span: str
+) -> None:
+    response = await send(client, "POST", url, {"at": NOON, "span": span})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == {"span": [TOO_LONG]}
+    assert await Appointment.objects.acount() == 0
+
+
+async def test_the_longest_durations_are_stored_and_read_back(client: AsyncClient) -> None:
+    for span, stored in [("106751991 00:00:00", "P106751991DT00H00M00S"), ("-1", "-P0DT00H00M01S")]:
+        response = await send(client, "POST", "/appointments/", {"at": NOON, "span": span})
+        assert response.status_code == 201, response.content
+        assert body(response)["span"] == stored
+    appointment = await Appointment.objects.aget(span=datetime.timedelta(days=106751991))
+    url = f"/appointments/{appointment.pk}/"
+    response = await send(client, "PATCH", url, {"span": "-106751991 00:00:00"})
+    assert body(response)["span"] == "-P106751991DT00H00M00S"
+    response = await send(client, "PATCH", url, {"span": "-106751992 00:00:00"})
+    assert body(response)["errors"] == {"span": [TOO_LONG]}
+    response = await send(client, "PATCH", url, {"at": "0001-01-01T00:00:00+00:01"})
+    assert body(response)["errors"] == {"at": [OUT_OF_RANGE]}
+    assert (await Appointment.objects.aget(pk=appointment.pk)).span.days == -106751991
+
+
+async def test_a_value_that_does_not_parse_keeps_the_forms_message(client: AsyncClient) -> None:
+    response = await send(client, "POST", "/appointments/", {"at": "soon", "span": "long"})
+    assert body(response)["errors"] == {
+        "at": ["Enter a valid date/time."],
+        "span": ["Enter a valid duration."],
+    }
 
 
 # -- forced inserts, concurrent updates, cancelled writes --------------------------------

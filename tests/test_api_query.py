@@ -21,7 +21,8 @@ from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.checks import check_views
-from tests.models import Category, Tag, Widget
+from django_async_cbv.openapi import build_document
+from tests.models import Appointment, Category, Rectangle, Tag, Widget
 from tests.test_api_support import PROBLEM, body, make_widget
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -42,10 +43,24 @@ class LookupsAPI(AsyncAPIView):
     filter_fields = {"quantity": ["gte"], "tag": ["exact"]}
 
 
+class AppointmentAPI(AsyncAPIView):
+    model = Appointment
+    filter_fields = ["at", "span"]
+
+
+class RectangleAPI(AsyncAPIView):
+    model = Rectangle
+    fields = ["width", "height", "area"]
+    read_only_fields = ["area"]
+    filter_fields = ["area"]
+
+
 urlpatterns = [
     path("widgets/", FilteredAPI.as_view()),
     path("widgets/<int:pk>/", FilteredAPI.as_view()),
     path("lookups/", LookupsAPI.as_view()),
+    path("appointments/", AppointmentAPI.as_view()),
+    path("rectangles/", RectangleAPI.as_view()),
 ]
 
 
@@ -72,6 +87,12 @@ async def names(client: AsyncClient, query: str, url: str = "/widgets/") -> list
     response = await client.get(f"{url}?{query}")
     assert response.status_code == 200, response.content
     return [w["name"] for w in body(response)["results"]]
+
+
+async def titles(client: AsyncClient, query: str) -> list[str]:
+    response = await client.get(f"/appointments/?{query}")
+    assert response.status_code == 200, response.content
+    return [a["title"] for a in body(response)["results"]]
 
 
 async def bad(client: AsyncClient, query: str, url: str = "/widgets/") -> dict[str, Any]:
@@ -144,6 +165,10 @@ async def test_unknown_and_empty_parameters_are_ignored(
         ("search=" + "+".join(["w"] * 11), "search"),
         ("search=a%00b", "search"),
         ("name=a%00b", "name"),
+        # Valid ISO 8601, but before 0001-01-01 or after 9999-12-31 once in UTC.
+        ("created__gte=0001-01-01T00:00:00%2B05:00", "created__gte"),
+        ("created=9999-12-31T23:59:59-05:00", "created"),
+        ("created__in=2026-01-01T00:00:00Z,0001-01-01T04:59:59%2B05:00", "created__in"),
     ],
 )
 async def test_a_bad_value_is_400_naming_the_parameter(
@@ -151,6 +176,120 @@ async def test_a_bad_value_is_400_naming_the_parameter(
 ) -> None:
     errors = await bad(client, query)
     assert list(errors) == [parameter]
+
+
+OUT_OF_RANGE = "Enter a date and time between 0001-01-01 and 9999-12-31 in UTC."
+
+
+async def test_datetimes_at_the_edges_of_the_range(client: AsyncClient) -> None:
+    """The first and last instants in UTC filter; an instant outside them is a 400."""
+    first = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+    last = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    await Appointment.objects.acreate(title="first", at=first)
+    await Appointment.objects.acreate(title="last", at=last)
+    url = "/appointments/"
+    assert await titles(client, "at=0001-01-01T00:00:00Z") == ["first"]
+    assert await titles(client, "at=0001-01-01T05:00:00%2B05:00") == ["first"]
+    assert await titles(client, "at__in=9999-12-31T23:59:59.999999Z,0001-01-01T00:00:00Z") == [
+        "first",
+        "last",
+    ]
+    errors = await bad(client, "at=0001-01-01T04:59:59.999999%2B05:00", url)
+    assert errors == {"at": [OUT_OF_RANGE]}
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "fits", "overflows"),
+    [
+        # Tokyo's local mean time in year 1 is 9:18:59 ahead of UTC.
+        ("Asia/Tokyo", "at__gte=0001-01-01T10:00:00", "at__gte=0001-01-01T09:00:00"),
+        ("America/New_York", "at__lte=9999-12-31T18:00:00", "at__lte=9999-12-31T19:00:00"),
+        ("America/New_York", "at__in=2026-01-01T00:00:00", "at__in=2026-01-01,9999-12-31T19:00"),
+    ],
+)
+async def test_a_naive_datetime_must_fit_once_made_utc(
+    client: AsyncClient, time_zone: str, fits: str, overflows: str
+) -> None:
+    """A value without an offset is in the current time zone; in UTC it must be in range."""
+    with override_settings(TIME_ZONE=time_zone):
+        assert await titles(client, fits) == []
+        errors = await bad(client, overflows, "/appointments/")
+    assert errors == {overflows.split("=")[0]: [OUT_OF_RANGE]}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "span=999999999%2000:00:00",
+        "span=-999999999%2000:00:00",
+        "span=106751992%2000:00:00",
+        "span__in=1,106751991%2000:00:01",
+    ],
+)
+async def test_a_duration_past_64_bits_of_microseconds_is_400(
+    client: AsyncClient, query: str
+) -> None:
+    """SQLite and MySQL store microseconds in a 64-bit integer; longer is a 400 everywhere."""
+    errors = await bad(client, query, "/appointments/")
+    assert errors == {
+        query.split("=")[0]: ["Enter a duration between -106751991 and 106751991 days."]
+    }
+
+
+async def test_the_longest_durations_filter(client: AsyncClient) -> None:
+    longest = datetime.timedelta(days=106751991)
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    await Appointment.objects.acreate(title="long", at=now, span=longest)
+    await Appointment.objects.acreate(title="negative", at=now, span=-longest)
+    assert await titles(client, "span=106751991%2000:00:00") == ["long"]
+    assert await titles(client, "span__in=-106751991%2000:00:00,1") == ["negative"]
+
+
+async def test_a_generated_field_filters_as_its_output_field(client: AsyncClient) -> None:
+    """``area`` is computed by the database; its values are parsed as the integers it holds."""
+    for width, height in [(2, 3), (4, 5), (1, 1)]:
+        await Rectangle.objects.acreate(width=width, height=height)
+
+    async def areas(query: str) -> list[int]:
+        response = await client.get(f"/rectangles/?{query}")
+        assert response.status_code == 200, response.content
+        return [r["area"] for r in body(response)["results"]]
+
+    for query in ["area=abc", "area__in=1,abc", "area__gt=1.5", "area=99999999999999999999"]:
+        assert list(await bad(client, query, "/rectangles/")) == [query.split("=")[0]]
+    assert await areas("area=6") == [6]
+    assert await areas("area__in=1,%2020") == [20, 1]
+    assert await areas("area__gte=6&area__lt=20") == [6]
+    assert [p.name for p in RectangleAPI.get_query_parameters()][:6] == [
+        "area",
+        "area__in",
+        "area__gt",
+        "area__gte",
+        "area__lt",
+        "area__lte",
+    ]
+
+
+def schema_of(document: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    return document["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]  # type: ignore[no-any-return]
+
+
+def test_the_openapi_document_describes_a_generated_field_as_its_output_field() -> None:
+    document = build_document("Query", "1", urlconf=__name__)
+    operation = document["paths"]["/rectangles/"]["get"]
+    params = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert [name for name in params if name.startswith("area")] == [
+        "area",
+        "area__in",
+        "area__gte",
+        "area__lte",
+        "area__gt",
+        "area__lt",
+    ]
+    assert params["area"]["type"] == params["area__gte"]["type"] == "integer"
+    response = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    item = schema_of(document, schema_of(document, response)["properties"]["results"]["items"])
+    assert item["properties"]["area"]["type"] == "integer"
 
 
 async def test_a_foreign_key_filter_with_a_uuid_target(client: AsyncClient) -> None:
@@ -330,6 +469,42 @@ class Paged(models.Model):
 
     def __str__(self) -> str:
         return str(self.page)
+
+
+class Labelled(models.Model):
+    """Generated fields whose output fields cannot be filtered, or range-compared."""
+
+    name = models.CharField(max_length=20)
+    details = models.JSONField()
+    label = models.GeneratedField(
+        expression=models.F("name"), output_field=models.CharField(max_length=20), db_persist=True
+    )
+    extra = models.GeneratedField(
+        expression=models.F("details"), output_field=models.JSONField(), db_persist=True
+    )
+
+    class Meta:
+        app_label = "tests"
+        managed = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pytest.mark.parametrize(
+    ("filter_fields", "message"),
+    [
+        (["extra"], "names 'extra', a GeneratedField (JSONField), which cannot be filtered"),
+        ({"label": ["gte"]}, "'label' is a GeneratedField (CharField): range lookups fit"),
+    ],
+)
+def test_a_generated_field_is_configured_as_its_output_field(
+    filter_fields: Any, message: str
+) -> None:
+    assert Labelled.check() == []
+    view_class = type("Generated", (AsyncAPIView,), {"model": Labelled})
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        view_class.as_view(filter_fields=filter_fields)
 
 
 def test_a_filter_may_not_take_a_parameter_of_the_list() -> None:

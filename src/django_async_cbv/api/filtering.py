@@ -24,7 +24,7 @@ from django.db import models
 from django.db.models.fields import AutoFieldMixin
 from django.http import QueryDict
 
-from .input import invalid
+from .input import invalid, out_of_range
 
 __all__ = [
     "LOOKUPS",
@@ -35,6 +35,7 @@ __all__ = [
     "QueryPlan",
     "compile_query",
     "direct_field",
+    "value_field",
 ]
 
 #: The lookups a filter field may have; ``exact`` and ``in`` fit every field.
@@ -106,9 +107,30 @@ def direct_field(
     return field
 
 
+def value_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
+    """Return the field whose values ``field`` holds.
+
+    A foreign key holds its target's values; a ``GeneratedField`` those of its
+    ``output_field``.
+    """
+    target: Any = field
+    while True:
+        if target.is_relation:
+            target = target.target_field
+        elif getattr(target, "generated", False) and hasattr(target, "output_field"):
+            target = target.output_field
+        else:
+            return target  # type: ignore[no-any-return]
+
+
 def _value_parser(field: models.Field[Any, Any]) -> Parser:
-    """Parse one query-string value as the model field's form field would."""
-    target: Any = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
+    """Parse one query-string value as the model field's form field would.
+
+    The value must also pass the field's validators (e.g. the database's integer
+    range) and be storable (a datetime in range once in UTC, a duration that
+    fits in 64 bits of microseconds): anything else is a ValidationError.
+    """
+    target: Any = value_field(field)
     form_field: forms.Field | None
     if isinstance(target, models.BooleanField):
         form_field = forms.NullBooleanField()
@@ -124,6 +146,9 @@ def _value_parser(field: models.Field[Any, Any]) -> Parser:
             raise ValidationError("Enter true or false.")
         if value is not None:
             target.run_validators(value)  # e.g. the database's integer range
+            problem = out_of_range(value)
+            if problem is not None:
+                raise ValidationError(str(problem))
         return value
 
     return parse
@@ -242,6 +267,14 @@ class QueryPlan:
         return tuple(keys)
 
 
+def _kind(field: models.Field[Any, Any], held: models.Field[Any, Any]) -> str:
+    """Name the type of ``field`` in a message, e.g. ``GeneratedField (JSONField)``."""
+    kind = type(field).__name__
+    if not field.is_relation and held is not field:
+        kind += f" ({type(held).__name__})"
+    return kind
+
+
 @functools.lru_cache(maxsize=256)
 def _compile(
     owner: str,
@@ -254,12 +287,14 @@ def _compile(
     parameters: list[QueryParameter] = []
     for name, lookups in filter_spec:
         field = direct_field(owner, "filter_fields", model, name)
-        if isinstance(field, _UNFILTERABLE):
+        held = value_field(field)
+        kind = _kind(field, held)
+        if isinstance(held, _UNFILTERABLE):
             raise ImproperlyConfigured(
-                f"{owner}.filter_fields names {name!r}, a {type(field).__name__}, which "
+                f"{owner}.filter_fields names {name!r}, a {kind}, which "
                 "cannot be filtered on from the query string."
             )
-        comparable = isinstance(field, _COMPARABLE) and not field.is_relation
+        comparable = isinstance(held, _COMPARABLE) and not field.is_relation
         if lookups is None:
             lookups = LOOKUPS if comparable else LOOKUPS[:2]
         for lookup in lookups:
@@ -271,7 +306,7 @@ def _compile(
             if lookup in _RANGE and not comparable:
                 raise ImproperlyConfigured(
                     f"{owner}.filter_fields[{name!r}] has the lookup {lookup!r}, but "
-                    f"{name!r} is a {type(field).__name__}: range lookups fit number, "
+                    f"{name!r} is a {kind}: range lookups fit number, "
                     "date and datetime fields only."
                 )
             param = name if lookup == "exact" else f"{name}__{lookup}"

@@ -2,13 +2,16 @@
 
 An :class:`InputPlan` checks the JSON type of every value against the form field
 that will receive it and prepares it, so that forms never stringify a list into a
-``CharField`` or re-parse a JSON string. It also knows which fields a write mode
-leaves out: omitted fields with a model default on create, every field not sent on
-a partial update, and the primary key after creation.
+``CharField`` or re-parse a JSON string. Integers, datetimes and durations must also
+fit what databases store (see :func:`out_of_range`), so that a value the form accepts
+never overflows in the database. It also knows which fields a write mode leaves out:
+omitted fields with a model default on create, every field not sent on a partial
+update, and the primary key after creation.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import weakref
 from collections.abc import Callable, Mapping
@@ -16,24 +19,60 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from django import forms
-from django.core.exceptions import FieldDoesNotExist
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.forms import BaseModelForm
 from django.forms.fields import BaseTemporalField
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from django_async_cbv._json import JSONFloat
 from django_async_cbv.exceptions import ProblemError
 
-__all__ = ["CREATE", "PARTIAL", "UPDATE", "InputPlan", "get_input_plan", "invalid"]
+__all__ = [
+    "CREATE",
+    "MAX_DURATION",
+    "PARTIAL",
+    "UPDATE",
+    "InputPlan",
+    "get_input_plan",
+    "invalid",
+    "out_of_range",
+]
 
 CREATE: Final = "create"
 UPDATE: Final = "update"
 PARTIAL: Final = "partial"
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: The longest duration accepted, either way: SQLite and MySQL store a duration as
+#: its microseconds in a signed 64-bit integer, which holds a little more than this.
+MAX_DURATION: Final = datetime.timedelta(days=106_751_991)
+
+
+def out_of_range(value: Any) -> str | Promise | None:
+    """Return why a parsed value cannot be stored, or None if it can.
+
+    A datetime must lie between 0001-01-01 and 9999-12-31 once converted to UTC
+    (with ``USE_TZ``, a naive one is in the current time zone): databases convert
+    it, and Python cannot represent a datetime outside that range. A duration
+    must be at most :data:`MAX_DURATION` long. Other values are not checked.
+    """
+    if isinstance(value, datetime.datetime):
+        if not settings.USE_TZ:
+            return None
+        try:
+            if timezone.is_naive(value):
+                value = timezone.make_aware(value)
+            value.astimezone(datetime.UTC)
+        except OverflowError:
+            return _("Enter a date and time between 0001-01-01 and 9999-12-31 in UTC.")
+    elif isinstance(value, datetime.timedelta) and not -MAX_DURATION <= value <= MAX_DURATION:
+        return _("Enter a duration between -106751991 and 106751991 days.")
+    return None
 
 
 def invalid(errors: Mapping[str, list[str]]) -> ProblemError:
@@ -122,6 +161,26 @@ def _json(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _in_range(field: forms.Field) -> Check:
+    """A string that ``field`` parses to a value :func:`out_of_range` accepts.
+
+    A string the field cannot parse is left for the form to report.
+    """
+
+    def check_in_range(value: Any) -> Any:
+        _string(value)
+        try:
+            parsed = field.to_python(value)
+        except ValidationError:
+            return value
+        problem = out_of_range(parsed)
+        if problem is not None:
+            raise WrongType(problem)
+        return value
+
+    return check_in_range
+
+
 def _list_of(check: Check) -> Check:
     def check_list(value: Any) -> Any:
         if not isinstance(value, list):
@@ -168,7 +227,9 @@ def _check_for(field: forms.Field) -> Check | None:
         return _number
     if isinstance(field, forms.IntegerField):
         return _integer
-    if isinstance(field, forms.CharField | BaseTemporalField | forms.DurationField):
+    if isinstance(field, forms.DateTimeField | forms.DurationField):
+        return _in_range(field)
+    if isinstance(field, forms.CharField | BaseTemporalField):
         return _string
     return None  # a custom field: the form alone decides
 

@@ -72,9 +72,13 @@ def _bounds(validator_list: list[Any]) -> Schema:
 
 def _target(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
     target: Any = field
-    while target.is_relation and (target.many_to_one or target.one_to_one):
-        target = target.target_field  # a foreign key is sent as the related pk
-    return target  # type: ignore[no-any-return]
+    while True:
+        if target.is_relation and (target.many_to_one or target.one_to_one):
+            target = target.target_field  # a foreign key is sent as the related pk
+        elif getattr(target, "generated", False) and hasattr(target, "output_field"):
+            target = target.output_field  # a GeneratedField holds its output field's values
+        else:
+            return target  # type: ignore[no-any-return]
 
 
 def _base_schema(field: models.Field[Any, Any]) -> Schema:

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
+from django_async_cbv.api.filtering import value_field
 from django_async_cbv.api.schema import Schema as ModelSchema
 
 from .fields import model_field_schema
@@ -77,7 +78,8 @@ def filter_parameters(view: Any, model: type[models.Model] | None) -> list[Schem
         field = _field(model, name)
         value = _value_schema(field)
         if lookups is None:
-            ranged = isinstance(field, _RANGED) and not field.choices if field else False
+            held = value_field(field) if field and not field.is_relation else None
+            ranged = isinstance(held, _RANGED) and not held.choices if held else False
             lookups = ("exact", "in", *(_RANGE_LOOKUPS if ranged else ()))
         for lookup in lookups:
             if lookup == "exact":
