@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from asgiref.sync import async_to_sync
 from django.core import signing
+from django.db import models
 from django.db.backends.utils import CursorWrapper
 from django.test import AsyncClient
 from django.urls import path
@@ -45,11 +46,51 @@ class ReleasedFirstAPI(CursorAPI):
     ordering = ["-released"]
 
 
+class NameOrderedWidget(Widget):
+    """Widget with a ``Meta.ordering`` (a proxy: no table of its own)."""
+
+    class Meta:
+        app_label = "tests"
+        proxy = True
+        ordering = ["name"]
+
+
+class ReversibleAPI(AsyncAPIView):
+    """Served with a reversed queryset and either pagination (see REVERSED)."""
+
+    queryset = Widget.objects.all()
+    fields = ["name", "weight"]
+    paginate_by = 2
+    ordering_fields = ["name", "weight"]
+
+
+#: Reversed querysets: by an ``order_by()``, by ``Meta.ordering``, and mixed directions.
+REVERSED: dict[str, models.QuerySet[Any]] = {
+    "order-by": Widget.objects.order_by("name").reverse(),
+    "meta": NameOrderedWidget.objects.reverse(),
+    "mixed": Widget.objects.order_by("-weight", "name").reverse(),
+    "unordered": Widget.objects.all().reverse(),
+}
+
+
 urlpatterns = [
     path("widgets/", CursorAPI.as_view()),
     path("widgets/<int:pk>/", CursorAPI.as_view()),
     path("other/", OtherCursorAPI.as_view()),
     path("released/", ReleasedFirstAPI.as_view()),
+    *(
+        path(f"reversed/{name}/{style}/", ReversibleAPI.as_view(queryset=qs, pagination=style))
+        for name, qs in REVERSED.items()
+        for style in ("page", "cursor")
+    ),
+    *(
+        path(
+            f"reversed/{name}/{style}/ordered/",
+            ReversibleAPI.as_view(queryset=qs, pagination=style, ordering=["-weight", "name"]),
+        )
+        for name, qs in REVERSED.items()
+        for style in ("page", "cursor")
+    ),
 ]
 
 PROPERTY = settings(
@@ -95,6 +136,18 @@ def walk(url: str, direction: str = "next", between: Any = None) -> tuple[list[i
         if between is not None:
             between()
         url = local(data[direction])
+    raise AssertionError("the pages did not end")
+
+
+def walk_back(url: str) -> list[int]:
+    """Follow ``previous`` links from ``url``; return the ids seen, in list order."""
+    pages: list[list[int]] = []
+    for _ in range(200):
+        data = page(url)
+        pages.insert(0, [row["id"] for row in data["results"]])
+        if data["previous"] is None:
+            return list(itertools.chain.from_iterable(pages))
+        url = local(data["previous"])
     raise AssertionError("the pages did not end")
 
 
@@ -184,6 +237,29 @@ def test_a_tampered_foreign_or_misplaced_cursor_is_400() -> None:
     bad_cursor(f"/other/?cursor={cursor}")  # foreign: another view's salt
     bad_cursor(f"/widgets/?cursor={cursor}&ordering=-weight")  # made for another ordering
     assert get(f"/widgets/?cursor={cursor}").status_code == 200
+
+
+@pytest.mark.parametrize("style", ["page", "cursor"])
+@pytest.mark.parametrize("name", list(REVERSED))
+def test_a_reversed_queryset_pages_in_its_own_order(name: str, style: str) -> None:
+    """Without ``ordering`` or ``?ordering=`` the pages follow the reversed queryset's
+    order, as the database runs it (an unordered queryset falls back to the pk); with
+    either, the order is the one written. Every row is seen once, forward and back."""
+    for i, weight in enumerate([2.0, None, 1.0, 2.0, None, 3.0, 1.0]):
+        Widget.objects.create(name="dbacegf"[i], price="1.00", weight=weight)
+    queryset = REVERSED[name]
+    expected = list(queryset.values_list("id", flat=True)) if queryset.ordered else db_order("")
+    url = f"/reversed/{name}/{style}/"
+    forward, last = walk(url)
+    assert forward == expected
+    assert walk_back(last) == expected
+    for ordering in ("name", "-name", "weight,-name", "-weight"):
+        forward, last = walk(f"{url}?ordering={ordering}")
+        assert forward == db_order(ordering), ordering
+        assert walk_back(last) == forward
+    forward, last = walk(f"{url}ordered/")
+    assert forward == db_order("-weight,name")
+    assert walk_back(last) == forward
 
 
 def test_default_ordering_with_nulls_both_ways() -> None:

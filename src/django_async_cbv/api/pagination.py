@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from django_async_cbv.exceptions import ProblemError
 
 from .config import PAGINATION_STYLES, Config
-from .cursor import Keyset, cursor_keys, cursor_salt
+from .cursor import Keyset, cursor_keys, cursor_salt, reversed_ordering, unreversed
 from .filtering import QueryParameter, QueryPlan, compile_query
 
 __all__ = ["Page", "PaginationMixin"]
@@ -139,7 +139,10 @@ class PaginationMixin:
         return self.max_paginate_by
 
     def get_ordering(self) -> str | Sequence[Any] | None:
-        """Return the list ordering (None: the queryset's own, else the pk)."""
+        """Return the list ordering (None: the queryset's own, else the pk).
+
+        Followed as written, also when the queryset was reversed.
+        """
         return self.ordering
 
     def get_page_size(self, queryset: models.QuerySet[Any]) -> int | None:
@@ -161,13 +164,19 @@ class PaginationMixin:
         return min(size, _MAX_ROWS)
 
     def order_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
-        """Return ``queryset`` in list order: ``get_ordering()``, its own, or by pk."""
+        """Return ``queryset`` in list order: ``get_ordering()``, its own, or by pk.
+
+        ``get_ordering()`` and the pk are followed as written; the queryset's own
+        ordering as the database runs it (reversed after a ``reverse()``). A
+        ``reverse()`` of a queryset without an ordering has nothing to turn
+        around, so that list is in pk order.
+        """
         ordering = self.get_ordering()
         if isinstance(ordering, str):
-            return queryset.order_by(ordering)
+            return unreversed(queryset).order_by(ordering)
         if ordering:
-            return queryset.order_by(*ordering)
-        return queryset if queryset.ordered else queryset.order_by("pk")
+            return unreversed(queryset).order_by(*ordering)
+        return queryset if queryset.ordered else unreversed(queryset).order_by("pk")
 
     async def paginate(self, queryset: models.QuerySet[Any]) -> Page:
         """Return the requested page of ``queryset``, filtered by the query string.
@@ -190,7 +199,10 @@ class PaginationMixin:
             )
         if style == "cursor":
             return await self._cursor_page(queryset, ordering)
-        queryset = queryset.order_by(*ordering) if ordering else self.order_queryset(queryset)
+        if ordering:
+            queryset = unreversed(queryset).order_by(*ordering)  # as asked, even if reversed
+        else:
+            queryset = self.order_queryset(queryset)
         size = self.get_page_size(queryset)
         if size is None:
             objects = [obj async for obj in queryset]
@@ -210,7 +222,10 @@ class PaginationMixin:
         """Return the ordering of cursor pages without ``?ordering=``.
 
         ``get_ordering()``, else the queryset's own (``order_by()`` or the model's
-        ``Meta.ordering``); the pk is appended by the caller.
+        ``Meta.ordering``) in the direction the database runs it: turned around
+        when the queryset was reversed. The pk is appended by the caller. The
+        result is followed as written (a ``reverse()`` of ``queryset`` does not
+        flip it again).
         """
         ordering = self.get_ordering()
         if isinstance(ordering, str):
@@ -219,10 +234,12 @@ class PaginationMixin:
             return ordering
         query = queryset.query
         if query.order_by:
-            return query.order_by
-        if query.default_ordering:
-            return list(queryset.model._meta.ordering)
-        return ()
+            own = list(query.order_by)
+        elif query.default_ordering:
+            own = list(queryset.model._meta.ordering)
+        else:
+            return ()
+        return own if query.standard_ordering else reversed_ordering(own)
 
     async def _cursor_page(
         self, queryset: models.QuerySet[Any], ordering: tuple[str, ...] | None
