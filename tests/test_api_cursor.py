@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.cursor import cursor_salt
-from tests.models import Widget
+from tests.models import Category, Widget
 from tests.test_api_support import PROBLEM, body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -73,6 +73,18 @@ REVERSED: dict[str, models.QuerySet[Any]] = {
 }
 
 
+def list_view(model_class: type[models.Model], field_names: list[str]) -> type[AsyncAPIView]:
+    """A view class made by a function: every class it makes has the same qualified name."""
+
+    class FactoryAPI(AsyncAPIView):
+        model = model_class
+        fields = field_names
+        pagination = "cursor"
+        paginate_by = 1
+
+    return FactoryAPI
+
+
 urlpatterns = [
     path("widgets/", CursorAPI.as_view()),
     path("widgets/<int:pk>/", CursorAPI.as_view()),
@@ -91,6 +103,9 @@ urlpatterns = [
         for name, qs in REVERSED.items()
         for style in ("page", "cursor")
     ),
+    path("factory/widgets/", list_view(Widget, ["name"]).as_view()),
+    path("factory/widget-weights/", list_view(Widget, ["name", "weight"]).as_view()),
+    path("factory/categories/", list_view(Category, ["name"]).as_view()),
 ]
 
 PROPERTY = settings(
@@ -228,7 +243,8 @@ def test_a_tampered_foreign_or_misplaced_cursor_is_400() -> None:
     for _ in range(5):
         add()
     cursor = cursor_of(page("/widgets/?page_size=2")["next"])
-    payload = signing.Signer(salt=cursor_salt(CursorAPI)).unsign_object(cursor)
+    salt = cursor_salt(CursorAPI, Widget, ("name", "weight", "released"))
+    payload = signing.Signer(salt=salt).unsign_object(cursor)
     payload["v"] = [0]
     forged = signing.Signer(salt="another salt").sign_object(payload)
     bad_cursor(f"/widgets/?cursor={forged}")
@@ -237,6 +253,27 @@ def test_a_tampered_foreign_or_misplaced_cursor_is_400() -> None:
     bad_cursor(f"/other/?cursor={cursor}")  # foreign: another view's salt
     bad_cursor(f"/widgets/?cursor={cursor}&ordering=-weight")  # made for another ordering
     assert get(f"/widgets/?cursor={cursor}").status_code == 200
+
+
+def test_views_made_by_one_function_refuse_each_others_cursors() -> None:
+    """Classes from one factory share a qualified name; the model and the fields
+    still tell their cursors apart, and each view takes back its own."""
+    for name in ("a", "b", "c"):
+        Widget.objects.create(name=name, price="1.00")
+        Category.objects.create(name=name)
+    lists = ["/factory/widgets/", "/factory/categories/", "/factory/widget-weights/"]
+    cursors = {url: cursor_of(page(url)["next"]) for url in lists}
+    for made_by, cursor in cursors.items():
+        for url in lists:
+            if url != made_by:
+                bad_cursor(f"{url}?cursor={cursor}")
+        assert len(page(f"{made_by}?cursor={cursor}")["results"]) == 1
+    ids, last = walk("/factory/widgets/")
+    assert ids == db_order("")
+    assert walk_back(last) == ids
+    ids, last = walk("/factory/categories/")
+    assert ids == list(Category.objects.order_by("pk").values_list("pk", flat=True))
+    assert walk_back(last) == ids
 
 
 @pytest.mark.parametrize("style", ["page", "cursor"])

@@ -2,8 +2,9 @@
 
 A cursor holds the ordering it was made for, the values of that ordering's keys
 (the pk last) in the row it starts after, and the direction. It is signed with
-``django.core.signing.Signer`` and a salt of the view class, so a cursor that was
-altered, or made by another view, is refused with a 400 problem.
+``django.core.signing.Signer`` and a salt of the view class, its model and its
+``fields``, so a cursor that was altered, or made by another view, is refused
+with a 400 problem.
 
 The keys are the order of the pages as written: a reversed queryset
 (``.reverse()``) has its own ordering turned around before it becomes keys (see
@@ -44,9 +45,19 @@ __all__ = [
 _UNORDERABLE = (models.JSONField, models.FileField, models.BinaryField)
 
 
-def cursor_salt(view_class: type) -> str:
-    """The signing salt of a view's cursors: a cursor of one view is foreign to another."""
-    return f"django_async_cbv.api.cursor:{view_class.__module__}.{view_class.__qualname__}"
+def cursor_salt(view_class: type, model: type[models.Model], fields: Sequence[str] | None) -> str:
+    """The signing salt of a view's cursors: a cursor of one view is foreign to another.
+
+    Made of the class's module and qualified name, the model's label and the
+    view's ``fields`` (None: every field): classes made by one function share a
+    qualified name, but not a model and fields too. The ordering is not in the
+    salt; it is in the cursor itself, and checked there.
+    """
+    names = "*" if fields is None else ",".join(fields)
+    return (
+        f"django_async_cbv.api.cursor:{view_class.__module__}.{view_class.__qualname__}"
+        f":{model._meta.label_lower}:{names}"
+    )
 
 
 def unreversed(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:

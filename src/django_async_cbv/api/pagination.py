@@ -252,7 +252,9 @@ class PaginationMixin:
             raise ImproperlyConfigured(
                 f"{owner} has cursor pagination but no page size: give it a paginate_by."
             )
-        keyset = Keyset(queryset, ordering, cursor_salt(type(self)))
+        config: Config = self._config  # type: ignore[attr-defined]
+        salt = cursor_salt(type(self), queryset.model, config.fields)
+        keyset = Keyset(queryset, ordering, salt)
         page = await keyset.page(self.request.GET.get("cursor"), size)
         return Page(
             page.objects, None, self._cursor_url(page.next), self._cursor_url(page.previous)
