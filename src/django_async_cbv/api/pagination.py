@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.http import HttpRequest
+from django.utils.encoding import escape_uri_path
 
 from django_async_cbv.exceptions import ProblemError
 
@@ -269,8 +270,16 @@ class PaginationMixin:
             query["cursor"] = cursor
         else:
             query.pop("cursor", None)
-        path, encoded = self.request.path, query.urlencode()
+        path, encoded = self._escaped_path(), query.urlencode()
         return self.request.build_absolute_uri(f"{path}?{encoded}" if encoded else path)
+
+    def _escaped_path(self) -> str:
+        """The request's path, percent-encoded again (as ``get_full_path()`` has it).
+
+        ``request.path`` is decoded: put back into a URL as it is, a ``?``, ``#``
+        or ``%`` that a URL argument holds would end or alter the path.
+        """
+        return escape_uri_path(self.request.path)
 
     def _page_number(self) -> int:
         raw = self.request.GET.get("page") or "1"
@@ -285,4 +294,4 @@ class PaginationMixin:
     def _page_url(self, page: int) -> str:
         query = self.request.GET.copy()
         query["page"] = str(page)
-        return self.request.build_absolute_uri(f"{self.request.path}?{query.urlencode()}")
+        return self.request.build_absolute_uri(f"{self._escaped_path()}?{query.urlencode()}")
