@@ -18,7 +18,7 @@ from django.urls import path
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.openapi import SwaggerUIView
 from tests.models import Widget
-from tests.test_api_support import body, post
+from tests.test_api_support import body, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
@@ -103,7 +103,7 @@ async def test_next_and_previous_keep_the_path(shop: str, style: str) -> None:
 async def test_location_of_a_created_object_keeps_the_path(shop: str) -> None:
     client = ServerClient()
     data = {"name": "new", "price": "2.50", "description": shop}
-    response = await post(client, f"/s/{quote(shop, safe='')}/w/", data)
+    response = await send(client, "POST", f"/s/{quote(shop, safe='')}/w/", data)
     assert response.status_code == 201, response.content
     pk = body(response)["id"]
     assert response["Location"] == f"/s/{quote(shop, safe='')}/w/{pk}/"
