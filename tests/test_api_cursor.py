@@ -280,12 +280,13 @@ def test_views_made_by_one_function_refuse_each_others_cursors() -> None:
 @pytest.mark.parametrize("name", list(REVERSED))
 def test_a_reversed_queryset_pages_in_its_own_order(name: str, style: str) -> None:
     """Without ``ordering`` or ``?ordering=`` the pages follow the reversed queryset's
-    order, as the database runs it (an unordered queryset falls back to the pk); with
-    either, the order is the one written. Every row is seen once, forward and back."""
+    order, as the database runs it (an unordered one falls back to the pk, highest
+    first); with either, the order is the one written. Every row is seen once, forward
+    and back."""
     for i, weight in enumerate([2.0, None, 1.0, 2.0, None, 3.0, 1.0]):
         Widget.objects.create(name="dbacegf"[i], price="1.00", weight=weight)
     queryset = REVERSED[name]
-    expected = list(queryset.values_list("id", flat=True)) if queryset.ordered else db_order("")
+    expected = list(queryset.values_list("id", flat=True)) if queryset.ordered else db_order("-id")
     url = f"/reversed/{name}/{style}/"
     forward, last = walk(url)
     assert forward == expected

@@ -167,17 +167,16 @@ class PaginationMixin:
     def order_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         """Return ``queryset`` in list order: ``get_ordering()``, its own, or by pk.
 
-        ``get_ordering()`` and the pk are followed as written; the queryset's own
-        ordering as the database runs it (reversed after a ``reverse()``). A
-        ``reverse()`` of a queryset without an ordering has nothing to turn
-        around, so that list is in pk order.
+        ``get_ordering()`` is followed as written; the queryset's own ordering as
+        the database runs it (reversed after a ``reverse()``). A queryset without
+        an ordering is in pk order, highest first after a ``reverse()``.
         """
         ordering = self.get_ordering()
         if isinstance(ordering, str):
             return unreversed(queryset).order_by(ordering)
         if ordering:
             return unreversed(queryset).order_by(*ordering)
-        return queryset if queryset.ordered else unreversed(queryset).order_by("pk")
+        return queryset if queryset.ordered else queryset.order_by("pk")  # -pk if reversed
 
     async def paginate(self, queryset: models.QuerySet[Any]) -> Page:
         """Return the requested page of ``queryset``, filtered by the query string.
@@ -224,7 +223,8 @@ class PaginationMixin:
 
         ``get_ordering()``, else the queryset's own (``order_by()`` or the model's
         ``Meta.ordering``) in the direction the database runs it: turned around
-        when the queryset was reversed. The pk is appended by the caller. The
+        when the queryset was reversed (``-pk`` for a reversed queryset without
+        an ordering). The pk is appended by the caller. The
         result is followed as written (a ``reverse()`` of ``queryset`` does not
         flip it again).
         """
@@ -234,13 +234,14 @@ class PaginationMixin:
         if ordering:
             return ordering
         query = queryset.query
+        own: list[Any] = []
         if query.order_by:
             own = list(query.order_by)
         elif query.default_ordering:
             own = list(queryset.model._meta.ordering)
-        else:
-            return ()
-        return own if query.standard_ordering else reversed_ordering(own)
+        if query.standard_ordering:
+            return own
+        return reversed_ordering(own) if own else ["-pk"]
 
     async def _cursor_page(
         self, queryset: models.QuerySet[Any], ordering: tuple[str, ...] | None
