@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from asgiref.sync import async_to_sync
 from django.core import signing
+from django.db import models
 from django.db.backends.utils import CursorWrapper
 from django.test import AsyncClient
 from django.urls import path
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.cursor import cursor_salt
-from tests.models import Widget
+from tests.models import Category, Widget
 from tests.test_api_support import PROBLEM, body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -45,11 +46,66 @@ class ReleasedFirstAPI(CursorAPI):
     ordering = ["-released"]
 
 
+class NameOrderedWidget(Widget):
+    """Widget with a ``Meta.ordering`` (a proxy: no table of its own)."""
+
+    class Meta:
+        app_label = "tests"
+        proxy = True
+        ordering = ["name"]
+
+
+class ReversibleAPI(AsyncAPIView):
+    """Served with a reversed queryset and either pagination (see REVERSED)."""
+
+    queryset = Widget.objects.all()
+    fields = ["name", "weight"]
+    paginate_by = 2
+    ordering_fields = ["name", "weight"]
+
+
+#: Reversed querysets: by an ``order_by()``, by ``Meta.ordering``, and mixed directions.
+REVERSED: dict[str, models.QuerySet[Any]] = {
+    "order-by": Widget.objects.order_by("name").reverse(),
+    "meta": NameOrderedWidget.objects.reverse(),
+    "mixed": Widget.objects.order_by("-weight", "name").reverse(),
+    "unordered": Widget.objects.all().reverse(),
+}
+
+
+def list_view(model_class: type[models.Model], field_names: list[str]) -> type[AsyncAPIView]:
+    """A view class made by a function: every class it makes has the same qualified name."""
+
+    class FactoryAPI(AsyncAPIView):
+        model = model_class
+        fields = field_names
+        pagination = "cursor"
+        paginate_by = 1
+
+    return FactoryAPI
+
+
 urlpatterns = [
     path("widgets/", CursorAPI.as_view()),
     path("widgets/<int:pk>/", CursorAPI.as_view()),
     path("other/", OtherCursorAPI.as_view()),
     path("released/", ReleasedFirstAPI.as_view()),
+    *(
+        path(f"reversed/{name}/{style}/", ReversibleAPI.as_view(queryset=qs, pagination=style))
+        for name, qs in REVERSED.items()
+        for style in ("page", "cursor")
+    ),
+    *(
+        path(
+            f"reversed/{name}/{style}/ordered/",
+            ReversibleAPI.as_view(queryset=qs, pagination=style, ordering=["-weight", "name"]),
+        )
+        for name, qs in REVERSED.items()
+        for style in ("page", "cursor")
+    ),
+    path("factory/widgets/", list_view(Widget, ["name"]).as_view()),
+    path("factory/widget-weights/", list_view(Widget, ["name", "weight"]).as_view()),
+    path("factory/categories/", list_view(Category, ["name"]).as_view()),
 ]
 
 PROPERTY = settings(
@@ -95,6 +151,18 @@ def walk(url: str, direction: str = "next", between: Any = None) -> tuple[list[i
         if between is not None:
             between()
         url = local(data[direction])
+    raise AssertionError("the pages did not end")
+
+
+def walk_back(url: str) -> list[int]:
+    """Follow ``previous`` links from ``url``; return the ids seen, in list order."""
+    pages: list[list[int]] = []
+    for _ in range(200):
+        data = page(url)
+        pages.insert(0, [row["id"] for row in data["results"]])
+        if data["previous"] is None:
+            return list(itertools.chain.from_iterable(pages))
+        url = local(data["previous"])
     raise AssertionError("the pages did not end")
 
 
@@ -175,7 +243,8 @@ def test_a_tampered_foreign_or_misplaced_cursor_is_400() -> None:
     for _ in range(5):
         add()
     cursor = cursor_of(page("/widgets/?page_size=2")["next"])
-    payload = signing.Signer(salt=cursor_salt(CursorAPI)).unsign_object(cursor)
+    salt = cursor_salt(CursorAPI, Widget, ("name", "weight", "released"))
+    payload = signing.Signer(salt=salt).unsign_object(cursor)
     payload["v"] = [0]
     forged = signing.Signer(salt="another salt").sign_object(payload)
     bad_cursor(f"/widgets/?cursor={forged}")
@@ -184,6 +253,51 @@ def test_a_tampered_foreign_or_misplaced_cursor_is_400() -> None:
     bad_cursor(f"/other/?cursor={cursor}")  # foreign: another view's salt
     bad_cursor(f"/widgets/?cursor={cursor}&ordering=-weight")  # made for another ordering
     assert get(f"/widgets/?cursor={cursor}").status_code == 200
+
+
+def test_views_made_by_one_function_refuse_each_others_cursors() -> None:
+    """Classes from one factory share a qualified name; the model and the fields
+    still tell their cursors apart, and each view takes back its own."""
+    for name in ("a", "b", "c"):
+        Widget.objects.create(name=name, price="1.00")
+        Category.objects.create(name=name)
+    lists = ["/factory/widgets/", "/factory/categories/", "/factory/widget-weights/"]
+    cursors = {url: cursor_of(page(url)["next"]) for url in lists}
+    for made_by, cursor in cursors.items():
+        for url in lists:
+            if url != made_by:
+                bad_cursor(f"{url}?cursor={cursor}")
+        assert len(page(f"{made_by}?cursor={cursor}")["results"]) == 1
+    ids, last = walk("/factory/widgets/")
+    assert ids == db_order("")
+    assert walk_back(last) == ids
+    ids, last = walk("/factory/categories/")
+    assert ids == list(Category.objects.order_by("pk").values_list("pk", flat=True))
+    assert walk_back(last) == ids
+
+
+@pytest.mark.parametrize("style", ["page", "cursor"])
+@pytest.mark.parametrize("name", list(REVERSED))
+def test_a_reversed_queryset_pages_in_its_own_order(name: str, style: str) -> None:
+    """Without ``ordering`` or ``?ordering=`` the pages follow the reversed queryset's
+    order, as the database runs it (an unordered one falls back to the pk, highest
+    first); with either, the order is the one written. Every row is seen once, forward
+    and back."""
+    for i, weight in enumerate([2.0, None, 1.0, 2.0, None, 3.0, 1.0]):
+        Widget.objects.create(name="dbacegf"[i], price="1.00", weight=weight)
+    queryset = REVERSED[name]
+    expected = list(queryset.values_list("id", flat=True)) if queryset.ordered else db_order("-id")
+    url = f"/reversed/{name}/{style}/"
+    forward, last = walk(url)
+    assert forward == expected
+    assert walk_back(last) == expected
+    for ordering in ("name", "-name", "weight,-name", "-weight"):
+        forward, last = walk(f"{url}?ordering={ordering}")
+        assert forward == db_order(ordering), ordering
+        assert walk_back(last) == forward
+    forward, last = walk(f"{url}ordered/")
+    assert forward == db_order("-weight,name")
+    assert walk_back(last) == forward
 
 
 def test_default_ordering_with_nulls_both_ways() -> None:

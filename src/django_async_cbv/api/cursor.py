@@ -2,8 +2,14 @@
 
 A cursor holds the ordering it was made for, the values of that ordering's keys
 (the pk last) in the row it starts after, and the direction. It is signed with
-``django.core.signing.Signer`` and a salt of the view class, so a cursor that was
-altered, or made by another view, is refused with a 400 problem.
+``django.core.signing.Signer`` and a salt of the view class, its model and its
+``fields``, so a cursor that was altered, or made by another view, is refused
+with a 400 problem.
+
+The keys are the order of the pages as written: a reversed queryset
+(``.reverse()``) has its own ordering turned around before it becomes keys (see
+``reversed_ordering``), and the keyset runs its query with the reversal undone
+(see ``unreversed``), so that the SQL order and the keyset's comparisons agree.
 
 The next page is ``WHERE (k1, k2, ..., pk) after (v1, v2, ..., vpk)`` in the
 ordering, spelt out key by key so that mixed directions work; NULLs are placed
@@ -27,14 +33,54 @@ from django.utils.duration import duration_string
 from .filtering import direct_field
 from .input import invalid
 
-__all__ = ["CursorPage", "Keyset", "cursor_keys", "cursor_salt"]
+__all__ = [
+    "CursorPage",
+    "Keyset",
+    "cursor_keys",
+    "cursor_salt",
+    "reversed_ordering",
+    "unreversed",
+]
 
 _UNORDERABLE = (models.JSONField, models.FileField, models.BinaryField)
 
 
-def cursor_salt(view_class: type) -> str:
-    """The signing salt of a view's cursors: a cursor of one view is foreign to another."""
-    return f"django_async_cbv.api.cursor:{view_class.__module__}.{view_class.__qualname__}"
+def cursor_salt(view_class: type, model: type[models.Model], fields: Sequence[str] | None) -> str:
+    """The signing salt of a view's cursors: a cursor of one view is foreign to another.
+
+    Made of the class's module and qualified name, the model's label and the
+    view's ``fields`` (None: every field): classes made by one function share a
+    qualified name, but not a model and fields too. The ordering is not in the
+    salt; it is in the cursor itself, and checked there.
+    """
+    names = "*" if fields is None else ",".join(fields)
+    return (
+        f"django_async_cbv.api.cursor:{view_class.__module__}.{view_class.__qualname__}"
+        f":{model._meta.label_lower}:{names}"
+    )
+
+
+def unreversed(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+    """Return ``queryset`` without a pending ``reverse()``.
+
+    ``reverse()`` sets a flag that flips every later ``order_by()`` too; with it
+    undone, ``order_by(*keys)`` orders by the keys exactly as written.
+    """
+    return queryset if queryset.query.standard_ordering else queryset.reverse()
+
+
+def reversed_ordering(ordering: Sequence[Any]) -> list[Any]:
+    """Return ``ordering`` with each field name's direction turned around.
+
+    Anything but a field name (``?``, an expression) is kept as it is, for
+    ``cursor_keys()`` to refuse.
+    """
+    turned: list[Any] = []
+    for name in ordering:
+        if isinstance(name, str) and name.lstrip("-") not in ("", "?"):
+            name = name.removeprefix("-") if name.startswith("-") else f"-{name}"
+        turned.append(name)
+    return turned
 
 
 def cursor_keys(
@@ -93,10 +139,13 @@ class CursorPage:
 
 
 class Keyset:
-    """Pages of ``queryset`` in the order of ``keys``, positioned by signed cursors."""
+    """Pages of ``queryset`` in the order of ``keys``, positioned by signed cursors.
+
+    The keys are followed as written, also when ``queryset`` was reversed.
+    """
 
     def __init__(self, queryset: models.QuerySet[Any], keys: tuple[str, ...], salt: str) -> None:
-        self.queryset = queryset
+        self.queryset = unreversed(queryset)
         self.keys = keys
         self.signer = signing.Signer(salt=salt)  # no timestamp: a position does not expire
         meta = queryset.model._meta

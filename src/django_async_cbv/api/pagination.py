@@ -14,11 +14,12 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.http import HttpRequest
+from django.utils.encoding import escape_uri_path
 
 from django_async_cbv.exceptions import ProblemError
 
 from .config import PAGINATION_STYLES, Config
-from .cursor import Keyset, cursor_keys, cursor_salt
+from .cursor import Keyset, cursor_keys, cursor_salt, reversed_ordering, unreversed
 from .filtering import QueryParameter, QueryPlan, compile_query
 
 __all__ = ["Page", "PaginationMixin"]
@@ -139,7 +140,10 @@ class PaginationMixin:
         return self.max_paginate_by
 
     def get_ordering(self) -> str | Sequence[Any] | None:
-        """Return the list ordering (None: the queryset's own, else the pk)."""
+        """Return the list ordering (None: the queryset's own, else the pk).
+
+        Followed as written, also when the queryset was reversed.
+        """
         return self.ordering
 
     def get_page_size(self, queryset: models.QuerySet[Any]) -> int | None:
@@ -161,13 +165,18 @@ class PaginationMixin:
         return min(size, _MAX_ROWS)
 
     def order_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
-        """Return ``queryset`` in list order: ``get_ordering()``, its own, or by pk."""
+        """Return ``queryset`` in list order: ``get_ordering()``, its own, or by pk.
+
+        ``get_ordering()`` is followed as written; the queryset's own ordering as
+        the database runs it (reversed after a ``reverse()``). A queryset without
+        an ordering is in pk order, highest first after a ``reverse()``.
+        """
         ordering = self.get_ordering()
         if isinstance(ordering, str):
-            return queryset.order_by(ordering)
+            return unreversed(queryset).order_by(ordering)
         if ordering:
-            return queryset.order_by(*ordering)
-        return queryset if queryset.ordered else queryset.order_by("pk")
+            return unreversed(queryset).order_by(*ordering)
+        return queryset if queryset.ordered else queryset.order_by("pk")  # -pk if reversed
 
     async def paginate(self, queryset: models.QuerySet[Any]) -> Page:
         """Return the requested page of ``queryset``, filtered by the query string.
@@ -190,7 +199,10 @@ class PaginationMixin:
             )
         if style == "cursor":
             return await self._cursor_page(queryset, ordering)
-        queryset = queryset.order_by(*ordering) if ordering else self.order_queryset(queryset)
+        if ordering:
+            queryset = unreversed(queryset).order_by(*ordering)  # as asked, even if reversed
+        else:
+            queryset = self.order_queryset(queryset)
         size = self.get_page_size(queryset)
         if size is None:
             objects = [obj async for obj in queryset]
@@ -210,7 +222,11 @@ class PaginationMixin:
         """Return the ordering of cursor pages without ``?ordering=``.
 
         ``get_ordering()``, else the queryset's own (``order_by()`` or the model's
-        ``Meta.ordering``); the pk is appended by the caller.
+        ``Meta.ordering``) in the direction the database runs it: turned around
+        when the queryset was reversed (``-pk`` for a reversed queryset without
+        an ordering). The pk is appended by the caller. The
+        result is followed as written (a ``reverse()`` of ``queryset`` does not
+        flip it again).
         """
         ordering = self.get_ordering()
         if isinstance(ordering, str):
@@ -218,11 +234,14 @@ class PaginationMixin:
         if ordering:
             return ordering
         query = queryset.query
+        own: list[Any] = []
         if query.order_by:
-            return query.order_by
-        if query.default_ordering:
-            return list(queryset.model._meta.ordering)
-        return ()
+            own = list(query.order_by)
+        elif query.default_ordering:
+            own = list(queryset.model._meta.ordering)
+        if query.standard_ordering:
+            return own
+        return reversed_ordering(own) if own else ["-pk"]
 
     async def _cursor_page(
         self, queryset: models.QuerySet[Any], ordering: tuple[str, ...] | None
@@ -235,7 +254,9 @@ class PaginationMixin:
             raise ImproperlyConfigured(
                 f"{owner} has cursor pagination but no page size: give it a paginate_by."
             )
-        keyset = Keyset(queryset, ordering, cursor_salt(type(self)))
+        config: Config = self._config  # type: ignore[attr-defined]
+        salt = cursor_salt(type(self), queryset.model, config.fields)
+        keyset = Keyset(queryset, ordering, salt)
         page = await keyset.page(self.request.GET.get("cursor"), size)
         return Page(
             page.objects, None, self._cursor_url(page.next), self._cursor_url(page.previous)
@@ -250,8 +271,16 @@ class PaginationMixin:
             query["cursor"] = cursor
         else:
             query.pop("cursor", None)
-        path, encoded = self.request.path, query.urlencode()
+        path, encoded = self._escaped_path(), query.urlencode()
         return self.request.build_absolute_uri(f"{path}?{encoded}" if encoded else path)
+
+    def _escaped_path(self) -> str:
+        """The request's path, percent-encoded again (as ``get_full_path()`` has it).
+
+        ``request.path`` is decoded: put back into a URL as it is, a ``?``, ``#``
+        or ``%`` that a URL argument holds would end or alter the path.
+        """
+        return escape_uri_path(self.request.path)
 
     def _page_number(self) -> int:
         raw = self.request.GET.get("page") or "1"
@@ -266,4 +295,4 @@ class PaginationMixin:
     def _page_url(self, page: int) -> str:
         query = self.request.GET.copy()
         query["page"] = str(page)
-        return self.request.build_absolute_uri(f"{self.request.path}?{query.urlencode()}")
+        return self.request.build_absolute_uri(f"{self._escaped_path()}?{query.urlencode()}")

@@ -33,6 +33,7 @@ from django.db import IntegrityError, connections, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.encoding import escape_uri_path
 
 from django_async_cbv._json import read_json_object
 from django_async_cbv._util import maybe_await
@@ -173,7 +174,8 @@ class WriteMixin:
 
         With ``detail_url_name``, reverse it with the current URL keyword
         arguments plus the lookup value; otherwise append the value to the
-        list route's path (``items/`` → ``items/42/``).
+        list route's path (``items/`` → ``items/42/``), percent-encoded as the
+        request's own URL is.
         """
         lookup = self.get_lookup_field()
         value = obj.pk if lookup == "pk" or "__" in lookup else getattr(obj, lookup)
@@ -185,7 +187,7 @@ class WriteMixin:
                 kwargs={**self.kwargs, self.get_lookup_url_kwarg(): value},
                 current_app=match.namespace if match else None,
             )
-        path = self.request.path
+        path = escape_uri_path(self.request.path)  # encoded again, as in the request
         return f"{path if path.endswith('/') else path + '/'}{quote(str(value), safe='')}/"
 
     def _current_row(

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, get_resolver, reverse
 from django.urls.resolvers import URLResolver
+from django.utils.encoding import escape_uri_path
 from django.utils.html import format_html
 
 from django_async_cbv.exceptions import ProblemError
@@ -179,7 +180,7 @@ class SwaggerUIView(AsyncView):
 
     def _asset_url(self, name: str) -> str:
         version = importlib.metadata.version(ASSETS_PACKAGE)
-        return f"{self.request.path}?asset={name}&v={version}"
+        return f"{escape_uri_path(self.request.path)}?asset={name}&v={version}"
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Answer with the page, or with one of its files for ``?asset=<name>``."""
