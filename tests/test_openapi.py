@@ -164,11 +164,11 @@ def test_filters_search_ordering_and_cursor(doc: dict[str, Any]) -> None:
     op = doc["paths"]["/queried/"]["get"]
     params = {p["name"]: p["schema"] for p in op["parameters"]}
     assert list(params) == [
-        "quantity", "quantity__in", "quantity__gte", "quantity__lte", "quantity__gt",
-        "quantity__lt",
+        "quantity", "quantity__in", "quantity__gt", "quantity__gte", "quantity__lt",
+        "quantity__lte",
         "active", "active__in",
-        "released", "released__in", "released__gte", "released__lte", "released__gt",
-        "released__lt",
+        "released", "released__in", "released__gt", "released__gte", "released__lt",
+        "released__lte",
         "name", "name__in",
         "search", "ordering", "cursor", "page_size",
     ]  # fmt: skip
@@ -180,6 +180,36 @@ def test_filters_search_ordering_and_cursor(doc: dict[str, Any]) -> None:
     envelope = schema(doc, op["responses"]["200"]["content"]["application/json"]["schema"])
     assert envelope["required"] == ["next", "previous", "results"]  # no count
     assert "400" in op["responses"]
+
+
+class QuerysetOnlyAPI(AsyncAPIView):
+    """Names no model: only get_queryset() knows it."""
+
+    filter_fields = {"quantity": ["lte"], "name": ["exact", "in"]}
+    search_fields = ["name"]
+    ordering_fields = ["price"]
+
+    async def get_queryset(self) -> Any:
+        return Widget.objects.all()
+
+
+class QuerysetOnlyURLs:
+    urlpatterns = [
+        path("plain/", QuerysetOnlyAPI.as_view()),
+        path("listed/", QuerysetOnlyAPI.as_view(filter_fields=["quantity"], paginate_by=None)),
+    ]
+
+
+def test_filters_of_a_view_without_a_model() -> None:
+    """Without the model, a filter has the lookups its dict names, or exact and __in."""
+    document = build_document("Tests", "2.0", urlconf=QuerysetOnlyURLs)  # type: ignore[arg-type]
+    plain = document["paths"]["/plain/"]["get"]
+    assert param_names(plain) == [
+        "quantity__lte", "name", "name__in", "search", "ordering", "page", "page_size",
+    ]  # fmt: skip
+    assert "400" in plain["responses"]
+    listed = document["paths"]["/listed/"]["get"]
+    assert param_names(listed) == ["quantity", "quantity__in", "search", "ordering"]
 
 
 # -- responses -------------------------------------------------------------------------

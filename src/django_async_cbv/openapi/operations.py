@@ -121,7 +121,7 @@ class RouteDoc:
         """Return the query and header parameters of ``action``."""
         view = self.view
         if action == "list":
-            return list_parameters(view, self.schema)
+            return list_parameters(view)
         params: list[Schema] = []
         if not _conditional(view):
             return params

@@ -1,0 +1,127 @@
+"""The OpenAPI document against the server: the document says what the server does.
+
+The query parameters a list documents are exactly those it reads; real response
+bodies validate against their documented schemas, formats included; values written
+as the document describes them are accepted; and the status of each answer is one
+its operation documents.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import AsyncClient
+from django.urls import resolve
+
+from django_async_cbv.openapi import build_document
+from tests.openapi_urls.conformance import TICKET_FIELDS
+
+jsonschema = pytest.importorskip("jsonschema")
+
+URLS = "tests.openapi_urls.conformance"
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(URLS)]
+
+#: The list's own parameters, which are not filters.
+LIST_OWN = {"search", "ordering", "page", "page_size", "cursor"}
+LOOKUPS = ("exact", "in", "gt", "gte", "lt", "lte")
+Validator = jsonschema.Draft202012Validator
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    document = build_document("Tests", "1.0", urlconf=URLS)
+    pytest.importorskip("openapi_spec_validator").validate(document)
+    return document
+
+
+@pytest.fixture
+def client() -> AsyncClient:
+    return AsyncClient()
+
+
+def validator(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """A JSON Schema 2020-12 validator, with format checks, that resolves the document's $refs."""
+    root = {**schema, "components": doc["components"]}
+    return Validator(root, format_checker=Validator.FORMAT_CHECKER)
+
+
+def operation(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    """The documented operation that answers ``method`` on the concrete URL ``path``."""
+    match = resolve(path)
+    for template, item in doc["paths"].items():
+        concrete = template
+        for name, value in match.kwargs.items():
+            concrete = concrete.replace("{" + name + "}", str(value))
+        if concrete == path:
+            return item[method.lower()]  # type: ignore[no-any-return]
+    raise AssertionError(f"{path} is not documented")
+
+
+def assert_documented(doc: dict[str, Any], path: str, method: str, response: Any) -> None:
+    """The answer's status, media type and required headers are the documented ones."""
+    documented = operation(doc, path, method)["responses"]
+    status = str(response.status_code)
+    assert status in documented, (method, path, status, sorted(documented))
+    spec = documented[status]
+    if "content" in spec:
+        media = response["Content-Type"].split(";")[0]
+        assert media in spec["content"]
+        body = json.loads(response.content)
+        validator(doc, spec["content"][media]["schema"]).validate(body)
+    for name, header in spec.get("headers", {}).items():
+        if header.get("required"):
+            assert name in response.headers, (status, name)
+
+
+def params(doc: dict[str, Any], path: str) -> dict[str, dict[str, Any]]:
+    op = doc["paths"][path]["get"]
+    return {p["name"]: p["schema"] for p in op.get("parameters", []) if p["in"] == "query"}
+
+
+# -- query parameters -------------------------------------------------------------------
+
+
+async def accepted_filters(client: AsyncClient, path: str) -> set[str]:
+    """The filters the list at ``path`` reads: those whose NUL value is a 400 naming them.
+
+    A parameter the list does not read is ignored (200), whatever its value.
+    """
+    accepted: set[str] = set()
+    for field in TICKET_FIELDS:
+        for lookup in LOOKUPS:
+            name = field if lookup == "exact" else f"{field}__{lookup}"
+            response = await client.get(path, {name: "\x00"})
+            if response.status_code == 400:
+                assert set(json.loads(response.content)["errors"]) == {name}
+                accepted.add(name)
+            else:
+                assert response.status_code == 200, (name, response.content)
+    return accepted
+
+
+@pytest.mark.parametrize("path", ["/tickets/", "/lookups/", "/narrowed/", "/search/"])
+async def test_documented_filters_are_the_accepted_ones(
+    doc: dict[str, Any], client: AsyncClient, path: str
+) -> None:
+    """Fields with and without choices, nullable, foreign keys, booleans, dates,
+    decimals, times...: the document lists every filter the list reads, and no other."""
+    documented = set(params(doc, path)) - LIST_OWN
+    assert documented == await accepted_filters(client, path)
+
+
+def test_range_lookups_of_a_number_field_with_choices_are_documented(
+    doc: dict[str, Any],
+) -> None:
+    """A number with choices takes ranges too; their values are the choices."""
+    tickets = params(doc, "/tickets/")
+    for name in ("priority__gt", "priority__gte", "priority__lt", "priority__lte"):
+        assert tickets[name] == {"enum": [1, 2, 3]}
+    assert {"rate__gte", "pk__lt", "due__gt", "opened__lte"} <= set(tickets)
+    assert not {"at__gt", "took__lt", "status__gte", "category__gt", "done__lt"} & set(tickets)
+    lookups = params(doc, "/lookups/")
+    assert set(lookups) == {
+        "priority", "priority__gte", "priority__lt", "rate__lte", "status__in", "due__gt",
+        "category", "cursor", "page_size",
+    }  # fmt: skip
