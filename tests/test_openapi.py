@@ -16,7 +16,7 @@ from django.urls import path
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.openapi import OpenAPIView, SwaggerUIView, build_document
 from django_async_cbv.openapi import views as openapi_views
-from django_async_cbv.openapi.fields import model_field_schema
+from django_async_cbv.openapi.fields import TIME_PATTERN, model_field_schema
 from tests.models import Widget
 
 MAIN = "tests.openapi_urls.main"
@@ -105,7 +105,7 @@ def test_object_schema_follows_the_wire_format(doc: dict[str, Any]) -> None:
     assert props["price"]["format"] == "decimal"
     assert props["weight"] == {"type": ["number", "null"]}
     assert props["released"] == {"type": ["string", "null"], "format": "date"}
-    assert props["starts_at"] == {"type": ["string", "null"], "format": "time"}
+    assert props["starts_at"] == {"type": ["string", "null"], "pattern": TIME_PATTERN}
     assert props["created"] == {"type": "string", "format": "date-time", "readOnly": True}
     assert props["code"] == {"type": "string", "format": "uuid"}
     assert props["meta"] == {}

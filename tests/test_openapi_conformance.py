@@ -8,6 +8,7 @@ its operation documents.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.test import AsyncClient
 from django.urls import resolve
 
 from django_async_cbv.openapi import build_document
+from tests.models import Widget
 from tests.openapi_urls.conformance import TICKET_FIELDS
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -125,3 +127,67 @@ def test_range_lookups_of_a_number_field_with_choices_are_documented(
         "priority", "priority__gte", "priority__lt", "rate__lte", "status__in", "due__gt",
         "category", "cursor", "page_size",
     }  # fmt: skip
+
+
+# -- times -------------------------------------------------------------------------------
+
+
+async def test_a_time_in_a_response_validates_against_the_document(
+    doc: dict[str, Any], client: AsyncClient
+) -> None:
+    """A TimeField is sent without an offset ("10:00:00.000005"): the document's
+    schema, format checks included, admits what the server sends."""
+    widget = await Widget.objects.acreate(
+        name="clock", price="1.00", starts_at=datetime.time(10, 0, 0, 5)
+    )
+    await Widget.objects.acreate(name="sundial", price="1.00", starts_at=datetime.time(7, 30))
+    detail = await client.get(f"/widgets/{widget.pk}/")
+    assert json.loads(detail.content)["starts_at"] == "10:00:00.000005"
+    assert_documented(doc, f"/widgets/{widget.pk}/", "GET", detail)
+    listing = await client.get("/widgets/")
+    assert_documented(doc, "/widgets/", "GET", listing)
+    schema = doc["components"]["schemas"]["Widget"]["properties"]["starts_at"]
+    assert "format" not in schema
+
+
+TIMES = [
+    "10:30",
+    "10:30:15",
+    "10:30:15.5",
+    "23:59:59.999999",
+    "00:00:00.000005",
+    "10:00:00Z",
+    "10:00:00+02:00",
+    "24:00",
+    "10:60",
+    "10:30:15.1234567",
+    "10h30",
+]
+
+
+@pytest.mark.parametrize("value", TIMES)
+async def test_times_written_as_documented_are_accepted(
+    doc: dict[str, Any], client: AsyncClient, value: str
+) -> None:
+    """In a body and in a query: a time the documented pattern admits is accepted, and
+    one the server refuses is not admitted by the pattern."""
+    widget = await Widget.objects.acreate(name="clock", price="1.00")
+    patch = doc["paths"]["/widgets/{pk}/"]["patch"]
+    ref = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body_schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]["starts_at"]
+    query_schema = params(doc, "/narrowed/")["at"]
+    admitted = Validator(body_schema, format_checker=Validator.FORMAT_CHECKER).is_valid(value)
+    in_query = Validator(query_schema, format_checker=Validator.FORMAT_CHECKER).is_valid(value)
+    assert in_query == admitted
+
+    written = await client.patch(
+        f"/widgets/{widget.pk}/", {"starts_at": value}, content_type="application/json"
+    )
+    assert_documented(doc, f"/widgets/{widget.pk}/", "PATCH", written)
+    filtered = await client.get("/narrowed/", {"at": value})
+    assert_documented(doc, "/narrowed/", "GET", filtered)
+    if admitted:
+        assert written.status_code == 200, written.content
+        assert filtered.status_code == 200, filtered.content
+    if written.status_code == 400 or filtered.status_code == 400:
+        assert not admitted
