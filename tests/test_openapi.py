@@ -220,10 +220,13 @@ def test_problems_per_status(doc: dict[str, Any]) -> None:
     widgets = doc["paths"]["/widgets/"]
     detail = doc["paths"]["/widgets/{pk}/"]
     statuses = lambda op: sorted(op["responses"])  # noqa: E731
-    assert statuses(widgets["post"]) == ["201", "400", "403", "409", "413", "415"]
-    assert statuses(detail["get"]) == ["200", "304", "403", "404"]
-    assert statuses(detail["patch"]) == ["200", "400", "403", "404", "409", "412", "413", "415"]
-    assert statuses(detail["delete"]) == ["204", "403", "404", "409", "412"]
+    assert statuses(widgets["post"]) == ["201", "400", "403", "409", "413", "415", "503"]
+    assert statuses(widgets["get"]) == ["200", "403", "404"]
+    assert statuses(detail["get"]) == ["200", "304", "403", "404", "412"]
+    assert statuses(detail["patch"]) == [
+        "200", "400", "403", "404", "409", "412", "413", "415", "503",
+    ]  # fmt: skip
+    assert statuses(detail["delete"]) == ["204", "403", "404", "409", "412", "503"]
     created = widgets["post"]["responses"]["201"]
     assert created["headers"]["Location"]["required"] is True
     problem = detail["put"]["responses"]["400"]["content"]
@@ -232,6 +235,8 @@ def test_problems_per_status(doc: dict[str, Any]) -> None:
     }
     assert "Accept-Patch" in detail["patch"]["responses"]["415"]["headers"]
     assert "Accept-Post" in widgets["post"]["responses"]["415"]["headers"]
+    # A write the database refuses for now says when to send it again.
+    assert detail["put"]["responses"]["503"]["headers"]["Retry-After"]["required"] is True
 
 
 def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
@@ -239,8 +244,8 @@ def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
     If-Match is required and a request without it is 428."""
     item = doc["paths"]["/conditional/{pk}/"]
     get = item["get"]
-    assert param_names(get) == ["If-None-Match"]
-    assert {"200", "304"} <= set(get["responses"])
+    assert param_names(get) == ["If-None-Match", "If-Match"]
+    assert {"200", "304", "412"} <= set(get["responses"])
     assert "ETag" in get["responses"]["200"]["headers"]
     for method in ("put", "patch", "delete"):
         if_match = item[method]["parameters"][0]
@@ -260,13 +265,18 @@ def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
 
 
 def test_rate_limited_methods_document_429_and_ratelimit_fields(doc: dict[str, Any]) -> None:
-    """429 with Retry-After; RateLimit fields on the responses of the limited method."""
+    """429 with Retry-After, and 503, on the limited method only; RateLimit fields on
+    its responses."""
     post = doc["paths"]["/limited/"]["post"]["responses"]
     assert post["429"]["headers"]["Retry-After"]["required"] is True
     assert {"RateLimit", "RateLimit-Policy"} <= set(post["201"]["headers"])
     assert {"RateLimit", "RateLimit-Policy"} <= set(post["400"]["headers"])
     get = doc["paths"]["/limited/"]["get"]["responses"]
     assert "headers" not in get["200"]  # rate_limit_methods = ["POST"]
+    assert "429" not in get
+    assert "503" not in get
+    # A store that is down gives no Retry-After; a refused write does.
+    assert post["503"]["headers"]["Retry-After"]["required"] is False
     assert "429" not in doc["paths"]["/widgets/"]["post"]["responses"]
 
 

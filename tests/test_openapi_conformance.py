@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 from django.urls import resolve
 
+from django_async_cbv.api.transactions import WriteQueueTimeout
+from django_async_cbv.api.write_thread import refusal
 from django_async_cbv.openapi import build_document
-from tests.models import Widget
+from tests.models import Category, Ticket, Widget
 from tests.openapi_urls.conformance import TICKET_FIELDS
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -191,3 +194,87 @@ async def test_times_written_as_documented_are_accepted(
         assert filtered.status_code == 200, filtered.content
     if written.status_code == 400 or filtered.status_code == 400:
         assert not admitted
+
+
+# -- statuses ----------------------------------------------------------------------------
+
+
+async def test_search_without_filters_documents_its_400(
+    doc: dict[str, Any], client: AsyncClient
+) -> None:
+    """Too many words, or a NUL character, in ?search= is a 400 on a list that has
+    no filters, no ordering and no pages."""
+    for search in (" ".join("abcdefghijk"), "milk\x00"):
+        response = await client.get("/search/", {"search": search})
+        assert response.status_code == 400
+        assert_documented(doc, "/search/", "GET", response)
+
+
+async def test_if_match_on_a_read_documents_its_412(
+    doc: dict[str, Any], client: AsyncClient
+) -> None:
+    """GET with an If-Match that does not match is a 412, documented with If-Match."""
+    widget = await Widget.objects.acreate(name="clock", price="1.00")
+    url = f"/widgets/{widget.pk}/"
+    response = await client.get(url, headers={"If-Match": '"stale"'})
+    assert response.status_code == 412
+    assert_documented(doc, url, "GET", response)
+    names = [p["name"] for p in operation(doc, url, "GET")["parameters"]]
+    assert names == ["If-None-Match", "If-Match"]
+    etag = (await client.get(url))["ETag"]
+    fresh = await client.get(url, headers={"If-Match": etag})
+    assert fresh.status_code == 200
+    unchanged = await client.get(url, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert_documented(doc, url, "GET", unchanged)
+
+
+async def test_a_refused_write_documents_its_503(
+    doc: dict[str, Any], client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write the database refuses for now (its turn never came) is a 503 with
+    Retry-After, documented on every write."""
+    from django_async_cbv.api import writes
+
+    async def busy(func: Any) -> Any:
+        problem = refusal(WriteQueueTimeout(2.5))
+        assert problem is not None
+        raise problem
+
+    monkeypatch.setattr(writes, "run_write", busy)
+    category = await Category.objects.acreate(name="c")
+    ticket = await Ticket.objects.acreate(status="open", rate=Decimal("0.5"), category=category)
+    url = f"/tickets/{ticket.pk}/"
+    body = {
+        "priority": 1, "status": "done", "size": None, "cost": None, "rate": "1.0", "ratio": 0,
+        "done": False, "flagged": None, "due": None, "opened": None, "at": None, "took": None,
+        "ref": None, "email": "", "title": "", "category": category.pk, "tag": None,
+    }  # fmt: skip
+    for method, path in (("POST", "/tickets/"), ("PUT", url), ("PATCH", url), ("DELETE", url)):
+        call = getattr(client, method.lower())
+        response = await call(path, body, content_type="application/json")
+        assert response.status_code == 503, (method, response.content)
+        assert response["Retry-After"] == "3"
+        assert_documented(doc, path, method, response)
+
+
+@pytest.mark.parametrize("failure", ["_StoreBusy", "_StoreDown"])
+@override_settings(ASYNC_CBV={"RATE_LIMIT_FAIL_OPEN": False})
+async def test_a_rate_limit_store_that_fails_documents_its_503(
+    doc: dict[str, Any], client: AsyncClient, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """The limited methods of a rate-limited view answer 503 when the limit cannot be
+    checked (with Retry-After only while the store is busy); the others never do."""
+    from django_async_cbv.ratelimit import mixin
+
+    async def fail(plan: Any, identity: str) -> Any:
+        raise getattr(mixin, failure)("no answer")
+
+    monkeypatch.setattr(mixin, "_check", fail)
+    ticket = await Ticket.objects.acreate(status="open", rate=Decimal("0.5"))
+    for url in ("/limited/", f"/limited/{ticket.pk}/"):
+        response = await client.get(url)
+        assert response.status_code == 503
+        assert ("Retry-After" in response.headers) == (failure == "_StoreBusy")
+        assert_documented(doc, url, "GET", response)
+    assert "503" not in doc["paths"]["/tickets/"]["get"]["responses"]  # not rate limited
