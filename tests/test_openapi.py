@@ -143,6 +143,21 @@ def test_choices_and_null_give_enums() -> None:
     assert model_field_schema(number) == {"enum": [1, 2], "description": "How many"}
 
 
+def test_blank_emails_and_urls_may_be_empty() -> None:
+    """A blank EmailField or URLField is sent as "", which no format admits."""
+    email = models.EmailField(blank=True)
+    assert model_field_schema(email) == {
+        "type": "string",
+        "anyOf": [{"format": "email"}, {"const": ""}],
+        "maxLength": 254,
+    }
+    assert model_field_schema(models.URLField()) == {
+        "type": "string",
+        "format": "uri",
+        "maxLength": 200,
+    }
+
+
 # -- lists -----------------------------------------------------------------------------
 
 

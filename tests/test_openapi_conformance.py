@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -130,6 +131,58 @@ def test_range_lookups_of_a_number_field_with_choices_are_documented(
         "priority", "priority__gte", "priority__lt", "rate__lte", "status__in", "due__gt",
         "category", "cursor", "page_size",
     }  # fmt: skip
+
+
+#: Values to try, in order, as a documented parameter's value.
+CANDIDATES: list[Any] = [
+    True,
+    1,
+    1.5,
+    "1.50",
+    "0.5",
+    "2024-02-29",
+    "2024-02-29T10:00:00+00:00",
+    "10:30:15.000005",
+    "P1DT02H00M00S",
+    str(uuid.UUID(int=1)),
+    "ops@example.com",
+    "open",
+    "-priority,due",
+    "milk jug",
+]
+
+
+def example(schema: dict[str, Any]) -> str:
+    """A query-string value the schema admits."""
+    check = Validator(schema, format_checker=Validator.FORMAT_CHECKER)
+    value = next(v for v in CANDIDATES if check.is_valid(v))
+    return "true" if value is True else str(value)
+
+
+def field_example(doc: dict[str, Any], name: str) -> str:
+    """A value of the Ticket field that parameter ``name`` filters on."""
+    field = name.split("__", 1)[0]
+    prop = doc["components"]["schemas"]["Ticket"]["properties"]["id" if field == "pk" else field]
+    return example({k: v for k, v in prop.items() if k not in {"readOnly", "description"}})
+
+
+@pytest.mark.parametrize("path", ["/tickets/", "/lookups/", "/narrowed/", "/search/"])
+async def test_documented_values_are_accepted(
+    doc: dict[str, Any], client: AsyncClient, path: str
+) -> None:
+    """Each documented parameter with a value its schema admits: 200, alone and together."""
+    await Ticket.objects.acreate(status="open", rate=Decimal("0.5"), title="milk jug")
+    query: dict[str, str] = {}
+    for name, schema in params(doc, path).items():
+        if name == "cursor":
+            continue  # only the server makes cursors
+        value = field_example(doc, name) if name.endswith("__in") else example(schema)
+        response = await client.get(path, {name: value})
+        assert response.status_code == 200, (name, value, response.content)
+        assert_documented(doc, path, "GET", response)
+        query[name] = value
+    response = await client.get(path, query)
+    assert response.status_code == 200, (query, response.content)
 
 
 # -- times -------------------------------------------------------------------------------

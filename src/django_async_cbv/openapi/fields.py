@@ -102,9 +102,12 @@ def _base_schema(field: models.Field[Any, Any]) -> Schema:
     for kind, fmt in _STRINGS:
         if isinstance(field, kind):
             schema: Schema = {"type": "string"}
-            if fmt:
+            text = isinstance(field, models.CharField)
+            if fmt and text and field.blank:  # a blank email or URL is sent as ""
+                schema["anyOf"] = [{"format": fmt}, {"const": ""}]
+            elif fmt:
                 schema["format"] = fmt
-            if isinstance(field, models.CharField) and field.max_length:
+            if text and field.max_length:
                 schema["maxLength"] = field.max_length
             return schema
     return {}  # a custom field: any JSON value
