@@ -148,6 +148,20 @@ async def test_documented_compression_weakens_the_etag(client: AsyncClient) -> N
         assert changed.status_code == 200
 
 
+@pytest.mark.urls("docs.examples.json_api_querying")
+async def test_documented_search_case_on_sqlite(client: AsyncClient) -> None:
+    """SQLite folds the case of ASCII letters only; too many words are a 400."""
+    from docs.examples.models import Item
+
+    await Item.objects.acreate(name="Äpfel", description="Red apples.", price="2.00")
+    assert await _names(client, "/items/?search=APPLES") == ["Äpfel"]
+    assert await _names(client, "/items/?search=Ä") == ["Äpfel"]
+    assert await _names(client, "/items/?search=ä") == []
+    refused = await client.get("/items/", {"search": " ".join("abcdefghijk")})
+    assert refused.status_code == 400
+    assert list(body(refused)["errors"]) == ["search"]
+
+
 @pytest.mark.urls("docs.examples.json_api_permission")
 async def test_json_api_permission(client: AsyncClient) -> None:
     """Anonymous clients may read but not write (403); a logged-in user may write."""
