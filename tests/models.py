@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -206,3 +207,30 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room} {self.day}"
+
+
+class Ticket(models.Model):
+    """Fields of many kinds, with and without choices, to filter lists on."""
+
+    priority = models.IntegerField(choices=[(1, "low"), (2, "normal"), (3, "high")], default=2)
+    status = models.CharField(max_length=10, choices=[("open", "Open"), ("done", "Done")])
+    size = models.PositiveSmallIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    rate = models.DecimalField(
+        max_digits=4, decimal_places=1, choices=[(Decimal("0.5"), "half"), (Decimal("1.0"), "full")]
+    )
+    ratio = models.FloatField(default=0)
+    done = models.BooleanField(default=False)
+    flagged = models.BooleanField(null=True, blank=True)
+    due = models.DateField(null=True, blank=True)
+    opened = models.DateTimeField(null=True, blank=True)
+    at = models.TimeField(null=True, blank=True)
+    took = models.DurationField(null=True, blank=True)
+    ref = models.UUIDField(null=True, blank=True)
+    email = models.EmailField(blank=True)
+    title = models.CharField(max_length=40, blank=True)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL)
+    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.SET_NULL)
+
+    def __str__(self) -> str:
+        return self.title

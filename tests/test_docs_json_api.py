@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient, override_settings
 
@@ -124,6 +125,41 @@ async def test_json_api_conditional(client: AsyncClient) -> None:
     gone = await send(client, "DELETE", url, headers={"If-Match": "*"})
     assert gone.status_code == 204
     assert await item_count() == 0
+
+
+@pytest.mark.urls("docs.examples.json_api_conditional")
+async def test_documented_compression_weakens_the_etag(client: AsyncClient) -> None:
+    """As the guide warns: under GZipMiddleware a compressed read carries a weak ETag,
+    If-Match with it is 412, the same tag without W/ matches, and 304 still works."""
+    gzip = ["django.middleware.gzip.GZipMiddleware", *settings.MIDDLEWARE]
+    with override_settings(MIDDLEWARE=gzip):
+        created = await send(client, "POST", "/items/", {**ITEM, "description": "Blue. " * 60})
+        url = created["Location"]
+        read = await client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert read["Content-Encoding"] == "gzip"
+        weak = read["ETag"]
+        assert weak.startswith('W/"')
+        refused = await send(client, "PATCH", url, {"quantity": 1}, headers={"If-Match": weak})
+        assert refused.status_code == 412
+        cached = await client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": weak})
+        assert cached.status_code == 304
+        strong = weak.removeprefix("W/")
+        changed = await send(client, "PATCH", url, {"quantity": 1}, headers={"If-Match": strong})
+        assert changed.status_code == 200
+
+
+@pytest.mark.urls("docs.examples.json_api_querying")
+async def test_documented_search_case_on_sqlite(client: AsyncClient) -> None:
+    """SQLite folds the case of ASCII letters only; too many words are a 400."""
+    from docs.examples.models import Item
+
+    await Item.objects.acreate(name="Äpfel", description="Red apples.", price="2.00")
+    assert await _names(client, "/items/?search=APPLES") == ["Äpfel"]
+    assert await _names(client, "/items/?search=Ä") == ["Äpfel"]
+    assert await _names(client, "/items/?search=ä") == []
+    refused = await client.get("/items/", {"search": " ".join("abcdefghijk")})
+    assert refused.status_code == 400
+    assert list(body(refused)["errors"]) == ["search"]
 
 
 @pytest.mark.urls("docs.examples.json_api_permission")

@@ -16,7 +16,7 @@ from django.urls import path
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.openapi import OpenAPIView, SwaggerUIView, build_document
 from django_async_cbv.openapi import views as openapi_views
-from django_async_cbv.openapi.fields import model_field_schema
+from django_async_cbv.openapi.fields import TIME_PATTERN, model_field_schema
 from tests.models import Widget
 
 MAIN = "tests.openapi_urls.main"
@@ -105,7 +105,7 @@ def test_object_schema_follows_the_wire_format(doc: dict[str, Any]) -> None:
     assert props["price"]["format"] == "decimal"
     assert props["weight"] == {"type": ["number", "null"]}
     assert props["released"] == {"type": ["string", "null"], "format": "date"}
-    assert props["starts_at"] == {"type": ["string", "null"], "format": "time"}
+    assert props["starts_at"] == {"type": ["string", "null"], "pattern": TIME_PATTERN}
     assert props["created"] == {"type": "string", "format": "date-time", "readOnly": True}
     assert props["code"] == {"type": "string", "format": "uuid"}
     assert props["meta"] == {}
@@ -143,6 +143,21 @@ def test_choices_and_null_give_enums() -> None:
     assert model_field_schema(number) == {"enum": [1, 2], "description": "How many"}
 
 
+def test_blank_emails_and_urls_may_be_empty() -> None:
+    """A blank EmailField or URLField is sent as "", which no format admits."""
+    email = models.EmailField(blank=True)
+    assert model_field_schema(email) == {
+        "type": "string",
+        "anyOf": [{"format": "email"}, {"const": ""}],
+        "maxLength": 254,
+    }
+    assert model_field_schema(models.URLField()) == {
+        "type": "string",
+        "format": "uri",
+        "maxLength": 200,
+    }
+
+
 # -- lists -----------------------------------------------------------------------------
 
 
@@ -164,11 +179,11 @@ def test_filters_search_ordering_and_cursor(doc: dict[str, Any]) -> None:
     op = doc["paths"]["/queried/"]["get"]
     params = {p["name"]: p["schema"] for p in op["parameters"]}
     assert list(params) == [
-        "quantity", "quantity__in", "quantity__gte", "quantity__lte", "quantity__gt",
-        "quantity__lt",
+        "quantity", "quantity__in", "quantity__gt", "quantity__gte", "quantity__lt",
+        "quantity__lte",
         "active", "active__in",
-        "released", "released__in", "released__gte", "released__lte", "released__gt",
-        "released__lt",
+        "released", "released__in", "released__gt", "released__gte", "released__lt",
+        "released__lte",
         "name", "name__in",
         "search", "ordering", "cursor", "page_size",
     ]  # fmt: skip
@@ -182,6 +197,36 @@ def test_filters_search_ordering_and_cursor(doc: dict[str, Any]) -> None:
     assert "400" in op["responses"]
 
 
+class QuerysetOnlyAPI(AsyncAPIView):
+    """Names no model: only get_queryset() knows it."""
+
+    filter_fields = {"quantity": ["lte"], "name": ["exact", "in"]}
+    search_fields = ["name"]
+    ordering_fields = ["price"]
+
+    async def get_queryset(self) -> Any:
+        return Widget.objects.all()
+
+
+class QuerysetOnlyURLs:
+    urlpatterns = [
+        path("plain/", QuerysetOnlyAPI.as_view()),
+        path("listed/", QuerysetOnlyAPI.as_view(filter_fields=["quantity"], paginate_by=None)),
+    ]
+
+
+def test_filters_of_a_view_without_a_model() -> None:
+    """Without the model, a filter has the lookups its dict names, or exact and __in."""
+    document = build_document("Tests", "2.0", urlconf=QuerysetOnlyURLs)  # type: ignore[arg-type]
+    plain = document["paths"]["/plain/"]["get"]
+    assert param_names(plain) == [
+        "quantity__lte", "name", "name__in", "search", "ordering", "page", "page_size",
+    ]  # fmt: skip
+    assert "400" in plain["responses"]
+    listed = document["paths"]["/listed/"]["get"]
+    assert param_names(listed) == ["quantity", "quantity__in", "search", "ordering"]
+
+
 # -- responses -------------------------------------------------------------------------
 
 
@@ -190,10 +235,13 @@ def test_problems_per_status(doc: dict[str, Any]) -> None:
     widgets = doc["paths"]["/widgets/"]
     detail = doc["paths"]["/widgets/{pk}/"]
     statuses = lambda op: sorted(op["responses"])  # noqa: E731
-    assert statuses(widgets["post"]) == ["201", "400", "403", "409", "413", "415"]
-    assert statuses(detail["get"]) == ["200", "304", "403", "404"]
-    assert statuses(detail["patch"]) == ["200", "400", "403", "404", "409", "412", "413", "415"]
-    assert statuses(detail["delete"]) == ["204", "403", "404", "409", "412"]
+    assert statuses(widgets["post"]) == ["201", "400", "403", "409", "413", "415", "503"]
+    assert statuses(widgets["get"]) == ["200", "403", "404"]
+    assert statuses(detail["get"]) == ["200", "304", "403", "404", "412"]
+    assert statuses(detail["patch"]) == [
+        "200", "400", "403", "404", "409", "412", "413", "415", "503",
+    ]  # fmt: skip
+    assert statuses(detail["delete"]) == ["204", "403", "404", "409", "412", "503"]
     created = widgets["post"]["responses"]["201"]
     assert created["headers"]["Location"]["required"] is True
     problem = detail["put"]["responses"]["400"]["content"]
@@ -202,6 +250,8 @@ def test_problems_per_status(doc: dict[str, Any]) -> None:
     }
     assert "Accept-Patch" in detail["patch"]["responses"]["415"]["headers"]
     assert "Accept-Post" in widgets["post"]["responses"]["415"]["headers"]
+    # A write the database refuses for now says when to send it again.
+    assert detail["put"]["responses"]["503"]["headers"]["Retry-After"]["required"] is True
 
 
 def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
@@ -209,8 +259,8 @@ def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
     If-Match is required and a request without it is 428."""
     item = doc["paths"]["/conditional/{pk}/"]
     get = item["get"]
-    assert param_names(get) == ["If-None-Match"]
-    assert {"200", "304"} <= set(get["responses"])
+    assert param_names(get) == ["If-None-Match", "If-Match"]
+    assert {"200", "304", "412"} <= set(get["responses"])
     assert "ETag" in get["responses"]["200"]["headers"]
     for method in ("put", "patch", "delete"):
         if_match = item[method]["parameters"][0]
@@ -230,13 +280,18 @@ def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
 
 
 def test_rate_limited_methods_document_429_and_ratelimit_fields(doc: dict[str, Any]) -> None:
-    """429 with Retry-After; RateLimit fields on the responses of the limited method."""
+    """429 with Retry-After, and 503, on the limited method only; RateLimit fields on
+    its responses."""
     post = doc["paths"]["/limited/"]["post"]["responses"]
     assert post["429"]["headers"]["Retry-After"]["required"] is True
     assert {"RateLimit", "RateLimit-Policy"} <= set(post["201"]["headers"])
     assert {"RateLimit", "RateLimit-Policy"} <= set(post["400"]["headers"])
     get = doc["paths"]["/limited/"]["get"]["responses"]
     assert "headers" not in get["200"]  # rate_limit_methods = ["POST"]
+    assert "429" not in get
+    assert "503" not in get
+    # A store that is down gives no Retry-After; a refused write does.
+    assert post["503"]["headers"]["Retry-After"]["required"] is False
     assert "429" not in doc["paths"]["/widgets/"]["post"]["responses"]
 
 

@@ -2,7 +2,9 @@
 
 The schemas describe the wire format of ``AsyncAPIView``: foreign keys as the
 related primary key, dates and times as ISO 8601 strings, decimals and UUIDs as
-strings, files as their name and binary data as base64.
+strings, files as their name and binary data as base64. A time of day has no UTC
+offset, so it is described by a pattern rather than the ``time`` format (RFC 3339's
+``full-time``, which requires one).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.urls import converters
 
 __all__ = [
     "DECIMAL_PATTERN",
+    "TIME_PATTERN",
     "converter_schema",
     "form_field_schema",
     "model_field_schema",
@@ -26,12 +29,14 @@ Schema = dict[str, Any]
 
 #: Decimals are sent as fixed-point strings, e.g. "-12.50".
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+#: Times of day are sent as "10:30:00" or "10:30:00.000005" (no offset) and taken in
+#: those forms or as "10:30".
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
 
 #: Model field class → (JSON type, format), most specific classes first.
 _STRINGS: tuple[tuple[type[models.Field[Any, Any]], str | None], ...] = (
     (models.DateTimeField, "date-time"),
     (models.DateField, "date"),
-    (models.TimeField, "time"),
     (models.DurationField, "duration"),
     (models.UUIDField, "uuid"),
     (models.EmailField, "email"),
@@ -96,12 +101,17 @@ def _base_schema(field: models.Field[Any, Any]) -> Schema:
         return {"type": "string"}
     if isinstance(field, models.BinaryField):
         return {"type": "string", "contentEncoding": "base64"}
+    if isinstance(field, models.TimeField):
+        return {"type": "string", "pattern": TIME_PATTERN}
     for kind, fmt in _STRINGS:
         if isinstance(field, kind):
             schema: Schema = {"type": "string"}
-            if fmt:
+            text = isinstance(field, models.CharField)
+            if fmt and text and field.blank:  # a blank email or URL is sent as ""
+                schema["anyOf"] = [{"format": fmt}, {"const": ""}]
+            elif fmt:
                 schema["format"] = fmt
-            if isinstance(field, models.CharField) and field.max_length:
+            if text and field.max_length:
                 schema["maxLength"] = field.max_length
             return schema
     return {}  # a custom field: any JSON value
@@ -150,7 +160,7 @@ def form_field_schema(field: forms.Field) -> Schema:
     elif isinstance(field, forms.DateField):
         schema = {"type": "string", "format": "date"}
     elif isinstance(field, forms.TimeField):
-        schema = {"type": "string", "format": "time"}
+        schema = {"type": "string", "pattern": TIME_PATTERN}
     elif isinstance(field, forms.UUIDField):
         schema = {"type": "string", "format": "uuid"}
     elif isinstance(field, forms.CharField):

@@ -14,7 +14,7 @@ from django_async_cbv.ratelimit import AsyncRateLimitMixin
 
 from .components import Components, problem_content, ratelimit_headers
 from .fields import model_field_schema
-from .query import list_parameters
+from .query import list_parameters, refuses_bad_queries
 
 __all__ = ["route_operations"]
 
@@ -41,13 +41,28 @@ _DETAIL = {
     415: "The request body is not application/json.",
     428: "The request must carry If-Match.",
     429: "Too many requests.",
+    503: "Unavailable for now; the request may be sent again.",
     504: "The handler timed out.",
 }
+#: Why an operation may answer 503: a write the database refused for now, a rate
+#: limit that could not be checked.
+_UNAVAILABLE = {
+    (True, False): "The database refused the write for now (nothing was written); "
+    "it may be sent again.",
+    (False, True): "The rate limit could not be checked; the request may be sent again.",
+    (True, True): "The database refused the write for now (nothing was written), or the "
+    "rate limit could not be checked; the request may be sent again.",
+}
 _WRITES = ("create", "update", "partial_update")
+#: The actions that write, in one transaction the database may refuse for now.
+_CHANGES = (*_WRITES, "destroy")
 
 
-def _problem(status: int, headers: Schema | None = None) -> Schema:
-    response: Schema = {"description": _DETAIL[status], "content": problem_content()}
+def _problem(status: int, headers: Schema | None = None, description: str | None = None) -> Schema:
+    response: Schema = {
+        "description": description or _DETAIL[status],
+        "content": problem_content(),
+    }
     if headers:
         response["headers"] = headers
     return response
@@ -121,12 +136,13 @@ class RouteDoc:
         """Return the query and header parameters of ``action``."""
         view = self.view
         if action == "list":
-            return list_parameters(view, self.schema)
+            return list_parameters(view)
         params: list[Schema] = []
         if not _conditional(view):
             return params
         if action == "retrieve":
             params.append(_header_param("If-None-Match", "An ETag seen before: 304 if it matches."))
+            params.append(_header_param("If-Match", "The object's ETag: 412 unless it matches."))
         elif action in ("update", "partial_update", "destroy"):
             required = bool(getattr(view, "require_if_match", False))
             params.append(
@@ -156,7 +172,7 @@ class RouteDoc:
         """Return the responses of ``action``: its success, then its problems."""
         view, responses = self.view, {}
         headers: Schema = {}
-        limited = isinstance(view, AsyncRateLimitMixin) and self._limited(method)
+        limited = self._limited(method)
         if limited:
             headers.update(ratelimit_headers())
         success: Schema
@@ -179,7 +195,7 @@ class RouteDoc:
         if own:
             success["headers"] = own
         responses[str(_SUCCESS.get(action, 204))] = success
-        statuses = self._problem_statuses(action)
+        statuses = self._problem_statuses(action, limited)
         for status in statuses:
             extra = dict(headers)
             if status == 415:
@@ -190,10 +206,20 @@ class RouteDoc:
                 extra["WWW-Authenticate"] = {"required": True, "schema": {"type": "string"}}
             if status == 429:
                 extra["Retry-After"] = {"required": True, "schema": {"type": "integer"}}
+            description = None
+            if status == 503:
+                # A refused write always says when to try again; a rate limit store
+                # that is down does not.
+                write = action in _CHANGES
+                extra["Retry-After"] = {"required": not limited, "schema": {"type": "integer"}}
+                description = _UNAVAILABLE[write, limited]
             if status == 304:
-                responses["304"] = {"description": _DETAIL[304], "headers": extra or _etag_header()}
+                responses["304"] = {
+                    "description": _DETAIL[304],
+                    "headers": {**extra, **_etag_header()},
+                }
                 continue
-            responses[str(status)] = _problem(status, extra)
+            responses[str(status)] = _problem(status, extra, description)
         return responses
 
     def _success_schema(self, action: str) -> Schema:
@@ -212,20 +238,17 @@ class RouteDoc:
         name = f"{self.base_name}{'CursorPage' if cursor else 'Page'}"
         return {"$ref": self.components.add(name, envelope, self.owner)}
 
-    def _problem_statuses(self, action: str) -> list[int]:
+    def _problem_statuses(self, action: str, limited: bool) -> list[int]:
+        """The statuses other than success that ``action`` may answer.
+
+        ``limited`` is whether the method is rate limited.
+        """
         view = self.view
         statuses: list[int] = []
         conditional = _conditional(view)
         if action == "retrieve" and conditional:
             statuses.append(304)
-        if action in _WRITES or (
-            action == "list"
-            and (
-                getattr(view, "pagination", "page") == "cursor"
-                or getattr(view, "filter_fields", None)
-                or getattr(view, "ordering_fields", None)
-            )
-        ):
+        if action in _WRITES or (action == "list" and refuses_bad_queries(view)):
             statuses.append(400)
         if self._challenges():
             statuses.append(401)
@@ -234,8 +257,8 @@ class RouteDoc:
             statuses.append(404)
         if action in ("create", "update", "partial_update", "destroy"):
             statuses.append(409)
-        if conditional and action in ("update", "partial_update", "destroy"):
-            statuses.append(412)
+        if conditional and action in ("retrieve", "update", "partial_update", "destroy"):
+            statuses.append(412)  # If-Match on a read too
         if action in _WRITES:
             statuses += [413, 415]
         if (
@@ -249,13 +272,18 @@ class RouteDoc:
             )
         ):
             statuses.append(428)
-        if isinstance(view, AsyncRateLimitMixin):
+        if limited:
             statuses.append(429)
+        if limited or action in _CHANGES:
+            statuses.append(503)
         if view.timeout is not None:
             statuses.append(504)
         return statuses
 
     def _limited(self, method: str) -> bool:
+        """Whether ``method`` is rate limited on this view."""
+        if not isinstance(self.view, AsyncRateLimitMixin):
+            return False
         methods = getattr(self.view, "rate_limit_methods", None)
         return methods is None or method.upper() in {m.upper() for m in methods}
 

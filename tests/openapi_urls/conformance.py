@@ -1,0 +1,66 @@
+"""Views whose documents are checked against what the server accepts and answers."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from django_async_cbv import AsyncAPIView, AsyncRateLimitMixin
+from tests.models import Ticket, Widget
+
+#: The pk and every other concrete field of Ticket.
+TICKET_FIELDS = ["pk", *(f.name for f in Ticket._meta.concrete_fields if f.name != "id")]
+
+
+class TicketAPI(AsyncAPIView):
+    """Filters on fields of every kind, with their default lookups."""
+
+    model = Ticket
+    filter_fields = TICKET_FIELDS
+    search_fields = ["title", "email"]
+    ordering_fields = ["priority", "due"]
+    paginate_by = 10
+
+
+class TicketLookupsAPI(AsyncAPIView):
+    """Filters with the lookups they name, and cursor pages."""
+
+    model = Ticket
+    filter_fields = {
+        "priority": ["exact", "gte", "lt"],
+        "rate": ["lte"],
+        "status": ["in"],
+        "due": ["gt"],
+        "category": ["exact"],
+    }
+    pagination = "cursor"
+
+
+class SearchOnlyAPI(AsyncAPIView):
+    """Search and nothing else: no filters, no ordering, every result."""
+
+    model = Ticket
+    search_fields = ["title"]
+    paginate_by = None
+
+
+class LimitedTicketAPI(AsyncRateLimitMixin, AsyncAPIView):
+    model = Ticket
+    rate_limit = "1000/m"
+    rate_limit_methods = ["GET"]
+
+
+class WidgetAPI(AsyncAPIView):
+    model = Widget
+
+
+urlpatterns: list[URLPattern] = [
+    path("tickets/", TicketAPI.as_view()),
+    path("tickets/<int:pk>/", TicketAPI.as_view()),
+    path("lookups/", TicketLookupsAPI.as_view()),
+    path("narrowed/", TicketAPI.as_view(filter_fields=["priority", "at", "tag"], paginate_by=None)),
+    path("search/", SearchOnlyAPI.as_view()),
+    path("limited/", LimitedTicketAPI.as_view()),
+    path("limited/<int:pk>/", LimitedTicketAPI.as_view()),
+    path("widgets/", WidgetAPI.as_view()),
+    path("widgets/<int:pk>/", WidgetAPI.as_view()),
+]
