@@ -327,6 +327,21 @@ async def test_a_naive_datetime_must_fit_once_made_utc(client: AsyncClient) -> N
     assert body(response)["at"] == "9999-12-31T23:00:00+00:00"
 
 
+@pytest.mark.parametrize("url", ["/appointments/", "/appointment-form/"])
+async def test_without_use_tz_a_datetime_with_an_offset_is_a_field_error(
+    client: AsyncClient, url: str
+) -> None:
+    """Datetimes are naive without ``USE_TZ``; SQLite's backend refuses an aware one."""
+    with override_settings(USE_TZ=False):
+        response = await send(client, "POST", url, {"at": "2026-01-01T12:00:00+05:00"})
+        assert response.status_code == 400, response.content
+        assert body(response)["errors"] == {"at": ["Enter a date and time without a UTC offset."]}
+        assert await Appointment.objects.acount() == 0
+        response = await send(client, "POST", url, {"at": "2026-01-01T12:00:00"})
+        assert response.status_code == 201, response.content
+        assert body(response)["at"] == "2026-01-01T12:00:00"
+
+
 async def test_the_first_and_last_instants_are_stored_and_read_back(client: AsyncClient) -> None:
     sent = {"0001-01-01T05:00:00+05:00": "0001-01-01T00:00:00+00:00"}
     sent["9999-12-31T23:59:59.999999Z"] = "9999-12-31T23:59:59.999999+00:00"

@@ -181,6 +181,17 @@ async def test_a_bad_value_is_400_naming_the_parameter(
 OUT_OF_RANGE = "Enter a date and time between 0001-01-01 and 9999-12-31 in UTC."
 
 
+async def test_without_use_tz_a_datetime_filter_with_an_offset_is_400(
+    client: AsyncClient,
+) -> None:
+    """Datetimes are naive without ``USE_TZ``; SQLite's backend refuses an aware one."""
+    with override_settings(USE_TZ=False):
+        await Appointment.objects.acreate(title="noon", at=datetime.datetime(2026, 1, 1, 12))
+        errors = await bad(client, "at__gte=2026-01-01T00:00:00%2B05:00", "/appointments/")
+        assert errors == {"at__gte": ["Enter a date and time without a UTC offset."]}
+        assert await titles(client, "at__gte=2026-01-01T00:00:00") == ["noon"]
+
+
 async def test_datetimes_at_the_edges_of_the_range(client: AsyncClient) -> None:
     """The first and last instants in UTC filter; an instant outside them is a 400."""
     first = datetime.datetime.min.replace(tzinfo=datetime.UTC)

@@ -53,17 +53,22 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 MAX_DURATION: Final = datetime.timedelta(days=106_751_991)
 
 
+_NO_OFFSET = _("Enter a date and time without a UTC offset.")
+
+
 def out_of_range(value: Any) -> str | Promise | None:
     """Return why a parsed value cannot be stored, or None if it can.
 
     A datetime must lie between 0001-01-01 and 9999-12-31 once converted to UTC
     (with ``USE_TZ``, a naive one is in the current time zone): databases convert
-    it, and Python cannot represent a datetime outside that range. A duration
-    must be at most :data:`MAX_DURATION` long. Other values are not checked.
+    it, and Python cannot represent a datetime outside that range. Without
+    ``USE_TZ`` it must have no UTC offset: datetimes are then naive, and most
+    database backends refuse an aware one. A duration must be at most
+    :data:`MAX_DURATION` long. Other values are not checked.
     """
     if isinstance(value, datetime.datetime):
         if not settings.USE_TZ:
-            return None
+            return None if timezone.is_naive(value) else _NO_OFFSET
         try:
             if timezone.is_naive(value):
                 value = timezone.make_aware(value)
