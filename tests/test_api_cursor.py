@@ -106,6 +106,7 @@ urlpatterns = [
     path("factory/widgets/", list_view(Widget, ["name"]).as_view()),
     path("factory/widget-weights/", list_view(Widget, ["name", "weight"]).as_view()),
     path("factory/categories/", list_view(Category, ["name"]).as_view()),
+    path("factory/weight-names/", list_view(Widget, ["weight", "name"]).as_view()),
 ]
 
 PROPERTY = settings(
@@ -268,6 +269,9 @@ def test_views_made_by_one_function_refuse_each_others_cursors() -> None:
             if url != made_by:
                 bad_cursor(f"{url}?cursor={cursor}")
         assert len(page(f"{made_by}?cursor={cursor}")["results"]) == 1
+    # The same fields in another order: the same view as far as cursors go.
+    cursor = cursors["/factory/widget-weights/"]
+    assert len(page(f"/factory/weight-names/?cursor={cursor}")["results"]) == 1
     ids, last = walk("/factory/widgets/")
     assert ids == db_order("")
     assert walk_back(last) == ids

@@ -122,3 +122,38 @@ async def test_swagger_ui_assets_keep_the_path(shop: str) -> None:
     asset = await client.get(url, {"asset": "swagger-ui.css"})
     assert asset.status_code == 200
     assert asset["Content-Type"].startswith("text/css")
+
+
+class AnyPathWidgetAPI(ShopWidgetAPI):
+    """The shop is a ``<path:...>`` argument, so it may begin with a slash."""
+
+
+urlpatterns += [
+    path("<path:shop>/p/", AnyPathWidgetAPI.as_view()),
+    path("<path:shop>/p/<int:pk>/", AnyPathWidgetAPI.as_view()),
+    path("<path:shop>/pc/", AnyPathWidgetAPI.as_view(pagination="cursor")),
+]
+
+
+@pytest.mark.parametrize("style", ["p", "pc"])
+async def test_a_path_that_begins_with_two_slashes_keeps_links_on_this_host(style: str) -> None:
+    """``//evil.example/p/`` would be read as a host name: links and ``Location`` keep
+    the second slash encoded (Django decodes it back to the same path)."""
+    for name in ("x", "y"):
+        await Widget.objects.acreate(name=name, description="/evil.example", price="1.00")
+    client = ServerClient()
+    url = f"/%2Fevil.example/{style}/"
+    seen, data = await names(client, url)
+    assert data["next"].startswith(f"http://testserver/%2Fevil.example/{style}/?")
+    page, data = await names(client, local(data["next"]))
+    assert seen + page == ["x", "y"]
+    response = await send(
+        client,
+        "POST",
+        "/%2Fevil.example/p/",
+        {"name": "z", "price": "1", "description": "/evil.example"},
+    )
+    assert response.status_code == 201, response.content
+    location = response["Location"]
+    assert location == f"/%2Fevil.example/p/{body(response)['id']}/"
+    assert body(await client.get(location))["name"] == "z"

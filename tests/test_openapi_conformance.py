@@ -133,6 +133,15 @@ def test_range_lookups_of_a_number_field_with_choices_are_documented(
     }  # fmt: skip
 
 
+def test_a_blank_email_filter_is_documented_without_the_empty_value(
+    doc: dict[str, Any],
+) -> None:
+    """An empty query value filters nothing, so ``""`` is no value of the filter."""
+    tickets = params(doc, "/tickets/")
+    assert tickets["email"] == {"type": "string", "format": "email", "maxLength": 254}
+    assert not Validator(tickets["email"], format_checker=Validator.FORMAT_CHECKER).is_valid("")
+
+
 #: Values to try, in order, as a documented parameter's value.
 CANDIDATES: list[Any] = [
     True,
@@ -331,3 +340,29 @@ async def test_a_rate_limit_store_that_fails_documents_its_503(
         assert ("Retry-After" in response.headers) == (failure == "_StoreBusy")
         assert_documented(doc, url, "GET", response)
     assert "503" not in doc["paths"]["/tickets/"]["get"]["responses"]  # not rate limited
+
+
+async def test_an_open_circuit_documents_its_503_and_a_breaker_timeout_its_504(
+    doc: dict[str, Any], client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every operation behind a circuit breaker may answer 503 (the circuit is open)
+    with Retry-After, and 504 when the breaker bounds each call with a timeout."""
+    from tests.openapi_urls.conformance import GuardedWidgetAPI
+
+    for path in ("/guarded/", "/guarded/1/"):
+        for method, spec in doc["paths"][path.replace("1", "{pk}")].items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                assert {"503", "504"} <= set(spec["responses"]), (path, method)
+    original = GuardedWidgetAPI.list
+
+    async def failing(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError("the upstream is down")
+
+    monkeypatch.setattr(GuardedWidgetAPI, "list", failing)
+    with pytest.raises(ConnectionRefusedError):
+        await client.get("/guarded/")
+    monkeypatch.setattr(GuardedWidgetAPI, "list", original)
+    response = await client.get("/guarded/")
+    assert response.status_code == 503, response.content
+    assert "Retry-After" in response.headers
+    assert_documented(doc, "/guarded/", "GET", response)

@@ -7,6 +7,8 @@ import inspect
 from importlib.resources import files
 from typing import Any, Final
 
+from django.utils.encoding import escape_uri_path
+
 from ._redis.health import is_definitive
 
 __all__ = ["StoreError", "lua_script", "maybe_await", "redis_call", "script_sha"]
@@ -74,3 +76,17 @@ def lua_script(package: str, name: str) -> str:
 def script_sha(source: str) -> str:
     """The SHA-1 that ``EVALSHA`` names ``source`` by."""
     return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+
+def encoded_path(path: str) -> str:
+    """Return a decoded request ``path`` percent-encoded again, to put in a URL.
+
+    As ``HttpRequest.get_full_path()`` encodes it, so that a ``?``, ``#`` or ``%``
+    that a URL argument holds stays in the path; and never starting with ``//``,
+    which a URL reads as a host name (``//evil.example/w/``): the second slash is
+    encoded, and Django decodes it back to the same path.
+    """
+    encoded = escape_uri_path(path)
+    if encoded.startswith("//"):
+        encoded = "/%2F" + encoded[2:]
+    return encoded

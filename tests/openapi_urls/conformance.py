@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from django_async_cbv import AsyncAPIView, AsyncRateLimitMixin
+from django_async_cbv import AsyncAPIView, AsyncCircuitBreakerMixin, AsyncRateLimitMixin
+from django_async_cbv.breaker import CircuitBreaker
 from tests.models import Ticket, Widget
 
 #: The pk and every other concrete field of Ticket.
@@ -53,6 +54,15 @@ class WidgetAPI(AsyncAPIView):
     model = Widget
 
 
+class GuardedWidgetAPI(AsyncCircuitBreakerMixin, AsyncAPIView):
+    """Behind a breaker that opens after one upstream failure and bounds each call."""
+
+    model = Widget
+    circuit_breaker = CircuitBreaker(
+        "conformance-guarded", failure_threshold=1, recovery_timeout=60, timeout=5
+    )
+
+
 urlpatterns: list[URLPattern] = [
     path("tickets/", TicketAPI.as_view()),
     path("tickets/<int:pk>/", TicketAPI.as_view()),
@@ -63,4 +73,6 @@ urlpatterns: list[URLPattern] = [
     path("limited/<int:pk>/", LimitedTicketAPI.as_view()),
     path("widgets/", WidgetAPI.as_view()),
     path("widgets/<int:pk>/", WidgetAPI.as_view()),
+    path("guarded/", GuardedWidgetAPI.as_view()),
+    path("guarded/<int:pk>/", GuardedWidgetAPI.as_view()),
 ]

@@ -49,11 +49,12 @@ def cursor_salt(view_class: type, model: type[models.Model], fields: Sequence[st
     """The signing salt of a view's cursors: a cursor of one view is foreign to another.
 
     Made of the class's module and qualified name, the model's label and the
-    view's ``fields`` (None: every field): classes made by one function share a
-    qualified name, but not a model and fields too. The ordering is not in the
-    salt; it is in the cursor itself, and checked there.
+    view's ``fields`` (None: every field; their order does not count): classes
+    made by one function share a qualified name, but not a model and fields too.
+    The ordering is not in the salt; it is in the cursor itself, and checked there.
+    A cursor made before ``fields`` changed is refused.
     """
-    names = "*" if fields is None else ",".join(fields)
+    names = "*" if fields is None else ",".join(sorted(fields))
     return (
         f"django_async_cbv.api.cursor:{view_class.__module__}.{view_class.__qualname__}"
         f":{model._meta.label_lower}:{names}"

@@ -14,8 +14,8 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.http import HttpRequest
-from django.utils.encoding import escape_uri_path
 
+from django_async_cbv._util import encoded_path
 from django_async_cbv.exceptions import ProblemError
 
 from .config import PAGINATION_STYLES, Config
@@ -280,7 +280,7 @@ class PaginationMixin:
         ``request.path`` is decoded: put back into a URL as it is, a ``?``, ``#``
         or ``%`` that a URL argument holds would end or alter the path.
         """
-        return escape_uri_path(self.request.path)
+        return encoded_path(self.request.path)
 
     def _page_number(self) -> int:
         raw = self.request.GET.get("page") or "1"

@@ -33,10 +33,9 @@ from django.db import IntegrityError, connections, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.encoding import escape_uri_path
 
 from django_async_cbv._json import read_json_object
-from django_async_cbv._util import maybe_await
+from django_async_cbv._util import encoded_path, maybe_await
 from django_async_cbv.exceptions import ProblemError
 
 from .conditional import check_write_preconditions, etag_of, has_write_preconditions, lock_row
@@ -187,7 +186,7 @@ class WriteMixin:
                 kwargs={**self.kwargs, self.get_lookup_url_kwarg(): value},
                 current_app=match.namespace if match else None,
             )
-        path = escape_uri_path(self.request.path)  # encoded again, as in the request
+        path = encoded_path(self.request.path)  # encoded again, as in the request
         return f"{path if path.endswith('/') else path + '/'}{quote(str(value), safe='')}/"
 
     def _current_row(

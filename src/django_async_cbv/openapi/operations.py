@@ -10,6 +10,7 @@ from django.db import models
 from django_async_cbv.api.base import AsyncGenericAPIView
 from django_async_cbv.api.config import overrides
 from django_async_cbv.api.schema import Schema as ModelSchema
+from django_async_cbv.breaker import AsyncCircuitBreakerMixin, CircuitBreaker
 from django_async_cbv.ratelimit import AsyncRateLimitMixin
 
 from .components import Components, problem_content, ratelimit_headers
@@ -44,14 +45,11 @@ _DETAIL = {
     503: "Unavailable for now; the request may be sent again.",
     504: "The handler timed out.",
 }
-#: Why an operation may answer 503: a write the database refused for now, a rate
-#: limit that could not be checked.
-_UNAVAILABLE = {
-    (True, False): "The database refused the write for now (nothing was written); "
-    "it may be sent again.",
-    (False, True): "The rate limit could not be checked; the request may be sent again.",
-    (True, True): "The database refused the write for now (nothing was written), or the "
-    "rate limit could not be checked; the request may be sent again.",
+#: Why an operation may answer 503, in the order the description gives them.
+_WHY_UNAVAILABLE = {
+    "write": "the database refused the write for now (nothing was written)",
+    "breaker": "the circuit breaker in front of the upstream is open",
+    "limit": "the rate limit could not be checked",
 }
 _WRITES = ("create", "update", "partial_update")
 #: The actions that write, in one transaction the database may refuse for now.
@@ -208,11 +206,10 @@ class RouteDoc:
                 extra["Retry-After"] = {"required": True, "schema": {"type": "integer"}}
             description = None
             if status == 503:
-                # A refused write always says when to try again; a rate limit store
-                # that is down does not.
-                write = action in _CHANGES
+                # A refused write and an open circuit always say when to try again; a
+                # rate limit store that is down does not.
                 extra["Retry-After"] = {"required": not limited, "schema": {"type": "integer"}}
-                description = _UNAVAILABLE[write, limited]
+                description = self._unavailable(action, limited)
             if status == 304:
                 responses["304"] = {
                     "description": _DETAIL[304],
@@ -274,11 +271,34 @@ class RouteDoc:
             statuses.append(428)
         if limited:
             statuses.append(429)
-        if limited or action in _CHANGES:
+        breaker = self._breaker()
+        if limited or action in _CHANGES or breaker is not None:
             statuses.append(503)
-        if view.timeout is not None:
+        if view.timeout is not None or getattr(breaker, "timeout", None) is not None:
             statuses.append(504)
         return statuses
+
+    def _breaker(self) -> CircuitBreaker | bool | None:
+        """The view's circuit breaker; True when it has one this cannot resolve; None
+        without (an ``AsyncCircuitBreakerMixin`` answers 503 while it is open, and a
+        breaker's ``timeout`` is a 504)."""
+        if not isinstance(self.view, AsyncCircuitBreakerMixin):
+            return None
+        try:
+            return self.view.get_circuit_breaker()
+        except Exception:  # chosen per request, or not configured: still a breaker
+            return True
+
+    def _unavailable(self, action: str, limited: bool) -> str:
+        """The description of ``action``'s 503: each reason it may have."""
+        reasons = [
+            why
+            for reason, why in _WHY_UNAVAILABLE.items()
+            if (reason == "write" and action in _CHANGES)
+            or (reason == "breaker" and self._breaker() is not None)
+            or (reason == "limit" and limited)
+        ]
+        return f"Unavailable for now: {', or '.join(reasons)}; the request may be sent again."
 
     def _limited(self, method: str) -> bool:
         """Whether ``method`` is rate limited on this view."""

@@ -46,6 +46,11 @@ def _value_schema(field: models.Field[Any, Any] | None) -> Schema:
         schema["type"] = kinds[0] if len(kinds) == 1 else kinds
     if "enum" in schema:
         schema["enum"] = [v for v in schema["enum"] if v is not None]
+    alternatives = schema.pop("anyOf", None)
+    if alternatives:  # a blank email or URL: an empty query value is no filter at all
+        formats = [a["format"] for a in alternatives if "format" in a]
+        if formats:
+            schema["format"] = formats[0]
     if schema.get("type") == "boolean":
         schema = {"type": "boolean"}
     return schema or {"type": "string"}

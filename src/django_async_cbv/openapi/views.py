@@ -15,9 +15,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, get_resolver, reverse
 from django.urls.resolvers import URLResolver
-from django.utils.encoding import escape_uri_path
 from django.utils.html import format_html
 
+from django_async_cbv._util import encoded_path
 from django_async_cbv.exceptions import ProblemError
 from django_async_cbv.views import AsyncView
 
@@ -180,7 +180,7 @@ class SwaggerUIView(AsyncView):
 
     def _asset_url(self, name: str) -> str:
         version = importlib.metadata.version(ASSETS_PACKAGE)
-        return f"{escape_uri_path(self.request.path)}?asset={name}&v={version}"
+        return f"{encoded_path(self.request.path)}?asset={name}&v={version}"
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Answer with the page, or with one of its files for ``?asset=<name>``."""
