@@ -157,3 +157,26 @@ async def test_a_path_that_begins_with_two_slashes_keeps_links_on_this_host(styl
     location = response["Location"]
     assert location == f"/%2Fevil.example/p/{body(response)['id']}/"
     assert body(await client.get(location))["name"] == "z"
+
+
+class CatchAllWidgetAPI(AsyncAPIView):
+    """Every path is the list of one shop, the path itself."""
+
+    model = Widget
+    fields = ["name", "description", "price"]
+
+    async def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        return queryset.filter(description=self.kwargs["shop"])
+
+
+urlpatterns += [path("<path:shop>", CatchAllWidgetAPI.as_view())]  # last: takes any path
+
+
+async def test_location_from_the_path_of_two_slashes() -> None:
+    """``//`` ends with a slash as it is: the new object's key follows it, after the
+    second slash is encoded (``/%2F``, never ``//``, which names a host)."""
+    client = ServerClient()
+    data = {"name": "n", "price": "1", "description": "/"}
+    response = await send(client, "POST", "http://testserver//", data)
+    assert response.status_code == 201, response.content
+    assert response["Location"] == f"/%2F{body(response)['id']}/"

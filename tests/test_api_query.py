@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from asgiref import sync
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.backends.utils import CursorWrapper
@@ -180,15 +179,6 @@ async def test_a_bad_value_is_400_naming_the_parameter(
 
 
 OUT_OF_RANGE = "Enter a date and time between 0001-01-01 and 9999-12-31 in UTC."
-
-
-async def test_a_datetime_filter_must_fit_the_databases_time_zone_too(
-    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SQLite's backend converts a datetime to its database's ``TIME_ZONE``."""
-    monkeypatch.setitem(settings.DATABASES["default"], "TIME_ZONE", "Asia/Tokyo")
-    errors = await bad(client, "at__gte=9999-12-31T20:00:00Z", "/appointments/")
-    assert errors == {"at__gte": [OUT_OF_RANGE]}
 
 
 async def test_without_use_tz_a_datetime_filter_with_an_offset_is_400(

@@ -366,3 +366,13 @@ async def test_an_open_circuit_documents_its_503_and_a_breaker_timeout_its_504(
     assert response.status_code == 503, response.content
     assert "Retry-After" in response.headers
     assert_documented(doc, "/guarded/", "GET", response)
+
+
+def test_a_breaker_chosen_per_request_documents_a_504(doc: dict[str, Any]) -> None:
+    """``get_circuit_breaker()`` that needs the request: the class's own breaker (which
+    has a ``timeout``) stands in; a named breaker without a timeout has no 504."""
+    chosen = doc["paths"]["/chosen/"]["get"]["responses"]
+    assert {"503", "504"} <= set(chosen)
+    named = doc["paths"]["/named/"]["get"]["responses"]
+    assert "503" in named
+    assert "504" not in named

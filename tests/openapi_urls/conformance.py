@@ -63,6 +63,21 @@ class GuardedWidgetAPI(AsyncCircuitBreakerMixin, AsyncAPIView):
     )
 
 
+class ChosenBreakerWidgetAPI(GuardedWidgetAPI):
+    """Chooses its breaker per request (from a header): unknown without one."""
+
+    def get_circuit_breaker(self) -> CircuitBreaker:
+        name = self.request.headers.get("X-Upstream", "main")
+        return CircuitBreaker(f"conformance-{name}", timeout=3)
+
+
+class NamedBreakerWidgetAPI(AsyncCircuitBreakerMixin, AsyncAPIView):
+    """A breaker from settings, which has no timeout by default."""
+
+    model = Widget
+    circuit_breaker = "conformance-named"
+
+
 urlpatterns: list[URLPattern] = [
     path("tickets/", TicketAPI.as_view()),
     path("tickets/<int:pk>/", TicketAPI.as_view()),
@@ -75,4 +90,6 @@ urlpatterns: list[URLPattern] = [
     path("widgets/<int:pk>/", WidgetAPI.as_view()),
     path("guarded/", GuardedWidgetAPI.as_view()),
     path("guarded/<int:pk>/", GuardedWidgetAPI.as_view()),
+    path("chosen/", ChosenBreakerWidgetAPI.as_view()),
+    path("named/", NamedBreakerWidgetAPI.as_view()),
 ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import json
 import weakref
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -57,24 +56,14 @@ MAX_DURATION: Final = datetime.timedelta(days=106_751_991)
 _NO_OFFSET = _("Enter a date and time without a UTC offset.")
 
 
-def _storage_zones() -> list[datetime.tzinfo]:
-    """UTC, and the ``TIME_ZONE`` of each database that sets one (SQLite, MySQL and
-    Oracle store a datetime converted to it)."""
-    zones: list[datetime.tzinfo] = [datetime.UTC]
-    for database in settings.DATABASES.values():
-        name = database.get("TIME_ZONE")
-        if name and name != "UTC":
-            zones.append(zoneinfo.ZoneInfo(name))
-    return zones
-
-
 def out_of_range(value: Any) -> str | Promise | None:
     """Return why a parsed value cannot be stored, or None if it can.
 
     A datetime must lie between 0001-01-01 and 9999-12-31 once converted to UTC
-    (with ``USE_TZ``, a naive one is in the current time zone), and to the
-    ``TIME_ZONE`` of each database that sets one: databases convert it, and Python
-    cannot represent a datetime outside that range. Without
+    (with ``USE_TZ``, a naive one is in the current time zone): databases convert
+    it, and Python cannot represent a datetime outside that range. (A database
+    with a ``TIME_ZONE`` of its own converts to that zone instead, which this does
+    not check.) Without
     ``USE_TZ`` it must have no UTC offset: datetimes are then naive, and most
     database backends refuse an aware one. A duration must be at most
     :data:`MAX_DURATION` long. Other values are not checked.
@@ -85,8 +74,7 @@ def out_of_range(value: Any) -> str | Promise | None:
         try:
             if timezone.is_naive(value):
                 value = timezone.make_aware(value)
-            for zone in _storage_zones():
-                value.astimezone(zone)
+            value.astimezone(datetime.UTC)
         except OverflowError:
             return _("Enter a date and time between 0001-01-01 and 9999-12-31 in UTC.")
     elif isinstance(value, datetime.timedelta) and not -MAX_DURATION <= value <= MAX_DURATION:

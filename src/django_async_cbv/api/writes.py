@@ -186,8 +186,9 @@ class WriteMixin:
                 kwargs={**self.kwargs, self.get_lookup_url_kwarg(): value},
                 current_app=match.namespace if match else None,
             )
-        path = encoded_path(self.request.path)  # encoded again, as in the request
-        return f"{path if path.endswith('/') else path + '/'}{quote(str(value), safe='')}/"
+        path = self.request.path
+        path = encoded_path(path if path.endswith("/") else path + "/")  # as in the request
+        return f"{path}{quote(str(value), safe='')}/"
 
     def _current_row(
         self, obj: models.Model, rows: models.QuerySet[Any], using: str, delete: bool = False

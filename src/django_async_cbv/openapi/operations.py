@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from django.db import models
@@ -47,7 +48,7 @@ _DETAIL = {
 }
 #: Why an operation may answer 503, in the order the description gives them.
 _WHY_UNAVAILABLE = {
-    "write": "the database refused the write for now (nothing was written)",
+    "write": "the database refused the write (nothing was written)",
     "breaker": "the circuit breaker in front of the upstream is open",
     "limit": "the rate limit could not be checked",
 }
@@ -87,6 +88,14 @@ def _conditional(view: Any) -> bool:
     return hasattr(view, "require_if_match")
 
 
+def _may_time_out(breaker: CircuitBreaker | bool | None) -> bool:
+    """Whether calls through ``breaker`` may time out (504); True when it is unknown
+    (a status documented that never comes is harmless, the reverse is not)."""
+    if breaker is True:
+        return True
+    return getattr(breaker, "timeout", None) is not None
+
+
 class RouteDoc:
     """Builds the operations of one view on one route."""
 
@@ -107,6 +116,7 @@ class RouteDoc:
             if schema is not None
             else {"type": "object"}
         )
+        self.breaker = self._find_breaker()
 
     def operation(self, action: str, method: str, path: str, op_id: str) -> Schema:
         """Return the operation object of ``action`` answered for ``method``."""
@@ -271,23 +281,32 @@ class RouteDoc:
             statuses.append(428)
         if limited:
             statuses.append(429)
-        breaker = self._breaker()
+        breaker = self.breaker
         if limited or action in _CHANGES or breaker is not None:
             statuses.append(503)
-        if view.timeout is not None or getattr(breaker, "timeout", None) is not None:
+        if view.timeout is not None or _may_time_out(breaker):
             statuses.append(504)
         return statuses
 
-    def _breaker(self) -> CircuitBreaker | bool | None:
-        """The view's circuit breaker; True when it has one this cannot resolve; None
-        without (an ``AsyncCircuitBreakerMixin`` answers 503 while it is open, and a
-        breaker's ``timeout`` is a 504)."""
-        if not isinstance(self.view, AsyncCircuitBreakerMixin):
+    def _find_breaker(self) -> CircuitBreaker | bool | None:
+        """The view's circuit breaker; None without one (an ``AsyncCircuitBreakerMixin``
+        answers 503 while its circuit is open, and a breaker's ``timeout`` is a 504).
+
+        ``get_circuit_breaker()`` may choose per request: when it fails here, the
+        class's own ``circuit_breaker`` stands in; True when that fails too.
+        """
+        view = self.view
+        if not isinstance(view, AsyncCircuitBreakerMixin):
             return None
-        try:
-            return self.view.get_circuit_breaker()
-        except Exception:  # chosen per request, or not configured: still a breaker
-            return True
+        for get in (
+            view.get_circuit_breaker,
+            partial(AsyncCircuitBreakerMixin.get_circuit_breaker, view),
+        ):
+            try:
+                return get()
+            except Exception:
+                continue
+        return True
 
     def _unavailable(self, action: str, limited: bool) -> str:
         """The description of ``action``'s 503: each reason it may have."""
@@ -295,7 +314,7 @@ class RouteDoc:
             why
             for reason, why in _WHY_UNAVAILABLE.items()
             if (reason == "write" and action in _CHANGES)
-            or (reason == "breaker" and self._breaker() is not None)
+            or (reason == "breaker" and self.breaker is not None)
             or (reason == "limit" and limited)
         ]
         return f"Unavailable for now: {', or '.join(reasons)}; the request may be sent again."
