@@ -25,7 +25,8 @@ def cursor_after(pk: int) -> str:
     """The signed cursor of the page that starts after row ``pk`` (for the harness)."""
     from django_async_cbv.api.cursor import Keyset, cursor_salt
 
-    keyset = Keyset(Item.objects.all(), ("id",), cursor_salt(ItemCursorAPIView))
+    salt = cursor_salt(ItemCursorAPIView, Item, ItemCursorAPIView.fields)
+    keyset = Keyset(Item.objects.all(), ("id",), salt)
     return keyset.sign(Item(pk=pk), reverse=False)
 
 
