@@ -110,12 +110,12 @@ def direct_field(
 def value_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
     """Return the field whose values ``field`` holds.
 
-    A foreign key holds its target's values; a ``GeneratedField`` those of its
-    ``output_field``.
+    A foreign key (or one-to-one field) holds its target's values; a
+    ``GeneratedField`` those of its ``output_field``.
     """
     target: Any = field
     while True:
-        if target.is_relation:
+        if target.is_relation and (target.many_to_one or target.one_to_one):
             target = target.target_field
         elif getattr(target, "generated", False) and hasattr(target, "output_field"):
             target = target.output_field

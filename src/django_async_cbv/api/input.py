@@ -63,10 +63,9 @@ def out_of_range(value: Any) -> str | Promise | None:
     (with ``USE_TZ``, a naive one is in the current time zone): databases convert
     it, and Python cannot represent a datetime outside that range. (A database
     with a ``TIME_ZONE`` of its own converts to that zone instead, which this does
-    not check.) Without
-    ``USE_TZ`` it must have no UTC offset: datetimes are then naive, and most
-    database backends refuse an aware one. A duration must be at most
-    :data:`MAX_DURATION` long. Other values are not checked.
+    not check.) Without ``USE_TZ`` it must have no UTC offset: datetimes are then
+    naive, and most database backends refuse an aware one. A duration must be at
+    most :data:`MAX_DURATION` long. Other values are not checked.
     """
     if isinstance(value, datetime.datetime):
         if not settings.USE_TZ:

@@ -224,9 +224,8 @@ class PaginationMixin:
         ``get_ordering()``, else the queryset's own (``order_by()`` or the model's
         ``Meta.ordering``) in the direction the database runs it: turned around
         when the queryset was reversed (``-pk`` for a reversed queryset without
-        an ordering). The pk is appended by the caller. The
-        result is followed as written (a ``reverse()`` of ``queryset`` does not
-        flip it again).
+        an ordering). The pk is appended by the caller. The result is followed as
+        written (a ``reverse()`` of ``queryset`` does not flip it again).
         """
         ordering = self.get_ordering()
         if isinstance(ordering, str):
@@ -271,16 +270,8 @@ class PaginationMixin:
             query["cursor"] = cursor
         else:
             query.pop("cursor", None)
-        path, encoded = self._escaped_path(), query.urlencode()
+        path, encoded = encoded_path(self.request.path), query.urlencode()
         return self.request.build_absolute_uri(f"{path}?{encoded}" if encoded else path)
-
-    def _escaped_path(self) -> str:
-        """The request's path, percent-encoded again (as ``get_full_path()`` has it).
-
-        ``request.path`` is decoded: put back into a URL as it is, a ``?``, ``#``
-        or ``%`` that a URL argument holds would end or alter the path.
-        """
-        return encoded_path(self.request.path)
 
     def _page_number(self) -> int:
         raw = self.request.GET.get("page") or "1"
@@ -295,4 +286,6 @@ class PaginationMixin:
     def _page_url(self, page: int) -> str:
         query = self.request.GET.copy()
         query["page"] = str(page)
-        return self.request.build_absolute_uri(f"{self._escaped_path()}?{query.urlencode()}")
+        return self.request.build_absolute_uri(
+            f"{encoded_path(self.request.path)}?{query.urlencode()}"
+        )

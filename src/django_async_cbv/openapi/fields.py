@@ -16,6 +16,8 @@ from django.core import validators
 from django.db import models
 from django.urls import converters
 
+from django_async_cbv.api.filtering import value_field
+
 __all__ = [
     "DECIMAL_PATTERN",
     "TIME_PATTERN",
@@ -75,17 +77,6 @@ def _bounds(validator_list: list[Any]) -> Schema:
     return out
 
 
-def _target(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
-    target: Any = field
-    while True:
-        if target.is_relation and (target.many_to_one or target.one_to_one):
-            target = target.target_field  # a foreign key is sent as the related pk
-        elif getattr(target, "generated", False) and hasattr(target, "output_field"):
-            target = target.output_field  # a GeneratedField holds its output field's values
-        else:
-            return target  # type: ignore[no-any-return]
-
-
 def _base_schema(field: models.Field[Any, Any]) -> Schema:
     if isinstance(field, models.BooleanField):
         return {"type": "boolean"}
@@ -119,7 +110,7 @@ def _base_schema(field: models.Field[Any, Any]) -> Schema:
 
 def model_field_schema(field: models.Field[Any, Any]) -> Schema:
     """Return the schema of ``field``'s value as ``AsyncAPIView`` serializes it."""
-    target = _target(field)
+    target = value_field(field)
     schema = _base_schema(target)
     if field.choices and target is field:
         values = [value for value, _label in field.flatchoices if value is not None and value != ""]
