@@ -73,6 +73,7 @@ def check_without_app(view_class: type[Any], initkwargs: Mapping[str, Any]) -> N
     for message in (*check_settings(), *check_redis_caches(), *breaker_messages()):
         if not message.is_silenced():
             _log_once(message)
+    _warn_atomic_requests(view_class)
     try:
         found = view_class.check_against_settings(initkwargs)
     except SettingsError:
@@ -87,6 +88,28 @@ def check_without_app(view_class: type[Any], initkwargs: Mapping[str, Any]) -> N
             _log_once(message)
     if errors:
         raise ImproperlyConfigured("\n".join(errors))
+
+
+def _warn_atomic_requests(view_class: type[Any]) -> None:
+    """Log E016 for ``view_class`` when ``ATOMIC_REQUESTS`` is on and ``dispatch`` is
+    not exempt: a warning, since the route may still be exempt by a decorator that
+    ``as_view()`` cannot see (the system check sees the route as it is)."""
+    from .checks import atomic_request_aliases, atomic_requests_error
+
+    aliases = atomic_request_aliases()
+    message = atomic_requests_error(view_class, view_class.dispatch, aliases) if aliases else None
+    if message is None or message.is_silenced():
+        return
+    text = _describe(message)
+    if text in _logged:
+        return
+    _logged.add(text)
+    logger.warning(
+        "%s (unless its route is exempt with transaction.non_atomic_requests: %r is not "
+        "in INSTALLED_APPS, so as_view() checked the class and cannot see its route)",
+        text,
+        APP,
+    )
 
 
 def _describe(message: CheckMessage) -> str:

@@ -24,6 +24,8 @@ from .conf import (
 )
 
 __all__ = [
+    "atomic_request_aliases",
+    "atomic_requests_error",
     "breaker_messages",
     "check_breakers",
     "check_redis_caches",
@@ -115,10 +117,51 @@ def _view_error(view_class: type, exc: Exception) -> Error:
     )
 
 
+def atomic_request_aliases() -> list[str]:
+    """The database aliases whose ``ATOMIC_REQUESTS`` is on."""
+    from django.db import connections
+
+    try:
+        databases = connections.settings
+    except Exception:
+        return []  # a broken DATABASES setting: Django's own checks and errors report it
+    return [alias for alias, options in databases.items() if options.get("ATOMIC_REQUESTS")]
+
+
+def atomic_requests_error(view_class: type, callback: Any, aliases: Sequence[str]) -> Error | None:
+    """E016 when a routed async view is not exempt from ``ATOMIC_REQUESTS``.
+
+    Django refuses to wrap an async view in a request's transaction: every request to
+    it raises ``RuntimeError`` (a 500). ``transaction.non_atomic_requests`` on the
+    route (or on ``dispatch``, which ``as_view()`` copies) exempts it.
+    """
+    exempt = getattr(callback, "_non_atomic_requests", ())
+    missing = [alias for alias in aliases if alias not in exempt]
+    if not missing:
+        return None
+    name = f"{view_class.__module__}.{view_class.__qualname__}"
+    databases = ", ".join(repr(alias) for alias in missing)
+    decorators = "".join(f"transaction.non_atomic_requests(using={alias!r})(" for alias in missing)
+    return Error(
+        f"{name} is routed while ATOMIC_REQUESTS is on for the database(s) {databases}. "
+        "Django cannot run an async view inside a request transaction: it answers every "
+        "request to this view with a 500 (RuntimeError).",
+        hint=(
+            f"Exempt the route: {decorators}{view_class.__qualname__}.as_view()"
+            f"{')' * len(missing)}. The view's own writes stay all or nothing: "
+            "AsyncAPIView and the generic editing views write in a transaction of their "
+            "own (see the 'System checks' page of the django-async-cbv docs)."
+        ),
+        obj=view_class,
+        id="django_async_cbv.E016",
+    )
+
+
 def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate the configuration of every AsyncView routed in the URLconf.
 
-    Each route is checked with the keyword arguments it passed to ``as_view()``.
+    Each route is checked with the keyword arguments it passed to ``as_view()``,
+    and against ``ATOMIC_REQUESTS`` (E016) as routed, decorators included.
     A view whose check fails in any way is reported as E010 (with the exception's
     type and message when it is not ``ImproperlyConfigured``), and the other views
     are still checked. A view that reads an invalid part of ``ASYNC_CBV`` is not
@@ -136,6 +179,7 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
         return []
     errors: list[CheckMessage] = []
     seen: set[int] = set()
+    atomic = atomic_request_aliases()
     for callback in _walk(patterns):
         view_class = getattr(callback, "view_class", None)
         if not (isinstance(view_class, type) and issubclass(view_class, AsyncView)):
@@ -144,13 +188,17 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
             continue
         seen.add(id(callback))
         initkwargs = _route_kwargs(callback)
+        found: list[CheckMessage] = []
         try:
             view_class.check_configuration(initkwargs)
-            found = view_class.check_against_settings(initkwargs)
+            found = list(view_class.check_against_settings(initkwargs))
         except SettingsError:
-            continue  # a problem of ASYNC_CBV, which check_settings reports under its id
+            pass  # a problem of ASYNC_CBV, which check_settings reports under its id
         except Exception as exc:
             found = [_view_error(view_class, exc)]
+        atomic_error = atomic_requests_error(view_class, callback, atomic) if atomic else None
+        if atomic_error is not None:
+            found.append(atomic_error)
         for message in found:
             if message not in errors:  # one class routed several times: one message
                 errors.append(message)
