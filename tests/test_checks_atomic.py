@@ -9,7 +9,6 @@ route exempt with ``transaction.non_atomic_requests`` (on the route or on
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from django.urls import path
 from django.utils.decorators import method_decorator
 
 from django_async_cbv import AsyncView
+from django_async_cbv.checks import atomic_request_aliases, atomic_requests_error
 
 WITHOUT_APP = ["django.contrib.auth", "django.contrib.contenttypes", "tests"]
 
@@ -75,20 +75,25 @@ def test_e016_names_each_route_that_is_not_exempt(atomic_requests: None) -> None
 
 
 def test_e016_asks_for_every_alias(atomic_requests: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(connections.settings, "replica", {"ATOMIC_REQUESTS": True})
+    """Each database with ATOMIC_REQUESTS needs its own exemption."""
+    replica = {**connections.settings["default"], "ATOMIC_REQUESTS": True}
+    monkeypatch.setitem(connections.settings, "replica", replica)
+    aliases = atomic_request_aliases()
+    assert aliases == ["default", "replica"]
     replica_only = transaction.non_atomic_requests(using="replica")(ExemptOnRoute.as_view())
-    module = sys.modules[__name__]
-    monkeypatch.setattr(module, "urlpatterns", [path("one/", replica_only)])
-    messages = e016()
-    assert [m.obj for m in messages] == [ExemptOnRoute]
-    assert "database(s) 'default'." in messages[0].msg  # the replica is exempt
-    monkeypatch.setattr(module, "urlpatterns", [path("two/", Routed.as_view())])
-    (message,) = e016()
+    message = atomic_requests_error(ExemptOnRoute, replica_only, aliases)
+    assert message is not None
+    assert "database(s) 'default'." in message.msg  # the replica is exempt
+    message = atomic_requests_error(Routed, Routed.as_view(), aliases)
+    assert message is not None
     assert "'default', 'replica'" in message.msg
     assert (
         "transaction.non_atomic_requests(using='default')("
         "transaction.non_atomic_requests(using='replica')(Routed.as_view()))" in message.hint
     )
+    both = transaction.non_atomic_requests(using="replica")(replica_only)
+    both = transaction.non_atomic_requests(using="default")(both)
+    assert atomic_requests_error(ExemptOnRoute, both, aliases) is None
 
 
 def test_manage_py_check_stops_on_e016_unless_silenced(atomic_requests: None) -> None:
