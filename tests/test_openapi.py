@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -424,3 +425,47 @@ def test_swagger_ui_without_its_assets_package(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(openapi_views, "assets_available", lambda: False)
     with pytest.raises(ImproperlyConfigured, match=r"django-async-cbv\[openapi\]"):
         SwaggerUIView.as_view(schema_url="/openapi.json")
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ROOT_URLCONF=MAIN)
+@pytest.mark.parametrize(
+    "csrf_settings",
+    [
+        {},
+        {"CSRF_USE_SESSIONS": True},
+        {"CSRF_COOKIE_HTTPONLY": True},
+        {"CSRF_COOKIE_NAME": "shop_csrf"},
+        {"CSRF_HEADER_NAME": "HTTP_X_XSRF_TOKEN"},
+    ],
+)
+async def test_swagger_ui_sends_the_csrf_token_whatever_the_csrf_settings(
+    csrf_settings: dict[str, Any], django_user_model: Any
+) -> None:
+    """The page carries the CSRF token and its header, which its script sends with
+    each same-site request: a logged-in user's "Try it out" write passes the CSRF
+    check however Django's CSRF is configured (token in the session, an HttpOnly or
+    renamed cookie, another header), and a write without the token is still refused."""
+    user = await django_user_model.objects.acreate(username="docs-user")
+    client = AsyncClient(enforce_csrf_checks=True)
+    with override_settings(**csrf_settings):
+        await client.aforce_login(user)
+        page = (await client.get("/docs/")).content.decode()
+        header = re.search(r'data-csrf-header="([^"]+)"', page)
+        token = re.search(r'data-csrf-token="([^"]+)"', page)
+        assert header, page
+        assert token, page
+        script = (await client.get("/docs/", {"asset": "init.js"})).content.decode()
+        # Served as immutable: its URL changes with it, so no browser keeps an old one.
+        digest = hashlib.sha256(script.encode()).hexdigest()[:12]
+        assert f"asset=init.js&amp;v={digest}" in page
+        assert "dataset.csrfToken" in script
+        assert "dataset.csrfHeader" in script
+        body = {"name": "from-swagger", "price": "1.00"}
+        refused = await client.post("/widgets/", body, content_type="application/json")
+        assert refused.status_code == 403
+        assert refused["Content-Type"] == "application/problem+json"
+        sent = await client.post(
+            "/widgets/", body, content_type="application/json", headers={header[1]: token[1]}
+        )
+        assert sent.status_code == 201, sent.content

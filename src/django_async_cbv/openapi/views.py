@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -11,8 +12,10 @@ from importlib import resources
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, get_resolver, reverse
 from django.urls.resolvers import URLResolver
 from django.utils.html import format_html
@@ -45,13 +48,18 @@ window.addEventListener("load", function () {
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
     requestInterceptor: function (request) {
-      var token = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-      if (token) { request.headers["X-CSRFToken"] = decodeURIComponent(token[1]); }
+      // Django's CSRF token, from the page (whatever the CSRF settings), and only
+      // to this site: a token is never sent to another origin.
+      var url = new URL(request.url, window.location.href);
+      if (root.dataset.csrfToken && url.origin === window.location.origin) {
+        request.headers[root.dataset.csrfHeader] = root.dataset.csrfToken;
+      }
       return request;
     }
   });
 });
 """
+_INIT_JS_VERSION = hashlib.sha256(_INIT_JS).hexdigest()[:12]
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -62,7 +70,7 @@ _PAGE = """<!DOCTYPE html>
 <link rel="stylesheet" href="{}">
 </head>
 <body>
-<div id="swagger-ui" data-schema-url="{}"></div>
+<div id="swagger-ui" data-schema-url="{}" data-csrf-header="{}" data-csrf-token="{}"></div>
 <script src="{}"></script>
 <script src="{}"></script>
 </body>
@@ -137,6 +145,12 @@ def _read_asset(name: str) -> bytes:
     return data
 
 
+def _csrf_header_name() -> str:
+    """The HTTP header that carries the CSRF token, from ``CSRF_HEADER_NAME``."""
+    name: str = settings.CSRF_HEADER_NAME
+    return name.removeprefix("HTTP_").replace("_", "-")
+
+
 class SwaggerUIView(AsyncView):
     """Serve Swagger UI for the document at ``schema_url``, offline.
 
@@ -179,7 +193,10 @@ class SwaggerUIView(AsyncView):
             return url
 
     def _asset_url(self, name: str) -> str:
-        version = importlib.metadata.version(ASSETS_PACKAGE)
+        # init.js is this library's own: its URL changes with its content.
+        version = (
+            _INIT_JS_VERSION if name == "init.js" else importlib.metadata.version(ASSETS_PACKAGE)
+        )
         return f"{encoded_path(self.request.path)}?asset={name}&v={version}"
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -193,6 +210,8 @@ class SwaggerUIView(AsyncView):
             self._asset_url("favicon-32x32.png"),
             self._asset_url("swagger-ui.css"),
             self.get_schema_url(),
+            _csrf_header_name(),
+            get_token(request),
             self._asset_url("swagger-ui-bundle.js"),
             self._asset_url("init.js"),
         )
