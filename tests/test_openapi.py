@@ -429,6 +429,23 @@ def test_swagger_ui_without_its_assets_package(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(ROOT_URLCONF=MAIN)
+async def test_document_under_a_script_prefix_names_it_as_its_server() -> None:
+    """Mounted under a prefix (a proxy's SCRIPT_NAME, an ASGI server's root_path), the
+    document's paths are the URLconf's: its server is the prefix, so clients that
+    resolve the paths against it (Swagger UI's "Try it out") reach the views."""
+    client = AsyncClient()
+    with override_settings(FORCE_SCRIPT_NAME="/shop"):
+        mounted = json.loads((await client.get("/shop/openapi.json")).content)
+        assert mounted["servers"] == [{"url": "/shop"}]
+        assert "/widgets/" in mounted["paths"]
+        listed = await client.get(mounted["servers"][0]["url"] + "/widgets/")
+        assert listed.status_code == 200
+    at_root = json.loads((await client.get("/openapi.json")).content)
+    assert "servers" not in at_root  # the default server, "/"
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ROOT_URLCONF=MAIN)
 @pytest.mark.parametrize(
     "csrf_settings",
     [

@@ -116,19 +116,28 @@ class OpenAPIView(AsyncView):
             self.title, self.version, description=self.description, urlconf=self.urlconf
         )
 
-    def _encoded(self) -> bytes:
+    def _encoded(self, script_prefix: str) -> bytes:
         resolver = get_resolver(self.urlconf)
-        key = (type(self), self.title, self.version, self.description)
+        key = (type(self), self.title, self.version, self.description, script_prefix)
         cached = _documents.setdefault(resolver, {})
         body = cached.get(key)
         if body is None:
-            body = cached[key] = json.dumps(self.get_document(), ensure_ascii=False).encode()
+            document = self.get_document()
+            if script_prefix and "servers" not in document:
+                # The paths are the URLconf's; the site serves them under its prefix.
+                document = {**document, "servers": [{"url": script_prefix}]}
+            body = cached[key] = json.dumps(document, ensure_ascii=False).encode()
         return body
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """Answer with the document (``application/json``)."""
+        """Answer with the document (``application/json``).
+
+        Under a script prefix (``SCRIPT_NAME``, ``FORCE_SCRIPT_NAME``, an ASGI
+        server's ``root_path``), the document names it as its server.
+        """
         # Walking the URLconf may import its modules: kept off the event loop.
-        body = await sync_to_async(self._encoded)()
+        script_prefix = request.path.removesuffix(request.path_info).rstrip("/")
+        body = await sync_to_async(self._encoded)(script_prefix)
         return HttpResponse(body, content_type="application/json")
 
 
