@@ -8,7 +8,9 @@ import re
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.test import AsyncClient, override_settings
@@ -486,3 +488,42 @@ async def test_swagger_ui_sends_the_csrf_token_whatever_the_csrf_settings(
             "/widgets/", body, content_type="application/json", headers={header[1]: token[1]}
         )
         assert sent.status_code == 201, sent.content
+
+
+class UserAPI(AsyncAPIView):
+    """Users, whose names and help texts Django translates."""
+
+    model = get_user_model()
+    fields = ("username", "is_active")
+
+
+class UsersURLs:
+    urlpatterns = [
+        path("users/", UserAPI.as_view()),
+        path("openapi.json", OpenAPIView.as_view(title="Tests", version="2.0")),
+    ]
+
+
+@override_settings(
+    ROOT_URLCONF=UsersURLs,
+    USE_I18N=True,
+    LANGUAGE_CODE="en",
+    LANGUAGES=[("en", "English"), ("fr", "French")],
+    MIDDLEWARE=[*settings.MIDDLEWARE, "django.middleware.locale.LocaleMiddleware"],
+)
+async def test_document_is_in_each_clients_language() -> None:
+    """Summaries and descriptions come from translated names and help texts: each
+    client reads the document in its own language, not in the first client's."""
+    client = AsyncClient()
+    french = json.loads(
+        (await client.get("/openapi.json", headers={"accept-language": "fr"})).content
+    )
+    english = json.loads(
+        (await client.get("/openapi.json", headers={"accept-language": "en"})).content
+    )
+    active = "Designates whether this user should be treated as active."
+    assert english["paths"]["/users/"]["get"]["summary"] == "List users"
+    assert english["components"]["schemas"]["User"]["properties"]["is_active"][
+        "description"
+    ].startswith(active)
+    assert french["paths"]["/users/"]["get"]["summary"] == "List utilisateurs"

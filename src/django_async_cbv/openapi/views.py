@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, get_resolver, reverse
 from django.urls.resolvers import URLResolver
+from django.utils import translation
 from django.utils.html import format_html
 
 from django_async_cbv._util import encoded_path
@@ -116,13 +117,16 @@ class OpenAPIView(AsyncView):
             self.title, self.version, description=self.description, urlconf=self.urlconf
         )
 
-    def _encoded(self, script_prefix: str) -> bytes:
+    def _encoded(self, script_prefix: str, language: str | None) -> bytes:
         resolver = get_resolver(self.urlconf)
-        key = (type(self), self.title, self.version, self.description, script_prefix)
+        key = (type(self), self.title, self.version, self.description, script_prefix, language)
         cached = _documents.setdefault(resolver, {})
         body = cached.get(key)
         if body is None:
-            document = self.get_document()
+            # Descriptions and summaries come from (translatable) names and help
+            # texts: one document per language, in the request's language.
+            with translation.override(language):
+                document = self.get_document()
             if script_prefix and "servers" not in document:
                 # The paths are the URLconf's; the site serves them under its prefix.
                 document = {**document, "servers": [{"url": script_prefix}]}
@@ -137,7 +141,8 @@ class OpenAPIView(AsyncView):
         """
         # Walking the URLconf may import its modules: kept off the event loop.
         script_prefix = request.path.removesuffix(request.path_info).rstrip("/")
-        body = await sync_to_async(self._encoded)(script_prefix)
+        language = translation.get_language()
+        body = await sync_to_async(self._encoded)(script_prefix, language)
         return HttpResponse(body, content_type="application/json")
 
 
