@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.test import AsyncClient, override_settings
@@ -424,3 +427,103 @@ def test_swagger_ui_without_its_assets_package(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(openapi_views, "assets_available", lambda: False)
     with pytest.raises(ImproperlyConfigured, match=r"django-async-cbv\[openapi\]"):
         SwaggerUIView.as_view(schema_url="/openapi.json")
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ROOT_URLCONF=MAIN)
+async def test_document_under_a_script_prefix_names_it_as_its_server() -> None:
+    """Mounted under a prefix (a proxy's SCRIPT_NAME, an ASGI server's root_path), the
+    document's paths are the URLconf's: its server is the prefix, so clients that
+    resolve the paths against it (Swagger UI's "Try it out") reach the views."""
+    client = AsyncClient()
+    with override_settings(FORCE_SCRIPT_NAME="/shop"):
+        mounted = json.loads((await client.get("/shop/openapi.json")).content)
+        assert mounted["servers"] == [{"url": "/shop"}]
+        assert "/widgets/" in mounted["paths"]
+        listed = await client.get(mounted["servers"][0]["url"] + "/widgets/")
+        assert listed.status_code == 200
+    at_root = json.loads((await client.get("/openapi.json")).content)
+    assert "servers" not in at_root  # the default server, "/"
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(ROOT_URLCONF=MAIN)
+@pytest.mark.parametrize(
+    "csrf_settings",
+    [
+        {},
+        {"CSRF_USE_SESSIONS": True},
+        {"CSRF_COOKIE_HTTPONLY": True},
+        {"CSRF_COOKIE_NAME": "shop_csrf"},
+        {"CSRF_HEADER_NAME": "HTTP_X_XSRF_TOKEN"},
+    ],
+)
+async def test_swagger_ui_sends_the_csrf_token_whatever_the_csrf_settings(
+    csrf_settings: dict[str, Any], django_user_model: Any
+) -> None:
+    """The page carries the CSRF token and its header, which its script sends with
+    each same-site request: a logged-in user's "Try it out" write passes the CSRF
+    check however Django's CSRF is configured (token in the session, an HttpOnly or
+    renamed cookie, another header), and a write without the token is still refused."""
+    user = await django_user_model.objects.acreate(username="docs-user")
+    client = AsyncClient(enforce_csrf_checks=True)
+    with override_settings(**csrf_settings):
+        await client.aforce_login(user)
+        page = (await client.get("/docs/")).content.decode()
+        header = re.search(r'data-csrf-header="([^"]+)"', page)
+        token = re.search(r'data-csrf-token="([^"]+)"', page)
+        assert header, page
+        assert token, page
+        script = (await client.get("/docs/", {"asset": "init.js"})).content.decode()
+        # Served as immutable: its URL changes with it, so no browser keeps an old one.
+        digest = hashlib.sha256(script.encode()).hexdigest()[:12]
+        assert f"asset=init.js&amp;v={digest}" in page
+        assert "dataset.csrfToken" in script
+        assert "dataset.csrfHeader" in script
+        body = {"name": "from-swagger", "price": "1.00"}
+        refused = await client.post("/widgets/", body, content_type="application/json")
+        assert refused.status_code == 403
+        assert refused["Content-Type"] == "application/problem+json"
+        sent = await client.post(
+            "/widgets/", body, content_type="application/json", headers={header[1]: token[1]}
+        )
+        assert sent.status_code == 201, sent.content
+
+
+class UserAPI(AsyncAPIView):
+    """Users, whose names and help texts Django translates."""
+
+    model = get_user_model()
+    fields = ("username", "is_active")
+
+
+class UsersURLs:
+    urlpatterns = [
+        path("users/", UserAPI.as_view()),
+        path("openapi.json", OpenAPIView.as_view(title="Tests", version="2.0")),
+    ]
+
+
+@override_settings(
+    ROOT_URLCONF=UsersURLs,
+    USE_I18N=True,
+    LANGUAGE_CODE="en",
+    LANGUAGES=[("en", "English"), ("fr", "French")],
+    MIDDLEWARE=[*settings.MIDDLEWARE, "django.middleware.locale.LocaleMiddleware"],
+)
+async def test_document_is_in_each_clients_language() -> None:
+    """Summaries and descriptions come from translated names and help texts: each
+    client reads the document in its own language, not in the first client's."""
+    client = AsyncClient()
+    french = json.loads(
+        (await client.get("/openapi.json", headers={"accept-language": "fr"})).content
+    )
+    english = json.loads(
+        (await client.get("/openapi.json", headers={"accept-language": "en"})).content
+    )
+    active = "Designates whether this user should be treated as active."
+    assert english["paths"]["/users/"]["get"]["summary"] == "List users"
+    assert english["components"]["schemas"]["User"]["properties"]["is_active"][
+        "description"
+    ].startswith(active)
+    assert french["paths"]["/users/"]["get"]["summary"] == "List utilisateurs"

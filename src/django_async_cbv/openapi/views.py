@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -11,10 +12,13 @@ from importlib import resources
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, get_resolver, reverse
 from django.urls.resolvers import URLResolver
+from django.utils import translation
 from django.utils.html import format_html
 
 from django_async_cbv._util import encoded_path
@@ -45,13 +49,18 @@ window.addEventListener("load", function () {
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
     requestInterceptor: function (request) {
-      var token = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-      if (token) { request.headers["X-CSRFToken"] = decodeURIComponent(token[1]); }
+      // Django's CSRF token, from the page (whatever the CSRF settings), and only
+      // to this site: a token is never sent to another origin.
+      var url = new URL(request.url, window.location.href);
+      if (root.dataset.csrfToken && url.origin === window.location.origin) {
+        request.headers[root.dataset.csrfHeader] = root.dataset.csrfToken;
+      }
       return request;
     }
   });
 });
 """
+_INIT_JS_VERSION = hashlib.sha256(_INIT_JS).hexdigest()[:12]
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -62,7 +71,7 @@ _PAGE = """<!DOCTYPE html>
 <link rel="stylesheet" href="{}">
 </head>
 <body>
-<div id="swagger-ui" data-schema-url="{}"></div>
+<div id="swagger-ui" data-schema-url="{}" data-csrf-header="{}" data-csrf-token="{}"></div>
 <script src="{}"></script>
 <script src="{}"></script>
 </body>
@@ -108,19 +117,32 @@ class OpenAPIView(AsyncView):
             self.title, self.version, description=self.description, urlconf=self.urlconf
         )
 
-    def _encoded(self) -> bytes:
+    def _encoded(self, script_prefix: str, language: str | None) -> bytes:
         resolver = get_resolver(self.urlconf)
-        key = (type(self), self.title, self.version, self.description)
+        key = (type(self), self.title, self.version, self.description, script_prefix, language)
         cached = _documents.setdefault(resolver, {})
         body = cached.get(key)
         if body is None:
-            body = cached[key] = json.dumps(self.get_document(), ensure_ascii=False).encode()
+            # Descriptions and summaries come from (translatable) names and help
+            # texts: one document per language, in the request's language.
+            with translation.override(language):
+                document = self.get_document()
+            if script_prefix and "servers" not in document:
+                # The paths are the URLconf's; the site serves them under its prefix.
+                document = {**document, "servers": [{"url": script_prefix}]}
+            body = cached[key] = json.dumps(document, ensure_ascii=False).encode()
         return body
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """Answer with the document (``application/json``)."""
+        """Answer with the document (``application/json``).
+
+        Under a script prefix (``SCRIPT_NAME``, ``FORCE_SCRIPT_NAME``, an ASGI
+        server's ``root_path``), the document names it as its server.
+        """
         # Walking the URLconf may import its modules: kept off the event loop.
-        body = await sync_to_async(self._encoded)()
+        script_prefix = request.path.removesuffix(request.path_info).rstrip("/")
+        language = translation.get_language()
+        body = await sync_to_async(self._encoded)(script_prefix, language)
         return HttpResponse(body, content_type="application/json")
 
 
@@ -135,6 +157,12 @@ def _read_asset(name: str) -> bytes:
         data = (resources.files(_ASSETS_MODULE) / _ASSETS_DIR / name).read_bytes()
         _asset_bytes[name] = data
     return data
+
+
+def _csrf_header_name() -> str:
+    """The HTTP header that carries the CSRF token, from ``CSRF_HEADER_NAME``."""
+    name: str = settings.CSRF_HEADER_NAME
+    return name.removeprefix("HTTP_").replace("_", "-")
 
 
 class SwaggerUIView(AsyncView):
@@ -179,7 +207,10 @@ class SwaggerUIView(AsyncView):
             return url
 
     def _asset_url(self, name: str) -> str:
-        version = importlib.metadata.version(ASSETS_PACKAGE)
+        # init.js is this library's own: its URL changes with its content.
+        version = (
+            _INIT_JS_VERSION if name == "init.js" else importlib.metadata.version(ASSETS_PACKAGE)
+        )
         return f"{encoded_path(self.request.path)}?asset={name}&v={version}"
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -193,6 +224,8 @@ class SwaggerUIView(AsyncView):
             self._asset_url("favicon-32x32.png"),
             self._asset_url("swagger-ui.css"),
             self.get_schema_url(),
+            _csrf_header_name(),
+            get_token(request),
             self._asset_url("swagger-ui-bundle.js"),
             self._asset_url("init.js"),
         )
