@@ -25,7 +25,6 @@ import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -43,7 +42,7 @@ from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .related import has_restricted_choices, lock_chosen_rows
 from .schema import Schema
-from .transactions import check_cancelled, inserting, write_transaction
+from .transactions import check_cancelled, inserting, updating, write_transaction
 from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 from .write_thread import call_from_thread, run_sync, run_write
 
@@ -263,10 +262,10 @@ class WriteMixin:
             return None
 
         def save(
-            form: BaseModelForm[Any], abandoned: threading.Event
+            form: BaseModelForm[Any], using: str, abandoned: threading.Event
         ) -> tuple[models.Model, str | None]:
             check_cancelled(abandoned)  # answered while validating: no hook runs
-            with inserting(form.instance) if mode == CREATE else nullcontext():
+            with inserting(form.instance) if mode == CREATE else updating(form.instance, using):
                 # The default hook is form.save(): called as such, without its awaitable.
                 obj = form.save() if default_hook else call_from_thread(hook, form)
             if obj is None:
@@ -286,11 +285,11 @@ class WriteMixin:
                         raise Http404
                     self.object = current
                     form = validate({**form_kwargs, "instance": current}, using)
-                    return None if form is None else save(form, abandoned)
+                    return None if form is None else save(form, using, abandoned)
             if not early:  # checks that may read other rows: after the write lock
                 with write_transaction(using, abandoned):
                     form = validate(form_kwargs, using)
-                    return None if form is None else save(form, abandoned)
+                    return None if form is None else save(form, using, abandoned)
             # Validation that checks only what the database enforces runs before
             # the transaction, so that the write lock is held for the write alone.
             form = validate(form_kwargs, defer=defer)
@@ -298,7 +297,7 @@ class WriteMixin:
                 return None
             try:
                 with write_transaction(using, abandoned):
-                    return save(form, abandoned)
+                    return save(form, using, abandoned)
             except IntegrityError:
                 # Rolled back: a duplicate the unique checks find now (skipped or stale) is 400.
                 if run_deferred_checks(form):
