@@ -81,10 +81,12 @@ def _refresh_stored(obj: models.Model) -> None:
     (PostgreSQL's ``jsonb`` reorders object keys): the answer and its ``ETag``
     must be those of the stored row, which the next ``If-Match`` is compared to.
     """
-    native_json = connections[obj._state.db or "default"].features.has_native_json_field
-    names = _stored_otherwise(type(obj), native_json)
+    using = obj._state.db or "default"  # the database the row was written to
+    names = _stored_otherwise(type(obj), connections[using].features.has_native_json_field)
     if names and obj.pk is not None:
-        obj.refresh_from_db(fields=names)
+        # From that database, not the router's read database (a replica has not
+        # seen the row yet: the write has not committed).
+        obj.refresh_from_db(using=using, fields=names)
 
 
 @functools.cache
