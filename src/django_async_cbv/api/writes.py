@@ -76,17 +76,25 @@ def _delete(obj: models.Model) -> None:
 def _refresh_stored(obj: models.Model) -> None:
     """Reload the values the database may store otherwise than they were saved.
 
-    ``GeneratedField`` values, which a save may leave stale (Django 5.2), and
-    ``JSONField`` values where the database has a JSON type of its own
-    (PostgreSQL's ``jsonb`` reorders object keys): the answer and its ``ETag``
-    must be those of the stored row, which the next ``If-Match`` is compared to.
+    ``GeneratedField`` values, which a save may leave stale (Django 5.2), ``JSONField``
+    values where the database has a JSON type of its own (PostgreSQL's ``jsonb``
+    reorders object keys), and fields that a hook or ``save()`` set to an expression
+    (``F("views") + 1``), which the object holds as such after the save: the answer and
+    its ``ETag`` must be those of the stored row, which the next ``If-Match`` is
+    compared to.
     """
     using = obj._state.db or "default"  # the database the row was written to
     names = _stored_otherwise(type(obj), connections[using].features.has_native_json_field)
-    if names and obj.pk is not None:
+    values = obj.__dict__
+    expressions = tuple(
+        f.attname
+        for f in obj._meta.concrete_fields
+        if hasattr(values.get(f.attname), "resolve_expression") and f.attname not in names
+    )
+    if (names or expressions) and obj.pk is not None:
         # From that database, not the router's read database (a replica has not
         # seen the row yet: the write has not committed).
-        obj.refresh_from_db(using=using, fields=names)
+        obj.refresh_from_db(using=using, fields=names + expressions)
 
 
 @functools.cache
