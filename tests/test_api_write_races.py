@@ -104,8 +104,36 @@ class ListingAPI(AsyncAPIView):
     model = Listing
 
 
+class DeletedMeanwhileAPI(AsyncAPIView):
+    """Another request deletes the object between the view's lookup and its write."""
+
+    async def get_object(self) -> Any:
+        obj = await super().get_object()
+        await type(obj)._base_manager.filter(pk=obj.pk).adelete()  # the other request
+        return obj
+
+
+class DeletedCategoryAPI(DeletedMeanwhileAPI):
+    model = Category
+
+
+class DeletedRestaurantAPI(DeletedMeanwhileAPI):
+    model = Restaurant
+    fields = ("code", "name", "stars")
+
+
+class DeletedHookedAPI(DeletedCategoryAPI):
+    async def perform_update(self, form: Any) -> Any:  # type: ignore[override]
+        obj = form.save(commit=False)
+        await sync_to_async(obj.save)()
+        return obj
+
+
 urlpatterns = [
     path("categories/", CategoryAPI.as_view()),
+    path("deleted/<int:pk>/", DeletedCategoryAPI.as_view()),
+    path("deleted-hooked/<int:pk>/", DeletedHookedAPI.as_view()),
+    path("deleted-restaurants/<str:pk>/", DeletedRestaurantAPI.as_view()),
     path("hung/", HungAPI.as_view()),
     path("timed/", TimedAPI.as_view()),
     path("callback/", CallbackAPI.as_view()),
@@ -433,6 +461,32 @@ async def test_a_slow_on_commit_callback_does_not_hold_up_the_next_write(
         release.set()
     assert (await first).status_code == 201
     assert await sync_to_async(_names)() == ["next", "slow"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize("route", ["deleted", "deleted-hooked"])
+async def test_an_update_of_an_object_deleted_meanwhile_is_404_and_never_brings_it_back(
+    client: AsyncClient, method: str, route: str
+) -> None:
+    """Without If-Match, the object is looked up before the write's transaction: a
+    DELETE that commits in between leaves the UPDATE no row, and Django's save() would
+    then INSERT it again (a 204 DELETE undone by a 200 PATCH)."""
+    category = await Category.objects.acreate(name="doomed")
+    response = await send(client, method, f"/{route}/{category.pk}/", {"name": "back"})
+    assert response.status_code == 404, response.content
+    assert response["Content-Type"] == PROBLEM
+    assert not await Category.objects.aexists()
+
+
+async def test_an_update_of_a_child_row_deleted_meanwhile_restores_no_table(
+    client: AsyncClient,
+) -> None:
+    """Multi-table inheritance: neither the parent's row nor the child's comes back."""
+    await Restaurant.objects.acreate(code="gone", name="Gone", stars=1)
+    response = await send(client, "PATCH", "/deleted-restaurants/gone/", {"stars": 2})
+    assert response.status_code == 404, response.content
+    assert not await Place.objects.aexists()
+    assert not await Restaurant.objects.aexists()
 
 
 def test_a_duplicate_over_a_field_the_form_leaves_out_is_an_error_of_the_form() -> None:

@@ -26,10 +26,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import OperationalError, connections, models, transaction
+from django.db import DatabaseError, OperationalError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.http import Http404
 
 from django_async_cbv._validation import is_number
+
+from .conditional import lock_row
 
 __all__ = [
     "AfterCommitError",
@@ -39,6 +42,7 @@ __all__ = [
     "check_cancelled",
     "inserting",
     "lost_a_lock_race",
+    "updating",
     "write_transaction",
 ]
 
@@ -163,6 +167,44 @@ def inserting(instance: models.Model) -> Iterator[None]:
         if not args and not any(kwargs.get(k) for k in ("force_update", "update_fields")):
             kwargs.setdefault("force_insert", tables)
         return cls.save(instance, *args, **kwargs)
+
+    instance.save = save_once  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        instance.__dict__.pop("save", None)
+
+
+# What Model.save() raises when an UPDATE it was forced to make found no row.
+_FORCED_UPDATE_FOUND_NO_ROW = "Forced update did not affect any rows."
+
+
+@contextmanager
+def updating(instance: models.Model, using: str) -> Iterator[None]:
+    """Make the next ``instance.save()`` update its row, and raise ``Http404`` if it is gone.
+
+    Without ``force_update``, a save whose ``UPDATE`` finds no row (another request
+    deleted it since the view looked it up) inserts it again: the deleted object
+    would come back. A multi-table-inheritance model saves its parents' tables first,
+    inserting the rows it finds gone before ``force_update`` is checked: its row is
+    locked first instead (see :func:`~.conditional.lock_row`). Only the first save is
+    forced; one given ``update_fields`` (or ``force_insert``) is left as it is. Call
+    inside the write's transaction: the ``Http404`` rolls it back.
+    """
+    cls = type(instance)
+
+    def save_once(*args: Any, **kwargs: Any) -> Any:
+        instance.__dict__.pop("save", None)
+        if args or any(kwargs.get(k) for k in ("force_insert", "force_update", "update_fields")):
+            return cls.save(instance, *args, **kwargs)
+        if cls._meta.parents and not lock_row(instance, kwargs.get("using") or using):
+            raise Http404("the object was deleted before the update was saved")
+        try:
+            return cls.save(instance, force_update=True, **kwargs)
+        except DatabaseError as error:
+            if error.__cause__ is None and str(error) == _FORCED_UPDATE_FOUND_NO_ROW:
+                raise Http404("the object was deleted before the update was saved") from None
+            raise
 
     instance.save = save_once  # type: ignore[method-assign]
     try:

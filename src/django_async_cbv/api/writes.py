@@ -25,7 +25,6 @@ import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from contextlib import nullcontext
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -43,7 +42,7 @@ from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .related import has_restricted_choices, lock_chosen_rows
 from .schema import Schema
-from .transactions import check_cancelled, inserting, write_transaction
+from .transactions import check_cancelled, inserting, updating, write_transaction
 from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 from .write_thread import call_from_thread, run_sync, run_write
 
@@ -77,15 +76,25 @@ def _delete(obj: models.Model) -> None:
 def _refresh_stored(obj: models.Model) -> None:
     """Reload the values the database may store otherwise than they were saved.
 
-    ``GeneratedField`` values, which a save may leave stale (Django 5.2), and
-    ``JSONField`` values where the database has a JSON type of its own
-    (PostgreSQL's ``jsonb`` reorders object keys): the answer and its ``ETag``
-    must be those of the stored row, which the next ``If-Match`` is compared to.
+    ``GeneratedField`` values, which a save may leave stale (Django 5.2), ``JSONField``
+    values where the database has a JSON type of its own (PostgreSQL's ``jsonb``
+    reorders object keys), and fields that a hook or ``save()`` set to an expression
+    (``F("views") + 1``), which the object holds as such after the save: the answer and
+    its ``ETag`` must be those of the stored row, which the next ``If-Match`` is
+    compared to.
     """
-    native_json = connections[obj._state.db or "default"].features.has_native_json_field
-    names = _stored_otherwise(type(obj), native_json)
-    if names and obj.pk is not None:
-        obj.refresh_from_db(fields=names)
+    using = obj._state.db or "default"  # the database the row was written to
+    names = _stored_otherwise(type(obj), connections[using].features.has_native_json_field)
+    values = obj.__dict__
+    expressions = tuple(
+        f.attname
+        for f in obj._meta.concrete_fields
+        if hasattr(values.get(f.attname), "resolve_expression") and f.attname not in names
+    )
+    if (names or expressions) and obj.pk is not None:
+        # From that database, not the router's read database (a replica has not
+        # seen the row yet: the write has not committed).
+        obj.refresh_from_db(using=using, fields=names + expressions)
 
 
 @functools.cache
@@ -263,10 +272,10 @@ class WriteMixin:
             return None
 
         def save(
-            form: BaseModelForm[Any], abandoned: threading.Event
+            form: BaseModelForm[Any], using: str, abandoned: threading.Event
         ) -> tuple[models.Model, str | None]:
             check_cancelled(abandoned)  # answered while validating: no hook runs
-            with inserting(form.instance) if mode == CREATE else nullcontext():
+            with inserting(form.instance) if mode == CREATE else updating(form.instance, using):
                 # The default hook is form.save(): called as such, without its awaitable.
                 obj = form.save() if default_hook else call_from_thread(hook, form)
             if obj is None:
@@ -286,11 +295,11 @@ class WriteMixin:
                         raise Http404
                     self.object = current
                     form = validate({**form_kwargs, "instance": current}, using)
-                    return None if form is None else save(form, abandoned)
+                    return None if form is None else save(form, using, abandoned)
             if not early:  # checks that may read other rows: after the write lock
                 with write_transaction(using, abandoned):
                     form = validate(form_kwargs, using)
-                    return None if form is None else save(form, abandoned)
+                    return None if form is None else save(form, using, abandoned)
             # Validation that checks only what the database enforces runs before
             # the transaction, so that the write lock is held for the write alone.
             form = validate(form_kwargs, defer=defer)
@@ -298,7 +307,7 @@ class WriteMixin:
                 return None
             try:
                 with write_transaction(using, abandoned):
-                    return save(form, abandoned)
+                    return save(form, using, abandoned)
             except IntegrityError:
                 # Rolled back: a duplicate the unique checks find now (skipped or stale) is 400.
                 if run_deferred_checks(form):
