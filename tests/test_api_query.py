@@ -344,6 +344,17 @@ async def test_every_search_word_must_match_a_field(
     assert await names(client, "search=%20") == ["a-hammer", "b-milk-jug", "c-ball"]
 
 
+@pytest.mark.parametrize("word", ["x" * 30_000, "%" * 25_000, "ä" * 201])
+async def test_a_search_word_over_200_characters_is_400(
+    client: AsyncClient, stock: dict[str, Any], word: str
+) -> None:
+    """SQLite refuses a LIKE pattern over 50,000 bytes: a 400, not a 500."""
+    assert await bad(client, f"search=milk+{word}") == {
+        "search": ["Use words of at most 200 characters."]
+    }
+    assert await names(client, f"search={'ä' * 200}") == []
+
+
 # -- ordering ---------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "LOOKUPS",
     "MAX_IN_VALUES",
     "MAX_SEARCH_WORDS",
+    "MAX_SEARCH_WORD_LENGTH",
     "RESERVED_PARAMETERS",
     "QueryParameter",
     "QueryPlan",
@@ -45,6 +46,9 @@ _RANGE = frozenset(LOOKUPS[2:])
 MAX_IN_VALUES = 100
 #: At most this many words in ``?search=``.
 MAX_SEARCH_WORDS = 10
+#: At most this many characters in one word of ``?search=``: SQLite refuses a
+#: ``LIKE`` pattern over 50,000 bytes ("LIKE or GLOB pattern too complex").
+MAX_SEARCH_WORD_LENGTH = 200
 #: Query parameters of the list itself, which no filter may take.
 RESERVED_PARAMETERS = frozenset({"page", "page_size", "cursor", "search", "ordering"})
 
@@ -215,6 +219,8 @@ class QueryPlan:
             errors["search"] = [f"Use at most {MAX_SEARCH_WORDS} words."]
         elif any("\x00" in word for word in words):
             errors["search"] = ["Null characters are not allowed."]
+        elif any(len(word) > MAX_SEARCH_WORD_LENGTH for word in words):
+            errors["search"] = [f"Use words of at most {MAX_SEARCH_WORD_LENGTH} characters."]
         if errors:
             raise invalid(errors)
         if conditions:
