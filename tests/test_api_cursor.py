@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.cursor import cursor_salt
-from tests.models import Category, Widget
+from tests.models import Category, Shift, Widget
 from tests.test_api_support import PROBLEM, body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -73,6 +73,15 @@ REVERSED: dict[str, models.QuerySet[Any]] = {
 }
 
 
+class ShiftAPI(AsyncAPIView):
+    model = Shift
+    fields = ["starts", "ends", "length"]
+    read_only_fields = ["length"]
+    pagination = "cursor"
+    paginate_by = 2
+    ordering_fields = ["length"]
+
+
 def list_view(model_class: type[models.Model], field_names: list[str]) -> type[AsyncAPIView]:
     """A view class made by a function: every class it makes has the same qualified name."""
 
@@ -89,6 +98,7 @@ urlpatterns = [
     path("widgets/", CursorAPI.as_view()),
     path("widgets/<int:pk>/", CursorAPI.as_view()),
     path("other/", OtherCursorAPI.as_view()),
+    path("shifts/", ShiftAPI.as_view()),
     path("released/", ReleasedFirstAPI.as_view()),
     *(
         path(f"reversed/{name}/{style}/", ReversibleAPI.as_view(queryset=qs, pagination=style))
@@ -336,6 +346,19 @@ def test_decimal_datetime_and_foreign_key_keys_round_trip() -> None:
         ids, _ = walk(f"/widgets/?page_size=2&ordering={ordering}")
         keys = [key.replace("category", "category_id") for key in ordering.split(",")]
         assert ids == db_order(",".join(keys)), ordering
+
+
+def test_a_generated_duration_key_round_trips() -> None:
+    """A GeneratedField key is read back as its output_field: SQLite stores a
+    duration as an integer, which the cursor's string "1 00:00:00" is not."""
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    for days in (3, 1, 2, 1, 3):
+        Shift.objects.create(starts=start, ends=start + datetime.timedelta(days=days))
+    for ordering in ("length", "-length"):
+        expected = list(Shift.objects.order_by(ordering, "pk").values_list("pk", flat=True))
+        forward, last = walk(f"/shifts/?ordering={ordering}")
+        assert forward == expected
+        assert walk_back(last) == expected
 
 
 def test_an_emptied_page_still_links_back() -> None:
