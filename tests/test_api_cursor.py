@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,7 +36,7 @@ class CursorAPI(AsyncAPIView):
     pagination = "cursor"
     paginate_by = 3
     max_paginate_by = 5
-    ordering_fields = ["weight", "released", "name", "price", "created", "category"]
+    ordering_fields = ["weight", "released", "name", "price", "created", "category", "active"]
 
 
 class OtherCursorAPI(CursorAPI):
@@ -221,6 +222,28 @@ def test_a_cursor_page_is_one_query_without_offset_or_count(
     assert "OFFSET" not in seen[0]
     assert "COUNT" not in seen[0]
     assert seen[0].endswith("LIMIT 3")
+
+
+def test_a_boolean_key_is_compared_not_used_bare(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``active = %s``, not ``WHERE "active"``, which SQLite cannot serve from an index."""
+    for i in range(7):
+        Widget.objects.create(name=f"b{i}", price="1.00", active=bool(i % 2))
+    seen: list[str] = []
+    execute = CursorWrapper.execute
+
+    def recording(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        seen.append(sql)
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(CursorWrapper, "execute", recording)
+    for ordering in ("active", "-active"):
+        forward, last = walk(f"/widgets/?page_size=2&ordering={ordering}")
+        assert forward == db_order(ordering)
+        assert walk_back(last) == forward
+    wheres = [sql.split(" WHERE ")[1].split(" ORDER BY ")[0] for sql in seen if " WHERE " in sql]
+    where = " ".join(wheres)
+    assert '"tests_widget"."active" = %s' in where
+    assert re.search(r'"tests_widget"\."active"(?! [=<>])', where) is None
 
 
 def test_page_size_is_capped_and_kept_in_the_links() -> None:

@@ -199,6 +199,8 @@ class Keyset:
             column = key.removeprefix("-")
             desc = key.startswith("-") != reverse
             after = self._after(column, field.null, desc, value)
+            if isinstance(value, bool):
+                value = models.Value(value)  # "col = %s", not a bare "col" (see filtering)
             equal = models.Q(**({f"{column}__isnull": True} if value is None else {column: value}))
             if bound is None:
                 # A redundant range on the first key lets an index on it serve the query.

@@ -158,6 +158,16 @@ def _value_parser(field: models.Field[Any, Any]) -> Parser:
     return parse
 
 
+def _compared(parse: Parser) -> Parser:
+    """Make a boolean filter the comparison ``col = %s``.
+
+    Django writes ``done=True`` as ``WHERE "done"`` (``NOT "done"`` for False)
+    where the database allows it, which SQLite cannot serve from an index on
+    the column; a ``Value`` on the right-hand side keeps the comparison.
+    """
+    return lambda raw: models.Value(parse(raw))
+
+
 def _as_filter_spec(owner: str, value: Any) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
     if isinstance(value, Mapping):
         items: list[tuple[str, tuple[str, ...] | None]] = []
@@ -322,7 +332,10 @@ def _compile(
                     "filter on that field with a get_queryset() of your own."
                 )
             orm = field.attname if lookup == "exact" else f"{field.attname}__{lookup}"
-            filters[param] = _Filter(orm, _value_parser(field), lookup == "in")
+            parse = _value_parser(field)
+            if lookup == "exact" and isinstance(held, models.BooleanField):
+                parse = _compared(parse)
+            filters[param] = _Filter(orm, parse, lookup == "in")
             choices = tuple(str(key) for key, _ in field.flatchoices) if field.choices else ()
             parameters.append(
                 QueryParameter(param, "filter", field, lookup, lookup == "in", choices)
