@@ -234,3 +234,18 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Shift(models.Model):
+    """A generated duration: SQLite stores it as an integer of microseconds."""
+
+    starts = models.DateTimeField()
+    ends = models.DateTimeField()
+    length = models.GeneratedField(
+        expression=models.F("ends") - models.F("starts"),
+        output_field=models.DurationField(),
+        db_persist=True,
+    )
+
+    def __str__(self) -> str:
+        return f"{self.starts} + {self.length}"

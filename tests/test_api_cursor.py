@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.cursor import cursor_salt
-from tests.models import Category, Widget
+from tests.models import Category, Shift, Widget
 from tests.test_api_support import PROBLEM, body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -35,7 +36,7 @@ class CursorAPI(AsyncAPIView):
     pagination = "cursor"
     paginate_by = 3
     max_paginate_by = 5
-    ordering_fields = ["weight", "released", "name", "price", "created", "category"]
+    ordering_fields = ["weight", "released", "name", "price", "created", "category", "active"]
 
 
 class OtherCursorAPI(CursorAPI):
@@ -73,6 +74,15 @@ REVERSED: dict[str, models.QuerySet[Any]] = {
 }
 
 
+class ShiftAPI(AsyncAPIView):
+    model = Shift
+    fields = ["starts", "ends", "length"]
+    read_only_fields = ["length"]
+    pagination = "cursor"
+    paginate_by = 2
+    ordering_fields = ["length"]
+
+
 def list_view(model_class: type[models.Model], field_names: list[str]) -> type[AsyncAPIView]:
     """A view class made by a function: every class it makes has the same qualified name."""
 
@@ -89,6 +99,7 @@ urlpatterns = [
     path("widgets/", CursorAPI.as_view()),
     path("widgets/<int:pk>/", CursorAPI.as_view()),
     path("other/", OtherCursorAPI.as_view()),
+    path("shifts/", ShiftAPI.as_view()),
     path("released/", ReleasedFirstAPI.as_view()),
     *(
         path(f"reversed/{name}/{style}/", ReversibleAPI.as_view(queryset=qs, pagination=style))
@@ -211,6 +222,28 @@ def test_a_cursor_page_is_one_query_without_offset_or_count(
     assert "OFFSET" not in seen[0]
     assert "COUNT" not in seen[0]
     assert seen[0].endswith("LIMIT 3")
+
+
+def test_a_boolean_key_is_compared_not_used_bare(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``active = %s``, not ``WHERE "active"``, which SQLite cannot serve from an index."""
+    for i in range(7):
+        Widget.objects.create(name=f"b{i}", price="1.00", active=bool(i % 2))
+    seen: list[str] = []
+    execute = CursorWrapper.execute
+
+    def recording(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        seen.append(sql)
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(CursorWrapper, "execute", recording)
+    for ordering in ("active", "-active"):
+        forward, last = walk(f"/widgets/?page_size=2&ordering={ordering}")
+        assert forward == db_order(ordering)
+        assert walk_back(last) == forward
+    wheres = [sql.split(" WHERE ")[1].split(" ORDER BY ")[0] for sql in seen if " WHERE " in sql]
+    where = " ".join(wheres)
+    assert '"tests_widget"."active" = %s' in where
+    assert re.search(r'"tests_widget"\."active"(?! [=<>])', where) is None
 
 
 def test_page_size_is_capped_and_kept_in_the_links() -> None:
@@ -336,6 +369,19 @@ def test_decimal_datetime_and_foreign_key_keys_round_trip() -> None:
         ids, _ = walk(f"/widgets/?page_size=2&ordering={ordering}")
         keys = [key.replace("category", "category_id") for key in ordering.split(",")]
         assert ids == db_order(",".join(keys)), ordering
+
+
+def test_a_generated_duration_key_round_trips() -> None:
+    """A GeneratedField key is read back as its output_field: SQLite stores a
+    duration as an integer, which the cursor's string "1 00:00:00" is not."""
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    for days in (3, 1, 2, 1, 3):
+        Shift.objects.create(starts=start, ends=start + datetime.timedelta(days=days))
+    for ordering in ("length", "-length"):
+        expected = list(Shift.objects.order_by(ordering, "pk").values_list("pk", flat=True))
+        forward, last = walk(f"/shifts/?ordering={ordering}")
+        assert forward == expected
+        assert walk_back(last) == expected
 
 
 def test_an_emptied_page_still_links_back() -> None:

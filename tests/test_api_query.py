@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from asgiref import sync
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connection, models
 from django.db.backends.utils import CursorWrapper
 from django.test import AsyncClient, RequestFactory, override_settings
 from django.urls import path
@@ -326,6 +326,31 @@ async def test_filters_are_plain_column_comparisons(
     ]
 
 
+async def test_a_boolean_filter_is_a_comparison_an_index_serves(
+    client: AsyncClient, stock: dict[str, Any], queries: list[str]
+) -> None:
+    """Django writes ``active=True`` as ``WHERE "active"`` (``NOT "active"``), which
+    SQLite cannot serve from an index on the column; the filter compares it."""
+    index = models.Index(fields=["active"], name="widget_active_idx")
+
+    def explain(sql: str) -> str:
+        with connection.schema_editor() as editor:
+            editor.add_index(Widget, index)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN QUERY PLAN {sql}", [True])
+                return " ".join(str(row[-1]) for row in cursor.fetchall())
+        finally:
+            with connection.schema_editor() as editor:
+                editor.remove_index(Widget, index)
+
+    assert await names(client, "active=false") == ["b-milk-jug"]
+    assert await names(client, "active=true") == ["a-hammer", "c-ball"]
+    where = queries[-1].split(" WHERE ")[1].split(" ORDER BY ")[0]
+    assert where == '"tests_widget"."active" = %s'
+    assert "USING INDEX widget_active_idx" in await sync.sync_to_async(explain)(queries[-1])
+
+
 async def test_filters_apply_to_the_list_only(client: AsyncClient, stock: dict[str, Any]) -> None:
     widget = await Widget.objects.aget(name="a-hammer")
     response = await client.get(f"/widgets/{widget.pk}/?quantity=9")
@@ -342,6 +367,17 @@ async def test_every_search_word_must_match_a_field(
     assert await names(client, "search=MILK steel") == ["b-milk-jug"]
     assert await names(client, "search=milk+hammer") == []
     assert await names(client, "search=%20") == ["a-hammer", "b-milk-jug", "c-ball"]
+
+
+@pytest.mark.parametrize("word", ["x" * 30_000, "%" * 25_000, "ä" * 201])
+async def test_a_search_word_over_200_characters_is_400(
+    client: AsyncClient, stock: dict[str, Any], word: str
+) -> None:
+    """SQLite refuses a LIKE pattern over 50,000 bytes: a 400, not a 500."""
+    assert await bad(client, f"search=milk+{word}") == {
+        "search": ["Use words of at most 200 characters."]
+    }
+    assert await names(client, f"search={'ä' * 200}") == []
 
 
 # -- ordering ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connections, models
 from django.utils.duration import duration_string
 
-from .filtering import direct_field
+from .filtering import direct_field, value_field
 from .input import invalid
 
 __all__ = [
@@ -151,6 +151,8 @@ class Keyset:
         self.signer = signing.Signer(salt=salt)  # no timestamp: a position does not expire
         meta = queryset.model._meta
         self.fields = [meta.get_field(key.removeprefix("-")) for key in keys]
+        # A GeneratedField reads its values as its output_field (a foreign key as its target).
+        self.held = [value_field(field) for field in self.fields]
         self.nulls_largest = connections[queryset.db].features.nulls_order_largest
 
     def sign(self, obj: Any, reverse: bool, inclusive: bool = False) -> str:
@@ -170,7 +172,7 @@ class Keyset:
                 raise ValueError("another ordering")
             values = [
                 None if raw is None else field.to_python(raw)
-                for field, raw in zip(self.fields, payload["v"], strict=True)
+                for field, raw in zip(self.held, payload["v"], strict=True)
             ]
             return values, bool(payload["r"]), bool(payload["i"])
         except (signing.BadSignature, ValidationError, ValueError, TypeError, KeyError):
@@ -197,6 +199,8 @@ class Keyset:
             column = key.removeprefix("-")
             desc = key.startswith("-") != reverse
             after = self._after(column, field.null, desc, value)
+            if isinstance(value, bool):
+                value = models.Value(value)  # "col = %s", not a bare "col" (see filtering)
             equal = models.Q(**({f"{column}__isnull": True} if value is None else {column: value}))
             if bound is None:
                 # A redundant range on the first key lets an index on it serve the query.

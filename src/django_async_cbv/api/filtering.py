@@ -30,6 +30,7 @@ __all__ = [
     "LOOKUPS",
     "MAX_IN_VALUES",
     "MAX_SEARCH_WORDS",
+    "MAX_SEARCH_WORD_LENGTH",
     "RESERVED_PARAMETERS",
     "QueryParameter",
     "QueryPlan",
@@ -45,6 +46,9 @@ _RANGE = frozenset(LOOKUPS[2:])
 MAX_IN_VALUES = 100
 #: At most this many words in ``?search=``.
 MAX_SEARCH_WORDS = 10
+#: At most this many characters in one word of ``?search=``: SQLite refuses a
+#: ``LIKE`` pattern over 50,000 bytes ("LIKE or GLOB pattern too complex").
+MAX_SEARCH_WORD_LENGTH = 200
 #: Query parameters of the list itself, which no filter may take.
 RESERVED_PARAMETERS = frozenset({"page", "page_size", "cursor", "search", "ordering"})
 
@@ -154,6 +158,16 @@ def _value_parser(field: models.Field[Any, Any]) -> Parser:
     return parse
 
 
+def _compared(parse: Parser) -> Parser:
+    """Make a boolean filter the comparison ``col = %s``.
+
+    Django writes ``done=True`` as ``WHERE "done"`` (``NOT "done"`` for False)
+    where the database allows it, which SQLite cannot serve from an index on
+    the column; a ``Value`` on the right-hand side keeps the comparison.
+    """
+    return lambda raw: models.Value(parse(raw))
+
+
 def _as_filter_spec(owner: str, value: Any) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
     if isinstance(value, Mapping):
         items: list[tuple[str, tuple[str, ...] | None]] = []
@@ -215,6 +229,8 @@ class QueryPlan:
             errors["search"] = [f"Use at most {MAX_SEARCH_WORDS} words."]
         elif any("\x00" in word for word in words):
             errors["search"] = ["Null characters are not allowed."]
+        elif any(len(word) > MAX_SEARCH_WORD_LENGTH for word in words):
+            errors["search"] = [f"Use words of at most {MAX_SEARCH_WORD_LENGTH} characters."]
         if errors:
             raise invalid(errors)
         if conditions:
@@ -316,7 +332,10 @@ def _compile(
                     "filter on that field with a get_queryset() of your own."
                 )
             orm = field.attname if lookup == "exact" else f"{field.attname}__{lookup}"
-            filters[param] = _Filter(orm, _value_parser(field), lookup == "in")
+            parse = _value_parser(field)
+            if lookup == "exact" and isinstance(held, models.BooleanField):
+                parse = _compared(parse)
+            filters[param] = _Filter(orm, parse, lookup == "in")
             choices = tuple(str(key) for key, _ in field.flatchoices) if field.choices else ()
             parameters.append(
                 QueryParameter(param, "filter", field, lookup, lookup == "in", choices)

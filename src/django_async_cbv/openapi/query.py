@@ -104,7 +104,7 @@ def query_parameters(view: Any) -> tuple[QueryParameter, ...]:
 def refuses_bad_queries(view: Any) -> bool:
     """Whether the list of ``view`` answers 400 to a bad query value.
 
-    A bad filter value, too many search words or a NUL character in them, an
+    A bad filter value, too many or too long search words or a NUL character in them, an
     unknown ordering name and an altered cursor are; a bad page is a 404 instead.
     """
     return any(param.kind in _CHECKED for param in query_parameters(view))
