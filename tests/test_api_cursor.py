@@ -289,6 +289,22 @@ def test_a_tampered_foreign_or_misplaced_cursor_is_400() -> None:
     assert get(f"/widgets/?cursor={cursor}").status_code == 200
 
 
+def test_a_new_secret_key_refuses_old_cursors_unless_kept_as_a_fallback(
+    settings: Any,
+) -> None:
+    """As the docs say: a rotated key whose old one stays in SECRET_KEY_FALLBACKS
+    keeps the cursors already handed out; without it they are a 400."""
+    for _ in range(5):
+        add()
+    old_key = settings.SECRET_KEY
+    second = page("/widgets/?page_size=2")["next"]
+    settings.SECRET_KEY = "another secret key, long enough to be a real one"
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert page(local(second))["results"]
+    settings.SECRET_KEY_FALLBACKS = []
+    bad_cursor(local(second))
+
+
 def test_views_made_by_one_function_refuse_each_others_cursors() -> None:
     """Classes from one factory share a qualified name; the model and the fields
     still tell their cursors apart, and each view takes back its own."""
