@@ -476,3 +476,19 @@ def request_connections_close() -> Iterator[None]:
     connection_created.connect(closable, weak=False)
     yield
     connection_created.disconnect(closable)
+
+
+@pytest.fixture
+def queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every query run from here on (placeholders, not values), in any thread."""
+    from django.db.backends.utils import CursorWrapper
+
+    seen: list[str] = []
+    original = CursorWrapper.execute
+
+    def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        seen.append(sql)
+        return original(self, sql, params)
+
+    monkeypatch.setattr(CursorWrapper, "execute", execute)
+    return seen

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 USER = "postgres"
 
@@ -24,6 +25,34 @@ def find_bin_dir() -> Path | None:
         return found[-1].parent
     on_path = shutil.which("pg_ctl")
     return Path(on_path).parent if on_path else None
+
+
+def require_bin_dir() -> Path:
+    """The server's bin directory; without one the test skips, or fails under CI=true."""
+    import pytest
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return bin_dir
+
+
+def alias_settings(server: PostgresServer, defaults: dict[str, Any]) -> dict[str, Any]:
+    """A DATABASES entry for ``server``'s ``postgres`` database, over ``defaults``."""
+    return {
+        **defaults,
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "postgres",
+        "HOST": server.host,
+        "PORT": str(server.port),
+        "USER": server.user,
+        "PASSWORD": "",
+        "OPTIONS": {},
+        "TEST": {},
+    }
 
 
 def _free_port() -> int:

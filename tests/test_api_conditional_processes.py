@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from tests.asgi_servers import AsgiServer
-from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.postgres_server import PostgresServer, require_bin_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -47,12 +47,7 @@ def server_env(db: Mapping[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        message = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    bin_dir = require_bin_dir()
     server = PostgresServer(bin_dir)
     try:
         server.start()

@@ -16,7 +16,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core import signing
 from django.db import models
-from django.db.backends.utils import CursorWrapper
 from django.test import AsyncClient
 from django.urls import path
 from hypothesis import HealthCheck, given, settings
@@ -202,21 +201,13 @@ def test_pages_have_no_count_and_link_both_ways() -> None:
     assert page(local(back["previous"]))["results"] == first["results"]
 
 
-def test_a_cursor_page_is_one_query_without_offset_or_count(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_cursor_page_is_one_query_without_offset_or_count(queries: list[str]) -> None:
     for _ in range(10):
         add()
     url = local(page("/widgets/?page_size=2")["next"])
     url = local(page(url)["next"])
-    seen: list[str] = []
-    execute = CursorWrapper.execute
-
-    def recording(self: CursorWrapper, sql: str, params: Any = None) -> Any:
-        seen.append(sql)
-        return execute(self, sql, params)
-
-    monkeypatch.setattr(CursorWrapper, "execute", recording)
+    seen = queries
+    seen.clear()
     assert len(page(url)["results"]) == 2
     assert len(seen) == 1
     assert "OFFSET" not in seen[0]
@@ -224,18 +215,11 @@ def test_a_cursor_page_is_one_query_without_offset_or_count(
     assert seen[0].endswith("LIMIT 3")
 
 
-def test_a_boolean_key_is_compared_not_used_bare(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_boolean_key_is_compared_not_used_bare(queries: list[str]) -> None:
     """``active = %s``, not ``WHERE "active"``, which SQLite cannot serve from an index."""
     for i in range(7):
         Widget.objects.create(name=f"b{i}", price="1.00", active=bool(i % 2))
-    seen: list[str] = []
-    execute = CursorWrapper.execute
-
-    def recording(self: CursorWrapper, sql: str, params: Any = None) -> Any:
-        seen.append(sql)
-        return execute(self, sql, params)
-
-    monkeypatch.setattr(CursorWrapper, "execute", recording)
+    seen = queries
     for ordering in ("active", "-active"):
         forward, last = walk(f"/widgets/?page_size=2&ordering={ordering}")
         assert forward == db_order(ordering)

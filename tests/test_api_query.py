@@ -69,20 +69,6 @@ def client() -> AsyncClient:
     return AsyncClient()
 
 
-@pytest.fixture
-def queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every query run from here on (placeholders, not values), in any thread."""
-    seen: list[str] = []
-    original = CursorWrapper.execute
-
-    def execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
-        seen.append(sql)
-        return original(self, sql, params)
-
-    monkeypatch.setattr(CursorWrapper, "execute", execute)
-    return seen
-
-
 async def names(client: AsyncClient, query: str, url: str = "/widgets/") -> list[str]:
     response = await client.get(f"{url}?{query}")
     assert response.status_code == 200, response.content

@@ -7,7 +7,6 @@ installed; without it the test is skipped loudly, and under ``CI=true`` it fails
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.related import has_restricted_choices, lock_chosen_rows
 from django_async_cbv.api.transactions import lost_a_lock_race
 from tests.models import Category, Listing
-from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.postgres_server import PostgresServer, alias_settings, require_bin_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.urls(__name__)]
 
@@ -35,28 +34,12 @@ ALIAS = "related_locks_pg"
 def pg(django_db_blocker: Any) -> Iterator[str]:
     """A PostgreSQL database alias with the Category and Listing tables (only it: the
     test database of the suite is not used, so no test case guards the aliases)."""
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        message = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    bin_dir = require_bin_dir()
     server = PostgresServer(bin_dir)
     server.start()
     unblocked = django_db_blocker.unblock()
     unblocked.__enter__()
-    defaults = connections.settings["default"]
-    connections.settings[ALIAS] = {
-        **defaults,
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": "postgres",
-        "HOST": server.host,
-        "PORT": str(server.port),
-        "USER": server.user,
-        "PASSWORD": "",
-        "OPTIONS": {},
-        "TEST": {},
-    }
+    connections.settings[ALIAS] = alias_settings(server, connections.settings["default"])
     try:
         with connections[ALIAS].schema_editor() as editor:
             editor.create_model(Category)

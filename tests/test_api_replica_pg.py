@@ -9,7 +9,6 @@ see what the primary has not committed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from tests.models import Category, Rectangle, Tag, Widget
-from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.postgres_server import PostgresServer, alias_settings, require_bin_dir
 from tests.test_api_support import body, send
 
 pytestmark = [pytest.mark.e2e, pytest.mark.urls(__name__)]
@@ -34,27 +33,12 @@ MODELS = (Category, Tag, Widget, Rectangle)
 def pg(django_db_blocker: Any) -> Iterator[None]:
     """Two aliases, PRIMARY and REPLICA, on one PostgreSQL database with the test
     models' tables, and a router that reads from REPLICA and writes to PRIMARY."""
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        message = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    bin_dir = require_bin_dir()
     server = PostgresServer(bin_dir)
     server.start()
     unblocked = django_db_blocker.unblock()
     unblocked.__enter__()
-    settings = {
-        **connections.settings["default"],
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": "postgres",
-        "HOST": server.host,
-        "PORT": str(server.port),
-        "USER": server.user,
-        "PASSWORD": "",
-        "OPTIONS": {},
-        "TEST": {},
-    }
+    settings = alias_settings(server, connections.settings["default"])
     for alias in (PRIMARY, REPLICA):
         connections.settings[alias] = dict(settings)
     try:
