@@ -162,17 +162,21 @@ def inserting(instance: models.Model) -> Iterator[None]:
     cls = type(instance)
     tables = (cls, *cls._meta.get_parent_list())
 
-    def save_once(*args: Any, **kwargs: Any) -> Any:
-        instance.__dict__.pop("save", None)
-        if not args and not any(kwargs.get(k) for k in ("force_update", "update_fields")):
-            kwargs.setdefault("force_insert", tables)
-        return cls.save(instance, *args, **kwargs)
+    def save_base_once(*args: Any, **kwargs: Any) -> Any:
+        instance.__dict__.pop("save_base", None)
+        if not args and not any(
+            kwargs.get(k) for k in ("raw", "force_insert", "force_update", "update_fields")
+        ):
+            kwargs["force_insert"] = tables
+        return cls.save_base(instance, *args, **kwargs)
 
-    instance.save = save_once  # type: ignore[method-assign]
+    # save_base(), which Model.save() calls: a save() of the model's own may not take
+    # Django's keyword arguments (form.save() calls it without any).
+    instance.save_base = save_base_once  # type: ignore[method-assign]
     try:
         yield
     finally:
-        instance.__dict__.pop("save", None)
+        instance.__dict__.pop("save_base", None)
 
 
 # What Model.save() raises when an UPDATE it was forced to make found no row.
@@ -193,24 +197,28 @@ def updating(instance: models.Model, using: str) -> Iterator[None]:
     """
     cls = type(instance)
 
-    def save_once(*args: Any, **kwargs: Any) -> Any:
-        instance.__dict__.pop("save", None)
-        if args or any(kwargs.get(k) for k in ("force_insert", "force_update", "update_fields")):
-            return cls.save(instance, *args, **kwargs)
+    def save_base_once(*args: Any, **kwargs: Any) -> Any:
+        instance.__dict__.pop("save_base", None)
+        if args or any(
+            kwargs.get(k) for k in ("raw", "force_insert", "force_update", "update_fields")
+        ):
+            return cls.save_base(instance, *args, **kwargs)
         if cls._meta.parents and not lock_row(instance, kwargs.get("using") or using):
             raise Http404("the object was deleted before the update was saved")
         try:
-            return cls.save(instance, force_update=True, **kwargs)
+            return cls.save_base(instance, **{**kwargs, "force_update": True})
         except DatabaseError as error:
             if error.__cause__ is None and str(error) == _FORCED_UPDATE_FOUND_NO_ROW:
                 raise Http404("the object was deleted before the update was saved") from None
             raise
 
-    instance.save = save_once  # type: ignore[method-assign]
+    # save_base(), which Model.save() calls: a save() of the model's own may not take
+    # Django's keyword arguments (form.save() calls it without any).
+    instance.save_base = save_base_once  # type: ignore[method-assign]
     try:
         yield
     finally:
-        instance.__dict__.pop("save", None)
+        instance.__dict__.pop("save_base", None)
 
 
 def check_cancelled(abandoned: threading.Event) -> None:
