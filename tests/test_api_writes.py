@@ -519,3 +519,27 @@ async def test_a_create_of_a_model_whose_save_takes_no_arguments(client: AsyncCl
         response = await send(client, "POST", "/v/", {"name": " made "})
     assert response.status_code == 201, response.content
     assert [c.name async for c in Category.objects.all()] == ["made"]
+
+
+class NewRevisionCategoryAPI(AsyncAPIView):
+    """An update stores a new row, as a copy is made in Django: pk = None, save()."""
+
+    model = Category
+    fields = ("id", "name")
+
+    async def perform_update(self, form: Any) -> models.Model:
+        obj = form.save(commit=False)
+        obj.pk = None
+        obj._state.adding = True
+        await obj.asave()
+        return obj
+
+
+async def test_an_update_hook_may_save_the_object_as_a_new_row(client: AsyncClient) -> None:
+    category = await Category.objects.acreate(name="first")
+    with override_settings(ROOT_URLCONF=routes(NewRevisionCategoryAPI)):
+        response = await send(client, "PATCH", f"/v/{category.pk}/", {"name": "second"})
+    assert response.status_code == 200, response.content
+    assert body(response)["id"] != category.pk
+    names = [c.name async for c in Category.objects.order_by("pk")]
+    assert names == ["first", "second"]

@@ -192,15 +192,20 @@ def updating(instance: models.Model, using: str) -> Iterator[None]:
     would come back. A multi-table-inheritance model saves its parents' tables first,
     inserting the rows it finds gone before ``force_update`` is checked: its row is
     locked first instead (see :func:`~.conditional.lock_row`). Only the first save is
-    forced; one given ``update_fields`` (or ``force_insert``) is left as it is. Call
+    forced; one given ``update_fields`` (or ``force_insert``), or of an instance whose
+    primary key the hook changed (``pk = None`` to save a copy), is left as it is. Call
     inside the write's transaction: the ``Http404`` rolls it back.
     """
     cls = type(instance)
+    looked_up = instance.pk
 
     def save_base_once(*args: Any, **kwargs: Any) -> Any:
         instance.__dict__.pop("save_base", None)
-        if args or any(
-            kwargs.get(k) for k in ("raw", "force_insert", "force_update", "update_fields")
+        if (
+            args
+            or any(kwargs.get(k) for k in ("raw", "force_insert", "force_update", "update_fields"))
+            or looked_up is None
+            or instance.pk != looked_up  # a copy the hook saves as a new row (pk = None)
         ):
             return cls.save_base(instance, *args, **kwargs)
         if cls._meta.parents and not lock_row(instance, kwargs.get("using") or using):
