@@ -129,8 +129,16 @@ class DeletedHookedAPI(DeletedCategoryAPI):
         return obj
 
 
+class DeletedUpdateFieldsAPI(DeletedCategoryAPI):
+    async def perform_update(self, form: Any) -> Any:  # type: ignore[override]
+        obj = form.save(commit=False)
+        await obj.asave(update_fields=["name"])
+        return obj
+
+
 urlpatterns = [
     path("categories/", CategoryAPI.as_view()),
+    path("deleted-update-fields/<int:pk>/", DeletedUpdateFieldsAPI.as_view()),
     path("deleted/<int:pk>/", DeletedCategoryAPI.as_view()),
     path("deleted-hooked/<int:pk>/", DeletedHookedAPI.as_view()),
     path("deleted-restaurants/<str:pk>/", DeletedRestaurantAPI.as_view()),
@@ -464,7 +472,7 @@ async def test_a_slow_on_commit_callback_does_not_hold_up_the_next_write(
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
-@pytest.mark.parametrize("route", ["deleted", "deleted-hooked"])
+@pytest.mark.parametrize("route", ["deleted", "deleted-hooked", "deleted-update-fields"])
 async def test_an_update_of_an_object_deleted_meanwhile_is_404_and_never_brings_it_back(
     client: AsyncClient, method: str, route: str
 ) -> None:

@@ -483,3 +483,63 @@ async def test_a_field_a_hook_sets_to_an_expression_is_answered_as_stored(
         assert body(response) == {"id": widget.pk, "name": "recounted", "quantity": 4}
         read = await client.get(f"/v/{widget.pk}/")
     assert read["ETag"] == response["ETag"]
+
+
+class PlainSaveCategory(Category):
+    """A model whose save() takes no arguments, as form.save() calls it."""
+
+    class Meta:
+        app_label = "tests"
+        proxy = True
+
+    def save(self) -> None:  # type: ignore[override]
+        self.name = self.name.strip()
+        super().save()
+
+
+class PlainSaveCategoryAPI(AsyncAPIView):
+    model = PlainSaveCategory
+    fields = ("id", "name")
+
+
+async def test_an_update_of_a_model_whose_save_takes_no_arguments(client: AsyncClient) -> None:
+    """form.save() calls instance.save() without arguments: a save() written so
+    worked with Django's forms and must keep working with the API's updates."""
+    category = await Category.objects.acreate(name="plain")
+    with override_settings(ROOT_URLCONF=routes(PlainSaveCategoryAPI)):
+        response = await send(client, "PATCH", f"/v/{category.pk}/", {"name": " renamed "})
+    assert response.status_code == 200, response.content
+    assert body(response) == {"id": category.pk, "name": "renamed"}
+    assert await Category.objects.aget(pk=category.pk) == category
+    assert (await Category.objects.aget(pk=category.pk)).name == "renamed"
+
+
+async def test_a_create_of_a_model_whose_save_takes_no_arguments(client: AsyncClient) -> None:
+    with override_settings(ROOT_URLCONF=routes(PlainSaveCategoryAPI)):
+        response = await send(client, "POST", "/v/", {"name": " made "})
+    assert response.status_code == 201, response.content
+    assert [c.name async for c in Category.objects.all()] == ["made"]
+
+
+class NewRevisionCategoryAPI(AsyncAPIView):
+    """An update stores a new row, as a copy is made in Django: pk = None, save()."""
+
+    model = Category
+    fields = ("id", "name")
+
+    async def perform_update(self, form: Any) -> models.Model:
+        obj = form.save(commit=False)
+        obj.pk = None
+        obj._state.adding = True
+        await obj.asave()
+        return obj
+
+
+async def test_an_update_hook_may_save_the_object_as_a_new_row(client: AsyncClient) -> None:
+    category = await Category.objects.acreate(name="first")
+    with override_settings(ROOT_URLCONF=routes(NewRevisionCategoryAPI)):
+        response = await send(client, "PATCH", f"/v/{category.pk}/", {"name": "second"})
+    assert response.status_code == 200, response.content
+    assert body(response)["id"] != category.pk
+    names = [c.name async for c in Category.objects.order_by("pk")]
+    assert names == ["first", "second"]

@@ -162,21 +162,27 @@ def inserting(instance: models.Model) -> Iterator[None]:
     cls = type(instance)
     tables = (cls, *cls._meta.get_parent_list())
 
-    def save_once(*args: Any, **kwargs: Any) -> Any:
-        instance.__dict__.pop("save", None)
-        if not args and not any(kwargs.get(k) for k in ("force_update", "update_fields")):
-            kwargs.setdefault("force_insert", tables)
-        return cls.save(instance, *args, **kwargs)
+    def save_base_once(*args: Any, **kwargs: Any) -> Any:
+        instance.__dict__.pop("save_base", None)
+        if not args and not any(
+            kwargs.get(k) for k in ("raw", "force_insert", "force_update", "update_fields")
+        ):
+            kwargs["force_insert"] = tables
+        return cls.save_base(instance, *args, **kwargs)
 
-    instance.save = save_once  # type: ignore[method-assign]
+    # save_base(), which Model.save() calls: a save() of the model's own may not take
+    # Django's keyword arguments (form.save() calls it without any).
+    instance.save_base = save_base_once  # type: ignore[method-assign]
     try:
         yield
     finally:
-        instance.__dict__.pop("save", None)
+        instance.__dict__.pop("save_base", None)
 
 
 # What Model.save() raises when an UPDATE it was forced to make found no row.
-_FORCED_UPDATE_FOUND_NO_ROW = "Forced update did not affect any rows."
+_FOUND_NO_ROW = frozenset(
+    {"Forced update did not affect any rows.", "Save with update_fields did not affect any rows."}
+)
 
 
 @contextmanager
@@ -188,29 +194,41 @@ def updating(instance: models.Model, using: str) -> Iterator[None]:
     would come back. A multi-table-inheritance model saves its parents' tables first,
     inserting the rows it finds gone before ``force_update`` is checked: its row is
     locked first instead (see :func:`~.conditional.lock_row`). Only the first save is
-    forced; one given ``update_fields`` (or ``force_insert``) is left as it is. Call
+    forced (one given ``update_fields`` updates already: its missing row is ``Http404``
+    too); one given ``force_insert``, or of an instance whose primary key the hook
+    changed (``pk = None`` to save a copy), is left as it is. Call
     inside the write's transaction: the ``Http404`` rolls it back.
     """
     cls = type(instance)
+    looked_up = instance.pk
 
-    def save_once(*args: Any, **kwargs: Any) -> Any:
-        instance.__dict__.pop("save", None)
-        if args or any(kwargs.get(k) for k in ("force_insert", "force_update", "update_fields")):
-            return cls.save(instance, *args, **kwargs)
-        if cls._meta.parents and not lock_row(instance, kwargs.get("using") or using):
-            raise Http404("the object was deleted before the update was saved")
+    def save_base_once(*args: Any, **kwargs: Any) -> Any:
+        instance.__dict__.pop("save_base", None)
+        if (
+            args
+            or any(kwargs.get(k) for k in ("raw", "force_insert", "force_update"))
+            or looked_up is None
+            or instance.pk != looked_up  # a copy the hook saves as a new row (pk = None)
+        ):
+            return cls.save_base(instance, *args, **kwargs)
+        if not kwargs.get("update_fields"):  # which update, and fail where no row is
+            if cls._meta.parents and not lock_row(instance, kwargs.get("using") or using):
+                raise Http404("the object was deleted before the update was saved")
+            kwargs = {**kwargs, "force_update": True}
         try:
-            return cls.save(instance, force_update=True, **kwargs)
+            return cls.save_base(instance, **kwargs)
         except DatabaseError as error:
-            if error.__cause__ is None and str(error) == _FORCED_UPDATE_FOUND_NO_ROW:
+            if error.__cause__ is None and str(error) in _FOUND_NO_ROW:
                 raise Http404("the object was deleted before the update was saved") from None
             raise
 
-    instance.save = save_once  # type: ignore[method-assign]
+    # save_base(), which Model.save() calls: a save() of the model's own may not take
+    # Django's keyword arguments (form.save() calls it without any).
+    instance.save_base = save_base_once  # type: ignore[method-assign]
     try:
         yield
     finally:
-        instance.__dict__.pop("save", None)
+        instance.__dict__.pop("save_base", None)
 
 
 def check_cancelled(abandoned: threading.Event) -> None:
