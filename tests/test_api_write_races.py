@@ -117,6 +117,18 @@ class DeletedCategoryAPI(DeletedMeanwhileAPI):
     model = Category
 
 
+class ProxyCategory(Category):
+    class Meta:
+        app_label = "tests"
+        proxy = True
+
+
+class DeletedProxyAPI(DeletedMeanwhileAPI):
+    """A proxy model: its concrete model has no parent table to lock first."""
+
+    model = ProxyCategory
+
+
 class DeletedRestaurantAPI(DeletedMeanwhileAPI):
     model = Restaurant
     fields = ("code", "name", "stars")
@@ -140,6 +152,7 @@ urlpatterns = [
     path("categories/", CategoryAPI.as_view()),
     path("deleted-update-fields/<int:pk>/", DeletedUpdateFieldsAPI.as_view()),
     path("deleted/<int:pk>/", DeletedCategoryAPI.as_view()),
+    path("deleted-proxy/<int:pk>/", DeletedProxyAPI.as_view()),
     path("deleted-hooked/<int:pk>/", DeletedHookedAPI.as_view()),
     path("deleted-restaurants/<str:pk>/", DeletedRestaurantAPI.as_view()),
     path("hung/", HungAPI.as_view()),
@@ -472,7 +485,9 @@ async def test_a_slow_on_commit_callback_does_not_hold_up_the_next_write(
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
-@pytest.mark.parametrize("route", ["deleted", "deleted-hooked", "deleted-update-fields"])
+@pytest.mark.parametrize(
+    "route", ["deleted", "deleted-proxy", "deleted-hooked", "deleted-update-fields"]
+)
 async def test_an_update_of_an_object_deleted_meanwhile_is_404_and_never_brings_it_back(
     client: AsyncClient, method: str, route: str
 ) -> None:

@@ -201,6 +201,8 @@ def updating(instance: models.Model, using: str) -> Iterator[None]:
     """
     cls = type(instance)
     looked_up = instance.pk
+    # Tables of parent models (a proxy has none of its own: its concrete model's count).
+    concrete_parents = bool((cls._meta.concrete_model or cls)._meta.parents)
 
     def save_base_once(*args: Any, **kwargs: Any) -> Any:
         instance.__dict__.pop("save_base", None)
@@ -212,7 +214,7 @@ def updating(instance: models.Model, using: str) -> Iterator[None]:
         ):
             return cls.save_base(instance, *args, **kwargs)
         if not kwargs.get("update_fields"):  # which update, and fail where no row is
-            if cls._meta.parents and not lock_row(instance, kwargs.get("using") or using):
+            if concrete_parents and not lock_row(instance, kwargs.get("using") or using):
                 raise Http404("the object was deleted before the update was saved")
             kwargs = {**kwargs, "force_update": True}
         try:
