@@ -5,14 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.http import HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.test import AsyncClient
 from django.urls import path, reverse_lazy
 
-from django_async_cbv import AsyncCreateView, AsyncDeleteView, AsyncFormView, AsyncUpdateView
+from django_async_cbv import (
+    AsyncCreateView,
+    AsyncDeleteView,
+    AsyncFormView,
+    AsyncTemplateView,
+    AsyncUpdateView,
+)
 from tests.models import Article, AuditEntry, Bookmark, Category, Tag
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -106,6 +113,19 @@ class PickFormSetView(AsyncFormView):
         return context
 
 
+class BookmarkFormSetView(AsyncTemplateView):
+    """A model formset: each form has a hidden ``id`` field over the whole table."""
+
+    template_name = "generic/bookmarks.html"
+
+    async def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = await super().get_context_data(**kwargs)
+        formset = forms.modelformset_factory(Bookmark, fields=["title"], extra=0)
+        mine = Bookmark.objects.filter(title__startswith="mine").order_by("pk")
+        context["bookmarks"] = formset(queryset=mine)
+        return context
+
+
 class NoSuccessUrl(AsyncFormView):
     form_class = ContactForm
     template_name = "generic/contact.html"
@@ -195,6 +215,7 @@ urlpatterns = [
     path("bookmarks/new/", BookmarkCreate.as_view()),
     path("bookmarks/<int:pk>/edit/", BookmarkUpdate.as_view()),
     path("picks/", PickFormSetView.as_view()),
+    path("bookmark-formset/", BookmarkFormSetView.as_view()),
     path("thanks/", lambda request: HttpResponse("thanks"), name="thanks"),
     path("create/", ArticleCreate.as_view()),
     path("create-formatted/", ArticleCreateFormatted.as_view()),
@@ -334,6 +355,34 @@ async def test_formsets_in_the_context_get_their_choices() -> None:
     choices = picks.forms[1].fields["category"].choices
     assert isinstance(choices, list)  # fetched: rendering it again makes no query
     assert [label for _, label in choices][1:] == ["books", "films"]
+
+
+async def test_hidden_model_choice_fields_do_not_fetch_their_choices() -> None:
+    """A model formset's hidden ``id`` field never lists its choices: rendering it
+    must not read the model's whole table once per form (Django does not either)."""
+    category = await Category.objects.acreate(name="books")
+    others = [Bookmark(title=f"other {i}", category=category) for i in range(20)]
+    await Bookmark.objects.abulk_create(others)
+    mine = [Bookmark(title=f"mine {i}", category=category) for i in range(3)]
+    await Bookmark.objects.abulk_create(mine)
+    statements: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    # The thread-sensitive thread the view's sync work runs in, with its connection.
+    await sync_to_async(lambda: connection.execute_wrappers.append(record))()
+    try:
+        response = await AsyncClient().get("/bookmark-formset/")
+    finally:
+        await sync_to_async(lambda: connection.execute_wrappers.remove(record))()
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('type="hidden" name="form-') == 4 + 3  # management form, ids
+    assert "mine 2" in page
+    assert "other" not in page
+    assert len(statements) == 1, statements  # the formset's own queryset only
 
 
 async def test_missing_success_url_is_improperly_configured() -> None:

@@ -17,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.forms import BaseForm, ModelChoiceField
 from django.forms.formsets import BaseFormSet
+from django.forms.widgets import Input
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -102,11 +103,17 @@ def render_on_loop(response: HttpResponseBase, view: object = None) -> HttpRespo
 
 
 def _needs_choices(field: Any) -> bool:
-    """Whether ``field`` would query its choices when rendered."""
+    """Whether ``field`` would query its choices when rendered.
+
+    Not when its widget is an ``<input>`` (``HiddenInput``, ``TextInput``…), which
+    never lists the choices: a model formset's hidden ``id`` field, say, whose
+    queryset is the model's whole table.
+    """
     return (
         isinstance(field, ModelChoiceField)  # ModelMultipleChoiceField too
         and "_choices" not in vars(field)
         and field.queryset is not None
+        and not isinstance(field.widget, Input)
     )
 
 
