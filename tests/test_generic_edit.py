@@ -113,6 +113,19 @@ class PickFormSetView(AsyncFormView):
         return context
 
 
+class PickListsView(AsyncTemplateView):
+    """Forms in a list and formsets in a dict, as a template may loop over them."""
+
+    template_name = "generic/pick_lists.html"
+
+    async def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = await super().get_context_data(**kwargs)
+        context["pick_list"] = [PickForm(prefix=f"l{i}") for i in range(2)]
+        context["pick_sets"] = {"a": forms.formset_factory(PickForm, extra=1)(prefix="d")}
+        context["numbers"] = [1, 2, 3]
+        return context
+
+
 class BookmarkFormSetView(AsyncTemplateView):
     """A model formset: each form has a hidden ``id`` field over the whole table."""
 
@@ -215,6 +228,7 @@ urlpatterns = [
     path("bookmarks/new/", BookmarkCreate.as_view()),
     path("bookmarks/<int:pk>/edit/", BookmarkUpdate.as_view()),
     path("picks/", PickFormSetView.as_view()),
+    path("pick-lists/", PickListsView.as_view()),
     path("bookmark-formset/", BookmarkFormSetView.as_view()),
     path("thanks/", lambda request: HttpResponse("thanks"), name="thanks"),
     path("create/", ArticleCreate.as_view()),
@@ -355,6 +369,14 @@ async def test_formsets_in_the_context_get_their_choices() -> None:
     choices = picks.forms[1].fields["category"].choices
     assert isinstance(choices, list)  # fetched: rendering it again makes no query
     assert [label for _, label in choices][1:] == ["books", "films"]
+
+
+async def test_forms_in_a_list_or_dict_in_the_context_get_their_choices() -> None:
+    """Not only the context's own values: a list of forms, a dict of formsets."""
+    await make_choices()
+    response = await AsyncClient().get("/pick-lists/")
+    assert response.status_code == 200, response.content
+    assert response.content.decode().count(">films</option>") == 3
 
 
 async def test_hidden_model_choice_fields_do_not_fetch_their_choices() -> None:

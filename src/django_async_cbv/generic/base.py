@@ -10,7 +10,7 @@ a message that names the template and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -117,6 +117,19 @@ def _needs_choices(field: Any) -> bool:
     )
 
 
+def _context_items(context: Mapping[str, Any]) -> Iterator[Any]:
+    """The values of ``context``, and the items of a list, tuple or dict of forms or
+    formsets among them (judged by its first item, so that a long list of objects is
+    not scanned): where a template finds forms to render."""
+    for value in context.values():
+        yield value
+        if not isinstance(value, list | tuple | dict) or not value:
+            continue
+        items = list(value.values()) if isinstance(value, dict) else value
+        if isinstance(items[0], BaseForm | BaseFormSet):
+            yield from items
+
+
 def _fetch_choices(values: list[Any]) -> None:
     """Fix the choices of the model choice fields of these forms and formsets (blocking).
 
@@ -181,7 +194,7 @@ async def prepare_to_render(response: HttpResponseBase, request: HttpRequest) ->
     if isinstance(context, Mapping):
         forms = [
             value
-            for value in context.values()
+            for value in _context_items(context)
             if isinstance(value, BaseFormSet)
             or (
                 isinstance(value, BaseForm)
