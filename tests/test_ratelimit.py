@@ -17,7 +17,7 @@ import pytest
 import redis
 from django.core.checks import Error as CheckError
 from django.core.checks import Warning as CheckWarning
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.test import AsyncClient, AsyncRequestFactory, override_settings
 from django.urls import path
@@ -505,6 +505,43 @@ async def test_a_denied_request_still_costs_budget() -> None:
     assert first["RateLimit"] == '"2/h";r=1;t=3600'
     await go(factory.get("/"))
     assert (await go(factory.get("/"))).status_code == 429
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("refusal", [ProblemError(401, detail="Bad token."), PermissionDenied()])
+async def test_a_request_authenticate_refuses_still_costs_budget(refusal: Exception) -> None:
+    """Guessing bearer tokens is rate limited: authenticate()'s refusal costs budget."""
+
+    class Guarded(AsyncRateLimitMixin, AsyncAPIView):
+        model = Category
+        fields = ["name"]
+        rate_limit = "2/h"
+        rate_limit_key = "user_or_ip"
+        handled = 0
+
+        async def authenticate(self) -> Any:
+            if "HTTP_AUTHORIZATION" in self.request.META:
+                raise refusal
+            return None
+
+        async def list(self) -> HttpResponse:
+            type(self).handled += 1
+            return HttpResponse("listed")
+
+    go = Guarded.as_view()
+    answers = []
+    for n in range(3):
+        request = factory.get("/", headers={"Authorization": f"Bearer guess-{n}"})
+        answers.append(await go(request))
+    assert [a.status_code for a in answers[:2]] == [refusal_status(refusal)] * 2
+    assert answers[0]["RateLimit"] == '"2/h";r=1;t=3600'
+    assert answers[2].status_code == 429
+    assert Guarded.handled == 0
+
+
+def refusal_status(refusal: Exception) -> int:
+    return 401 if isinstance(refusal, ProblemError) else 403
 
 
 class StoreLike:

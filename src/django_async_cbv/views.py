@@ -25,6 +25,7 @@ from django.utils.functional import classproperty
 from django.utils.log import log_response
 from django.views import View
 
+from ._checked import Checked
 from ._handler_threads import _abandon, _run_in_own_thread
 from ._overrides import check_dispatch, check_sync_overrides
 from ._util import maybe_await
@@ -67,7 +68,7 @@ class _Unmapped(BaseException):
         self.exc = exc
 
 
-class AsyncView(View):
+class AsyncView(View, Checked):
     """A class-based view whose dispatch is always async.
 
     Handlers may be ``async def`` or plain ``def`` (run in a thread with
@@ -96,6 +97,8 @@ class AsyncView(View):
         initkwargs = initkwargs or {}
         check_dispatch(cls, AsyncView)
         _validate_timeout(initkwargs.get("timeout", cls.timeout), f"{cls.__qualname__}.timeout")
+        # The mixins listed after the view class in the bases come after it in the MRO.
+        super().check_configuration(initkwargs)
 
     @classmethod
     def check_against_settings(
@@ -108,7 +111,7 @@ class AsyncView(View):
         by the system checks after :meth:`check_configuration` passed. Override to
         add messages; extend ``super()``'s list.
         """
-        return []
+        return super().check_against_settings(initkwargs)
 
     @classonlymethod
     def as_view(  # type: ignore[override]  # the callable is a coroutine function

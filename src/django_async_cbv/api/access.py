@@ -86,10 +86,22 @@ class AccessMixin:
     request: HttpRequest
     action: str | None
 
+    #: What ``authenticate()`` raised, raised again by the access stage.
+    _authentication_error: Exception | None = None
+
     async def resolve_user(self, request: HttpRequest) -> None:
-        """Resolve the session user, then set ``request.user`` to ``authenticate()``'s."""
+        """Resolve the session user, then set ``request.user`` to ``authenticate()``'s.
+
+        An exception ``authenticate()`` raises (a 401 for a bad token, say) is raised
+        again by the access stage, so that the rate limit, which runs in between,
+        counts the refused request as an anonymous one: guessing tokens costs budget.
+        """
         await super().resolve_user(request)  # type: ignore[misc]
-        user = await maybe_await(self.authenticate())
+        try:
+            user = await maybe_await(self.authenticate())
+        except Exception as exc:
+            self._authentication_error = exc
+            user = None
         self.session_authenticated = await is_session_user(request, user)
         if user is None:
             user = _anonymous_user()
@@ -131,7 +143,14 @@ class AccessMixin:
 
     @request_stage(ACCESS)
     async def access_stage(self, request: HttpRequest, call_next: CallNext) -> HttpResponseBase:
-        """Run :meth:`check_access` unless the answer is a 405, then the later stages."""
+        """Run :meth:`check_access` unless the answer is a 405, then the later stages.
+
+        First, raise what ``authenticate()`` raised, if it did.
+        """
+        error = self._authentication_error
+        if error is not None:
+            self._authentication_error = None
+            raise error
         if self.action is not None:
             await self.check_access()
         return await call_next(request)

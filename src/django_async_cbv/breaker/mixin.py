@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
+from django_async_cbv._checked import Checked
 from django_async_cbv.exceptions import HandlerTimeout
 from django_async_cbv.stages import BREAKER, CallNext, request_stage
 
@@ -27,7 +28,7 @@ def _validate_breaker_spec(view: str, spec: object) -> None:
     )
 
 
-class AsyncCircuitBreakerMixin:
+class AsyncCircuitBreakerMixin(Checked):
     """Run the handler through a circuit breaker; answer 503 while it is open.
 
     Put it in the bases of an :class:`~django_async_cbv.AsyncView` (in any order).
@@ -48,7 +49,7 @@ class AsyncCircuitBreakerMixin:
     @classmethod
     def check_configuration(cls, initkwargs: Mapping[str, Any] | None = None) -> None:
         """Validate ``circuit_breaker`` (and the ``as_view()`` argument); see AsyncView."""
-        super().check_configuration(initkwargs)  # type: ignore[misc]
+        super().check_configuration(initkwargs)
         spec = (initkwargs or {}).get("circuit_breaker", cls.circuit_breaker)
         _validate_breaker_spec(cls.__qualname__, spec)
 

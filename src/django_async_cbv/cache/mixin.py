@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone, translation
 from django.utils.cache import has_vary_header
 
+from django_async_cbv._checked import Checked
 from django_async_cbv._redis.health import health_of
 from django_async_cbv._util import StoreError, maybe_await
 from django_async_cbv.conf import get_settings
@@ -42,7 +43,7 @@ logger = logging.getLogger("django_async_cbv.cache")
 CACHE_HEADER: Final = USER - 10
 
 
-class AsyncCacheMixin(_CacheFlow):
+class AsyncCacheMixin(_CacheFlow, Checked):
     """Cache a view's GET responses; one handler run per cold key; safe by default.
 
     Put it in the bases of an :class:`~django_async_cbv.AsyncView` (in any order).
@@ -73,7 +74,7 @@ class AsyncCacheMixin(_CacheFlow):
     @classmethod
     def check_configuration(cls, initkwargs: Mapping[str, Any] | None = None) -> None:
         """Validate the cache attributes (and ``as_view()`` arguments); see AsyncView."""
-        super().check_configuration(initkwargs)  # type: ignore[misc]
+        super().check_configuration(initkwargs)
         values = {
             name: (initkwargs or {}).get(name, getattr(cls, name))
             for name in (
@@ -93,7 +94,7 @@ class AsyncCacheMixin(_CacheFlow):
         """Report a ``cache_alias`` that is not in ``CACHES`` (check E012)."""
         from django.core.checks import Error
 
-        messages: list[Any] = list(super().check_against_settings(initkwargs))  # type: ignore[misc]
+        messages: list[Any] = list(super().check_against_settings(initkwargs))
         alias = (initkwargs or {}).get("cache_alias", cls.cache_alias)
         if alias is not None and alias not in settings.CACHES:
             messages.append(

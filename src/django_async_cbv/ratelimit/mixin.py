@@ -25,6 +25,7 @@ from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
+from django_async_cbv._checked import Checked
 from django_async_cbv._redis.health import health_of
 from django_async_cbv._util import maybe_await
 from django_async_cbv.conf import get_settings
@@ -66,7 +67,7 @@ def ratelimit_fields(rates: tuple[Rate, ...], decision: Decision) -> dict[str, s
     return {"RateLimit-Policy": policy, "RateLimit": current}
 
 
-class AsyncRateLimitMixin:
+class AsyncRateLimitMixin(Checked):
     """Limit how often a client may call a view; exact across processes on Redis.
 
     Put it in the bases of an :class:`~django_async_cbv.AsyncView` (in any order).
@@ -101,7 +102,7 @@ class AsyncRateLimitMixin:
         Whether the cache can run the algorithm depends on ``CACHES``, which tests
         may override: that is checked by :meth:`check_against_settings` and on use.
         """
-        super().check_configuration(initkwargs)  # type: ignore[misc]
+        super().check_configuration(initkwargs)
         values = {**_class_values(cls), **(initkwargs or {})}
         view = cls.__qualname__
         _validate_key_spec(view, values["rate_limit_key"])
@@ -120,9 +121,7 @@ class AsyncRateLimitMixin:
     ) -> list[CheckMessage]:
         """Check the counters' cache: an error if it cannot run the algorithm, a warning
         if it is local memory (one budget per process)."""
-        messages: list[CheckMessage] = list(
-            super().check_against_settings(initkwargs)  # type: ignore[misc]
-        )
+        messages: list[CheckMessage] = list(super().check_against_settings(initkwargs))
         values = {**_class_values(cls), **(initkwargs or {})}
         alias = values["rate_limit_cache_alias"] or get_settings().cache_alias
         view = cls.__qualname__
