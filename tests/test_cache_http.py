@@ -473,3 +473,56 @@ async def test_a_leader_cancelled_while_its_lock_is_being_taken_releases_it(
         await leader
     assert redis_client.keys("*:lock:*") == []  # released, not left for LOCK_TIMEOUT
     assert runs[name] == 0
+
+
+# ------------------------------------------------------------------ revalidating clients
+
+
+def _validating(etag: str, **headers: Any) -> Any:
+    """A handler that answers ``If-None-Match`` itself, as a view with ETags does."""
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        if request.headers.get("If-None-Match") == etag:
+            return HttpResponse(status=304, headers={"ETag": etag})
+        return HttpResponse(f"run {n}", headers={"ETag": etag, **headers})
+
+    return respond
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+async def test_revalidating_clients_fill_the_cache(alias: str) -> None:
+    """On a miss the handler makes the full answer, which is stored; the client's
+    If-None-Match is evaluated against it. A handler's own 304 would leave the entry
+    empty (and the URL not storable) for as long as clients revalidate."""
+    view_class, name = counted(respond=_validating('"v1"'), cache_alias=alias)
+    url = route(view_class)
+    answers = [await get(url, headers={"If-None-Match": '"v1"'}) for _ in range(5)]
+    assert [(a.status_code, a["X-Cache"]) for a in answers] == [(304, "MISS")] + [(304, "HIT")] * 4
+    assert all(a.content == b"" and a["ETag"] == '"v1"' for a in answers)
+    assert runs[name] == 1
+    full = await get(url)
+    assert (full.status_code, full["X-Cache"], full.content) == (200, "HIT", b"run 1")
+    stale_copy = await get(url, headers={"If-None-Match": '"v0"'})
+    assert (stale_copy.status_code, stale_copy.content) == (200, b"run 1")
+    assert runs[name] == 1
+
+
+async def test_a_failed_if_match_on_a_miss_is_412_and_the_entry_is_stored() -> None:
+    view_class, name = counted(respond=_validating('"v1"'))
+    url = route(view_class)
+    refused = await get(url, headers={"If-Match": '"other"'})
+    assert (refused.status_code, refused["X-Cache"]) == (412, "MISS")
+    assert refused["Content-Type"] == "application/problem+json"
+    assert (await get(url))["X-Cache"] == "HIT"
+    assert runs[name] == 1
+
+
+async def test_an_answer_that_is_not_stored_still_answers_if_none_match() -> None:
+    """Not storable (private): the handler runs each time, and the client's validator
+    is still evaluated against its answer."""
+    view_class, name = counted(respond=_validating('"v1"', **{"Cache-Control": "private"}))
+    url = route(view_class)
+    for _ in range(2):
+        answer = await get(url, headers={"If-None-Match": '"v1"'})
+        assert (answer.status_code, answer["X-Cache"], answer.content) == (304, "MISS", b"")
+    assert runs[name] == 2

@@ -26,7 +26,7 @@ from .freshness import Freshness
 from .headers import PER_REQUEST_HEADERS, SAFE_METHODS, UNSAFE_METHODS, X_CACHE, _vary_names
 from .locks import _held, _store_failed, _take
 from .plan import _authenticated, _Plan, _same_variant
-from .policy import _answer, _mark
+from .policy import _PRECONDITIONS, _answer, _evaluated_live, _mark
 from .store import Store, store_for
 
 #: Seconds a leader may hold a key's lock before another request may take over.
@@ -316,11 +316,19 @@ class _CacheFlow:
         accessed_before = bool(getattr(session, "accessed", False))
         if session is not None:
             session.accessed = False
+        # The handler makes the full answer, which is stored; the request's own
+        # preconditions (a client revalidating its copy) are evaluated against it,
+        # as on a hit. A handler that answered them itself (a 304) would leave the
+        # entry empty for as long as clients revalidate.
+        preconditions: dict[str, object] = {
+            name: request.META.pop(name) for name in _PRECONDITIONS if name in request.META
+        }
         try:
             response = await call_next(request)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 await sync_to_async(response.render)()
         finally:
+            request.META.update(preconditions)
             touched = bool(getattr(session, "accessed", False))
             if session is not None:
                 session.accessed = accessed_before or touched
@@ -332,7 +340,7 @@ class _CacheFlow:
                     await store.mark_pass(plan.pass_name, generation, min(plan.timeout, _PASS_TTL))
                 except StoreError as exc:
                     _store_failed(plan, exc, "the answer was not stored")
-            return _mark(response, "MISS", plan), None
+            return _mark(_evaluated_live(request, response, "MISS", plan), "MISS", plan), None
         assert isinstance(response, HttpResponse)
         ttl = fresh.ttl
         body = response.content
@@ -368,7 +376,7 @@ class _CacheFlow:
         if "Cache-Control" not in response.headers:
             # Its life with the age it has (RFC 9111: what is left is max-age minus Age).
             response.headers["Cache-Control"] = f"max-age={math.floor(ttl + fresh.age)}"
-        return _mark(response, "MISS", plan), entry
+        return _mark(_evaluated_live(request, response, "MISS", plan), "MISS", plan), entry
 
 
 def _set_etag(response: HttpResponse) -> None:

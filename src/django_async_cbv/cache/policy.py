@@ -6,7 +6,7 @@ import copy
 import math
 from typing import Final
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.http import parse_http_date_safe
 
@@ -43,29 +43,10 @@ def _answer(
     headers; ``Last-Modified`` goes too, since every entry has an ETag.
     """
     full = entry.response(head=head)
-    response: HttpResponseBase = full
-    if 200 <= entry.status < 300 and _has_preconditions(request):
-        last_modified = _last_modified(entry)
-        if last_modified is None and "HTTP_IF_UNMODIFIED_SINCE" in request.META:
-            # RFC 9110 13.1.4: ignored without a modification date (Django would fail it).
-            request = copy.copy(request)
-            request.META = {
-                k: v for k, v in request.META.items() if k != "HTTP_IF_UNMODIFIED_SINCE"
-            }
-        answer = get_conditional_response(
-            request, etag=entry.etag, last_modified=last_modified, response=full
-        )
-        if answer is None:  # pragma: no cover - never None when given a response
-            answer = full
-        if answer.status_code == 304:
-            response = answer
-            del response.headers["Last-Modified"]
-        elif answer.status_code == 412:
-            return _mark(
-                problem_response(412, detail="A precondition of the request does not hold."),
-                state,
-                plan,
-            )
+    modified = _last_modified(entry)
+    response = _evaluated(request, full, entry.status, entry.etag, modified, state, plan)
+    if response is not full and response.status_code == 412:
+        return response
     response.headers["Age"] = str(max(0, math.floor(now - entry.stored_at)))
     if state == "STALE":
         response.headers["Cache-Control"] = "max-age=0"
@@ -84,6 +65,53 @@ _PRECONDITIONS: Final = (
     "HTTP_IF_MODIFIED_SINCE",
     "HTTP_IF_UNMODIFIED_SINCE",
 )
+
+
+def _evaluated(
+    request: HttpRequest,
+    full: HttpResponseBase,
+    status: int,
+    etag: str | None,
+    last_modified: int | None,
+    state: str,
+    plan: _Plan,
+) -> HttpResponseBase:
+    """``full``, or the 304 or 412 that the request's preconditions call for."""
+    if not (200 <= status < 300 and isinstance(full, HttpResponse)):
+        return full  # a streaming answer is passed on whole
+    if not _has_preconditions(request):
+        return full
+    if last_modified is None and "HTTP_IF_UNMODIFIED_SINCE" in request.META:
+        # RFC 9110 13.1.4: ignored without a modification date (Django would fail it).
+        request = copy.copy(request)
+        request.META = {k: v for k, v in request.META.items() if k != "HTTP_IF_UNMODIFIED_SINCE"}
+    answer = get_conditional_response(
+        request, etag=etag, last_modified=last_modified, response=full
+    )
+    if answer is None:  # pragma: no cover - never None when given a response
+        return full
+    if answer.status_code == 304:
+        del answer.headers["Last-Modified"]
+        return answer
+    if answer.status_code == 412:
+        return _mark(
+            problem_response(412, detail="A precondition of the request does not hold."),
+            state,
+            plan,
+        )
+    return full
+
+
+def _evaluated_live(
+    request: HttpRequest, response: HttpResponseBase, state: str, plan: _Plan
+) -> HttpResponseBase:
+    """:func:`_evaluated` for a response the handler made (with its own validators)."""
+    etag = response.headers.get("ETag")
+    last_modified = response.headers.get("Last-Modified")
+    if etag is None and last_modified is None:
+        return response
+    modified = parse_http_date_safe(last_modified) if last_modified else None
+    return _evaluated(request, response, response.status_code, etag, modified, state, plan)
 
 
 def _has_preconditions(request: HttpRequest) -> bool:
