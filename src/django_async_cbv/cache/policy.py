@@ -43,10 +43,12 @@ def _answer(
     headers; ``Last-Modified`` goes too, since every entry has an ETag.
     """
     full = entry.response(head=head)
-    modified = _last_modified(entry)
-    response = _evaluated(request, full, entry.status, entry.etag, modified, state, plan)
-    if response is not full and response.status_code == 412:
-        return response
+    response: HttpResponseBase = full
+    if _has_preconditions(request):  # a hit's fast path reads no more headers
+        modified = _last_modified(entry)
+        response = _evaluated(request, full, entry.status, entry.etag, modified, state, plan)
+        if response is not full and response.status_code == 412:
+            return response
     response.headers["Age"] = str(max(0, math.floor(now - entry.stored_at)))
     if state == "STALE":
         response.headers["Cache-Control"] = "max-age=0"
