@@ -526,3 +526,31 @@ async def test_an_answer_that_is_not_stored_still_answers_if_none_match() -> Non
         answer = await get(url, headers={"If-None-Match": '"v1"'})
         assert (answer.status_code, answer["X-Cache"], answer.content) == (304, "MISS", b"")
     assert runs[name] == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"), [({"If-None-Match": '"v1"'}, 304), ({"If-Match": '"other"'}, 412)]
+)
+async def test_preconditions_hold_when_the_answer_cannot_be_stored(
+    redis_client: redis.Redis, headers: dict[str, str], status: int
+) -> None:
+    """The store refuses the entry (Redis out of memory after the handler ran): the
+    handler ran without the request's preconditions, so they are still evaluated
+    against its answer, not dropped with the entry."""
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        redis_client.config_set("maxmemory-policy", "noeviction")
+        redis_client.config_set("maxmemory", "1")  # every write is refused from now
+        return await _validating('"v1"')(self, request, n)
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    maxmemory = redis_client.config_get("maxmemory")["maxmemory"]
+    policy = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
+    try:
+        answer = await get(url, headers=headers)
+    finally:
+        redis_client.config_set("maxmemory", maxmemory)
+        redis_client.config_set("maxmemory-policy", policy)
+    assert (answer.status_code, answer["X-Cache"]) == (status, "BYPASS")
+    assert runs[name] == 1

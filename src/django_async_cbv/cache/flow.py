@@ -371,7 +371,7 @@ class _CacheFlow:
             await store.store(name, entry, plan.vary_name, vary, keep)
         except StoreError as exc:
             _store_failed(plan, exc, "response not stored")
-            return _mark(response, "BYPASS", plan), None
+            return _mark(_evaluated_live(request, response, "BYPASS", plan), "BYPASS", plan), None
         _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
         if "Cache-Control" not in response.headers:
             # Its life with the age it has (RFC 9111: what is left is max-age minus Age).
