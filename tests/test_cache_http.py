@@ -22,7 +22,7 @@ from django.test import AsyncClient
 from django.utils.http import http_date
 
 import django_async_cbv.cache.flow as cache_module
-from django_async_cbv import AsyncCacheMixin
+from django_async_cbv import AsyncCacheMixin, AsyncRateLimitMixin, AsyncView
 from tests.test_cache import counted, entered, get, route, runs
 
 pytestmark = [pytest.mark.urls("tests.test_cache"), pytest.mark.redis]
@@ -553,4 +553,28 @@ async def test_preconditions_hold_when_the_answer_cannot_be_stored(
         redis_client.config_set("maxmemory", maxmemory)
         redis_client.config_set("maxmemory-policy", policy)
     assert (answer.status_code, answer["X-Cache"]) == (status, "BYPASS")
+    assert runs[name] == 1
+
+
+async def test_a_handler_reading_request_headers_gets_no_preconditions_on_a_miss() -> None:
+    """request.headers is built once from META; when an earlier stage built it (the
+    rate limit's header key here, or a middleware), the handler must still not see
+    the preconditions on a miss, else its own 304 leaves the entry empty."""
+    respond = _validating('"v1"')
+    name = "HeaderKeyed"
+    runs[name] = 0
+
+    async def get_(self: Any, request: HttpRequest) -> HttpResponse:
+        runs[name] += 1
+        return await respond(self, request, runs[name])
+
+    view_class = type(
+        name,
+        (AsyncRateLimitMixin, AsyncCacheMixin, AsyncView),
+        {"get": get_, "rate_limit": "100/h", "rate_limit_key": "header:X-API-Key"},
+    )
+    url = route(view_class)
+    headers = {"If-None-Match": '"v1"', "X-API-Key": "k"}
+    answers = [await get(url, headers=headers) for _ in range(3)]
+    assert [(a.status_code, a["X-Cache"]) for a in answers] == [(304, "MISS")] + [(304, "HIT")] * 2
     assert runs[name] == 1
