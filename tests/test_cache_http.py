@@ -22,7 +22,7 @@ from django.test import AsyncClient
 from django.utils.http import http_date
 
 import django_async_cbv.cache.flow as cache_module
-from django_async_cbv import AsyncCacheMixin
+from django_async_cbv import AsyncCacheMixin, AsyncRateLimitMixin, AsyncView
 from tests.test_cache import counted, entered, get, route, runs
 
 pytestmark = [pytest.mark.urls("tests.test_cache"), pytest.mark.redis]
@@ -526,3 +526,55 @@ async def test_an_answer_that_is_not_stored_still_answers_if_none_match() -> Non
         answer = await get(url, headers={"If-None-Match": '"v1"'})
         assert (answer.status_code, answer["X-Cache"], answer.content) == (304, "MISS", b"")
     assert runs[name] == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"), [({"If-None-Match": '"v1"'}, 304), ({"If-Match": '"other"'}, 412)]
+)
+async def test_preconditions_hold_when_the_answer_cannot_be_stored(
+    redis_client: redis.Redis, headers: dict[str, str], status: int
+) -> None:
+    """The store refuses the entry (Redis out of memory after the handler ran): the
+    handler ran without the request's preconditions, so they are still evaluated
+    against its answer, not dropped with the entry."""
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        redis_client.config_set("maxmemory-policy", "noeviction")
+        redis_client.config_set("maxmemory", "1")  # every write is refused from now
+        return await _validating('"v1"')(self, request, n)
+
+    view_class, name = counted(respond=respond)
+    url = route(view_class)
+    maxmemory = redis_client.config_get("maxmemory")["maxmemory"]
+    policy = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
+    try:
+        answer = await get(url, headers=headers)
+    finally:
+        redis_client.config_set("maxmemory", maxmemory)
+        redis_client.config_set("maxmemory-policy", policy)
+    assert (answer.status_code, answer["X-Cache"]) == (status, "BYPASS")
+    assert runs[name] == 1
+
+
+async def test_a_handler_reading_request_headers_gets_no_preconditions_on_a_miss() -> None:
+    """request.headers is built once from META; when an earlier stage built it (the
+    rate limit's header key here, or a middleware), the handler must still not see
+    the preconditions on a miss, else its own 304 leaves the entry empty."""
+    respond = _validating('"v1"')
+    name = "HeaderKeyed"
+    runs[name] = 0
+
+    async def get_(self: Any, request: HttpRequest) -> HttpResponse:
+        runs[name] += 1
+        return await respond(self, request, runs[name])
+
+    view_class = type(
+        name,
+        (AsyncRateLimitMixin, AsyncCacheMixin, AsyncView),
+        {"get": get_, "rate_limit": "100/h", "rate_limit_key": "header:X-API-Key"},
+    )
+    url = route(view_class)
+    headers = {"If-None-Match": '"v1"', "X-API-Key": "k"}
+    answers = [await get(url, headers=headers) for _ in range(3)]
+    assert [(a.status_code, a["X-Cache"]) for a in answers] == [(304, "MISS")] + [(304, "HIT")] * 2
+    assert runs[name] == 1

@@ -323,12 +323,19 @@ class _CacheFlow:
         preconditions: dict[str, object] = {
             name: request.META.pop(name) for name in _PRECONDITIONS if name in request.META
         }
+        # ``request.headers`` is a copy of META made once: one an earlier stage or a
+        # middleware made still has them. The handler gets a new one.
+        headers = request.__dict__.pop("headers", None) if preconditions else None
         try:
             response = await call_next(request)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 await sync_to_async(response.render)()
         finally:
             request.META.update(preconditions)
+            if preconditions:
+                request.__dict__.pop("headers", None)
+                if headers is not None:
+                    request.__dict__["headers"] = headers
             touched = bool(getattr(session, "accessed", False))
             if session is not None:
                 session.accessed = accessed_before or touched
@@ -371,7 +378,7 @@ class _CacheFlow:
             await store.store(name, entry, plan.vary_name, vary, keep)
         except StoreError as exc:
             _store_failed(plan, exc, "response not stored")
-            return _mark(response, "BYPASS", plan), None
+            return _mark(_evaluated_live(request, response, "BYPASS", plan), "BYPASS", plan), None
         _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
         if "Cache-Control" not in response.headers:
             # Its life with the age it has (RFC 9111: what is left is max-age minus Age).
