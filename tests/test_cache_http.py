@@ -578,3 +578,15 @@ async def test_a_handler_reading_request_headers_gets_no_preconditions_on_a_miss
     answers = [await get(url, headers=headers) for _ in range(3)]
     assert [(a.status_code, a["X-Cache"]) for a in answers] == [(304, "MISS")] + [(304, "HIT")] * 2
     assert runs[name] == 1
+
+
+async def test_a_cached_412_says_what_the_json_apis_does() -> None:
+    """One detail for a failed precondition, from a hit or from the API's own check."""
+    from django_async_cbv.api.conditional import PRECONDITION_FAILED_DETAIL
+
+    view_class, _ = counted(respond=_validating('"v1"'))
+    url = route(view_class)
+    for _ in range(2):  # a miss, then a hit
+        refused = await get(url, headers={"If-Match": '"other"'})
+        assert refused.status_code == 412
+        assert refused.json()["detail"] == PRECONDITION_FAILED_DETAIL

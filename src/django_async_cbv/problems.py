@@ -15,6 +15,8 @@ from .exceptions import ProblemError, status_title
 __all__ = ["PROBLEM_CONTENT_TYPE", "problem_response"]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+#: The detail of a 412, from the JSON API and from a cached answer alike.
+PRECONDITION_FAILED = "The resource does not match the request's preconditions."
 
 # What this library puts in a status line's reason phrase: visible ASCII, spaces and
 # tabs (RFC 9112's reason-phrase without obs-text, so WSGI servers never re-encode it).

@@ -19,7 +19,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import parse_etags
 
 from django_async_cbv.exceptions import ProblemError
-from django_async_cbv.problems import problem_response
+from django_async_cbv.problems import PRECONDITION_FAILED, problem_response
 
 __all__ = [
     "PRECONDITION_FAILED_DETAIL",
@@ -29,7 +29,7 @@ __all__ = [
     "lock_row",
 ]
 
-PRECONDITION_FAILED_DETAIL = "The resource does not match the request's preconditions."
+PRECONDITION_FAILED_DETAIL = PRECONDITION_FAILED
 PRECONDITION_REQUIRED_DETAIL = (
     "This request must be conditional: send If-Match with the ETag of the resource."
 )

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.http import parse_http_date_safe
 
-from django_async_cbv.problems import problem_response
+from django_async_cbv.problems import PRECONDITION_FAILED, problem_response
 
 from .entry import Entry
 from .headers import X_CACHE
@@ -97,7 +97,7 @@ def _evaluated(
         return answer
     if answer.status_code == 412:
         return _mark(
-            problem_response(412, detail="A precondition of the request does not hold."),
+            problem_response(412, detail=PRECONDITION_FAILED),
             state,
             plan,
         )
