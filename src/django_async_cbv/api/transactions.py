@@ -26,13 +26,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import DatabaseError, OperationalError, connections, models, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.http import Http404
 
 from django_async_cbv._validation import is_number
-
-from .conditional import lock_row
 
 __all__ = [
     "AfterCommitError",
@@ -40,9 +37,7 @@ __all__ = [
     "WriteQueueTimeout",
     "abandon",
     "check_cancelled",
-    "inserting",
     "lost_a_lock_race",
-    "updating",
     "write_transaction",
 ]
 
@@ -148,89 +143,6 @@ def abandon(abandoned: threading.Event) -> None:
     abandoned.set()
     for queue in list(_QUEUES.values()):
         queue.wake(abandoned)
-
-
-@contextmanager
-def inserting(instance: models.Model) -> Iterator[None]:
-    """Make the next ``instance.save()`` insert, as ``QuerySet.create()`` does.
-
-    Without ``force_insert``, saving an instance whose primary key is set (a
-    natural key the client chose) updates a row that already has that key. The
-    insert is forced into every table of a multi-table-inheritance model, and
-    only for the first save: a ``save()`` or receiver that saves again updates.
-    """
-    cls = type(instance)
-    tables = (cls, *cls._meta.get_parent_list())
-
-    def save_base_once(*args: Any, **kwargs: Any) -> Any:
-        instance.__dict__.pop("save_base", None)
-        if not args and not any(
-            kwargs.get(k) for k in ("raw", "force_insert", "force_update", "update_fields")
-        ):
-            kwargs["force_insert"] = tables
-        return cls.save_base(instance, *args, **kwargs)
-
-    # save_base(), which Model.save() calls: a save() of the model's own may not take
-    # Django's keyword arguments (form.save() calls it without any).
-    instance.save_base = save_base_once  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        instance.__dict__.pop("save_base", None)
-
-
-# What Model.save() raises when an UPDATE it was forced to make found no row.
-_FOUND_NO_ROW = frozenset(
-    {"Forced update did not affect any rows.", "Save with update_fields did not affect any rows."}
-)
-
-
-@contextmanager
-def updating(instance: models.Model, using: str) -> Iterator[None]:
-    """Make the next ``instance.save()`` update its row, and raise ``Http404`` if it is gone.
-
-    Without ``force_update``, a save whose ``UPDATE`` finds no row (another request
-    deleted it since the view looked it up) inserts it again: the deleted object
-    would come back. A multi-table-inheritance model saves its parents' tables first,
-    inserting the rows it finds gone before ``force_update`` is checked: its row is
-    locked first instead (see :func:`~.conditional.lock_row`). Only the first save is
-    forced (one given ``update_fields`` updates already: its missing row is ``Http404``
-    too); one given ``force_insert``, or of an instance whose primary key the hook
-    changed (``pk = None`` to save a copy), is left as it is. Call
-    inside the write's transaction: the ``Http404`` rolls it back.
-    """
-    cls = type(instance)
-    looked_up = instance.pk
-    # Tables of parent models (a proxy has none of its own: its concrete model's count).
-    concrete_parents = bool((cls._meta.concrete_model or cls)._meta.parents)
-
-    def save_base_once(*args: Any, **kwargs: Any) -> Any:
-        instance.__dict__.pop("save_base", None)
-        if (
-            args
-            or any(kwargs.get(k) for k in ("raw", "force_insert", "force_update"))
-            or looked_up is None
-            or instance.pk != looked_up  # a copy the hook saves as a new row (pk = None)
-        ):
-            return cls.save_base(instance, *args, **kwargs)
-        if not kwargs.get("update_fields"):  # which update, and fail where no row is
-            if concrete_parents and not lock_row(instance, kwargs.get("using") or using):
-                raise Http404("the object was deleted before the update was saved")
-            kwargs = {**kwargs, "force_update": True}
-        try:
-            return cls.save_base(instance, **kwargs)
-        except DatabaseError as error:
-            if error.__cause__ is None and str(error) in _FOUND_NO_ROW:
-                raise Http404("the object was deleted before the update was saved") from None
-            raise
-
-    # save_base(), which Model.save() calls: a save() of the model's own may not take
-    # Django's keyword arguments (form.save() calls it without any).
-    instance.save_base = save_base_once  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        instance.__dict__.pop("save_base", None)
 
 
 def check_cancelled(abandoned: threading.Event) -> None:

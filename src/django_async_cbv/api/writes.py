@@ -41,8 +41,9 @@ from .conditional import check_write_preconditions, etag_of, has_write_precondit
 from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .related import has_restricted_choices, lock_chosen_rows
+from .saving import inserting, updating
 from .schema import Schema
-from .transactions import check_cancelled, inserting, updating, write_transaction
+from .transactions import check_cancelled, write_transaction
 from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 from .write_thread import call_from_thread, run_sync, run_write
 
