@@ -347,7 +347,7 @@ class _CacheFlow:
                     await store.mark_pass(plan.pass_name, generation, min(plan.timeout, _PASS_TTL))
                 except StoreError as exc:
                     _store_failed(plan, exc, "the answer was not stored")
-            return _mark(_evaluated_live(request, response, "MISS", plan), "MISS", plan), None
+            return _mark(_evaluated_live(request, response), "MISS", plan), None
         assert isinstance(response, HttpResponse)
         ttl = fresh.ttl
         body = response.content
@@ -378,12 +378,12 @@ class _CacheFlow:
             await store.store(name, entry, plan.vary_name, vary, keep)
         except StoreError as exc:
             _store_failed(plan, exc, "response not stored")
-            return _mark(_evaluated_live(request, response, "BYPASS", plan), "BYPASS", plan), None
+            return _mark(_evaluated_live(request, response), "BYPASS", plan), None
         _remember_vary(f"{plan.alias}:{plan.vary_name}", vary)
         if "Cache-Control" not in response.headers:
             # Its life with the age it has (RFC 9111: what is left is max-age minus Age).
             response.headers["Cache-Control"] = f"max-age={math.floor(ttl + fresh.age)}"
-        return _mark(_evaluated_live(request, response, "MISS", plan), "MISS", plan), entry
+        return _mark(_evaluated_live(request, response), "MISS", plan), entry
 
 
 def _set_etag(response: HttpResponse) -> None:

@@ -45,10 +45,9 @@ def _answer(
     full = entry.response(head=head)
     response: HttpResponseBase = full
     if _has_preconditions(request):  # a hit's fast path reads no more headers
-        modified = _last_modified(entry)
-        response = _evaluated(request, full, entry.status, entry.etag, modified, state, plan)
+        response = _evaluated(request, full, entry.etag, _last_modified(entry))
         if response is not full and response.status_code == 412:
-            return response
+            return _mark(response, state, plan)
     response.headers["Age"] = str(max(0, math.floor(now - entry.stored_at)))
     if state == "STALE":
         response.headers["Cache-Control"] = "max-age=0"
@@ -70,19 +69,12 @@ _PRECONDITIONS: Final = (
 
 
 def _evaluated(
-    request: HttpRequest,
-    full: HttpResponseBase,
-    status: int,
-    etag: str | None,
-    last_modified: int | None,
-    state: str,
-    plan: _Plan,
+    request: HttpRequest, full: HttpResponseBase, etag: str | None, last_modified: int | None
 ) -> HttpResponseBase:
-    """``full``, or the 304 or 412 that the request's preconditions call for."""
-    if not (200 <= status < 300 and isinstance(full, HttpResponse)):
+    """``full``, or the 304 or 412 (problem+json) that the request's preconditions
+    call for; the caller marks it."""
+    if not (200 <= full.status_code < 300 and isinstance(full, HttpResponse)):
         return full  # a streaming answer is passed on whole
-    if not _has_preconditions(request):
-        return full
     if last_modified is None and "HTTP_IF_UNMODIFIED_SINCE" in request.META:
         # RFC 9110 13.1.4: ignored without a modification date (Django would fail it).
         request = copy.copy(request)
@@ -96,24 +88,20 @@ def _evaluated(
         del answer.headers["Last-Modified"]
         return answer
     if answer.status_code == 412:
-        return _mark(
-            problem_response(412, detail=PRECONDITION_FAILED),
-            state,
-            plan,
-        )
+        return problem_response(412, detail=PRECONDITION_FAILED)
     return full
 
 
-def _evaluated_live(
-    request: HttpRequest, response: HttpResponseBase, state: str, plan: _Plan
-) -> HttpResponseBase:
+def _evaluated_live(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
     """:func:`_evaluated` for a response the handler made (with its own validators)."""
+    if not _has_preconditions(request):
+        return response
     etag = response.headers.get("ETag")
     last_modified = response.headers.get("Last-Modified")
     if etag is None and last_modified is None:
         return response
     modified = parse_http_date_safe(last_modified) if last_modified else None
-    return _evaluated(request, response, response.status_code, etag, modified, state, plan)
+    return _evaluated(request, response, etag, modified)
 
 
 def _has_preconditions(request: HttpRequest) -> bool:
