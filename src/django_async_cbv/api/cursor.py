@@ -30,7 +30,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connections, models
 from django.utils.duration import duration_string
 
-from .filtering import direct_field, value_field
+from .filtering import compared, direct_field, value_field
 from .input import invalid
 
 __all__ = [
@@ -199,9 +199,9 @@ class Keyset:
             column = key.removeprefix("-")
             desc = key.startswith("-") != reverse
             after = self._after(column, field.null, desc, value)
-            if isinstance(value, bool):
-                value = models.Value(value)  # "col = %s", not a bare "col" (see filtering)
-            equal = models.Q(**({f"{column}__isnull": True} if value is None else {column: value}))
+            equal = models.Q(
+                **({f"{column}__isnull": True} if value is None else {column: compared(value)})
+            )
             if bound is None:
                 # A redundant range on the first key lets an index on it serve the query.
                 bound = equal if after is None else after | equal

@@ -34,6 +34,7 @@ __all__ = [
     "RESERVED_PARAMETERS",
     "QueryParameter",
     "QueryPlan",
+    "compared",
     "compile_query",
     "direct_field",
     "value_field",
@@ -158,14 +159,19 @@ def _value_parser(field: models.Field[Any, Any]) -> Parser:
     return parse
 
 
-def _compared(parse: Parser) -> Parser:
-    """Make a boolean filter the comparison ``col = %s``.
+def compared(value: Any) -> Any:
+    """``value`` as the right-hand side of ``col = %s``: a boolean as a ``Value``.
 
     Django writes ``done=True`` as ``WHERE "done"`` (``NOT "done"`` for False)
     where the database allows it, which SQLite cannot serve from an index on
     the column; a ``Value`` on the right-hand side keeps the comparison.
     """
-    return lambda raw: models.Value(parse(raw))
+    return models.Value(value) if isinstance(value, bool) else value
+
+
+def _then_compared(parse: Parser) -> Parser:
+    """``parse``, its value made :func:`compared`."""
+    return lambda raw: compared(parse(raw))
 
 
 def _as_filter_spec(owner: str, value: Any) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
@@ -334,7 +340,7 @@ def _compile(
             orm = field.attname if lookup == "exact" else f"{field.attname}__{lookup}"
             parse = _value_parser(field)
             if lookup == "exact" and isinstance(held, models.BooleanField):
-                parse = _compared(parse)
+                parse = _then_compared(parse)
             filters[param] = _Filter(orm, parse, lookup == "in")
             choices = tuple(str(key) for key, _ in field.flatchoices) if field.choices else ()
             parameters.append(
