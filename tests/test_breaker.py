@@ -739,10 +739,20 @@ class TimedOut(Protected):
     circuit_breaker = CircuitBreaker("test-mixin-timeout", failure_threshold=1, timeout=0.01)
 
 
+recovering_clock = FakeClock()
+
+
+class Recovering(Protected):
+    circuit_breaker = CircuitBreaker(
+        "test-mixin-recovering", failure_threshold=1, recovery_timeout=30, clock=recovering_clock
+    )
+
+
 urlpatterns = [
     path("protected/", Protected.as_view()),
     path("named/", Named.as_view()),
     path("timed/", TimedOut.as_view()),
+    path("recovering/", Recovering.as_view()),
 ]
 
 
@@ -813,6 +823,35 @@ async def test_mixin_never_opens_on_an_upstream_4xx_but_does_on_429() -> None:
     for _ in range(2):
         await client.get("/protected/", {"fail": "upstream429"})
     assert mixin_breaker.state is OPEN
+
+
+@pytest.mark.urls(__name__)
+async def test_mixin_options_and_405_pass_by_the_breaker() -> None:
+    """The view's built-in OPTIONS answer and its 405 call no upstream: while the
+    circuit is open they are answered, and in half-open they are no probe, so they
+    never close a circuit whose upstream is still down."""
+    breaker = Recovering.circuit_breaker
+    assert isinstance(breaker, CircuitBreaker)
+    await breaker.reset()
+    client = AsyncClient(raise_request_exception=False)
+    assert (await client.get("/recovering/", {"fail": "upstream"})).status_code == 502
+    assert breaker.state is OPEN
+    options = await client.options("/recovering/")
+    assert options.status_code == 200
+    assert options["Allow"] == "GET, HEAD, OPTIONS"
+    assert (await client.post("/recovering/")).status_code == 405
+    recovering_clock.advance(31)
+    for _ in range(3):
+        assert (await client.options("/recovering/")).status_code == 200
+        assert (await client.delete("/recovering/")).status_code == 405
+    assert await breaker.current_state() is HALF_OPEN
+    # The probe is the first request that runs the handler; the upstream still fails.
+    runs = Recovering.runs
+    assert (await client.get("/recovering/", {"fail": "upstream"})).status_code == 502
+    assert Recovering.runs == runs + 1
+    assert breaker.state is OPEN
+    assert_problem(await client.get("/recovering/"), 503)
+    assert breaker.stats.successes == 0
 
 
 @pytest.mark.urls(__name__)

@@ -4,14 +4,42 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from collections.abc import Callable
 from importlib.resources import files
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from django.utils.encoding import escape_uri_path
 
 from ._redis.health import is_definitive
 
-__all__ = ["StoreError", "lua_script", "maybe_await", "redis_call", "script_sha"]
+__all__ = [
+    "StoreError",
+    "is_library_answer",
+    "library_answer",
+    "lua_script",
+    "maybe_await",
+    "redis_call",
+    "script_sha",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_LIBRARY_ANSWER: Final = "_django_async_cbv_library_answer"
+
+
+def library_answer(fn: F) -> F:
+    """Mark a built-in handler that answers from the view alone (OPTIONS, 405).
+
+    Such an answer says nothing about any service the view depends on, so the
+    circuit breaker stage neither refuses nor counts it. An override is unmarked.
+    """
+    setattr(fn, _LIBRARY_ANSWER, True)
+    return fn
+
+
+def is_library_answer(handler: object) -> bool:
+    """Whether ``handler`` (a function or bound method) is marked by :func:`library_answer`."""
+    return getattr(handler, _LIBRARY_ANSWER, False) is True
 
 
 class StoreError(Exception):

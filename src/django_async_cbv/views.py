@@ -28,7 +28,7 @@ from django.views import View
 from ._checked import Checked
 from ._handler_threads import _abandon, _run_in_own_thread
 from ._overrides import check_dispatch, check_sync_overrides
-from ._util import maybe_await
+from ._util import library_answer, maybe_await
 from ._validation import is_positive_number
 from .apps import check_without_app
 from .exceptions import (
@@ -273,6 +273,7 @@ class AsyncView(View, Checked):
             )
         raise exc
 
+    @library_answer
     async def http_method_not_allowed(  # type: ignore[override]  # async by design
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
@@ -296,6 +297,7 @@ class AsyncView(View, Checked):
         """Return the upper-case methods this view answers (for ``Allow``)."""
         return [m.upper() for m in self.http_method_names if hasattr(self, m)]
 
+    @library_answer
     async def options(  # type: ignore[override]  # async by design
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:

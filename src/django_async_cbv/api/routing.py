@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.http import HttpRequest, HttpResponse
 
+from django_async_cbv._util import library_answer
+
 if TYPE_CHECKING:
     from django_async_cbv.views import AsyncView
 
@@ -94,6 +96,7 @@ class RoutingMixin(_Base):
         ]
         return [m.upper() for m in allowed]
 
+    @library_answer
     async def options(  # type: ignore[override]  # async by design
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:

@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
 from django_async_cbv._checked import Checked
+from django_async_cbv._util import is_library_answer
 from django_async_cbv.exceptions import HandlerTimeout
 from django_async_cbv.stages import BREAKER, CallNext, request_stage
 
@@ -37,7 +38,9 @@ class AsyncCircuitBreakerMixin(Checked):
     ``OSError``, when the breaker counts them too); any other exception, such as an
     upstream's 404 or a ``ProblemError`` 404 or 403, counts as neither success nor
     failure, so it never opens the circuit (nor closes it). A returned response
-    counts as a success, whatever its status. An ``AsyncHTTPClient`` on the same
+    counts as a success, whatever its status. The view's built-in answers to
+    OPTIONS and to a method it does not answer (405) pass by the breaker: they
+    call no service, so they are neither refused nor counted. An ``AsyncHTTPClient`` on the same
     breaker inside the handler is part of this call: it passes straight through.
     While the circuit is open the client gets 503 problem+json with ``Retry-After``.
     """
@@ -66,7 +69,15 @@ class AsyncCircuitBreakerMixin(Checked):
     async def circuit_breaker_stage(
         self, request: HttpRequest, call_next: CallNext
     ) -> HttpResponseBase:
-        """Run the rest of the chain (the handler) through the breaker."""
+        """Run the rest of the chain (the handler) through the breaker.
+
+        The view's built-in answers (``options()`` not overridden, the 405 of a
+        method it does not answer) call no service: they pass by the breaker,
+        neither refused while it is open nor counted as a probe's success.
+        """
+        handler = self.get_handler(request)  # type: ignore[attr-defined]  # an AsyncView
+        if is_library_answer(handler):
+            return await call_next(request)
         breaker = self.get_circuit_breaker()
         classify = breaker._classify
 
