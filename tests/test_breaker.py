@@ -739,6 +739,21 @@ class TimedOut(Protected):
     circuit_breaker = CircuitBreaker("test-mixin-timeout", failure_threshold=1, timeout=0.01)
 
 
+class SyncTimedOut(AsyncCircuitBreakerMixin, AsyncView):
+    """A sync handler that blocks its thread until the test releases it."""
+
+    circuit_breaker = CircuitBreaker("test-mixin-sync-timeout", failure_threshold=1, timeout=0.05)
+    release = threading.Event()
+    finished = threading.Event()
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            type(self).release.wait(timeout=30)
+            return JsonResponse({"ok": True})
+        finally:
+            type(self).finished.set()
+
+
 recovering_clock = FakeClock()
 
 
@@ -753,6 +768,7 @@ urlpatterns = [
     path("named/", Named.as_view()),
     path("timed/", TimedOut.as_view()),
     path("recovering/", Recovering.as_view()),
+    path("sync-timed/", SyncTimedOut.as_view()),
 ]
 
 
@@ -871,6 +887,20 @@ async def test_mixin_breaker_timeout_answers_504_and_counts() -> None:
     client = AsyncClient()
     assert_problem(await client.get("/timed/", {"fail": "hang"}), 504)
     assert_problem(await client.get("/timed/"), 503)
+
+
+@pytest.mark.urls(__name__)
+async def test_mixin_breaker_timeout_answers_504_on_time_for_a_sync_handler() -> None:
+    """As with the view's own timeout, the 504 leaves while a sync handler still holds
+    its thread; it does not wait for the handler to return."""
+    client = AsyncClient()
+    try:
+        assert_problem(await client.get("/sync-timed/"), 504)
+        assert not SyncTimedOut.finished.is_set()  # the handler still blocks its thread
+        assert SyncTimedOut.circuit_breaker.state is OPEN  # type: ignore[union-attr]
+    finally:
+        SyncTimedOut.release.set()
+    assert await asyncio.to_thread(SyncTimedOut.finished.wait, 30)
 
 
 @pytest.mark.parametrize("value", [None, "", 3, CircuitState.OPEN])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -9,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
 from django_async_cbv._checked import Checked
+from django_async_cbv._handler_threads import _abandon, _run_in_own_thread
 from django_async_cbv._util import is_library_answer
 from django_async_cbv.exceptions import HandlerTimeout
 from django_async_cbv.stages import BREAKER, CallNext, request_stage
@@ -27,6 +29,26 @@ def _validate_breaker_spec(view: str, spec: object) -> None:
         f"{view}.circuit_breaker is {spec!r}; set it to the name of a breaker in "
         "ASYNC_CBV['CIRCUIT_BREAKERS'] or to a CircuitBreaker instance."
     )
+
+
+def _own_task(call_next: CallNext) -> CallNext:
+    """``call_next`` in a task with a thread of its own, abandoned when cancelled.
+
+    As for the view's own ``timeout``: a sync handler (or any thread-sensitive work
+    of the handler) then runs on that thread, so the breaker's timeout answers on
+    time instead of waiting for the thread to return.
+    """
+
+    async def call(request: HttpRequest) -> HttpResponseBase:
+        task = asyncio.ensure_future(_run_in_own_thread(lambda _executor: call_next(request)))
+        try:
+            await asyncio.wait((task,))
+        except asyncio.CancelledError:
+            _abandon(task)
+            raise
+        return task.result()
+
+    return call
 
 
 class AsyncCircuitBreakerMixin(Checked):
@@ -90,8 +112,9 @@ class AsyncCircuitBreakerMixin(Checked):
                 return FAILURE
             return NEUTRAL
 
+        call = call_next if breaker.timeout is None else _own_task(call_next)
         try:
-            return await breaker._guard(call_next, (request,), {}, upstream_only)
+            return await breaker._guard(call, (request,), {}, upstream_only)
         except _CallTimeout:
             assert breaker.timeout is not None
             raise HandlerTimeout(breaker.timeout) from None
