@@ -625,6 +625,32 @@ async def test_local_memory_fixed_window() -> None:
 
 
 @pytest.mark.redis
+async def test_long_client_chosen_keys_are_counted_and_not_kept_in_memory() -> None:
+    import gc
+    import tracemalloc
+
+    limited = view(
+        rate_limit="2/h",
+        rate_limit_key="header:X-Api-Key",
+        rate_limit_algorithm="fixed_window",
+        rate_limit_cache_alias="locmem",
+    )
+    long_key = "k" * 40_000
+    assert await statuses(limited, 3, HTTP_X_API_KEY=long_key) == [200, 200, 429]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(100):  # 100 clients, each with a 40 kB key of its own
+            assert (await call(limited, HTTP_X_API_KEY=f"{n:05d}" + long_key)).status_code == 200
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 1_000_000, f"{kept} bytes kept after 100 long keys (4 MB sent)"
+
+
+@pytest.mark.redis
 async def test_local_memory_is_exact_under_concurrency() -> None:
     limited = view(
         rate_limit="50/h", rate_limit_algorithm="fixed_window", rate_limit_cache_alias="locmem"

@@ -192,11 +192,24 @@ def client_digest(scope: str, identity: str) -> str:
     addresses, nor linked between sites sharing one Redis. Changing ``SECRET_KEY``
     starts every budget afresh.
     """
-    return _digest(str(settings.SECRET_KEY), scope, identity)
+    secret = str(settings.SECRET_KEY)
+    if len(identity) > MEMO_MAX_IDENTITY:
+        # A client-chosen value (a header key) may be long: hashed afresh each time,
+        # so that the memo never holds more than 4,096 short identities.
+        return _hmac_digest(secret, scope, identity)
+    return _digest(secret, scope, identity)
+
+
+#: The longest identity whose digest is memoized (an address, a user, a short key).
+MEMO_MAX_IDENTITY: Final = 256
 
 
 @functools.lru_cache(maxsize=4096)
 def _digest(secret: str, scope: str, identity: str) -> str:
+    return _hmac_digest(secret, scope, identity)
+
+
+def _hmac_digest(secret: str, scope: str, identity: str) -> str:
     message = f"{len(scope)}:{scope}{identity}".encode("utf-8", "surrogatepass")
     return hmac.new(_hmac_key_for(secret), message, hashlib.sha256).hexdigest()
 
