@@ -9,8 +9,8 @@ ports), and answers from a plan the test sets::
 
 Every answer is JSON: ``{"path", "hit", "cookie"}`` (the Cookie header it got).
 ``/api/cookie`` sets a cookie; ``/api/big/<n>`` streams ``n`` bytes (chunked, or with
-``Content-Length`` under ``?length=1``); ``/api/hang`` never answers (until stop);
-``/api/text`` answers plain text in latin-1.
+``Content-Length`` under ``?length=1``; headers only for HEAD); ``/api/hang`` never
+answers (until stop); ``/api/text`` answers plain text in latin-1.
 
 ``raw_port`` is a plain TCP server that answers each connection with the bytes
 ``raw_reply`` holds, then closes it: for malformed and truncated responses.
@@ -144,7 +144,7 @@ class Upstream:
         else:
             response.enable_chunked_encoding()
         await response.prepare(request)
-        for chunk in _chunks(size):
+        for chunk in _chunks(size) if request.method != "HEAD" else ():
             await response.write(chunk)
         await response.write_eof()
         return response

@@ -350,6 +350,15 @@ async def test_bodies_over_the_cap_are_refused(upstream: Upstream, length: bool)
     assert upstream.hits["/api/big/100001"] == 1  # not retried
 
 
+async def test_a_head_answer_is_not_judged_by_the_size_it_announces(upstream: Upstream) -> None:
+    # HEAD's Content-Length is the size a GET would get (RFC 9110, 9.3.2); no body follows.
+    client = client_for(upstream, max_body_size=100_000)
+    response = await client.request("HEAD", "/big/100001", params={"length": "1"})
+    assert response.status == 200
+    assert response.headers["Content-Length"] == "100001"
+    assert response.body == b""
+
+
 async def test_the_default_cap_is_ten_mebibytes(upstream: Upstream) -> None:
     with pytest.raises(UpstreamError, match="over 10485760 bytes"):
         await client_for(upstream).get("/big/10485761")

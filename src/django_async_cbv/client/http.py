@@ -297,7 +297,9 @@ class AsyncHTTPClient:
     async def _read(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The whole body, never holding more than ``max_body_size`` bytes (plus one)."""
         cap = self.max_body_size
-        if cap is None:
+        if cap is None or method == "HEAD" or response.status == 304:
+            # No body follows a HEAD or a 304, whatever size Content-Length announces
+            # (that of the representation a GET would get: RFC 9110, 8.6).
             return await response.read()
         length = response.content_length
         if length is not None and "Content-Encoding" not in response.headers:
