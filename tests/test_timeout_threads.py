@@ -27,7 +27,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
-from django.test import AsyncClient
+from django.test import AsyncClient, Client, TestCase
 from django.urls import path
 
 from django_async_cbv import AsyncView
@@ -114,7 +114,18 @@ class SyncOverrideView(AsyncAwaitsThreadView):
         return super().get(request)
 
 
+class SyncOrmWriteView(AsyncView):
+    """A sync handler under a timeout that reads and writes with the ORM."""
+
+    timeout = 5
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        Category.objects.create(name="from-the-handler")
+        return HttpResponse(str(Category.objects.count()))
+
+
 urlpatterns = [
+    path("sync-orm-write/", SyncOrmWriteView.as_view()),
     path("async-awaits-thread/", AsyncAwaitsThreadView.as_view()),
     path("async-quick-orm/", AsyncQuickOrmView.as_view()),
     path("sync-blocking/", SyncBlockingView.as_view()),
@@ -305,3 +316,25 @@ async def test_sync_handler_returning_a_coroutine_answers_504_on_time(get: Get) 
     await _work_ends()
     assert conn.connection is None
     await _abandoned_tasks_finish()
+
+
+class SyncHandlerInTestTransactionTests(TestCase):
+    """In Django's TestCase a timed sync handler works in the test's transaction.
+
+    The test's rows are visible only on the test thread's connection (and, on
+    SQLite, the tables it wrote to are locked for any other connection); the
+    handler's writes must be rolled back with the test.
+    """
+
+    def setUp(self) -> None:
+        Category.objects.create(name="from-the-test")
+
+    def test_with_the_test_client(self) -> None:
+        response = Client().post("/sync-orm-write/")
+        assert (response.status_code, response.content) == (200, b"2")
+        assert Category.objects.filter(name="from-the-handler").exists()
+
+    async def test_with_the_async_test_client(self) -> None:
+        response = await AsyncClient().post("/sync-orm-write/")
+        assert (response.status_code, response.content) == (200, b"2")
+        assert await Category.objects.filter(name="from-the-handler").aexists()

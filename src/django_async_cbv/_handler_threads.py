@@ -10,10 +10,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.db import connections
 
-__all__ = ["_abandon", "_abandoned", "_run_in_own_thread"]
+__all__ = ["_abandon", "_abandoned", "_caller_in_transaction", "_run_in_own_thread"]
 
 logger = logging.getLogger("django_async_cbv")
 
@@ -49,6 +49,23 @@ class _HandlerThread(ThreadPoolExecutor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         self.used = True
         return super().submit(fn, *args, **kwargs)
+
+
+def _in_transaction() -> bool:
+    return any(conn.in_atomic_block for conn in connections.all(initialized_only=True))
+
+
+async def _caller_in_transaction() -> bool:
+    """Whether an enclosing ``async_to_sync`` was called inside a database transaction.
+
+    As in Django's ``TestCase`` (each test runs in a transaction), or a sync caller
+    that wrapped the call in ``transaction.atomic()``. Only that thread's connection
+    sees the transaction's rows (and, on SQLite, may read the tables it wrote to).
+    """
+    if getattr(AsyncToSync.executors, "current", None) is None:
+        return False
+    # Thread-sensitive under an enclosing async_to_sync: runs in the caller's thread.
+    return await sync_to_async(_in_transaction)()
 
 
 @asynccontextmanager
@@ -94,7 +111,8 @@ async def _run_in_own_thread(call: Callable[[ThreadPoolExecutor], Awaitable[T]])
 
     Under ``async_to_sync`` (WSGI) the handler's thread-sensitive calls run in the
     caller's sync thread, as everywhere under WSGI: there the 504 leaves only when
-    such a call has returned. A sync handler runs on ``executor`` in any case.
+    such a call has returned. A sync handler runs on ``executor`` too, unless that
+    caller is inside a database transaction (see ``AsyncView._call``).
     """
     executor = _HandlerThread()
     try:
