@@ -590,3 +590,37 @@ async def test_a_cached_412_says_what_the_json_apis_does() -> None:
         refused = await get(url, headers={"If-Match": '"other"'})
         assert refused.status_code == 412
         assert refused.json()["detail"] == PRECONDITION_FAILED_DETAIL
+
+
+# ------------------------------------------------------------------ the not-storable mark
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+async def test_a_stored_response_ends_the_not_storable_mark(alias: str, clock: FakeClock) -> None:
+    """A failed answer marks the URL (its requests then run uncoalesced); the stored
+    answer after it ends the mark, so once that entry expires a burst runs once."""
+    gate = asyncio.Event()
+
+    async def respond(self: Any, request: HttpRequest, n: int) -> HttpResponse:
+        if n == 1:
+            return HttpResponse("unavailable", status=503)
+        if n >= 3:
+            entered[type(self).__name__].set()
+            await gate.wait()
+        return HttpResponse(f"run {n}", headers={"Cache-Control": "max-age=2"})
+
+    view_class, name = counted(cache_alias=alias, respond=respond)
+    url = route(view_class)
+    assert (await get(url)).status_code == 503  # not stored: the URL is marked
+    assert (await get(url))["X-Cache"] == "MISS"  # stored
+    assert (await get(url))["X-Cache"] == "HIT"
+    clock.now += 3  # that entry is no longer fresh: a burst of misses
+    client = AsyncClient()
+    tasks = [asyncio.ensure_future(get(url, client)) for _ in range(5)]
+    await entered[name].wait()
+    for _ in range(20):  # let the other requests reach their await points
+        await asyncio.sleep(0)
+    gate.set()
+    responses = await asyncio.gather(*tasks)
+    assert runs[name] == 3
+    assert sorted(r["X-Cache"] for r in responses) == ["HIT"] * 4 + ["MISS"]

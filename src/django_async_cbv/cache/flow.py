@@ -375,7 +375,7 @@ class _CacheFlow:
         )
         keep = ttl if fresh.revalidate else ttl + plan.stale_ttl
         try:
-            await store.store(name, entry, plan.vary_name, vary, keep)
+            await store.store(name, entry, plan.vary_name, vary, keep, plan.pass_name)
         except StoreError as exc:
             _store_failed(plan, exc, "response not stored")
             return _mark(_evaluated_live(request, response), "BYPASS", plan), None

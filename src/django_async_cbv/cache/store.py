@@ -90,8 +90,15 @@ class Store:
         raise NotImplementedError
 
     async def store(
-        self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
+        self,
+        name: str,
+        entry: Entry,
+        vary_name: str,
+        vary: tuple[str, ...],
+        ttl: float,
+        pass_name: str,
     ) -> None:
+        """Store ``entry`` and the URL's Vary names; end the URL's mark (see mark_pass)."""
         raise NotImplementedError
 
     async def lock(self, name: str, token: str, ttl: float) -> bool:
@@ -160,12 +167,19 @@ class RedisStore(Store):
         return _load_entry(await redis_call(self._execute("GET", self.key(name))))
 
     async def store(
-        self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
+        self,
+        name: str,
+        entry: Entry,
+        vary_name: str,
+        vary: tuple[str, ...],
+        ttl: float,
+        pass_name: str,
     ) -> None:
         ms = max(1, math.ceil(ttl * 1000))
         commands = [
             ("SET", self.key(vary_name), _encode_vary(vary), "PX", ms),
             ("SET", self.key(name), entry.dumps(), "PX", ms),
+            ("DEL", self.key(pass_name)),
         ]
         await redis_call(self._transaction(commands))
 
@@ -217,11 +231,18 @@ class DjangoStore(Store):
         return _load_entry(await self._call("aget", name))
 
     async def store(
-        self, name: str, entry: Entry, vary_name: str, vary: tuple[str, ...], ttl: float
+        self,
+        name: str,
+        entry: Entry,
+        vary_name: str,
+        vary: tuple[str, ...],
+        ttl: float,
+        pass_name: str,
     ) -> None:
         await self._call(
             "aset_many", {vary_name: _encode_vary(vary), name: entry.dumps()}, timeout=ttl
         )
+        await self._call("adelete", pass_name)
 
     async def lock(self, name: str, token: str, ttl: float) -> bool:
         return bool(await self._call("aadd", name, token, timeout=ttl))
