@@ -523,6 +523,78 @@ async def test_a_lock_held_by_another_process_is_waited_for(
     assert runs[name] == 1
 
 
+async def test_a_lock_whose_reply_was_lost_is_still_this_requests(
+    redis_db: str, redis_client: redis.Redis
+) -> None:
+    """The connection breaks after Redis took the lock, before its reply arrived: the
+    command is sent once more on a new connection (see docs/redis.md), and must find
+    the lock this request's own, not another's to wait out (LOCK_TIMEOUT, 10 s)."""
+    host, port = (
+        redis_client.connection_pool.connection_kwargs["host"],
+        int(redis_client.connection_pool.connection_kwargs["port"]),
+    )
+    cut: list[bool] = []  # one connection is cut, once
+    streams: list[asyncio.StreamWriter] = []
+    relays: list[asyncio.Task[None]] = []
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        relays.append(current)
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+        streams.extend((writer, upstream_writer))
+        cutting = False
+
+        async def replies() -> None:
+            while data := await upstream_reader.read(65536):
+                if cutting:  # Redis ran the command: its reply is lost with the connection
+                    writer.transport.abort()
+                    return
+                writer.write(data)
+
+        task = asyncio.ensure_future(replies())
+        try:
+            while data := await reader.read(65536):
+                if not cut and b":lock:" in data:  # the first command on the lock: taking it
+                    cut.append(True)
+                    cutting = True
+                upstream_writer.write(data)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+    db = redis_db.rsplit("/", 1)[1]
+    location = f"redis://127.0.0.1:{proxy.sockets[0].getsockname()[1]}/{db}"
+    try:
+        with override_settings(
+            CACHES={
+                "default": {
+                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": location,
+                }
+            }
+        ):
+            view_class, name = counted()
+            url = route(view_class)
+            started = time.monotonic()
+            response = await get(url)
+            waited = time.monotonic() - started
+            assert cut  # the reply to the lock command was lost
+            assert (response["X-Cache"], runs[name]) == ("MISS", 1)
+            assert waited < 2.0  # not the lock's 10 s
+            assert (await get(url))["X-Cache"] == "HIT"
+    finally:
+        proxy.close()
+        for stream in streams:
+            stream.close()
+        await asyncio.gather(*(stream.wait_closed() for stream in streams), return_exceptions=True)
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
+        await proxy.wait_closed()
+
+
 async def test_a_cancelled_leader_hands_over_to_one_waiter() -> None:
     view_class, name, gate = gated()
     url = route(view_class)

@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 _LOOKUP = lua_script("django_async_cbv.cache", "lua/lookup.lua")
 _RELEASE = lua_script("django_async_cbv.cache", "lua/release.lua")
 _EXTEND = lua_script("django_async_cbv.cache", "lua/extend.lua")
-_SHAS = {source: script_sha(source) for source in (_LOOKUP, _RELEASE, _EXTEND)}
+# A script, not SET NX: taking the lock must be idempotent, since a command whose
+# connection broke before its reply arrived is sent once more (see _redis.channel).
+_LOCK = lua_script("django_async_cbv.cache", "lua/lock.lua")
+_SHAS = {source: script_sha(source) for source in (_LOOKUP, _RELEASE, _EXTEND, _LOCK)}
 
 
 def _new_generation() -> int:
@@ -185,8 +188,8 @@ class RedisStore(Store):
 
     async def lock(self, name: str, token: str, ttl: float) -> bool:
         ms = max(1, math.ceil(ttl * 1000))
-        reply = await redis_call(self._execute("SET", self.key(name), token, "NX", "PX", ms))
-        return reply is not None
+        reply = await redis_call(self._script(_LOCK, [self.key(name)], [token, ms]))
+        return bool(reply)
 
     async def unlock(self, name: str, token: str) -> None:
         await redis_call(self._script(_RELEASE, [self.key(name)], [token]))
