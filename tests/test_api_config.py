@@ -10,7 +10,7 @@ import pytest
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
-from django.test import AsyncClient, override_settings
+from django.test import AsyncClient, RequestFactory, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
@@ -206,7 +206,16 @@ class QuerysetOnlyAPI(AsyncAPIView):
         return Category.objects.filter(name__startswith="c")
 
 
+class ModelHookAPI(AsyncAPIView):
+    """No model attribute: get_model() names it, per request (?kind=article)."""
+
+    def get_model(self) -> Any:
+        return Article if self.request.GET.get("kind") == "article" else Category
+
+
 urlpatterns = [
+    path("by-model/", ModelHookAPI.as_view()),
+    path("by-model/<int:pk>/", ModelHookAPI.as_view()),
     path("widgets/", WidgetAPI.as_view()),
     path("widgets/<int:pk>/", WidgetAPI.as_view(), name="widget-detail"),
     path("two/", TwoAPI.as_view()),
@@ -290,3 +299,37 @@ async def test_model_from_get_queryset() -> None:
     created = await send(client, "POST", "/categories/", {"name": "cow"})
     assert created.status_code == 201
     assert body(created)["name"] == "cow"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.urls(__name__)
+async def test_model_from_get_model() -> None:
+    """get_model() is the hook of ``model``: the default get_queryset() serves its model."""
+    client = AsyncClient()
+    category = await Category.objects.acreate(name="cat")
+    await Article.objects.acreate(slug="a", title="An article")
+    data = body(await client.get("/by-model/"))
+    assert [c["name"] for c in data["results"]] == ["cat"]
+    data = body(await client.get("/by-model/?kind=article"))
+    assert [a["title"] for a in data["results"]] == ["An article"]
+    assert body(await client.get(f"/by-model/{category.pk}/"))["name"] == "cat"
+    created = await send(client, "POST", "/by-model/", {"name": "cow"})
+    assert created.status_code == 201, created.content
+    assert await Category.objects.filter(name="cow").aexists()
+
+
+def test_get_model_alone_is_enough_and_outranks_model() -> None:
+    """An override of get_model() satisfies the requirement; it answers, not ``model``."""
+
+    def get_model(self: Any) -> Any:
+        return Category
+
+    configure(get_model=get_model)
+    configure(model=Widget, get_model=get_model)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_get_model_must_answer_a_model() -> None:
+    view = type("ItemAPI", (AsyncAPIView,), {"get_model": lambda self: "Category"})
+    with pytest.raises(ImproperlyConfigured, match=r"ItemAPI.get_model\(\) must return a model"):
+        await view.as_view()(RequestFactory().get("/"))

@@ -132,7 +132,11 @@ def build_config(cls: type, base: type, initkwargs: Mapping[str, Any]) -> Config
                 f"but {owner}.model is {model._meta.label}; set only one of them."
             )
         model = queryset.model
-    if model is None and not overrides(cls, base, "get_queryset"):
+    elif overrides(cls, base, "get_model"):
+        model = None  # get_model() may answer per request: learned from the queryset
+    if model is None and not (
+        overrides(cls, base, "get_queryset") or overrides(cls, base, "get_model")
+    ):
         raise ImproperlyConfigured(
             f"{owner} requires either 'model' or 'queryset', or an implementation of "
             "get_queryset()."

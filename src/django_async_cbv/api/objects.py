@@ -61,16 +61,29 @@ class ObjectMixin:
         """Return the URL keyword argument that holds the lookup value."""
         return self.lookup_url_kwarg or self.get_lookup_field()
 
+    def get_model(self) -> type[models.Model] | None:
+        """Return the model this view serves, when ``queryset`` is not set. Default: ``model``.
+
+        The default ``get_queryset()`` serves its default manager's objects. A view
+        that overrides this hook learns its model per request, from the queryset.
+        """
+        return self.model
+
     async def get_queryset(self) -> models.QuerySet[Any]:
         """Return the objects this view serves. Override to scope them (e.g. per user)."""
         if self.queryset is not None:
             return self.queryset.all()
-        if self.model is not None:
-            return self.model._default_manager.all()
-        raise ImproperlyConfigured(
-            f"{type(self).__qualname__} requires either 'model' or 'queryset', or an "
-            "implementation of get_queryset()."
-        )
+        model = self.get_model()
+        if model is None:
+            raise ImproperlyConfigured(
+                f"{type(self).__qualname__} requires either 'model' or 'queryset', or an "
+                "implementation of get_queryset()."
+            )
+        if not (isinstance(model, type) and issubclass(model, models.Model)):
+            raise ImproperlyConfigured(
+                f"{type(self).__qualname__}.get_model() must return a model class, not {model!r}."
+            )
+        return model._default_manager.all()
 
     async def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         """Return ``queryset`` narrowed for this request (list and detail). Default: as is."""
