@@ -9,10 +9,12 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.http import HttpRequest, HttpResponse
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import include, path
 
-from django_async_cbv import AsyncView
+from django_async_cbv import AsyncAPIView, AsyncView
+
+from .models import Article, Widget
 
 
 class CheckedView(AsyncView):
@@ -129,3 +131,47 @@ def test_manage_py_check_fails_on_errors() -> None:
         pytest.raises(SystemCheckError, match=r"django_async_cbv\.E004"),
     ):
         call_command("check")
+
+
+class WidgetByIdAPI(AsyncAPIView):
+    model = Widget
+
+
+class WidgetBySlugAPI(AsyncAPIView):
+    model = Article
+    lookup_field = "slug"
+
+
+class LookupURLs:
+    """A URLconf (ROOT_URLCONF may be any object with ``urlpatterns``)."""
+
+    urlpatterns = [
+        # A detail URL that captures the pk as "id": the view looks for "pk".
+        path("widgets/", WidgetByIdAPI.as_view()),
+        path("widgets/<int:id>/", WidgetByIdAPI.as_view()),
+        # Routes the view reads as they are meant: no warning.
+        path("articles/", WidgetBySlugAPI.as_view()),
+        path("articles/<slug:slug>/", WidgetBySlugAPI.as_view()),
+        path("named/<int:pk>/", WidgetByIdAPI.as_view(lookup_url_kwarg="pk")),
+        path("renamed/<int:id>/", WidgetByIdAPI.as_view(lookup_url_kwarg="id")),
+    ]
+
+
+def test_w002_detail_route_that_captures_the_lookup_under_another_name(
+    client: Client,
+) -> None:
+    """W002: `widgets/<int:id>/` is served as the list route: say so at startup."""
+    widget = Widget.objects.create(name="one", price="1.00")
+    Widget.objects.create(name="two", price="2.00")
+    with override_settings(ROOT_URLCONF=LookupURLs):
+        # What the warning is about: the "detail" URL lists, and cannot write.
+        listed = client.get(f"/widgets/{widget.pk}/")
+        assert listed.status_code == 200
+        assert listed.json()["count"] == 2
+        assert client.delete(f"/widgets/{widget.pk}/").status_code == 405
+        assert client.get(f"/renamed/{widget.pk}/").json()["id"] == widget.pk
+        messages = [m for m in run_checks() if m.id == "django_async_cbv.W002"]
+    assert len(messages) == 1
+    assert messages[0].obj is WidgetByIdAPI
+    assert "'/widgets/{id}/'" in messages[0].msg
+    assert "lookup_url_kwarg = 'id'" in (messages[0].hint or "")

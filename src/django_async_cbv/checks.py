@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
+from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import (
@@ -31,6 +32,7 @@ __all__ = [
     "check_redis_caches",
     "check_settings",
     "check_views",
+    "lookup_route_warnings",
 ]
 
 
@@ -165,7 +167,8 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
     A view whose check fails in any way is reported as E010 (with the exception's
     type and message when it is not ``ImproperlyConfigured``), and the other views
     are still checked. A view that reads an invalid part of ``ASYNC_CBV`` is not
-    reported: :func:`check_settings` reports the setting.
+    reported: :func:`check_settings` reports the setting. Then W002 (see
+    :func:`lookup_route_warnings`).
     """
     from django.urls import get_resolver
 
@@ -202,7 +205,70 @@ def check_views(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
         for message in found:
             if message not in errors:  # one class routed several times: one message
                 errors.append(message)
+    errors += lookup_route_warnings()
     return errors
+
+
+def lookup_route_warnings() -> list[CheckMessage]:
+    """W002 for a route to an API view that captures a lookup value under another name.
+
+    The detail route is the one whose URL captured ``lookup_url_kwarg``; a route that
+    captures ``pk``, the model's pk name or ``lookup_field`` under any other name
+    (``items/<int:id>/`` with the default ``pk``) is served as the list route: GET
+    lists every object and PUT, PATCH and DELETE are 405, with no error anywhere.
+    Views that decide the keyword per request (``get_lookup_url_kwarg()`` or
+    ``get_lookup_field()`` overridden) are not checked.
+    """
+    from .api.base import AsyncGenericAPIView
+    from .api.objects import ObjectMixin
+    from .openapi.routes import api_routes
+
+    try:
+        routes = api_routes(AsyncGenericAPIView)
+    except Exception:
+        return []  # an URLconf that fails to load: Django's own URL checks report it
+    warnings: list[CheckMessage] = []
+
+    def vars_of(view_class: type) -> dict[str, Any]:
+        names = ("lookup_field", "lookup_url_kwarg", "model", "queryset")
+        return {name: getattr(view_class, name, None) for name in names}
+
+    for route in routes:
+        view_class, initkwargs = route.view_class, route.initkwargs
+        if any(
+            getattr(view_class, name) is not getattr(ObjectMixin, name)
+            for name in ("get_lookup_url_kwarg", "get_lookup_field")
+        ):
+            continue
+        values = {**vars_of(view_class), **initkwargs}
+        lookup_field = values["lookup_field"]
+        kwarg = values["lookup_url_kwarg"] or lookup_field
+        if not isinstance(kwarg, str) or kwarg in route.parameters:
+            continue
+        meant: set[str] = {"pk", lookup_field}
+        model = values["model"]
+        if model is None and values["queryset"] is not None:
+            model = getattr(values["queryset"], "model", None)
+        with contextlib.suppress(AttributeError):
+            meant.add(model._meta.pk.name)
+        captured = sorted(meant.intersection(route.parameters))
+        if not captured:
+            continue
+        name = f"{view_class.__module__}.{view_class.__qualname__}"
+        message = CheckWarning(
+            f"{name} is routed on {route.path!r}, which captures {captured[0]!r} but not "
+            f"{kwarg!r} (its lookup_url_kwarg): that route is served as the list route, so "
+            "GET lists every object and PUT, PATCH and DELETE are answered 405.",
+            hint=(
+                f"Capture the lookup value as {kwarg!r} in the route (e.g. '<int:{kwarg}>'), "
+                f"or set lookup_url_kwarg = {captured[0]!r} on the view or in as_view()."
+            ),
+            obj=view_class,
+            id="django_async_cbv.W002",
+        )
+        if message not in warnings:
+            warnings.append(message)
+    return warnings
 
 
 def check_breakers(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
