@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
-from django.test import AsyncClient, override_settings
+from django.test import AsyncClient, Client, override_settings
 from django.urls import path
 
 from django_async_cbv import (
@@ -754,6 +754,14 @@ class SyncTimedOut(AsyncCircuitBreakerMixin, AsyncView):
             type(self).finished.set()
 
 
+class SyncTimedOutUnderWsgi(SyncTimedOut):
+    circuit_breaker = CircuitBreaker(
+        "test-mixin-sync-timeout-wsgi", failure_threshold=1, timeout=0.05
+    )
+    release = threading.Event()
+    finished = threading.Event()
+
+
 recovering_clock = FakeClock()
 
 
@@ -769,6 +777,7 @@ urlpatterns = [
     path("timed/", TimedOut.as_view()),
     path("recovering/", Recovering.as_view()),
     path("sync-timed/", SyncTimedOut.as_view()),
+    path("sync-timed-wsgi/", SyncTimedOutUnderWsgi.as_view()),
 ]
 
 
@@ -901,6 +910,19 @@ async def test_mixin_breaker_timeout_answers_504_on_time_for_a_sync_handler() ->
     finally:
         SyncTimedOut.release.set()
     assert await asyncio.to_thread(SyncTimedOut.finished.wait, 30)
+
+
+@pytest.mark.urls(__name__)
+def test_mixin_breaker_timeout_answers_504_on_time_for_a_sync_handler_under_wsgi() -> None:
+    """Under WSGI (Django runs the view through async_to_sync) too, as with the view's
+    own timeout: the sync handler runs on the breaker's thread, not the request's."""
+    try:
+        assert_problem(Client().get("/sync-timed-wsgi/"), 504)
+        assert not SyncTimedOutUnderWsgi.finished.is_set()  # still blocks its thread
+        assert SyncTimedOutUnderWsgi.circuit_breaker.state is OPEN  # type: ignore[union-attr]
+    finally:
+        SyncTimedOutUnderWsgi.release.set()
+    assert SyncTimedOutUnderWsgi.finished.wait(30)
 
 
 @pytest.mark.parametrize("value", [None, "", 3, CircuitState.OPEN])

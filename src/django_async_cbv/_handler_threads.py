@@ -8,12 +8,19 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.db import connections
 
-__all__ = ["_abandon", "_abandoned", "_caller_in_transaction", "_run_in_own_thread"]
+__all__ = [
+    "_abandon",
+    "_abandoned",
+    "_caller_in_transaction",
+    "_handler_thread",
+    "_run_in_own_thread",
+]
 
 logger = logging.getLogger("django_async_cbv")
 
@@ -23,6 +30,12 @@ T = TypeVar("T")
 # the event loop does not garbage-collect them mid-flight, and so that their
 # outcome is retrieved (no "exception was never retrieved" noise).
 _abandoned: set[asyncio.Task[Any]] = set()
+
+# The thread of the timed call (a view's or a breaker's timeout) the current task runs
+# in, if any: a sync handler is sent there (see ``AsyncView._call``).
+_handler_thread: ContextVar[ThreadPoolExecutor | None] = ContextVar(
+    "django_async_cbv_handler_thread", default=None
+)
 
 
 def _forget(task: asyncio.Task[Any]) -> None:
@@ -115,10 +128,12 @@ async def _run_in_own_thread(call: Callable[[ThreadPoolExecutor], Awaitable[T]])
     caller is inside a database transaction (see ``AsyncView._call``).
     """
     executor = _HandlerThread()
+    token = _handler_thread.set(executor)
     try:
         async with _thread_sensitive_executor(executor):
             return await call(executor)
     finally:
+        _handler_thread.reset(token)
         if executor.used:
             executor.submit(connections.close_all)
         executor.shutdown(wait=False)

@@ -26,7 +26,12 @@ from django.utils.log import log_response
 from django.views import View
 
 from ._checked import Checked
-from ._handler_threads import _abandon, _caller_in_transaction, _run_in_own_thread
+from ._handler_threads import (
+    _abandon,
+    _caller_in_transaction,
+    _handler_thread,
+    _run_in_own_thread,
+)
 from ._overrides import check_dispatch, check_sync_overrides
 from ._util import library_answer, maybe_await
 from ._validation import is_positive_number
@@ -235,7 +240,8 @@ class AsyncView(View, Checked):
         kwargs: dict[str, Any],
         executor: ThreadPoolExecutor | None = None,
     ) -> Any:
-        """Call ``handler``; a sync one in a thread (``executor``'s, when given)."""
+        """Call ``handler``; a sync one in a thread (``executor``'s, when given, else
+        that of the timed call it runs in: a breaker's ``timeout``)."""
         if iscoroutinefunction(handler):
             return await handler(*args, **kwargs)
         # A sync handler may do blocking I/O (the ORM, files): keep it off the loop.
@@ -243,6 +249,8 @@ class AsyncView(View, Checked):
         # Under an async_to_sync called inside a transaction (Django's TestCase), it
         # runs in that caller's thread, on the connection that sees the transaction,
         # as the thread-sensitive calls of an async handler do.
+        if executor is None:
+            executor = _handler_thread.get()
         if executor is not None and not await _caller_in_transaction():
             in_thread = sync_to_async(handler, thread_sensitive=False, executor=executor)
         else:
