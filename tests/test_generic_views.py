@@ -149,6 +149,12 @@ class UnorderedList(AsyncListView):
     template_name = "tests/article_list.html"
 
 
+class MissingTemplateList(ArticleList):
+    """``template_name`` does not exist: Django's ListView falls back to the model's."""
+
+    template_name = "generic/no-such-template.html"
+
+
 class WidgetList(AsyncListView):
     model = Widget
 
@@ -250,6 +256,7 @@ urlpatterns = [
     path("json-context/", JsonContextList.as_view()),
     path("unordered/", UnorderedList.as_view()),
     path("widgets/", WidgetList.as_view()),
+    path("missing-template/", MissingTemplateList.as_view()),
     path("widgets-fixed/", WidgetListFixed.as_view()),
     path("article/<int:pk>/", ArticleDetail.as_view()),
     path("article/<slug:slug>/", ArticleDetail.as_view()),
@@ -597,6 +604,19 @@ async def test_sync_get_queryset_override_may_query() -> None:
     response = await AsyncClient().get("/sync-list/")
     assert response.status_code == 200
     assert titles(response) == ["Article 2", "Article 3"]
+
+
+async def test_list_falls_back_to_the_model_template_after_template_name() -> None:
+    # As Django's ListView: the model's template is the last candidate, also after
+    # a template_name, and is rendered when that one does not exist.
+    await make_articles(2)
+    response = await AsyncClient().get("/missing-template/")
+    assert response.status_code == 200
+    assert response.template_name == [
+        "generic/no-such-template.html",
+        "tests/article_list.html",
+    ]
+    assert titles(response) == ["Article 1", "Article 2"]
 
 
 # --- AsyncDetailView --------------------------------------------------------------------

@@ -249,21 +249,25 @@ class MultipleObjectTemplateResponseMixin(TemplateResponseMixin):
     object_list: Any
 
     def get_template_names(self) -> list[str]:
-        """Return ``template_name``, else ``<app_label>/<model_name><suffix>.html``."""
+        """Return ``template_name``, then ``<app_label>/<model_name><suffix>.html``.
+
+        As in Django, the model's template comes last even after ``template_name``:
+        it is the one rendered when ``template_name`` does not exist.
+        """
         try:
             names = super().get_template_names()
         except ImproperlyConfigured:
             names = []
-            model = getattr(self.object_list, "model", None)
-            if model is not None:
-                meta = model._meta
-                names.append(f"{meta.app_label}/{meta.model_name}{self.template_name_suffix}.html")
-            elif not names:
-                name = type(self).__qualname__
-                raise ImproperlyConfigured(
-                    f"{name} requires either a 'template_name' attribute or a get_queryset() "
-                    f"method that returns a QuerySet (or override {name}.get_template_names())."
-                ) from None
+        model = getattr(self.object_list, "model", None)
+        if model is not None:
+            meta = model._meta
+            names.append(f"{meta.app_label}/{meta.model_name}{self.template_name_suffix}.html")
+        elif not names:
+            name = type(self).__qualname__
+            raise ImproperlyConfigured(
+                f"{name} requires either a 'template_name' attribute or a get_queryset() "
+                f"method that returns a QuerySet (or override {name}.get_template_names())."
+            )
         return names
 
 
