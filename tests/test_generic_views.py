@@ -155,6 +155,20 @@ class MissingTemplateList(ArticleList):
     template_name = "generic/no-such-template.html"
 
 
+class ListMethods(ArticleList):
+    """``count``, ``first`` and ``exists`` on ``object_list``, as a template may use them."""
+
+    template_name = "generic/list_methods.html"
+
+
+class PagedListMethods(ListMethods):
+    paginate_by = 2
+
+
+class SyncPagedListMethods(PagedListMethods):
+    paginator_class = CountingPaginator
+
+
 class WidgetList(AsyncListView):
     model = Widget
 
@@ -257,6 +271,9 @@ urlpatterns = [
     path("unordered/", UnorderedList.as_view()),
     path("widgets/", WidgetList.as_view()),
     path("missing-template/", MissingTemplateList.as_view()),
+    path("list-methods/", ListMethods.as_view()),
+    path("paged-list-methods/", PagedListMethods.as_view()),
+    path("sync-paged-list-methods/", SyncPagedListMethods.as_view()),
     path("widgets-fixed/", WidgetListFixed.as_view()),
     path("article/<int:pk>/", ArticleDetail.as_view()),
     path("article/<slug:slug>/", ArticleDetail.as_view()),
@@ -617,6 +634,26 @@ async def test_list_falls_back_to_the_model_template_after_template_name() -> No
         "tests/article_list.html",
     ]
     assert titles(response) == ["Article 1", "Article 2"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/list-methods/", "5|Article 1|some|"),
+        ("/paged-list-methods/?page=2", "2|Article 3|some|2"),
+        ("/sync-paged-list-methods/?page=2", "2|Article 3|some|2"),
+    ],
+)
+async def test_object_list_count_first_exists_in_templates_as_listview(
+    url: str, expected: str
+) -> None:
+    # Django's ListView puts the page's (sliced) queryset in object_list, so
+    # {{ object_list.count }}, .first and {% if object_list.exists %} work in its
+    # templates; here they read the fetched rows, without a query (on the loop).
+    await make_articles(5)
+    response = await AsyncClient().get(url)
+    assert response.status_code == 200
+    assert response.content.decode().strip() == expected
 
 
 # --- AsyncDetailView --------------------------------------------------------------------

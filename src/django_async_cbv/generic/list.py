@@ -55,7 +55,10 @@ def _sync_page(paginator: Any, raw: Any) -> tuple[Any, Any, Any, bool]:
         page = paginator.page(number)
     except InvalidPage as exc:
         raise Http404(f"Invalid page ({number}): {exc}") from None
-    page.object_list = list(page.object_list)
+    if isinstance(page.object_list, models.QuerySet):
+        len(page.object_list)  # fetched, and still a queryset, as in Django's ListView
+    else:
+        page.object_list = list(page.object_list)
     return paginator, page, page.object_list, page.has_other_pages()
 
 

@@ -9,12 +9,12 @@ template written for ``ListView`` (``page_obj.has_next``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core import paginator as django_paginator
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 
 __all__ = ["AsyncPage", "AsyncPaginator", "fetched_page"]
 
@@ -157,8 +157,16 @@ async def fetched_page(paginator: Any, page: Any) -> tuple[Paginator[Any], Page[
     """Return Django's ``Paginator`` and ``Page`` for an async page, fetched.
 
     Awaits the count and the page's objects, so that templates may use every
-    attribute and method of both without a query.
+    attribute and method of both without a query. A page of a queryset keeps its
+    (sliced) queryset, fetched, as Django's ``Page.object_list``: ``count``,
+    ``exists`` and ``first`` in a template read its rows, as ``ListView``'s do.
     """
-    objects: Sequence[Any] = await page.aget_object_list()
+    source = page.object_list
+    objects: Any = await page.aget_object_list()
+    if isinstance(source, QuerySet):
+        if source._result_cache is None:  # the async page fetched a copy of it
+            async for _ in source:  # fills its result cache
+                pass
+        objects = source
     sync_paginator = _FetchedPaginator(paginator, await paginator.acount())
     return sync_paginator, Page(objects, page.number, sync_paginator)
