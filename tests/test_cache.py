@@ -1147,6 +1147,28 @@ async def test_writes_while_the_cache_is_down_do_not_wait_and_log_once(
     assert "NOT invalidated" in errors[0].getMessage()
 
 
+def test_sync_invalidation_raises_while_the_cache_is_down_even_if_it_ignores_errors(
+    dead_redis: str,
+) -> None:
+    """django-redis's IGNORE_EXCEPTIONS must not turn a failed invalidation into a silent
+    no-op: the docs promise the backend's own error, as from ainvalidate_cache()."""
+
+    class Invalidated(AsyncCacheMixin, AsyncView):
+        async def get(self, request: HttpRequest) -> HttpResponse:
+            return HttpResponse("ok")
+
+    for options in ({}, {"IGNORE_EXCEPTIONS": True}):
+        caches_setting = {
+            "default": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": dead_redis,
+                "OPTIONS": options,
+            }
+        }
+        with override_settings(CACHES=caches_setting), pytest.raises(redis.ConnectionError):
+            Invalidated.invalidate_cache()
+
+
 async def test_a_vary_on_generator_is_read_once() -> None:
     class Hooked(AsyncCacheMixin, AsyncView):
         def get_cache_vary_on(self) -> Any:

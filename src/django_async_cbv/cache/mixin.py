@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Final
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone, translation
@@ -33,7 +32,7 @@ from .plan import (
     key_namespace,
 )
 from .policy import _NEVER_STORED, _messages_used
-from .store import _new_generation, store_for
+from .store import set_generation, store_for
 
 __all__ = ["AsyncCacheMixin"]
 
@@ -187,7 +186,7 @@ class AsyncCacheMixin(_CacheFlow, Checked):
         Uses the class attributes ``cache_alias`` and ``cache_key_prefix``.
         """
         alias, gen_name = cls._class_plan_names()
-        caches[alias].set(gen_name, _new_generation(), timeout=None)
+        set_generation(alias, gen_name)
 
     @classmethod
     async def ainvalidate_cache(cls) -> None:

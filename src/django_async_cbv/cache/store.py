@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -38,6 +39,29 @@ _SHAS = {source: script_sha(source) for source in (_LOOKUP, _RELEASE, _EXTEND, _
 def _new_generation() -> int:
     # Unique, not secret: a fresh random start whenever the key is (re)created.
     return random.getrandbits(62) + 1
+
+
+def set_generation(alias: str, name: str) -> None:
+    """Give the view whose generation key is ``name`` a new generation (sync).
+
+    Raises the backend's own error when the cache cannot be reached: django-redis
+    with ``IGNORE_EXCEPTIONS`` would swallow it in ``cache.set()``, and an
+    invalidation that did not happen must not pass for one that did, so its
+    client (which raises) is called instead.
+    """
+    cache: Any = caches[alias]
+    value = _new_generation()
+    if not getattr(cache, "_ignore_exceptions", False):
+        cache.set(name, value, timeout=None)
+        return
+    from django_redis.exceptions import (  # type: ignore[import-untyped,unused-ignore]
+        ConnectionInterrupted,
+    )
+
+    try:
+        cache.client.set(name, value, timeout=None)
+    except ConnectionInterrupted as exc:
+        raise (exc.__cause__ or exc) from None
 
 
 def _text(value: object) -> str | None:
@@ -259,7 +283,10 @@ class DjangoStore(Store):
             await self._call("atouch", name, ttl)
 
     async def bump(self, gen_name: str) -> None:
-        await self._call("aset", gen_name, _new_generation(), timeout=None)
+        try:
+            await sync_to_async(set_generation)(self.alias, gen_name)
+        except Exception as exc:
+            raise StoreError.from_exception(exc) from exc
 
 
 def store_for(alias: str) -> Store:
