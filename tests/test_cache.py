@@ -1169,6 +1169,23 @@ def test_sync_invalidation_raises_while_the_cache_is_down_even_if_it_ignores_err
             Invalidated.invalidate_cache()
 
 
+async def test_sync_invalidation_works_on_a_cache_that_ignores_errors(redis_url: str) -> None:
+    view_class, name = counted()
+    url = route(view_class)
+    caches_setting = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "OPTIONS": {"IGNORE_EXCEPTIONS": True},
+        }
+    }
+    with override_settings(CACHES=caches_setting):
+        assert [(await get(url))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+        await asyncio.to_thread(view_class.invalidate_cache)
+        assert (await get(url))["X-Cache"] == "MISS"
+    assert runs[name] == 2
+
+
 async def test_a_vary_on_generator_is_read_once() -> None:
     class Hooked(AsyncCacheMixin, AsyncView):
         def get_cache_vary_on(self) -> Any:
