@@ -422,6 +422,25 @@ async def test_per_user_entries_never_leak() -> None:
     assert (await get(url, headers={"Authorization": "Bearer k1"})).content == b"anonymous:4"
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_per_user_views_mark_every_answer_private() -> None:
+    """Writes too: their answers hold the user's data as much as a page does."""
+
+    async def post(self: Any, request: HttpRequest) -> HttpResponse:
+        return JsonResponse({"saved": request.user.username}, status=201)
+
+    view_class, _ = counted(cache_per_user=True, post=post)
+    url = route(view_class)
+    client = AsyncClient()
+    await client.aforce_login(await User.objects.acreate(username="private-ada"))
+    written = await client.post(url)
+    assert written.status_code == 201
+    assert written["X-Cache"] == "BYPASS"
+    assert "private" in written["Cache-Control"]
+    shared_view, _ = counted(post=post)  # without cache_per_user: left alone
+    assert not (await client.post(route(shared_view))).has_header("Cache-Control")
+
+
 # ------------------------------------------------------------------ coalescing
 
 

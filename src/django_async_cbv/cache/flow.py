@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.utils.cache import set_response_etag
+from django.utils.cache import patch_cache_control, set_response_etag
 from django.utils.http import quote_etag
 
 from django_async_cbv._redis.health import health_of
@@ -113,6 +113,8 @@ class _CacheFlow:
 
         async def _invalidate_after_write(self) -> None: ...
 
+        async def _answers_per_user(self) -> bool: ...
+
     async def _serve(self, request: HttpRequest, call_next: CallNext) -> HttpResponseBase:
         """The body of ``cache_stage``."""
         method = (request.method or "").upper()
@@ -121,6 +123,8 @@ class _CacheFlow:
             if method in UNSAFE_METHODS and response.status_code < 400:
                 await self._invalidate_after_write()
             response.headers[X_CACHE] = "BYPASS"
+            if await self._answers_per_user():
+                patch_cache_control(response, private=True)  # every response, as documented
             return response
         plan = await self._plan(request)
         if not plan.per_user and (_authenticated(request) or "HTTP_AUTHORIZATION" in request.META):

@@ -126,6 +126,10 @@ class AsyncCacheMixin(_CacheFlow, Checked):
         """Whether signed-in users get entries of their own, for this request."""
         return self.cache_per_user
 
+    async def _answers_per_user(self) -> bool:
+        """Whether this request's answer is marked ``private`` (``cache_per_user``)."""
+        return bool(await maybe_await(self.get_cache_per_user()))  # in doubt, private
+
     def get_cache_stale_ttl(self) -> float:
         """Seconds a stale entry may still be served, for this request."""
         return self.cache_stale_ttl
