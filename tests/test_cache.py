@@ -441,6 +441,24 @@ async def test_per_user_views_mark_every_answer_private() -> None:
     assert not (await client.post(route(shared_view))).has_header("Cache-Control")
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_failing_per_user_hook_fails_a_write_before_it_is_made() -> None:
+    """As for a read, get_cache_per_user() is asked before the handler: a write that was
+    made is not answered 500 (which a client would retry, writing twice)."""
+
+    async def post(self: Any, request: HttpRequest) -> HttpResponse:
+        await Category.objects.acreate(name="written")
+        return JsonResponse({"saved": True}, status=201)
+
+    def get_cache_per_user(self: Any) -> bool:
+        raise RuntimeError("the hook's bug")
+
+    view_class, _ = counted(post=post, get_cache_per_user=get_cache_per_user)
+    client = AsyncClient(raise_request_exception=False)
+    assert (await client.post(route(view_class))).status_code == 500
+    assert not await Category.objects.filter(name="written").aexists()
+
+
 # ------------------------------------------------------------------ coalescing
 
 

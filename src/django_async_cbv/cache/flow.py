@@ -119,11 +119,14 @@ class _CacheFlow:
         """The body of ``cache_stage``."""
         method = (request.method or "").upper()
         if method not in SAFE_METHODS:
+            # Asked before the handler runs, as for a read: a hook that fails must not
+            # turn a write that was made into an error.
+            private = await self._answers_per_user()
             response = await call_next(request)
             if method in UNSAFE_METHODS and response.status_code < 400:
                 await self._invalidate_after_write()
             response.headers[X_CACHE] = "BYPASS"
-            if await self._answers_per_user():
+            if private:
                 patch_cache_control(response, private=True)  # every response, as documented
             return response
         plan = await self._plan(request)
