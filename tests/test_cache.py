@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 from django.contrib.auth import get_user_model
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
@@ -1223,6 +1224,19 @@ async def test_sync_invalidation_works_on_a_cache_that_ignores_errors(redis_url:
     assert runs[name] == 2
 
 
+async def test_sync_invalidation_of_another_backend_with_an_ignore_flag() -> None:
+    """Only django-redis's client is called directly: another backend that has the same
+    flag (a fork, a subclass of Django's) is invalidated through its own set()."""
+    view_class, name = counted()
+    url = route(view_class)
+    backend = f"{__name__}.FlaggedLocMem"
+    with override_settings(CACHES={"default": {"BACKEND": backend}}):
+        assert [(await get(url))["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+        await asyncio.to_thread(view_class.invalidate_cache)
+        assert (await get(url))["X-Cache"] == "MISS"
+    assert runs[name] == 2
+
+
 async def test_a_vary_on_generator_is_read_once() -> None:
     class Hooked(AsyncCacheMixin, AsyncView):
         def get_cache_vary_on(self) -> Any:
@@ -1271,3 +1285,9 @@ def test_request_header_reads_meta_like_request_headers(name: str) -> None:
     )
     request.META["HTTP_X_TENANT"] = "t"
     assert _request_header(request, name) == request.headers.get(name)
+
+
+class FlaggedLocMem(LocMemCache):
+    """A backend that is not django-redis but has its ``_ignore_exceptions`` flag."""
+
+    _ignore_exceptions = True

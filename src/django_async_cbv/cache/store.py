@@ -51,7 +51,7 @@ def set_generation(alias: str, name: str) -> None:
     """
     cache: Any = caches[alias]
     value = _new_generation()
-    if not getattr(cache, "_ignore_exceptions", False):
+    if not (getattr(cache, "_ignore_exceptions", False) and _is_django_redis(cache)):
         cache.set(name, value, timeout=None)
         return
     from django_redis.exceptions import (  # type: ignore[import-untyped,unused-ignore]
@@ -62,6 +62,15 @@ def set_generation(alias: str, name: str) -> None:
         cache.client.set(name, value, timeout=None)
     except ConnectionInterrupted as exc:
         raise (exc.__cause__ or exc) from None
+
+
+def _is_django_redis(cache: object) -> bool:
+    """Whether ``cache`` is django-redis's backend (not a fork with the same flag)."""
+    try:
+        from django_redis.cache import RedisCache  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return False
+    return isinstance(cache, RedisCache)
 
 
 def _text(value: object) -> str | None:
