@@ -15,10 +15,12 @@ from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_
 from django.db import connections
 
 __all__ = [
+    "_TaskTimedOut",
     "_abandon",
     "_abandoned",
     "_caller_in_transaction",
     "_handler_thread",
+    "_in_own_task",
     "_run_in_own_thread",
 ]
 
@@ -105,16 +107,16 @@ async def _thread_sensitive_executor(executor: ThreadPoolExecutor) -> AsyncItera
         SyncToAsync.context_to_thread_executor.pop(context, None)
 
 
-async def _run_in_own_thread(call: Callable[[ThreadPoolExecutor], Awaitable[T]]) -> T:
-    """Await ``call(executor)`` with a thread of its own for its thread-sensitive work.
+async def _run_in_own_thread(call: Callable[[], Awaitable[T]]) -> T:
+    """Await ``call()`` with a thread of its own (``executor``) for its thread-sensitive work.
 
     Used for handlers under a timeout. Django runs a request's sync work (e.g.
     every ``MiddlewareMixin.process_response``) thread-sensitively, in one thread
     per request; a timed-out handler still busy in that thread (a sync handler,
     ``sync_to_async``, the async ORM) would hold the 504 back until it returned.
     Here the handler's thread-sensitive calls run on ``executor`` instead (a sync
-    handler is sent there explicitly), and an abandoned call finishes there in the
-    background.
+    handler is sent there explicitly: ``_handler_thread`` names it), and an
+    abandoned call finishes there in the background.
 
     When the work sent to that thread has ended, the thread closes the database
     connections it opened (nobody else can: they are thread-local) and exits.
@@ -131,9 +133,32 @@ async def _run_in_own_thread(call: Callable[[ThreadPoolExecutor], Awaitable[T]])
     token = _handler_thread.set(executor)
     try:
         async with _thread_sensitive_executor(executor):
-            return await call(executor)
+            return await call()
     finally:
         _handler_thread.reset(token)
         if executor.used:
             executor.submit(connections.close_all)
         executor.shutdown(wait=False)
+
+
+class _TaskTimedOut(Exception):
+    """Raised by :func:`_in_own_task` when its ``seconds`` passed (the task is abandoned)."""
+
+
+async def _in_own_task(call: Callable[[], Awaitable[T]], seconds: float | None = None) -> T:
+    """Await ``call()`` in a task with a thread of its own (:func:`_run_in_own_thread`).
+
+    The caller answers on time: when it is cancelled, or when ``seconds`` have
+    passed (then :class:`_TaskTimedOut` is raised), the task is abandoned and
+    finishes in the background.
+    """
+    task = asyncio.ensure_future(_run_in_own_thread(call))
+    try:
+        done, _ = await asyncio.wait((task,), timeout=seconds)
+    except asyncio.CancelledError:
+        _abandon(task)
+        raise
+    if not done:
+        _abandon(task)
+        raise _TaskTimedOut
+    return task.result()

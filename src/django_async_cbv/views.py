@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from inspect import isawaitable
 from typing import Any, ClassVar, cast
@@ -27,10 +26,10 @@ from django.views import View
 
 from ._checked import Checked
 from ._handler_threads import (
-    _abandon,
     _caller_in_transaction,
     _handler_thread,
-    _run_in_own_thread,
+    _in_own_task,
+    _TaskTimedOut,
 )
 from ._overrides import check_dispatch, check_sync_overrides
 from ._util import library_answer, maybe_await
@@ -220,28 +219,19 @@ class AsyncView(View, Checked):
         # The handler runs in a task of its own, with a thread of its own, so that
         # the 504 goes out on time even while its work holds a thread that cannot
         # be stopped (see _run_in_own_thread).
-        task = asyncio.ensure_future(
-            _run_in_own_thread(partial(self._call, handler, call_args, kwargs))
-        )
         try:
-            done, _ = await asyncio.wait((task,), timeout=timeout)
-        except asyncio.CancelledError:
-            _abandon(task)
-            raise
-        if done:
-            return task.result()  # type: ignore[no-any-return]
-        _abandon(task)
-        raise HandlerTimeout(timeout)
+            return await _in_own_task(partial(self._call, handler, call_args, kwargs), timeout)
+        except _TaskTimedOut:
+            raise HandlerTimeout(timeout) from None
 
     async def _call(
         self,
         handler: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        executor: ThreadPoolExecutor | None = None,
     ) -> Any:
-        """Call ``handler``; a sync one in a thread (``executor``'s, when given, else
-        that of the timed call it runs in: a breaker's ``timeout``)."""
+        """Call ``handler``; a sync one in a thread (that of the timed call it runs in,
+        under the view's or a breaker's ``timeout``)."""
         if iscoroutinefunction(handler):
             return await handler(*args, **kwargs)
         # A sync handler may do blocking I/O (the ORM, files): keep it off the loop.
@@ -249,8 +239,7 @@ class AsyncView(View, Checked):
         # Under an async_to_sync called inside a transaction (Django's TestCase), it
         # runs in that caller's thread, on the connection that sees the transaction,
         # as the thread-sensitive calls of an async handler do.
-        if executor is None:
-            executor = _handler_thread.get()
+        executor = _handler_thread.get()
         if executor is not None and not await _caller_in_transaction():
             in_thread = sync_to_async(handler, thread_sensitive=False, executor=executor)
         else:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
 from django_async_cbv._checked import Checked
-from django_async_cbv._handler_threads import _abandon, _run_in_own_thread
+from django_async_cbv._handler_threads import _in_own_task
 from django_async_cbv._util import is_library_answer
 from django_async_cbv.exceptions import HandlerTimeout
 from django_async_cbv.stages import BREAKER, CallNext, request_stage
@@ -40,13 +40,7 @@ def _own_task(call_next: CallNext) -> CallNext:
     """
 
     async def call(request: HttpRequest) -> HttpResponseBase:
-        task = asyncio.ensure_future(_run_in_own_thread(lambda _executor: call_next(request)))
-        try:
-            await asyncio.wait((task,))
-        except asyncio.CancelledError:
-            _abandon(task)
-            raise
-        return task.result()
+        return await _in_own_task(partial(call_next, request))
 
     return call
 
