@@ -220,6 +220,7 @@ def lookup_route_warnings() -> list[CheckMessage]:
     ``get_lookup_field()`` overridden) are not checked.
     """
     from .api.base import AsyncGenericAPIView
+    from .api.config import overrides
     from .api.objects import ObjectMixin
     from .openapi.routes import api_routes
 
@@ -228,19 +229,15 @@ def lookup_route_warnings() -> list[CheckMessage]:
     except Exception:
         return []  # an URLconf that fails to load: Django's own URL checks report it
     warnings: list[CheckMessage] = []
-
-    def vars_of(view_class: type) -> dict[str, Any]:
-        names = ("lookup_field", "lookup_url_kwarg", "model", "queryset")
-        return {name: getattr(view_class, name, None) for name in names}
-
+    names = ("lookup_field", "lookup_url_kwarg", "model", "queryset")
     for route in routes:
         view_class, initkwargs = route.view_class, route.initkwargs
-        if any(
-            getattr(view_class, name) is not getattr(ObjectMixin, name)
-            for name in ("get_lookup_url_kwarg", "get_lookup_field")
+        if overrides(view_class, ObjectMixin, "get_lookup_url_kwarg") or overrides(
+            view_class, ObjectMixin, "get_lookup_field"
         ):
             continue
-        values = {**vars_of(view_class), **initkwargs}
+        values: dict[str, Any] = {name: getattr(view_class, name, None) for name in names}
+        values.update(initkwargs)
         lookup_field = values["lookup_field"]
         kwarg = values["lookup_url_kwarg"] or lookup_field
         if not isinstance(kwarg, str) or kwarg in route.parameters:
