@@ -140,6 +140,7 @@ def hello() -> Scenario:
 API_VARIANTS = [
     # key, label, URLconf module
     ("view", "hand-written async View", "benchproj.api.plain"),
+    ("viewform", "hand-written View, ModelForm + atomic", "benchproj.api.plain_form"),
     ("asyncapiview", "django_async_cbv.AsyncAPIView", "benchproj.api.acbv"),
     ("ninja", "django-ninja (async)", "benchproj.api.ninja_api"),
     ("adrf", "adrf generics (async)", "benchproj.api.adrf_api"),

@@ -10,6 +10,7 @@ from benchproj.api import acbv_available
 
 urlpatterns = [
     path("view/", include("benchproj.api.plain")),
+    path("viewform/", include("benchproj.api.plain_form")),
     path("ninja/", include("benchproj.api.ninja_api")),
     path("adrf/", include("benchproj.api.adrf_api")),
     path("drf/", include("benchproj.api.drf")),
