@@ -718,3 +718,44 @@ def test_a_create_view_whose_natural_key_is_not_writable_is_refused(
         "CountryReadAPI", (AsyncReadOnlyAPIView,), {"model": Country, "fields": fields}
     )
     read_only.as_view()  # no create action: nothing to refuse
+
+
+class PlainGetObjectAPI(AsyncAPIView):
+    """get_object() overridden as in Django's and DRF's views: it only returns the object."""
+
+    model = Widget
+    fields = ("name", "quantity", "price")
+
+    async def get_object(self) -> Any:
+        return await Widget.objects.aget(pk=self.kwargs["pk"])
+
+
+urlpatterns += [path("plain-get-object/<int:pk>/", PlainGetObjectAPI.as_view())]
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize("conditional", [False, True])
+async def test_an_update_changes_the_object_an_overridden_get_object_returns(
+    client: AsyncClient, method: str, conditional: bool
+) -> None:
+    """The update is of that object: never an insert of a new row beside it."""
+    widget = await Widget.objects.acreate(name="orig", price="1.00")
+    url = f"/plain-get-object/{widget.pk}/"
+    headers = {"If-Match": (await client.get(url))["ETag"]} if conditional else {}
+    data = {"name": "replaced", "quantity": 1, "price": "2.00"}
+    response = await send(client, method, url, data, headers=headers)
+    assert response.status_code == 200, response.content
+    assert body(response) == {"id": widget.pk, **data}
+    rows = [(w.pk, w.name, w.quantity) async for w in Widget.objects.all()]
+    assert rows == [(widget.pk, "replaced", 1)]
+
+
+async def test_a_delete_removes_the_object_an_overridden_get_object_returns(
+    client: AsyncClient,
+) -> None:
+    widget = await Widget.objects.acreate(name="gone", price="1.00")
+    url = f"/plain-get-object/{widget.pk}/"
+    etag = (await client.get(url))["ETag"]
+    response = await send(client, "DELETE", url, headers={"If-Match": etag})
+    assert response.status_code == 204, response.content
+    assert await Widget.objects.acount() == 0

@@ -43,7 +43,7 @@ class RetrieveMixin(_Base):
 
     async def retrieve(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Answer 200 with the object and its ``ETag``; 304 if ``If-None-Match`` matches."""
-        obj = await maybe_await(self.get_object())
+        obj = self.object = await maybe_await(self.get_object())
         return self.conditional_read(self.object_response(await maybe_await(self.serialize(obj))))
 
 
@@ -68,14 +68,17 @@ class UpdateMixin(_Base):
         transaction (412 when it fails); the answer carries the new ``ETag``.
         """
         self.check_precondition_required()
-        await maybe_await(self.get_object())
+        # The form's instance is self.object: set it from what get_object() returns, so
+        # that an override which only returns the object (as in Django's and DRF's
+        # views) updates it rather than inserting a new row.
+        self.object = await maybe_await(self.get_object())
         obj, _ = await self.save_form(UPDATE)
         return self.object_response(await maybe_await(self.serialize(obj)))
 
     async def partial_update(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Validate and change only the fields sent; answer 200 with the object and ``ETag``."""
         self.check_precondition_required()
-        await maybe_await(self.get_object())
+        self.object = await maybe_await(self.get_object())
         obj, _ = await self.save_form(PARTIAL, "Accept-Patch")
         return self.object_response(await maybe_await(self.serialize(obj)))
 
@@ -86,7 +89,7 @@ class DestroyMixin(_Base):
     async def destroy(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """Delete the object (412 if ``If-Match`` fails); answer 204 with an empty body."""
         self.check_precondition_required()
-        obj = await maybe_await(self.get_object())
+        obj = self.object = await maybe_await(self.get_object())
         await self.delete_object(obj)
         response = HttpResponse(status=204)
         del response.headers["Content-Type"]
