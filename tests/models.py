@@ -236,6 +236,15 @@ class Ticket(models.Model):
         return self.title
 
 
+class Ledger(models.Model):
+    """A decimal of more digits than SQLite keeps (15 significant ones)."""
+
+    amount = models.DecimalField(max_digits=30, decimal_places=4)
+
+    def __str__(self) -> str:
+        return str(self.amount)
+
+
 class Shift(models.Model):
     """A generated duration: SQLite stores it as an integer of microseconds."""
 

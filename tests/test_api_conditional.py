@@ -18,7 +18,7 @@ from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.uniqueness import unique_checks_are_constraints
-from tests.models import AuditEntry, Seat, Widget
+from tests.models import AuditEntry, Ledger, Seat, Widget
 from tests.test_api_support import PROBLEM, URLS, body, full_widget, make_widget, send, widget_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(URLS)]
@@ -408,3 +408,38 @@ def test_unique_checks_no_constraint_backs_are_never_deferred() -> None:
     assert unique_checks_are_constraints(Widget)
     assert not unique_checks_are_constraints(_CaseInsensitive)
     assert not unique_checks_are_constraints(_PerDay)
+
+
+# -- the ETag of a write is the ETag of the stored row --------------------------------
+
+
+class LedgerAPI(AsyncAPIView):
+    model = Ledger
+
+
+async def test_a_decimal_sqlite_rounds_is_answered_as_stored(client: AsyncClient) -> None:
+    """SQLite keeps 15 significant digits of a decimal: the answer says what it kept, and
+    its ETag is the one the next If-Match is compared to."""
+    with override_settings(ROOT_URLCONF=routes(LedgerAPI)):
+        created = await send(client, "POST", "/v/", {"amount": "12345678901234567890.1234"})
+        assert created.status_code == 201, created.content
+        url = f"/v/{body(created)['id']}/"
+        read = await client.get(url)
+        assert body(created) == body(read)
+        assert created["ETag"] == read["ETag"]
+        patched = await send(
+            client, "PATCH", url, {"amount": "1.5"}, headers={"If-Match": created["ETag"]}
+        )
+    assert patched.status_code == 200, patched.content
+    assert body(patched)["amount"] == "1.5000"
+
+
+async def test_a_negative_zero_is_answered_as_stored(client: AsyncClient) -> None:
+    """-0.0 and "-0.00" are stored as 0: the answer and its ETag are those of a read."""
+    created = await send(
+        client, "POST", "/widgets/", widget_data(name="zero", price="-0.00", weight=-0.0)
+    )
+    assert created.status_code == 201, created.content
+    assert (body(created)["price"], body(created)["weight"]) == ("0.00", 0.0)
+    read = await client.get(f"/widgets/{body(created)['id']}/")
+    assert created["ETag"] == read["ETag"]

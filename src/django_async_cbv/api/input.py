@@ -114,7 +114,8 @@ def _integer(value: Any) -> Any:
 def _number(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
-            return float(value)
+            # + 0.0 makes -0.0 a 0.0, which is what SQLite and PostgreSQL store.
+            return float(value) + 0.0
         except OverflowError:
             raise WrongType(_("The number is out of range.")) from None
     raise WrongType(_("Expected a number."))

@@ -71,7 +71,11 @@ def _decimal(field: models.DecimalField[Any, Any]) -> Converter:
             value = field.to_python(value)
         # Fixed-point with the field's decimal places: the same text whether the
         # value came from a form ("1.5") or from the database (Decimal("1.50")).
-        return format(value, spec)
+        text = format(value, spec)
+        if text[0] == "-" and not text.strip("-0."):
+            # Negative zero ("-0.00" sent): databases store and read back 0.00.
+            return text[1:]
+        return text
 
     return convert
 

@@ -79,13 +79,17 @@ def _refresh_stored(obj: models.Model) -> None:
 
     ``GeneratedField`` values, which a save may leave stale (Django 5.2), ``JSONField``
     values where the database has a JSON type of its own (PostgreSQL's ``jsonb``
-    reorders object keys), and fields that a hook or ``save()`` set to an expression
-    (``F("views") + 1``), which the object holds as such after the save: the answer and
-    its ``ETag`` must be those of the stored row, which the next ``If-Match`` is
-    compared to.
+    reorders object keys), ``DecimalField`` values of more than 15 digits on SQLite
+    (which keeps 15 significant digits of a decimal, see :data:`_SQLITE_DECIMAL_DIGITS`),
+    and fields that a hook or ``save()`` set to an expression (``F("views") + 1``),
+    which the object holds as such after the save: the answer and its ``ETag`` must be
+    those of the stored row, which the next ``If-Match`` is compared to.
     """
     using = obj._state.db or "default"  # the database the row was written to
-    names = _stored_otherwise(type(obj), connections[using].features.has_native_json_field)
+    connection = connections[using]
+    names = _stored_otherwise(
+        type(obj), connection.features.has_native_json_field, connection.vendor == "sqlite"
+    )
     values = obj.__dict__
     expressions = tuple(
         f.attname
@@ -98,13 +102,27 @@ def _refresh_stored(obj: models.Model) -> None:
         obj.refresh_from_db(using=using, fields=names + expressions)
 
 
+#: Significant digits of a decimal that SQLite stores: a ``DecimalField`` column has
+#: NUMERIC affinity, which keeps a decimal as a REAL (15 digits), and Django reads it
+#: back rounded to 15 digits. Fields with fewer ``max_digits`` are stored exactly.
+_SQLITE_DECIMAL_DIGITS = 15
+
+
 @functools.cache
-def _stored_otherwise(model: type[models.Model], native_json: bool) -> tuple[str, ...]:
+def _stored_otherwise(
+    model: type[models.Model], native_json: bool, sqlite: bool = False
+) -> tuple[str, ...]:
     """The fields of ``model`` that :func:`_refresh_stored` reloads."""
     return tuple(
         f.attname
         for f in model._meta.concrete_fields
-        if getattr(f, "generated", False) or (native_json and isinstance(f, models.JSONField))
+        if getattr(f, "generated", False)
+        or (native_json and isinstance(f, models.JSONField))
+        or (
+            sqlite
+            and isinstance(f, models.DecimalField)
+            and (f.max_digits or 0) > _SQLITE_DECIMAL_DIGITS
+        )
     )
 
 
