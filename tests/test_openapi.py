@@ -136,6 +136,16 @@ def test_request_schemas_per_write(doc: dict[str, Any]) -> None:
     assert "code" not in body(doc["paths"]["/countries/{code}/"]["put"])["properties"]
 
 
+def test_a_json_field_without_null_takes_any_value_but_null(doc: dict[str, Any]) -> None:
+    """The view refuses null for it ("This field cannot be null."): so does the body's schema."""
+    for op in (doc["paths"]["/widgets/"]["post"], *doc["paths"]["/widgets/{pk}/"].values()):
+        if "requestBody" in op:
+            props = schema(doc, op["requestBody"]["content"]["application/json"]["schema"])
+            assert props["properties"]["meta"] == {"not": {"type": "null"}}
+    objects = doc["components"]["schemas"]["Widget"]["properties"]
+    assert objects["meta"] == {}  # what a read may answer is not narrowed
+
+
 def test_choices_and_null_give_enums() -> None:
     """Choices become an enum; null=True adds null; blank text choices add ''."""
     field = models.CharField(max_length=5, choices=[("a", "A"), ("b", "B")], null=True)

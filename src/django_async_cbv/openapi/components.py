@@ -150,7 +150,12 @@ class Components:
                 if field is not None
                 else form_field_schema(base_fields[name])
             )
-            properties[name] = _as_input(prop, base_fields[name], field)
+            prop = _as_input(prop, base_fields[name], field)
+            if name in plan.null_messages and not {"type", "enum"} & prop.keys():
+                # Any JSON value (a JSONField) but null, which the view refuses
+                # for a field without null=True ("This field cannot be null.").
+                prop["not"] = {"type": "null"}
+            properties[name] = prop
             if mode == "update" or (
                 mode == "create" and base_fields[name].required and name not in plan.has_default
             ):
