@@ -194,6 +194,23 @@ class Seat(models.Model):
             raise ValidationError({"row": "This row is taken."})
 
 
+class Period(models.Model):
+    """``clean()`` names a field that a write may leave out of its form (``end``)."""
+
+    start = models.IntegerField()
+    end = models.IntegerField(default=100)
+    note = models.CharField(max_length=20, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.start}-{self.end}"
+
+    def clean(self) -> None:
+        if self.end < self.start:
+            raise ValidationError({"end": "The end must not come before the start."})
+        if self.note == "bad":
+            raise ValidationError({"note": "Not that note.", "start": "Nor that start."})
+
+
 class Booking(models.Model):
     """Uniqueness stated as a constraint of the model's Meta, not a field's ``unique``."""
 

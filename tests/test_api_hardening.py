@@ -26,6 +26,7 @@ from tests.models import (
     Category,
     Country,
     Exploding,
+    Period,
     Place,
     Rectangle,
     Restaurant,
@@ -759,3 +760,45 @@ async def test_a_delete_removes_the_object_an_overridden_get_object_returns(
     response = await send(client, "DELETE", url, headers={"If-Match": etag})
     assert response.status_code == 204, response.content
     assert await Widget.objects.acount() == 0
+
+
+class PeriodAPI(AsyncAPIView):
+    model = Period
+    read_only_fields = ("note",)
+
+
+urlpatterns += [
+    path("periods/", PeriodAPI.as_view()),
+    path("periods/<int:pk>/", PeriodAPI.as_view()),
+]
+
+END_ERROR = {"end": ["The end must not come before the start."]}
+
+
+async def test_a_clean_error_of_a_default_the_create_left_out_is_a_400(
+    client: AsyncClient,
+) -> None:
+    """end keeps its default (100), not in the form: model validation still names it."""
+    response = await send(client, "POST", "/periods/", {"start": 500})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == END_ERROR
+    assert await Period.objects.acount() == 0
+
+
+async def test_a_clean_error_of_a_field_the_patch_did_not_send_is_a_400(
+    client: AsyncClient,
+) -> None:
+    period = await Period.objects.acreate(start=1, end=10)
+    response = await send(client, "PATCH", f"/periods/{period.pk}/", {"start": 50})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == END_ERROR
+    assert (await Period.objects.aget(pk=period.pk)).start == 1
+
+
+async def test_a_clean_error_of_a_read_only_field_is_a_400_beside_the_others(
+    client: AsyncClient,
+) -> None:
+    period = await Period.objects.acreate(start=1, note="bad")
+    response = await send(client, "PUT", f"/periods/{period.pk}/", {"start": 2, "end": 3})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == {"note": ["Not that note."], "start": ["Nor that start."]}
