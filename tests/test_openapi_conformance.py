@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -376,3 +377,40 @@ def test_a_breaker_chosen_per_request_documents_a_504(doc: dict[str, Any]) -> No
     named = doc["paths"]["/named/"]["get"]["responses"]
     assert "503" in named
     assert "504" not in named
+
+
+# -- durations ---------------------------------------------------------------------------
+
+#: RFC 3339's duration (Appendix A), which JSON Schema's "duration" format names.
+RFC3339_DURATION = re.compile(
+    r"P(?:(?:\d+D|\d+M(?:\d+D)?|\d+Y(?:\d+M(?:\d+D)?)?)(?:T(?:\d+H(?:\d+M(?:\d+S)?)?"
+    r"|\d+M(?:\d+S)?|\d+S))?|T(?:\d+H(?:\d+M(?:\d+S)?)?|\d+M(?:\d+S)?|\d+S)|\d+W)"
+)
+STRICT_FORMATS = jsonschema.FormatChecker()
+STRICT_FORMATS.checks("duration")(lambda value: RFC3339_DURATION.fullmatch(value) is not None)
+
+
+@pytest.mark.parametrize(
+    ("took", "sent"),
+    [
+        (datetime.timedelta(days=1, hours=2), "P1DT02H00M00S"),
+        (datetime.timedelta(seconds=1, microseconds=5), "P0DT00H00M01.000005S"),
+        (-datetime.timedelta(days=1), "-P1DT00H00M00S"),
+    ],
+)
+async def test_a_duration_in_a_response_validates_against_the_document(
+    doc: dict[str, Any], client: AsyncClient, took: datetime.timedelta, sent: str
+) -> None:
+    """Durations are sent as Django writes them, negative ones and microseconds included:
+    the document's schema, with a strict check of RFC 3339 durations, admits them, and
+    the server takes them back as they were sent."""
+    ticket = await Ticket.objects.acreate(status="open", rate=Decimal("0.5"), took=took)
+    detail = await client.get(f"/tickets/{ticket.pk}/")
+    assert json.loads(detail.content)["took"] == sent
+    schema = doc["components"]["schemas"]["Ticket"]["properties"]["took"]
+    Validator(schema, format_checker=STRICT_FORMATS).validate(sent)
+    written = await client.patch(
+        f"/tickets/{ticket.pk}/", {"took": sent}, content_type="application/json"
+    )
+    assert_documented(doc, f"/tickets/{ticket.pk}/", "PATCH", written)
+    assert json.loads(written.content)["took"] == sent

@@ -4,7 +4,8 @@ The schemas describe the wire format of ``AsyncAPIView``: foreign keys as the
 related primary key, dates and times as ISO 8601 strings, decimals and UUIDs as
 strings, files as their name and binary data as base64. A time of day has no UTC
 offset, so it is described by a pattern rather than the ``time`` format (RFC 3339's
-``full-time``, which requires one).
+``full-time``, which requires one); so is a duration, which may be negative and have
+microseconds, neither of which the ``duration`` format (RFC 3339's) admits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django_async_cbv.api.filtering import value_field
 
 __all__ = [
     "DECIMAL_PATTERN",
+    "DURATION_PATTERN",
     "TIME_PATTERN",
     "converter_schema",
     "form_field_schema",
@@ -34,12 +36,14 @@ DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 #: Times of day are sent as "10:30:00" or "10:30:00.000005" (no offset) and taken in
 #: those forms or as "10:30".
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+#: Durations are sent in ISO 8601 as Django writes them, "P1DT02H00M00S",
+#: "-P0DT00H00M01.500000S", and taken in that form.
+DURATION_PATTERN = r"^-?P[0-9]+DT[0-9]{2}H[0-9]{2}M[0-9]{2}(\.[0-9]{1,6})?S$"
 
 #: Model field class → (JSON type, format), most specific classes first.
 _STRINGS: tuple[tuple[type[models.Field[Any, Any]], str | None], ...] = (
     (models.DateTimeField, "date-time"),
     (models.DateField, "date"),
-    (models.DurationField, "duration"),
     (models.UUIDField, "uuid"),
     (models.EmailField, "email"),
     (models.URLField, "uri"),
@@ -94,6 +98,8 @@ def _base_schema(field: models.Field[Any, Any]) -> Schema:
         return {"type": "string", "contentEncoding": "base64"}
     if isinstance(field, models.TimeField):
         return {"type": "string", "pattern": TIME_PATTERN}
+    if isinstance(field, models.DurationField):
+        return {"type": "string", "pattern": DURATION_PATTERN}
     for kind, fmt in _STRINGS:
         if isinstance(field, kind):
             schema: Schema = {"type": "string"}
@@ -152,6 +158,8 @@ def form_field_schema(field: forms.Field) -> Schema:
         schema = {"type": "string", "format": "date"}
     elif isinstance(field, forms.TimeField):
         schema = {"type": "string", "pattern": TIME_PATTERN}
+    elif isinstance(field, forms.DurationField):
+        schema = {"type": "string", "pattern": DURATION_PATTERN}
     elif isinstance(field, forms.UUIDField):
         schema = {"type": "string", "format": "uuid"}
     elif isinstance(field, forms.CharField):
