@@ -414,3 +414,28 @@ async def test_a_duration_in_a_response_validates_against_the_document(
     )
     assert_documented(doc, f"/tickets/{ticket.pk}/", "PATCH", written)
     assert json.loads(written.content)["took"] == sent
+
+
+# -- datetimes without USE_TZ ------------------------------------------------------------
+
+
+async def test_a_naive_datetime_validates_against_the_document(client: AsyncClient) -> None:
+    """Without USE_TZ a datetime is sent, and taken, without an offset, which the
+    date-time format (RFC 3339) requires: the document says so with a pattern."""
+    with override_settings(USE_TZ=False):
+        document = build_document("Tests", "1.0", urlconf=URLS)
+        ticket = await Ticket.objects.acreate(status="open", rate=Decimal("0.5"))
+        url = f"/tickets/{ticket.pk}/"
+        written = await client.patch(
+            url, {"opened": "2026-01-05T09:12:44.510937"}, content_type="application/json"
+        )
+        assert written.status_code == 200, written.content
+        assert json.loads(written.content)["opened"] == "2026-01-05T09:12:44.510937"
+        assert_documented(document, url, "PATCH", written)
+        assert_documented(document, url, "GET", await client.get(url))
+        refused = await client.patch(
+            url, {"opened": "2026-01-05T09:12:44+00:00"}, content_type="application/json"
+        )
+        assert refused.status_code == 400
+        schema = document["components"]["schemas"]["Ticket"]["properties"]["opened"]
+        assert not Validator(schema).is_valid("2026-01-05T09:12:44+00:00")

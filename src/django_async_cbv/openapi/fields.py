@@ -4,8 +4,9 @@ The schemas describe the wire format of ``AsyncAPIView``: foreign keys as the
 related primary key, dates and times as ISO 8601 strings, decimals and UUIDs as
 strings, files as their name and binary data as base64. A time of day has no UTC
 offset, so it is described by a pattern rather than the ``time`` format (RFC 3339's
-``full-time``, which requires one); so is a duration, which may be negative and have
-microseconds, neither of which the ``duration`` format (RFC 3339's) admits.
+``full-time``, which requires one); so is a datetime without ``USE_TZ`` (naive, no
+offset either), and a duration, which may be negative and have microseconds, neither
+of which the ``duration`` format (RFC 3339's) admits.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core import validators
 from django.db import models
 from django.urls import converters
@@ -22,6 +24,7 @@ from django_async_cbv.api.filtering import value_field
 __all__ = [
     "DECIMAL_PATTERN",
     "DURATION_PATTERN",
+    "NAIVE_DATETIME_PATTERN",
     "TIME_PATTERN",
     "converter_schema",
     "form_field_schema",
@@ -36,6 +39,11 @@ DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 #: Times of day are sent as "10:30:00" or "10:30:00.000005" (no offset) and taken in
 #: those forms or as "10:30".
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+#: Without ``USE_TZ``, datetimes are naive: sent as "2024-02-29T08:30:00" (or with
+#: microseconds) and taken without a UTC offset, which the ``date-time`` format requires.
+NAIVE_DATETIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+)
 #: Durations are sent in ISO 8601 as Django writes them, "P1DT02H00M00S",
 #: "-P0DT00H00M01.500000S", and taken in that form.
 DURATION_PATTERN = r"^-?P[0-9]+DT[0-9]{2}H[0-9]{2}M[0-9]{2}(\.[0-9]{1,6})?S$"
@@ -100,6 +108,8 @@ def _base_schema(field: models.Field[Any, Any]) -> Schema:
         return {"type": "string", "pattern": TIME_PATTERN}
     if isinstance(field, models.DurationField):
         return {"type": "string", "pattern": DURATION_PATTERN}
+    if isinstance(field, models.DateTimeField) and not settings.USE_TZ:
+        return {"type": "string", "pattern": NAIVE_DATETIME_PATTERN}
     for kind, fmt in _STRINGS:
         if isinstance(field, kind):
             schema: Schema = {"type": "string"}
@@ -153,7 +163,11 @@ def form_field_schema(field: forms.Field) -> Schema:
     elif isinstance(field, forms.IntegerField):
         schema = {"type": "integer", **_bounds(list(field.validators))}
     elif isinstance(field, forms.DateTimeField):
-        schema = {"type": "string", "format": "date-time"}
+        schema = (
+            {"type": "string", "format": "date-time"}
+            if settings.USE_TZ
+            else {"type": "string", "pattern": NAIVE_DATETIME_PATTERN}
+        )
     elif isinstance(field, forms.DateField):
         schema = {"type": "string", "format": "date"}
     elif isinstance(field, forms.TimeField):
