@@ -161,12 +161,12 @@ def test_blank_emails_and_urls_may_be_empty() -> None:
     email = models.EmailField(blank=True)
     assert model_field_schema(email) == {
         "type": "string",
-        "anyOf": [{"format": "email"}, {"const": ""}],
+        "anyOf": [{"format": "idn-email"}, {"const": ""}],
         "maxLength": 254,
     }
     assert model_field_schema(models.URLField()) == {
         "type": "string",
-        "format": "uri",
+        "format": "iri",
         "maxLength": 200,
     }
 

@@ -53,8 +53,10 @@ _STRINGS: tuple[tuple[type[models.Field[Any, Any]], str | None], ...] = (
     (models.DateTimeField, "date-time"),
     (models.DateField, "date"),
     (models.UUIDField, "uuid"),
-    (models.EmailField, "email"),
-    (models.URLField, "uri"),
+    # Django takes internationalized addresses ("user@bücher.example", "https://bücher.example/ä"),
+    # which the "email" and "uri" formats (ASCII only) refuse.
+    (models.EmailField, "idn-email"),
+    (models.URLField, "iri"),
     (models.GenericIPAddressField, None),
     (models.SlugField, None),
     (models.CharField, None),
