@@ -275,3 +275,30 @@ class Shift(models.Model):
 
     def __str__(self) -> str:
         return f"{self.starts} + {self.length}"
+
+
+class Reading(models.Model):
+    """A generated column that is NULL wherever its input is, although its ``null`` is
+    False: Django never declares a generated column NOT NULL."""
+
+    value = models.FloatField(null=True, blank=True)
+    doubled = models.GeneratedField(
+        expression=models.F("value") * 2,
+        output_field=models.FloatField(),
+        db_persist=True,
+    )
+
+    def __str__(self) -> str:
+        return f"{self.value}"
+
+
+class Pairing(models.Model):
+    """A composite primary key (Django 5.2+)."""
+
+    pk = models.CompositePrimaryKey("left", "right")
+    left = models.IntegerField()
+    right = models.IntegerField()
+    name = models.CharField(max_length=20, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.left}-{self.right}"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.cursor import cursor_salt
-from tests.models import Category, Shift, Widget
+from tests.models import Category, Pairing, Reading, Shift, Widget
 from tests.test_api_support import PROBLEM, body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
@@ -82,6 +82,38 @@ class ShiftAPI(AsyncAPIView):
     ordering_fields = ["length"]
 
 
+class ReadingAPI(AsyncAPIView):
+    model = Reading
+    fields = ["value", "doubled"]
+    read_only_fields = ["doubled"]
+    pagination = "cursor"
+    paginate_by = 2
+    ordering_fields = ["doubled"]
+
+
+class PairingAPI(AsyncAPIView):
+    model = Pairing
+    fields = ["left", "right", "name"]
+    pagination = "cursor"
+    paginate_by = 2
+    ordering_fields = ["name"]
+
+
+class DeferringAPI(AsyncAPIView):
+    """Serves a queryset that leaves the ordering keys out (``only()`` or ``defer()``)."""
+
+    model = Widget
+    fields = ["name"]
+    pagination = "cursor"
+    paginate_by = 2
+    ordering = ["-weight"]
+    ordering_fields = ["weight", "category", "created"]
+    deferring = Widget.objects.only("name")
+
+    async def get_queryset(self) -> models.QuerySet[Any]:
+        return self.deferring.all()
+
+
 def list_view(model_class: type[models.Model], field_names: list[str]) -> type[AsyncAPIView]:
     """A view class made by a function: every class it makes has the same qualified name."""
 
@@ -100,6 +132,17 @@ urlpatterns = [
     path("other/", OtherCursorAPI.as_view()),
     path("shifts/", ShiftAPI.as_view()),
     path("released/", ReleasedFirstAPI.as_view()),
+    path("readings/", ReadingAPI.as_view()),
+    path("deferring/only/", DeferringAPI.as_view()),
+    path(
+        "deferring/defer/",
+        DeferringAPI.as_view(
+            deferring=Widget.objects.defer("description", "weight", "category", "created")
+        ),
+    ),
+    path("pairings/", PairingAPI.as_view()),
+    path("pairings/pages/", PairingAPI.as_view(pagination="page")),
+    path("pairings/reversed/", PairingAPI.as_view(queryset=Pairing.objects.reverse())),
     *(
         path(f"reversed/{name}/{style}/", ReversibleAPI.as_view(queryset=qs, pagination=style))
         for name, qs in REVERSED.items()
@@ -151,12 +194,14 @@ def local(url: str | None) -> str:
     return url.removeprefix("http://testserver")
 
 
-def walk(url: str, direction: str = "next", between: Any = None) -> tuple[list[int], str]:
+def walk(
+    url: str, direction: str = "next", between: Any = None, key: str = "id"
+) -> tuple[list[Any], str]:
     """Follow ``direction`` links from ``url``; return the ids seen and the last page's URL."""
-    ids: list[int] = []
+    ids: list[Any] = []
     for _ in range(200):
         data = page(url)
-        ids += [row["id"] for row in data["results"]]
+        ids += [row[key] for row in data["results"]]
         if data[direction] is None:
             return ids, url
         if between is not None:
@@ -165,12 +210,12 @@ def walk(url: str, direction: str = "next", between: Any = None) -> tuple[list[i
     raise AssertionError("the pages did not end")
 
 
-def walk_back(url: str) -> list[int]:
+def walk_back(url: str, key: str = "id") -> list[Any]:
     """Follow ``previous`` links from ``url``; return the ids seen, in list order."""
-    pages: list[list[int]] = []
+    pages: list[list[Any]] = []
     for _ in range(200):
         data = page(url)
-        pages.insert(0, [row["id"] for row in data["results"]])
+        pages.insert(0, [row[key] for row in data["results"]])
         if data["previous"] is None:
             return list(itertools.chain.from_iterable(pages))
         url = local(data["previous"])
@@ -382,6 +427,64 @@ def test_a_generated_duration_key_round_trips() -> None:
         forward, last = walk(f"/shifts/?ordering={ordering}")
         assert forward == expected
         assert walk_back(last) == expected
+
+
+def test_a_generated_key_holding_nulls_pages_through_them() -> None:
+    """A generated column is NULL where its input is, though its ``null`` is False
+    (Django never declares it NOT NULL): the keyset counts it as nullable, so no NULL
+    row is skipped in either direction, forward or back."""
+    for value in [None, 1.0, None, 2.0, 1.0, None, 3.0]:
+        Reading.objects.create(value=value)
+    for ordering in ("doubled", "-doubled"):
+        expected = list(Reading.objects.order_by(ordering, "pk").values_list("pk", flat=True))
+        forward, last = walk(f"/readings/?ordering={ordering}")
+        assert forward == expected, ordering
+        assert walk_back(last) == expected, ordering
+
+
+def test_a_composite_primary_key_is_its_fields_as_keys() -> None:
+    """The pk's fields end the keyset (its own cursors were refused: a tuple is not a
+    value a cursor can carry), in the pk's order, or turned around for a reversed
+    queryset; ``?ordering=`` is followed by them on numbered pages too."""
+    for left, right, name in [(2, 1, "b"), (1, 2, "a"), (1, 1, "b"), (2, 2, "a"), (3, 1, "a")]:
+        Pairing.objects.create(left=left, right=right, name=name)
+
+    def order(*keys: str) -> list[list[int]]:
+        return [list(pk) for pk in Pairing.objects.order_by(*keys).values_list("left", "right")]
+
+    forward, last = walk("/pairings/", key="pk")
+    assert forward == order("left", "right")
+    assert walk_back(last, key="pk") == forward
+    forward, last = walk("/pairings/?ordering=-name", key="pk")
+    assert forward == order("-name", "left", "right")
+    assert walk_back(last, key="pk") == forward
+    forward, last = walk("/pairings/reversed/", key="pk")
+    assert forward == order("-left", "-right")
+    assert walk_back(last, key="pk") == forward
+    forward, _ = walk("/pairings/pages/?ordering=name", key="pk")
+    assert forward == order("name", "left", "right")
+
+
+@pytest.mark.parametrize("url", ["/deferring/only/", "/deferring/defer/"])
+@pytest.mark.parametrize("ordering", ["", "category,-weight", "-created"])
+def test_a_queryset_that_defers_a_key_still_pages(
+    url: str, ordering: str, queries: list[str]
+) -> None:
+    """The keys of a cursor are read from the page's rows: a deferred one was fetched by
+    a query of its own, which cannot run on the event loop (a 500). They are loaded with
+    the page, in its one query, and what the queryset deferred otherwise stays deferred."""
+    kinds = [Category.objects.create(name=n) for n in ("a", "b")]
+    for i, weight in enumerate([2.0, None, 1.0, 2.0, None, 3.0, 1.0]):
+        Widget.objects.create(
+            name=f"d{i}", price="1.00", weight=weight, category=[None, *kinds][i % 3]
+        )
+    keys = ordering.replace("category", "category_id") or "-weight"
+    queries.clear()
+    forward, last = walk(f"{url}?ordering={ordering}")
+    assert len(queries) == 4  # one query a page
+    assert all('"description"' not in sql for sql in queries)
+    assert forward == db_order(keys)
+    assert walk_back(last) == forward
 
 
 def test_an_emptied_page_still_links_back() -> None:

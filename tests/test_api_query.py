@@ -343,6 +343,25 @@ async def test_filters_apply_to_the_list_only(client: AsyncClient, stock: dict[s
     assert response.status_code == 200
 
 
+async def test_more_parameters_than_django_parses_is_a_problem_400(
+    client: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over DATA_UPLOAD_MAX_NUMBER_FIELDS, Django refuses to parse the query string:
+    a 400 problem like every other refusal of the API (it was Django's HTML page),
+    logged to ``django.security`` as Django logs it."""
+
+    def query(count: int) -> str:
+        return "&".join(f"x{i}=1" for i in range(count))
+
+    with override_settings(DATA_UPLOAD_MAX_NUMBER_FIELDS=9):
+        response = await client.get(f"/widgets/?{query(10)}")
+        assert response.status_code == 400
+        assert response["Content-Type"] == PROBLEM
+        assert body(response)["detail"] == "The request has too many parameters."
+        assert [r.name for r in caplog.records] == ["django.security.TooManyFieldsSent"]
+        assert (await client.get(f"/widgets/?{query(9)}")).status_code == 200
+
+
 # -- search -----------------------------------------------------------------------------
 
 
@@ -525,19 +544,35 @@ class Labelled(models.Model):
 
 
 @pytest.mark.parametrize(
-    ("filter_fields", "message"),
+    ("attrs", "message"),
     [
-        (["extra"], "names 'extra', a GeneratedField (JSONField), which cannot be filtered"),
-        ({"label": ["gte"]}, "'label' is a GeneratedField (CharField): range lookups fit"),
+        (
+            {"filter_fields": ["extra"]},
+            "names 'extra', a GeneratedField (JSONField), which cannot be filtered",
+        ),
+        (
+            {"filter_fields": {"label": ["gte"]}},
+            "'label' is a GeneratedField (CharField): range lookups fit",
+        ),
+        # A JSON column cannot order a list, generated or not (a cursor of it went round
+        # in circles, each next page the same row).
+        (
+            {"ordering_fields": ["extra"]},
+            "names 'extra', a GeneratedField (JSONField), which cannot order a list",
+        ),
+        (
+            {"pagination": "cursor", "ordering": ["extra"]},
+            "names 'extra', a GeneratedField (JSONField), which cannot order cursor pages",
+        ),
     ],
 )
 def test_a_generated_field_is_configured_as_its_output_field(
-    filter_fields: Any, message: str
+    attrs: dict[str, Any], message: str
 ) -> None:
     assert Labelled.check() == []
     view_class = type("Generated", (AsyncAPIView,), {"model": Labelled})
     with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
-        view_class.as_view(filter_fields=filter_fields)
+        view_class.as_view(**attrs)
 
 
 def test_a_filter_may_not_take_a_parameter_of_the_list() -> None:

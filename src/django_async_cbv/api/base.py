@@ -9,11 +9,13 @@ from typing import Any, ClassVar
 from django.core.exceptions import (
     PermissionDenied,
     RequestDataTooBig,
+    TooManyFieldsSent,
     ValidationError,
 )
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils.decorators import classonlymethod
+from django.utils.log import log_response
 
 from django_async_cbv.problems import problem_response
 from django_async_cbv.views import AsyncView
@@ -103,10 +105,12 @@ class AsyncGenericAPIView(
         """Map Django's exceptions to problem responses; defer the rest to AsyncView.
 
         Http404 → 404, PermissionDenied → 403 (401 with a challenge),
-        ValidationError → 400 with ``errors``, RequestDataTooBig → 413, and an
-        ``IntegrityError`` of an unsafe request (a write) → 409; on a safe request
-        an ``IntegrityError`` is a bug and is left to Django. Their arguments are
-        never sent to the client.
+        ValidationError → 400 with ``errors``, RequestDataTooBig → 413,
+        TooManyFieldsSent (more query parameters than
+        ``DATA_UPLOAD_MAX_NUMBER_FIELDS``) → 400, logged to ``django.security`` as
+        Django does, and an ``IntegrityError`` of an unsafe request (a write) → 409;
+        on a safe request an ``IntegrityError`` is a bug and is left to Django. Their
+        arguments are never sent to the client.
         """
         if isinstance(exc, Http404):
             return problem_response(404, detail="The requested resource was not found.")
@@ -121,4 +125,15 @@ class AsyncGenericAPIView(
             return problem_response(409, detail=CONFLICT_DETAIL)
         if isinstance(exc, RequestDataTooBig):
             return problem_response(413, detail="The request body is too large.")
+        if isinstance(exc, TooManyFieldsSent):
+            response = problem_response(400, detail="The request has too many parameters.")
+            log_response(
+                str(exc),
+                exception=exc,
+                request=self.request,
+                response=response,
+                level="error",
+                logger=logging.getLogger("django.security.TooManyFieldsSent"),
+            )
+            return response
         return await super().handle_exception(exc)

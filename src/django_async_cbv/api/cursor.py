@@ -21,16 +21,18 @@ OFFSET and no COUNT.
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core import signing
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import connections, models
 from django.utils.duration import duration_string
 
-from .filtering import compared, direct_field, value_field
+from .filtering import _kind, compared, direct_field, pk_columns, value_field
 from .input import invalid
 
 __all__ = [
@@ -84,6 +86,11 @@ def reversed_ordering(ordering: Sequence[Any]) -> list[Any]:
     return turned
 
 
+def _is_pk(model: type[models.Model], name: str) -> bool:
+    pk = model._meta.pk
+    return pk is not None and name in ("pk", pk.name)
+
+
 def cursor_keys(
     owner: str, model: type[models.Model], ordering: Sequence[Any], attr: str = "ordering"
 ) -> tuple[str, ...]:
@@ -91,10 +98,10 @@ def cursor_keys(
 
     Each name must be a concrete field of ``model`` (or ``pk``), optionally with a
     leading ``-``; anything else (``?``, expressions, related fields) cannot be a
-    keyset and raises ImproperlyConfigured.
+    keyset and raises ImproperlyConfigured. A composite primary key stands for its
+    fields, in its order.
     """
-    pk = model._meta.pk
-    assert pk is not None
+    composite = len(pk_columns(model)) > 1
     keys: list[str] = []
     for name in ordering:
         if not isinstance(name, str) or name.lstrip("-") in ("", "?"):
@@ -102,28 +109,75 @@ def cursor_keys(
                 f"{owner}.{attr} has {name!r}; cursor pagination orders by field names "
                 "only (e.g. 'price' or '-created_at')."
             )
-        field = direct_field(owner, attr, model, name.removeprefix("-"))
-        if isinstance(field, _UNORDERABLE):
-            raise ImproperlyConfigured(
-                f"{owner}.{attr} names {name!r}, a {type(field).__name__}, which cannot "
-                "order cursor pages."
-            )
-        column = field.attname
+        sign = "-" if name.startswith("-") else ""
+        if composite and _is_pk(model, name.removeprefix("-")):
+            columns = pk_columns(model)
+        else:
+            field = direct_field(owner, attr, model, name.removeprefix("-"))
+            held = value_field(field)
+            if isinstance(held, _UNORDERABLE):
+                raise ImproperlyConfigured(
+                    f"{owner}.{attr} names {name!r}, a {_kind(field, held)}, which cannot "
+                    "order cursor pages."
+                )
+            columns = (field.attname,)
+        for column in columns:
+            if column not in {k.removeprefix("-") for k in keys}:
+                keys.append(sign + column)
+    for column in pk_columns(model):
         if column not in {k.removeprefix("-") for k in keys}:
-            keys.append(("-" if name.startswith("-") else "") + column)
-    if pk.attname not in {k.removeprefix("-") for k in keys}:
-        keys.append(pk.attname)
+            keys.append(column)
     return tuple(keys)
 
 
-def _dump(value: Any) -> Any:
+class _Holder:
+    """An object whose attribute ``attname`` is ``value``, for ``Field.value_to_string()``."""
+
+    def __init__(self, attname: str, value: Any) -> None:
+        setattr(self, attname, value)
+
+
+def _dump(field: models.Field[Any, Any], value: Any) -> Any:
+    """``value`` of ``field`` as JSON that ``field.to_python()`` reads back."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
         return duration_string(value)
-    return str(value)  # Decimal, UUID, ...: read back by the field's to_python()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    attname = getattr(field, "attname", None)  # None: a GeneratedField's output_field
+    if attname is None:
+        return str(value)
+    # Arrays, ranges, ...: the string Django's serializers write, which to_python() reads.
+    holder: Any = _Holder(attname, value)  # value_to_string() reads only the attribute
+    return field.value_to_string(holder)
+
+
+def _loading(
+    queryset: models.QuerySet[Any], fields: Sequence[models.Field[Any, Any]]
+) -> models.QuerySet[Any]:
+    """``queryset`` with the columns of ``fields`` loaded, whatever ``only()`` or
+    ``defer()`` said: a cursor reads them from the page's rows, and a deferred one
+    would be fetched by a query of its own, which cannot run on the event loop."""
+    names, deferring = queryset.query.deferred_loading
+    if not names:
+        return queryset
+    meta = queryset.model._meta
+
+    def own(name: str) -> str:
+        try:
+            return str(meta.get_field(name).name)  # an attname ("category_id") too
+        except FieldDoesNotExist:
+            return name  # "pk", or a related model's field ("category__name")
+
+    keys = {field.name for field in fields}
+    if deferring:
+        kept = [name for name in names if own(name) not in keys]
+        return queryset.defer(None).defer(*kept) if len(kept) < len(names) else queryset
+    missing = keys - {own(name) for name in names}
+    return queryset.only(*names, *sorted(missing)) if missing else queryset
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,22 +200,25 @@ class Keyset:
     """
 
     def __init__(self, queryset: models.QuerySet[Any], keys: tuple[str, ...], salt: str) -> None:
-        self.queryset = unreversed(queryset)
         self.keys = keys
         self.signer = signing.Signer(salt=salt)  # no timestamp: a position does not expire
         meta = queryset.model._meta
         self.fields = [meta.get_field(key.removeprefix("-")) for key in keys]
+        self.queryset = _loading(unreversed(queryset), self.fields)
         # A GeneratedField reads its values as its output_field (a foreign key as its target).
         self.held = [value_field(field) for field in self.fields]
+        # A generated column may hold NULL whatever its null: Django never makes it NOT NULL.
+        self.nullable = [field.null or getattr(field, "generated", False) for field in self.fields]
         self.nulls_largest = connections[queryset.db].features.nulls_order_largest
 
     def sign(self, obj: Any, reverse: bool, inclusive: bool = False) -> str:
         """Return the cursor of the rows after (or before, ``reverse``) ``obj``."""
-        values = [_dump(getattr(obj, key.removeprefix("-"))) for key in self.keys]
+        values = [getattr(obj, key.removeprefix("-")) for key in self.keys]
         return self._sign(values, reverse, inclusive)
 
     def _sign(self, values: list[Any], reverse: bool, inclusive: bool) -> str:
-        payload = {"k": list(self.keys), "v": values, "r": int(reverse), "i": int(inclusive)}
+        dumped = [_dump(held, value) for held, value in zip(self.held, values, strict=True)]
+        payload = {"k": list(self.keys), "v": dumped, "r": int(reverse), "i": int(inclusive)}
         return self.signer.sign_object(payload)
 
     def read(self, cursor: str) -> tuple[list[Any], bool, bool]:
@@ -195,10 +252,10 @@ class Keyset:
         terms: list[models.Q] = []
         prefix = models.Q()
         bound: models.Q | None = None
-        for key, field, value in zip(self.keys, self.fields, values, strict=True):
+        for key, nullable, value in zip(self.keys, self.nullable, values, strict=True):
             column = key.removeprefix("-")
             desc = key.startswith("-") != reverse
-            after = self._after(column, field.null, desc, value)
+            after = self._after(column, nullable, desc, value)
             equal = models.Q(
                 **({f"{column}__isnull": True} if value is None else {column: compared(value)})
             )
@@ -238,11 +295,7 @@ class Keyset:
         objects = objects[:size]
         if not reverse:
             following = self.sign(objects[-1], False) if more else None
-            preceding = (
-                self.sign(objects[0], True)
-                if objects
-                else self._sign([_dump(v) for v in values], True, True)
-            )
+            preceding = self.sign(objects[0], True) if objects else self._sign(values, True, True)
             return CursorPage(objects, following, preceding)
         objects.reverse()
         before = self.sign(objects[0], True) if more else None

@@ -37,6 +37,7 @@ __all__ = [
     "compared",
     "compile_query",
     "direct_field",
+    "pk_columns",
     "value_field",
 ]
 
@@ -110,6 +111,14 @@ def direct_field(
             f"the model's own concrete fields can be used). Valid names: {valid}."
         )
     return field
+
+
+def pk_columns(model: type[models.Model]) -> tuple[str, ...]:
+    """Return the attnames of ``model``'s primary key: several for a composite one."""
+    pk = model._meta.pk
+    assert pk is not None
+    parts = getattr(pk, "fields", None) if pk.column is None else None  # CompositePrimaryKey
+    return tuple(part.attname for part in parts) if parts else (pk.attname,)
 
 
 def value_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
@@ -208,7 +217,7 @@ class QueryPlan:
     filters: Mapping[str, _Filter]
     search: tuple[str, ...]  # ORM lookups, e.g. "name__icontains"
     ordering: Mapping[str, str]  # client name → column attname
-    pk_attname: str
+    pk_attnames: tuple[str, ...]  # the pk's column attnames (several for a composite pk)
     parameters: tuple[QueryParameter, ...]
 
     def filter(self, queryset: models.QuerySet[Any], query: QueryDict) -> models.QuerySet[Any]:
@@ -284,8 +293,7 @@ class QueryPlan:
             keys.append(("-" if part.startswith("-") else "") + column)
         if not keys:
             return None
-        if self.pk_attname not in seen:
-            keys.append(self.pk_attname)
+        keys += [column for column in self.pk_attnames if column not in seen]
         return tuple(keys)
 
 
@@ -360,18 +368,17 @@ def _compile(
     ordering: dict[str, str] = {}
     for name in ordering_fields:
         field = direct_field(owner, "ordering_fields", model, name)
-        if isinstance(field, _UNFILTERABLE):
+        held = value_field(field)
+        if isinstance(held, _UNFILTERABLE):
             raise ImproperlyConfigured(
-                f"{owner}.ordering_fields names {name!r}, a {type(field).__name__}, which "
+                f"{owner}.ordering_fields names {name!r}, a {_kind(field, held)}, which "
                 "cannot order a list."
             )
         ordering[name] = field.attname
     if ordering:
         offered = tuple(ordering) + tuple(f"-{name}" for name in ordering)
         parameters.append(QueryParameter("ordering", "ordering", many=True, choices=offered))
-    pk = model._meta.pk
-    assert pk is not None
-    return QueryPlan(filters, tuple(search), ordering, pk.attname, tuple(parameters))
+    return QueryPlan(filters, tuple(search), ordering, pk_columns(model), tuple(parameters))
 
 
 def compile_query(
