@@ -32,7 +32,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, Vali
 from django.db import connections, models
 from django.utils.duration import duration_string
 
-from .filtering import _kind, compared, direct_field, pk_columns, value_field
+from .filtering import compared, direct_field, field_kind, pk_columns, value_field
 from .input import invalid
 
 __all__ = [
@@ -117,7 +117,7 @@ def cursor_keys(
             held = value_field(field)
             if isinstance(held, _UNORDERABLE):
                 raise ImproperlyConfigured(
-                    f"{owner}.{attr} names {name!r}, a {_kind(field, held)}, which cannot "
+                    f"{owner}.{attr} names {name!r}, a {field_kind(field, held)}, which cannot "
                     "order cursor pages."
                 )
             columns = (field.attname,)

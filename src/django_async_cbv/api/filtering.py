@@ -37,6 +37,7 @@ __all__ = [
     "compared",
     "compile_query",
     "direct_field",
+    "field_kind",
     "pk_columns",
     "value_field",
 ]
@@ -115,10 +116,8 @@ def direct_field(
 
 def pk_columns(model: type[models.Model]) -> tuple[str, ...]:
     """Return the attnames of ``model``'s primary key: several for a composite one."""
-    pk = model._meta.pk
-    assert pk is not None
-    parts = getattr(pk, "fields", None) if pk.column is None else None  # CompositePrimaryKey
-    return tuple(part.attname for part in parts) if parts else (pk.attname,)
+    pk: Any = model._meta.pk  # a CompositePrimaryKey has no column of its own
+    return tuple(part.attname for part in pk.fields) if pk.column is None else (pk.attname,)
 
 
 def value_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
@@ -297,12 +296,10 @@ class QueryPlan:
         return tuple(keys)
 
 
-def _kind(field: models.Field[Any, Any], held: models.Field[Any, Any]) -> str:
+def field_kind(field: models.Field[Any, Any], held: models.Field[Any, Any]) -> str:
     """Name the type of ``field`` in a message, e.g. ``GeneratedField (JSONField)``."""
     kind = type(field).__name__
-    if not field.is_relation and held is not field:
-        kind += f" ({type(held).__name__})"
-    return kind
+    return kind if field.is_relation or held is field else f"{kind} ({type(held).__name__})"
 
 
 @functools.lru_cache(maxsize=256)
@@ -318,7 +315,7 @@ def _compile(
     for name, lookups in filter_spec:
         field = direct_field(owner, "filter_fields", model, name)
         held = value_field(field)
-        kind = _kind(field, held)
+        kind = field_kind(field, held)
         if isinstance(held, _UNFILTERABLE):
             raise ImproperlyConfigured(
                 f"{owner}.filter_fields names {name!r}, a {kind}, which "
@@ -371,7 +368,7 @@ def _compile(
         held = value_field(field)
         if isinstance(held, _UNFILTERABLE):
             raise ImproperlyConfigured(
-                f"{owner}.ordering_fields names {name!r}, a {_kind(field, held)}, which "
+                f"{owner}.ordering_fields names {name!r}, a {field_kind(field, held)}, which "
                 "cannot order a list."
             )
         ordering[name] = field.attname
