@@ -12,6 +12,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +104,33 @@ class PostgresServer:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_aliases(
+    django_db_blocker: Any, aliases: Sequence[str], models: Sequence[type[Any]]
+) -> Iterator[None]:
+    """Start a throw-away server and point the database ``aliases`` at it, with the tables
+    of ``models`` created (through the first alias); all undone on exit. Skips the test
+    (fails it under CI) where no server can be had, as :func:`require_bin_dir` does."""
+    from django.db import connections
+
+    server = PostgresServer(require_bin_dir())
+    server.start()
+    unblocked = django_db_blocker.unblock()
+    unblocked.__enter__()
+    settings = alias_settings(server, connections.settings["default"])
+    for alias in aliases:
+        connections.settings[alias] = dict(settings)
+    try:
+        with connections[aliases[0]].schema_editor() as editor:
+            for model in models:
+                editor.create_model(model)
+        yield
+    finally:
+        for alias in aliases:
+            connections[alias].close()
+            del connections[alias]
+            del connections.settings[alias]
+        unblocked.__exit__(None, None, None)
+        server.stop()

@@ -25,7 +25,7 @@ from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from tests.models import Category, Reading, Tag, Ticket
-from tests.postgres_server import PostgresServer, alias_settings, require_bin_dir
+from tests.postgres_server import postgres_aliases
 from tests.test_api_cursor import get, walk, walk_back
 from tests.test_api_support import PROBLEM, body
 
@@ -62,24 +62,9 @@ class ToPostgres:
 @pytest.fixture(scope="module")
 def server(django_db_blocker: Any) -> Iterator[None]:
     """The test models' tables on a PostgreSQL alias, and a router that sends them there."""
-    bin_dir = require_bin_dir()
-    postgres = PostgresServer(bin_dir)
-    postgres.start()
-    unblocked = django_db_blocker.unblock()
-    unblocked.__enter__()
-    connections.settings[ALIAS] = alias_settings(postgres, connections.settings["default"])
-    try:
-        with connections[ALIAS].schema_editor() as editor:
-            for model in MODELS:
-                editor.create_model(model)
-        with override_settings(DATABASE_ROUTERS=[ToPostgres()]):
-            yield
-    finally:
-        connections[ALIAS].close()
-        del connections[ALIAS]
-        del connections.settings[ALIAS]
-        unblocked.__exit__(None, None, None)
-        postgres.stop()
+    routed = override_settings(DATABASE_ROUTERS=[ToPostgres()])
+    with postgres_aliases(django_db_blocker, [ALIAS], MODELS), routed:
+        yield
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.related import has_restricted_choices, lock_chosen_rows
 from django_async_cbv.api.transactions import lost_a_lock_race
 from tests.models import Category, Listing
-from tests.postgres_server import PostgresServer, alias_settings, require_bin_dir
+from tests.postgres_server import postgres_aliases
 
 pytestmark = [pytest.mark.e2e, pytest.mark.urls(__name__)]
 
@@ -34,23 +34,8 @@ ALIAS = "related_locks_pg"
 def pg(django_db_blocker: Any) -> Iterator[str]:
     """A PostgreSQL database alias with the Category and Listing tables (only it: the
     test database of the suite is not used, so no test case guards the aliases)."""
-    bin_dir = require_bin_dir()
-    server = PostgresServer(bin_dir)
-    server.start()
-    unblocked = django_db_blocker.unblock()
-    unblocked.__enter__()
-    connections.settings[ALIAS] = alias_settings(server, connections.settings["default"])
-    try:
-        with connections[ALIAS].schema_editor() as editor:
-            editor.create_model(Category)
-            editor.create_model(Listing)
+    with postgres_aliases(django_db_blocker, [ALIAS], [Category, Listing]):
         yield ALIAS
-    finally:
-        connections[ALIAS].close()
-        del connections[ALIAS]
-        del connections.settings[ALIAS]
-        unblocked.__exit__(None, None, None)
-        server.stop()
 
 
 class ListingAPI(AsyncAPIView):

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connections, models
+from django.db import models
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from tests.models import Category, Rectangle, Tag, Widget
-from tests.postgres_server import PostgresServer, alias_settings, require_bin_dir
+from tests.postgres_server import postgres_aliases
 from tests.test_api_support import body, send
 
 pytestmark = [pytest.mark.e2e, pytest.mark.urls(__name__)]
@@ -33,27 +33,9 @@ MODELS = (Category, Tag, Widget, Rectangle)
 def pg(django_db_blocker: Any) -> Iterator[None]:
     """Two aliases, PRIMARY and REPLICA, on one PostgreSQL database with the test
     models' tables, and a router that reads from REPLICA and writes to PRIMARY."""
-    bin_dir = require_bin_dir()
-    server = PostgresServer(bin_dir)
-    server.start()
-    unblocked = django_db_blocker.unblock()
-    unblocked.__enter__()
-    settings = alias_settings(server, connections.settings["default"])
-    for alias in (PRIMARY, REPLICA):
-        connections.settings[alias] = dict(settings)
-    try:
-        with connections[PRIMARY].schema_editor() as editor:
-            for model in MODELS:
-                editor.create_model(model)
-        with override_settings(DATABASE_ROUTERS=[PrimaryReplica()]):
-            yield
-    finally:
-        for alias in (PRIMARY, REPLICA):
-            connections[alias].close()
-            del connections[alias]
-            del connections.settings[alias]
-        unblocked.__exit__(None, None, None)
-        server.stop()
+    routed = override_settings(DATABASE_ROUTERS=[PrimaryReplica()])
+    with postgres_aliases(django_db_blocker, [PRIMARY, REPLICA], MODELS), routed:
+        yield
 
 
 class PrimaryReplica:
