@@ -46,6 +46,19 @@ def page_url(request, page):
     return f"{url}?{query.urlencode()}" if query else url
 
 
+def read_body(request):
+    """Return ``(data, None)`` for a JSON object body, else ``(None, the error response)``."""
+    if request.content_type != "application/json":
+        return None, json_response({"detail": "Unsupported media type."}, status=415)
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return None, json_response({"detail": "Malformed JSON."}, status=400)
+    if not isinstance(data, dict):
+        return None, json_response({"detail": "Expected a JSON object."}, status=400)
+    return data, None
+
+
 def validate(data):
     """Return ``(cleaned, errors)`` for a create request body."""
     errors = {}
@@ -106,14 +119,9 @@ class ItemListView(View):
         )
 
     async def post(self, request):
-        if request.content_type != "application/json":
-            return json_response({"detail": "Unsupported media type."}, status=415)
-        try:
-            data = json.loads(request.body)
-        except ValueError:
-            return json_response({"detail": "Malformed JSON."}, status=400)
-        if not isinstance(data, dict):
-            return json_response({"detail": "Expected a JSON object."}, status=400)
+        data, refusal = read_body(request)
+        if refusal is not None:
+            return refusal
         cleaned, errors = validate(data)
         if errors:
             return json_response({"errors": errors}, status=400)

@@ -7,8 +7,6 @@ the model's own validation and an all-or-nothing write. It compares the cost of
 the framework around a create, not that of validating it.
 """
 
-import json
-
 from asgiref.sync import sync_to_async
 from django import forms
 from django.db import IntegrityError, transaction
@@ -18,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from benchproj.items.models import Item
 
 from . import WRITABLE
-from .plain import ItemDetailView, item_to_dict, json_response
+from .plain import ItemDetailView, item_to_dict, json_response, read_body
 from .plain import ItemListView as PlainListView
 
 
@@ -39,14 +37,9 @@ def create(data):
 
 class ItemListView(PlainListView):
     async def post(self, request):
-        if request.content_type != "application/json":
-            return json_response({"detail": "Unsupported media type."}, status=415)
-        try:
-            data = json.loads(request.body)
-        except ValueError:
-            return json_response({"detail": "Malformed JSON."}, status=400)
-        if not isinstance(data, dict):
-            return json_response({"detail": "Expected a JSON object."}, status=400)
+        data, refusal = read_body(request)
+        if refusal is not None:
+            return refusal
         try:
             item, errors = await sync_to_async(create)(data)
         except IntegrityError:
