@@ -12,6 +12,7 @@ import pytest
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models.signals import post_save, pre_save
 from django.http.multipartparser import MultiPartParser
@@ -802,3 +803,61 @@ async def test_a_clean_error_of_a_read_only_field_is_a_400_beside_the_others(
     response = await send(client, "PUT", f"/periods/{period.pk}/", {"start": 2, "end": 3})
     assert response.status_code == 400, response.content
     assert body(response)["errors"] == {"note": ["Not that note."], "start": ["Nor that start."]}
+
+
+class PeriodForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A form's own clean() names ``end``, which a write may leave out of the form."""
+
+    class Meta:
+        model = Period
+        fields = ["start", "end", "note"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("start", 0) > data.get("end", self.instance.end):
+            self.add_error("end", "The form says the end comes first.")
+        if data.get("note") == "bogus":
+            self.add_error(None, ValidationError({"bogus": "No such field."}))
+        return data
+
+
+class PeriodFormAPI(AsyncAPIView):
+    model = Period
+    form_class = PeriodForm
+
+
+urlpatterns += [
+    path("period-forms/", PeriodFormAPI.as_view()),
+    path("period-forms/<int:pk>/", PeriodFormAPI.as_view()),
+]
+
+#: The form's error, then the model's (its clean() runs after the form's, as in Django).
+FORM_END_ERROR = {"end": ["The form says the end comes first.", *END_ERROR["end"]]}
+
+
+async def test_a_form_clean_error_of_a_field_the_write_left_out_is_a_400(
+    client: AsyncClient,
+) -> None:
+    """form.add_error("end", ...) for an ``end`` the PATCH did not send, or the POST left
+    to its default: a 400 naming it, as when clean() raises it (it was a 500)."""
+    period = await Period.objects.acreate(start=1, end=10)
+    response = await send(client, "PATCH", f"/period-forms/{period.pk}/", {"start": 50})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == FORM_END_ERROR
+    assert (await Period.objects.aget(pk=period.pk)).start == 1
+    response = await send(client, "POST", "/period-forms/", {"start": 500})
+    assert response.status_code == 400, response.content
+    assert body(response)["errors"] == FORM_END_ERROR
+    assert await Period.objects.acount() == 1
+
+
+async def test_an_error_of_no_field_of_the_model_is_still_djangos_value_error(
+    client: AsyncClient,
+) -> None:
+    """A name the model does not have is a mistake in clean(), not the client's: Django's
+    ValueError (a 500), never a 400 naming a field that does not exist."""
+    period = await Period.objects.acreate(start=1, end=10)
+    strict = AsyncClient(raise_request_exception=True)
+    with pytest.raises(ValueError, match="has no field named 'bogus'"):
+        await send(strict, "PATCH", f"/period-forms/{period.pk}/", {"note": "bogus"})
+    assert (await Period.objects.aget(pk=period.pk)).note == ""

@@ -21,6 +21,7 @@ OFFSET and no COUNT.
 from __future__ import annotations
 
 import datetime
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -147,12 +148,24 @@ def _dump(field: models.Field[Any, Any], value: Any) -> Any:
         return duration_string(value)
     if isinstance(value, Decimal | uuid.UUID):
         return str(value)
-    attname = getattr(field, "attname", None)  # None: a GeneratedField's output_field
-    if attname is None:
-        return str(value)
     # Arrays, ranges, ...: the string Django's serializers write, which to_python() reads.
-    holder: Any = _Holder(attname, value)  # value_to_string() reads only the attribute
+    holder: Any = _Holder(field.attname, value)  # value_to_string() reads only the attribute
     return field.value_to_string(holder)
+
+
+@functools.lru_cache(maxsize=256)
+def _writer(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
+    """The field whose ``value_to_string()`` writes the values of ``field`` in a cursor.
+
+    A ``GeneratedField``'s output field has no name of its own (``value_to_string()``
+    reads the value by its name): a copy of it is named as the generated field.
+    """
+    held = value_field(field)
+    if getattr(held, "attname", None) is not None:
+        return held
+    named = held.clone()  # the output field itself is left as Django set it up
+    named.set_attributes_from_name(field.attname)
+    return named
 
 
 def _loading(
@@ -207,6 +220,7 @@ class Keyset:
         self.queryset = _loading(unreversed(queryset), self.fields)
         # A GeneratedField reads its values as its output_field (a foreign key as its target).
         self.held = [value_field(field) for field in self.fields]
+        self.writers = [_writer(field) for field in self.fields]
         # A generated column may hold NULL whatever its null: Django never makes it NOT NULL.
         self.nullable = [field.null or getattr(field, "generated", False) for field in self.fields]
         self.nulls_largest = connections[queryset.db].features.nulls_order_largest
@@ -217,7 +231,7 @@ class Keyset:
         return self._sign(values, reverse, inclusive)
 
     def _sign(self, values: list[Any], reverse: bool, inclusive: bool) -> str:
-        dumped = [_dump(held, value) for held, value in zip(self.held, values, strict=True)]
+        dumped = [_dump(field, value) for field, value in zip(self.writers, values, strict=True)]
         payload = {"k": list(self.keys), "v": dumped, "r": int(reverse), "i": int(inclusive)}
         return self.signer.sign_object(payload)
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.forms import BaseModelForm
@@ -40,7 +40,6 @@ __all__ = [
     "InputPlan",
     "get_input_plan",
     "invalid",
-    "name_errors_of_any_field",
     "out_of_range",
 ]
 
@@ -85,37 +84,6 @@ def out_of_range(value: Any) -> str | Promise | None:
 def invalid(errors: Mapping[str, list[str]]) -> ProblemError:
     """Return the 400 problem for field validation ``errors``."""
     return ProblemError(400, detail="The submitted data is invalid.", errors=dict(errors))
-
-
-def name_errors_of_any_field(form: BaseModelForm[Any]) -> None:
-    """Make ``form`` report an error of a field it does not have under that field's name.
-
-    Model validation (``Model.clean()``) may name any field of the model, e.g. ``end``
-    when it is before ``start``. Django's ``add_error()`` raises ``ValueError`` for a
-    field the form lacks, and the form of a write lacks some on purpose: those a
-    ``PATCH`` does not send, and those with a default that a ``POST`` leaves out (see
-    :meth:`InputPlan.prepare`), besides read-only ones. Their errors are a 400 naming
-    them, never a 500.
-    """
-    add_error = form.add_error
-    model_form: Any = form  # for its _errors, the ErrorDict filled while it is cleaned
-
-    def add_error_of_any_field(field: str | None, error: Any) -> None:
-        if field is None:
-            if not isinstance(error, ValidationError):
-                error = ValidationError(error)
-            found: dict[str, Any] = getattr(error, "error_dict", {})
-            missing = [n for n in found if n != NON_FIELD_ERRORS and n not in form.fields]
-            errors = model_form._errors
-            for name in missing:
-                if name not in errors:
-                    errors[name] = form.error_class(renderer=form.renderer)
-                errors[name].extend(found.pop(name))
-            if missing and not found:
-                return
-        add_error(field, error)
-
-    form.add_error = add_error_of_any_field  # type: ignore[method-assign]
 
 
 class WrongType(Exception):

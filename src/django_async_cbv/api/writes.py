@@ -38,7 +38,8 @@ from django_async_cbv._util import encoded_path, maybe_await
 from django_async_cbv.exceptions import ProblemError
 
 from .conditional import check_write_preconditions, etag_of, has_write_preconditions, lock_row
-from .input import CREATE, get_input_plan, invalid, name_errors_of_any_field
+from .form_errors import name_errors_of_any_field
+from .input import CREATE, get_input_plan, invalid
 from .objects import ObjectMixin
 from .related import has_restricted_choices, lock_chosen_rows
 from .saving import inserting, updating
