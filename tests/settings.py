@@ -12,6 +12,8 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    # The PostgreSQL tests' models have ArrayField and range fields (postgres.E005 otherwise).
+    "django.contrib.postgres",
     "django_async_cbv",
     "tests",
 ]
