@@ -283,6 +283,9 @@ def test_conditional_writes_when_the_view_has_them(doc: dict[str, Any]) -> None:
             True,
         )
         assert {"412", "428"} <= set(item[method]["responses"])
+        # Evaluated on writes too (If-None-Match: * refuses them), so documented.
+        assert param_names(item[method]) == ["If-Match", "If-None-Match"]
+        assert item[method]["parameters"][1]["required"] is False
     plain = doc["paths"]["/widgets/{pk}/"]
     assert "ETag" in plain["get"]["responses"]["200"]["headers"]
     for method in ("put", "patch", "delete"):

@@ -160,6 +160,13 @@ class RouteDoc:
                     required,
                 )
             )
+            params.append(
+                _header_param(
+                    "If-None-Match",
+                    "ETags the write must not find: 412 if the object's matches one"
+                    " (`*` always, as the object exists).",
+                )
+            )
         return params
 
     def request_body(self, action: str) -> Schema | None:
