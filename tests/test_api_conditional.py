@@ -434,6 +434,30 @@ async def test_a_decimal_sqlite_rounds_is_answered_as_stored(client: AsyncClient
     assert body(patched)["amount"] == "1.5000"
 
 
+async def test_a_decimal_sqlite_cannot_store_is_a_400_and_writes_nothing(
+    client: AsyncClient,
+) -> None:
+    """Rounded to SQLite's 15 significant digits, 99...9.9999 (30 digits) becomes 1e26,
+    which no longer fits the field: a 400 naming it, and no row, on POST and PATCH."""
+    too_wide = "99999999999999999999999999.9999"
+    with override_settings(ROOT_URLCONF=routes(LedgerAPI)):
+        refused = await send(client, "POST", "/v/", {"amount": too_wide})
+        created = await send(client, "POST", "/v/", {"amount": "1.5"})
+        url = f"/v/{body(created)['id']}/"
+        patched = await send(client, "PATCH", url, {"amount": too_wide})
+        read = await client.get(url)
+        # Fits once rounded (it rounds down): stored, and answered as stored.
+        fits = await send(client, "POST", "/v/", {"amount": "99999999999999.9999"})
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite rounds decimals to 15 digits")
+    for response in (refused, patched):
+        assert response.status_code == 400, response.content
+        assert list(body(response)["errors"]) == ["amount"], body(response)
+    assert await Ledger.objects.acount() == 2
+    assert body(read)["amount"] == "1.5000"
+    assert fits.status_code == 201, fits.content
+
+
 async def test_a_negative_zero_is_answered_as_stored(client: AsyncClient) -> None:
     """-0.0 and "-0.00" are stored as 0: the answer and its ETag are those of a read."""
     created = await send(

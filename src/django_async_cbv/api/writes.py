@@ -21,14 +21,13 @@ already committed.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from django.db import IntegrityError, connections, models, router
+from django.db import IntegrityError, models, router
 from django.forms import BaseModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -44,6 +43,7 @@ from .objects import ObjectMixin
 from .related import has_restricted_choices, lock_chosen_rows
 from .saving import inserting, updating
 from .schema import Schema
+from .stored import refresh_stored
 from .transactions import check_cancelled, write_transaction
 from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 from .write_thread import call_from_thread, run_sync, run_write
@@ -73,58 +73,6 @@ _DEFAULT_SERIALIZE = ObjectMixin.serialize
 
 def _delete(obj: models.Model) -> None:
     obj.delete()
-
-
-def _refresh_stored(obj: models.Model) -> None:
-    """Reload the values the database may store otherwise than they were saved.
-
-    ``GeneratedField`` values, which a save may leave stale (Django 5.2), ``JSONField``
-    values where the database has a JSON type of its own (PostgreSQL's ``jsonb``
-    reorders object keys), ``DecimalField`` values of more than 15 digits on SQLite
-    (which keeps 15 significant digits of a decimal, see :data:`_SQLITE_DECIMAL_DIGITS`),
-    and fields that a hook or ``save()`` set to an expression (``F("views") + 1``),
-    which the object holds as such after the save: the answer and its ``ETag`` must be
-    those of the stored row, which the next ``If-Match`` is compared to.
-    """
-    using = obj._state.db or "default"  # the database the row was written to
-    connection = connections[using]
-    names = _stored_otherwise(
-        type(obj), connection.features.has_native_json_field, connection.vendor == "sqlite"
-    )
-    values = obj.__dict__
-    expressions = tuple(
-        f.attname
-        for f in obj._meta.concrete_fields
-        if hasattr(values.get(f.attname), "resolve_expression") and f.attname not in names
-    )
-    if (names or expressions) and obj.pk is not None:
-        # From that database, not the router's read database (a replica has not
-        # seen the row yet: the write has not committed).
-        obj.refresh_from_db(using=using, fields=names + expressions)
-
-
-#: Significant digits of a decimal that SQLite stores: a ``DecimalField`` column has
-#: NUMERIC affinity, which keeps a decimal as a REAL (15 digits), and Django reads it
-#: back rounded to 15 digits. Fields with fewer ``max_digits`` are stored exactly.
-_SQLITE_DECIMAL_DIGITS = 15
-
-
-@functools.cache
-def _stored_otherwise(
-    model: type[models.Model], native_json: bool, sqlite: bool = False
-) -> tuple[str, ...]:
-    """The fields of ``model`` that :func:`_refresh_stored` reloads."""
-    return tuple(
-        f.attname
-        for f in model._meta.concrete_fields
-        if getattr(f, "generated", False)
-        or (native_json and isinstance(f, models.JSONField))
-        or (
-            sqlite
-            and isinstance(f, models.DecimalField)
-            and (f.max_digits or 0) > _SQLITE_DECIMAL_DIGITS
-        )
-    )
 
 
 class WriteMixin:
@@ -301,7 +249,7 @@ class WriteMixin:
                 obj = form.save() if default_hook else call_from_thread(hook, form)
             if obj is None:
                 obj = form.instance
-            _refresh_stored(obj)
+            refresh_stored(obj)
             check_cancelled(abandoned)  # answered while the hook ran: no more hooks
             location = self.get_location(obj) if mode == CREATE else None
             return obj, location
