@@ -262,6 +262,16 @@ class Ledger(models.Model):
         return str(self.amount)
 
 
+class Tally(models.Model):
+    """Two decimals of more digits than SQLite keeps, each of which may fit once rounded."""
+
+    amount = models.DecimalField(max_digits=30, decimal_places=4)
+    units = models.DecimalField(max_digits=17, decimal_places=0)
+
+    def __str__(self) -> str:
+        return f"{self.amount} x {self.units}"
+
+
 class Shift(models.Model):
     """A generated duration: SQLite stores it as an integer of microseconds."""
 

@@ -12,13 +12,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connection, connections, models
+from django.db.models import F
 from django.forms import ModelForm
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
 from django_async_cbv import AsyncAPIView
 from django_async_cbv.api.uniqueness import unique_checks_are_constraints
-from tests.models import AuditEntry, Ledger, Seat, Widget
+from tests.models import AuditEntry, Ledger, Seat, Tally, Widget
 from tests.test_api_support import PROBLEM, URLS, body, full_widget, make_widget, send, widget_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(URLS)]
@@ -456,6 +457,58 @@ async def test_a_decimal_sqlite_cannot_store_is_a_400_and_writes_nothing(
     assert await Ledger.objects.acount() == 2
     assert body(read)["amount"] == "1.5000"
     assert fits.status_code == 201, fits.content
+
+
+class TallyAPI(AsyncAPIView):
+    model = Tally
+
+
+async def test_only_the_decimal_sqlite_cannot_store_is_named(client: AsyncClient) -> None:
+    """99999999999999949 (17 digits) is kept as 99999999999999900: it fits, stored alone,
+    and is not named beside a value that does not (its double rounds up to 1e17)."""
+    units = "99999999999999949"
+    with override_settings(ROOT_URLCONF=routes(TallyAPI)):
+        alone = await send(client, "POST", "/v/", {"amount": "1", "units": units})
+        both = await send(
+            client, "POST", "/v/", {"amount": "99999999999999999999999999.9999", "units": units}
+        )
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite rounds decimals to 15 digits")
+    assert alone.status_code == 201, alone.content
+    assert both.status_code == 400, both.content
+    assert list(body(both)["errors"]) == ["amount"], body(both)
+    assert await Tally.objects.acount() == 1
+
+
+class SetByHookLedgerAPI(AsyncAPIView):
+    """Sets the amount otherwise than as a Decimal: a string, or an expression."""
+
+    model = Ledger
+
+    def perform_update(self, form: Any) -> Any:  # type: ignore[override]
+        obj = form.save(commit=False)
+        if self.request.headers["X-Set"] == "string":
+            obj.amount = "99999999999999999999999999.9999"
+        else:
+            obj.amount = F("amount") * 1e22
+        obj.save()
+        return obj
+
+
+@pytest.mark.parametrize("how", ["string", "expression"])
+async def test_a_decimal_a_hook_sets_that_sqlite_cannot_store_is_a_400(
+    client: AsyncClient, how: str
+) -> None:
+    with override_settings(ROOT_URLCONF=routes(SetByHookLedgerAPI)):
+        created = await send(client, "POST", "/v/", {"amount": "99999"})
+        url = f"/v/{body(created)['id']}/"
+        patched = await send(client, "PATCH", url, {"amount": "99999"}, headers={"X-Set": how})
+        read = await client.get(url)
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite rounds decimals to 15 digits")
+    assert patched.status_code == 400, patched.content
+    assert list(body(patched)["errors"]) == ["amount"], body(patched)
+    assert body(read)["amount"] == "99999.0000"
 
 
 async def test_a_negative_zero_is_answered_as_stored(client: AsyncClient) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import decimal
 import functools
-from decimal import Decimal
 from typing import Any
 
 from django.db import connections, models
@@ -52,7 +51,7 @@ def refresh_stored(obj: models.Model) -> None:
         # seen the row yet: the write has not committed).
         obj.refresh_from_db(using=using, fields=names + expressions)
     except decimal.InvalidOperation:
-        unstorable = _decimals_sqlite_cannot_hold(obj) if sqlite else {}
+        unstorable = _unreadable_decimals(obj, using, names + expressions) if sqlite else {}
         if not unstorable:
             raise
         raise invalid(unstorable) from None
@@ -78,21 +77,22 @@ def _wider_than_sqlite_keeps(field: models.Field[Any, Any]) -> bool:
     )
 
 
-def _decimals_sqlite_cannot_hold(obj: models.Model) -> dict[str, list[str]]:
-    """The errors of ``obj``'s decimals that, rounded as SQLite stores them, no longer fit
-    their field: Django's read of them (the same rounding, then the field's precision)
-    would raise."""
+def _unreadable_decimals(
+    obj: models.Model, using: str, attnames: tuple[str, ...]
+) -> dict[str, list[str]]:
+    """The errors of ``obj``'s decimals among ``attnames`` that SQLite stored rounded to a
+    value their field cannot hold: each is read back alone, as Django reads it (the same
+    rounding, then the field's precision), so that only those whose read fails are named,
+    whatever the value saved was (a ``Decimal``, a string, an expression)."""
     errors: dict[str, list[str]] = {}
-    kept = decimal.Context(prec=SQLITE_DECIMAL_DIGITS)
+    row = type(obj)._base_manager.db_manager(using).filter(pk=obj.pk)
     for field in obj._meta.concrete_fields:
-        value = obj.__dict__.get(field.attname)
-        if not _wider_than_sqlite_keeps(field) or not isinstance(value, Decimal | int | float):
+        if field.attname not in attnames or not _wider_than_sqlite_keeps(field):
             continue
-        assert isinstance(field, models.DecimalField)
-        places = Decimal(1).scaleb(-(field.decimal_places or 0))
         try:
-            kept.create_decimal_from_float(float(value)).quantize(places, context=field.context)
-        except (decimal.InvalidOperation, OverflowError):
+            list(row.values_list(field.attname))
+        except decimal.InvalidOperation:
+            assert isinstance(field, models.DecimalField)
             errors[field.name] = [
                 _(
                     "This value cannot be stored: the database keeps %(digits)d significant "
