@@ -6,12 +6,12 @@ import decimal
 import functools
 from typing import Any
 
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.utils.translation import gettext as _
 
 from .input import invalid
 
-__all__ = ["refresh_stored"]
+__all__ = ["refresh_stored", "refuse_unreadable_decimals"]
 
 #: Significant digits of a decimal that SQLite stores: a ``DecimalField`` column has
 #: NUMERIC affinity, which keeps a decimal as a REAL (15 digits), and Django reads it
@@ -51,9 +51,33 @@ def refresh_stored(obj: models.Model) -> None:
         # seen the row yet: the write has not committed).
         obj.refresh_from_db(using=using, fields=names + expressions)
     except decimal.InvalidOperation:
-        unstorable = _unreadable_decimals(obj, using, names + expressions) if sqlite else {}
-        if not unstorable:
-            raise
+        refuse_unreadable_decimals(obj, using)
+        raise
+
+
+def refuse_unreadable_decimals(obj: models.Model, using: str) -> None:
+    """Raise a 400 problem naming each decimal of ``obj``'s row, in database ``using``,
+    that SQLite stored rounded to a value its field cannot hold, if there is one.
+
+    Called where reading the row back raised ``decimal.InvalidOperation``: in
+    :func:`refresh_stored`, or in the save itself where Django reads expression-valued
+    fields back in the ``UPDATE`` (``RETURNING``). Elsewhere it returns, and the caller
+    raises the original error.
+    """
+    connection = connections[using]
+    if connection.vendor != "sqlite" or obj.pk is None or not connection.in_atomic_block:
+        return
+    wide = tuple(f.attname for f in obj._meta.concrete_fields if _wider_than_sqlite_keeps(f))
+    # A save that raised has marked the transaction for rollback, so that no query runs
+    # in it. The error was Python's, reading a value, not the database's: the row is read
+    # again in it, and the transaction is marked for rollback again whatever happens.
+    doomed = transaction.get_rollback(using)
+    transaction.set_rollback(False, using)
+    try:
+        unstorable = _unreadable_decimals(obj, using, wide)
+    finally:
+        transaction.set_rollback(doomed, using)
+    if unstorable:
         raise invalid(unstorable) from None
 
 

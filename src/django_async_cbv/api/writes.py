@@ -21,6 +21,7 @@ already committed.
 
 from __future__ import annotations
 
+import decimal
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -43,7 +44,7 @@ from .objects import ObjectMixin
 from .related import has_restricted_choices, lock_chosen_rows
 from .saving import inserting, updating
 from .schema import Schema
-from .stored import refresh_stored
+from .stored import refresh_stored, refuse_unreadable_decimals
 from .transactions import check_cancelled, write_transaction
 from .uniqueness import checks_are_constraints, defer_unique_checks, run_deferred_checks
 from .write_thread import call_from_thread, run_sync, run_write
@@ -244,9 +245,13 @@ class WriteMixin:
             form: BaseModelForm[Any], using: str, abandoned: threading.Event
         ) -> tuple[models.Model, str | None]:
             check_cancelled(abandoned)  # answered while validating: no hook runs
-            with inserting(form.instance) if mode == CREATE else updating(form.instance, using):
-                # The default hook is form.save(): called as such, without its awaitable.
-                obj = form.save() if default_hook else call_from_thread(hook, form)
+            try:
+                with inserting(form.instance) if mode == CREATE else updating(form.instance, using):
+                    # The default hook is form.save(): called as such, without its awaitable.
+                    obj = form.save() if default_hook else call_from_thread(hook, form)
+            except decimal.InvalidOperation:  # a value read back by the save itself
+                refuse_unreadable_decimals(form.instance, using)
+                raise
             if obj is None:
                 obj = form.instance
             refresh_stored(obj)
