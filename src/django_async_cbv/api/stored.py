@@ -67,14 +67,13 @@ def refuse_unreadable_decimals(obj: models.Model, using: str) -> None:
     connection = connections[using]
     if connection.vendor != "sqlite" or obj.pk is None or not connection.in_atomic_block:
         return
-    wide = tuple(f.attname for f in obj._meta.concrete_fields if _wider_than_sqlite_keeps(f))
     # A save that raised has marked the transaction for rollback, so that no query runs
     # in it. The error was Python's, reading a value, not the database's: the row is read
     # again in it, and the transaction is marked for rollback again whatever happens.
     doomed = transaction.get_rollback(using)
     transaction.set_rollback(False, using)
     try:
-        unstorable = _unreadable_decimals(obj, using, wide)
+        unstorable = _unreadable_decimals(obj, using)
     finally:
         transaction.set_rollback(doomed, using)
     if unstorable:
@@ -101,17 +100,15 @@ def _wider_than_sqlite_keeps(field: models.Field[Any, Any]) -> bool:
     )
 
 
-def _unreadable_decimals(
-    obj: models.Model, using: str, attnames: tuple[str, ...]
-) -> dict[str, list[str]]:
-    """The errors of ``obj``'s decimals among ``attnames`` that SQLite stored rounded to a
+def _unreadable_decimals(obj: models.Model, using: str) -> dict[str, list[str]]:
+    """The errors of ``obj``'s wide decimals that SQLite stored rounded to a
     value their field cannot hold: each is read back alone, as Django reads it (the same
     rounding, then the field's precision), so that only those whose read fails are named,
     whatever the value saved was (a ``Decimal``, a string, an expression)."""
     errors: dict[str, list[str]] = {}
     row = type(obj)._base_manager.db_manager(using).filter(pk=obj.pk)
     for field in obj._meta.concrete_fields:
-        if field.attname not in attnames or not _wider_than_sqlite_keeps(field):
+        if not _wider_than_sqlite_keeps(field):
             continue
         try:
             list(row.values_list(field.attname))

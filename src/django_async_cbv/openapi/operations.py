@@ -15,6 +15,7 @@ from django_async_cbv.breaker import AsyncCircuitBreakerMixin, CircuitBreaker
 from django_async_cbv.ratelimit import AsyncRateLimitMixin
 
 from .components import Components, problem_content, ratelimit_headers
+from .conditional import conditional_parameters, etag_header, is_conditional
 from .fields import model_field_schema
 from .query import list_parameters, refuses_bad_queries
 
@@ -65,27 +66,6 @@ def _problem(status: int, headers: Schema | None = None, description: str | None
     if headers:
         response["headers"] = headers
     return response
-
-
-def _etag_header() -> Schema:
-    return {
-        "ETag": {"description": "A strong validator of the object.", "schema": {"type": "string"}}
-    }
-
-
-def _header_param(name: str, description: str, required: bool = False) -> Schema:
-    return {
-        "name": name,
-        "in": "header",
-        "required": required,
-        "description": description,
-        "schema": {"type": "string"},
-    }
-
-
-def _conditional(view: Any) -> bool:
-    """Whether the view class has conditional writes (ETag, If-Match)."""
-    return hasattr(view, "require_if_match")
 
 
 def _may_time_out(breaker: CircuitBreaker | bool | None) -> bool:
@@ -142,32 +122,9 @@ class RouteDoc:
 
     def parameters(self, action: str) -> list[Schema]:
         """Return the query and header parameters of ``action``."""
-        view = self.view
         if action == "list":
-            return list_parameters(view)
-        params: list[Schema] = []
-        if not _conditional(view):
-            return params
-        if action == "retrieve":
-            params.append(_header_param("If-None-Match", "An ETag seen before: 304 if it matches."))
-            params.append(_header_param("If-Match", "The object's ETag: 412 unless it matches."))
-        elif action in ("update", "partial_update", "destroy"):
-            required = bool(getattr(view, "require_if_match", False))
-            params.append(
-                _header_param(
-                    "If-Match",
-                    "The object's ETag: the write happens only if it still matches (412).",
-                    required,
-                )
-            )
-            params.append(
-                _header_param(
-                    "If-None-Match",
-                    "ETags the write must not find: 412 if the object's matches one"
-                    " (`*` always, as the object exists).",
-                )
-            )
-        return params
+            return list_parameters(self.view)
+        return conditional_parameters(self.view, action)
 
     def request_body(self, action: str) -> Schema | None:
         """Return the request body of a write, or None."""
@@ -205,8 +162,8 @@ class RouteDoc:
                 "required": True,
                 "schema": {"type": "string"},
             }
-        if _conditional(view) and action in ("retrieve", *_WRITES):
-            own.update(_etag_header())
+        if is_conditional(view) and action in ("retrieve", *_WRITES):
+            own.update(etag_header())
         if own:
             success["headers"] = own
         responses[str(_SUCCESS.get(action, 204))] = success
@@ -230,7 +187,7 @@ class RouteDoc:
             if status == 304:
                 responses["304"] = {
                     "description": _DETAIL[304],
-                    "headers": {**extra, **_etag_header()},
+                    "headers": {**extra, **etag_header()},
                 }
                 continue
             responses[str(status)] = _problem(status, extra, description)
@@ -259,7 +216,7 @@ class RouteDoc:
         """
         view = self.view
         statuses: list[int] = []
-        conditional = _conditional(view)
+        conditional = is_conditional(view)
         if action == "retrieve" and conditional:
             statuses.append(304)
         if action in _WRITES or (action == "list" and refuses_bad_queries(view)):
